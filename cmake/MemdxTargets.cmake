@@ -1,0 +1,23 @@
+# Per-target settings: warnings and sanitizers are attached to the targets that want them,
+# never directory-wide, so the future injected tracer can opt out of the sanitizers.
+
+function(memdx_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+                                           -Wno-sign-conversion)
+endfunction()
+
+function(memdx_sanitize target)
+  if(MEMDX_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${MEMDX_SANITIZE} -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=${MEMDX_SANITIZE})
+  endif()
+endfunction()
+
+# A module library of memdx: warnings and sanitizers on, headers reachable as "proc/x.h".
+function(memdx_module target)
+  add_library(${target} STATIC ${ARGN})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
+  memdx_warnings(${target})
+  memdx_sanitize(${target})
+endfunction()

@@ -1,0 +1,42 @@
+// Building memory snapshots from the probes: one process, a process tree, the system.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/snapshot.h"
+#include "proc/procfs.h"
+#include "proc/result.h"
+
+namespace memdx::analyze {
+
+// ppid -> children, from one pass over /proc/*/stat.
+struct ProcessTable {
+  std::map<pid_t, pid_t> parent_of;
+  std::map<pid_t, std::vector<pid_t>> children_of;
+
+  // pid and every descendant, parents before children (depth first, ascending pids).
+  std::vector<pid_t> subtree(pid_t root) const;
+  std::vector<pid_t> children(pid_t pid) const;
+};
+ProcessTable scan_process_table(const proc::ProcFs& fs);
+
+struct SnapshotOptions {
+  bool read_regions = true;   // full smaps: the per-category breakdown and top regions
+  size_t top_regions = 10;
+};
+
+// Reads one process. Fails with kProcessGone when it exits (or its pid is reused) while being
+// read, so a caller never sees a mix of two processes or a half-read smaps. Files that are not
+// readable for permission reasons are listed in `unreadable` and the rest is still returned.
+proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& fs, pid_t pid,
+                                                           const SnapshotOptions& options);
+
+// MemTotal/MemAvailable/swap, system PSI, and the memory cgroup of `pid`.
+model::SystemSnapshot take_system_snapshot(const proc::ProcFs& fs, pid_t pid);
+
+}  // namespace memdx::analyze

@@ -1,0 +1,55 @@
+// memdx: what a process's memory really is, whether it leaks, and which code holds the growth.
+// main only dispatches: each command lives in its own file.
+#include <cstdio>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/errors.h"
+#include "cli/inspect.h"
+
+#ifndef MEMDX_VERSION
+#define MEMDX_VERSION "0.0.0"
+#endif
+
+namespace {
+
+// CLI11 messages can span lines; the user gets one.
+std::string first_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"memdx: what a process's memory really is, whether it is leaking, and which code holds it"};
+  app.name("memdx");
+  app.set_version_flag("--version", std::string("memdx ") + MEMDX_VERSION);
+  app.require_subcommand(1, 1);
+  app.footer("\nRun 'memdx COMMAND --help' for a command's options and examples.");
+  int exit_code = 0;
+  memdx::cli::add_inspect_command(app, exit_code);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "memdx: %s (see 'memdx --help')\n", first_line(e.what()).c_str());
+    return 2;
+  } catch (const memdx::cli::UsageError& e) {
+    std::fprintf(stderr, "memdx: %s\n", e.what());
+    return 2;
+  } catch (const memdx::cli::RuntimeError& e) {
+    std::fprintf(stderr, "memdx: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "memdx: internal error: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}

@@ -1,0 +1,105 @@
+#include "cli/target.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "cli/errors.h"
+#include "proc/kv.h"
+#include "proc/process_files.h"
+
+namespace memdx::cli {
+namespace {
+
+constexpr uint64_t kPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit Linux
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+bool looks_numeric(const std::string& s) {
+  if (s.empty()) return false;
+  size_t first = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  return first < s.size() && std::isdigit(static_cast<unsigned char>(s[first])) != 0;
+}
+
+std::set<pid_t> self_and_ancestors(const proc::ProcFs& fs) {
+  std::set<pid_t> pids;
+  pid_t pid = ::getpid();
+  while (pid > 0 && pids.insert(pid).second) {
+    auto text = fs.read_pid_file(pid, "stat");
+    if (!text.ok()) break;
+    auto stat = proc::parse_stat(*text);
+    if (!stat) break;
+    pid = stat->ppid;
+  }
+  return pids;
+}
+
+std::string joined(const std::vector<std::string>& args) {
+  std::string line;
+  for (const auto& arg : args) line += (line.empty() ? "" : " ") + arg;
+  return line;
+}
+
+pid_t parse_pid(const proc::ProcFs& fs, const std::string& argument) {
+  auto value = proc::parse_u64(argument);
+  if (!value || *value == 0 || *value > kPidMaxLimit) {
+    throw UsageError(fmt::format("'{}' is not a valid pid: a pid is a whole number from 1 to {}", argument,
+                                 kPidMaxLimit));
+  }
+  pid_t pid = static_cast<pid_t>(*value);
+  if (!fs.process_exists(pid)) throw RuntimeError(fmt::format("no process with pid {}", pid));
+  return pid;
+}
+
+}  // namespace
+
+std::vector<TargetMatch> resolve_target(const proc::ProcFs& fs, const std::string& argument) {
+  if (all_digits(argument)) {
+    pid_t pid = parse_pid(fs, argument);
+    return {{pid, ""}};
+  }
+  if (argument.empty() || looks_numeric(argument)) {
+    throw UsageError(fmt::format("'{}' is not a valid pid or process name: a pid is a positive whole number",
+                                 argument));
+  }
+  std::set<pid_t> excluded = self_and_ancestors(fs);
+  std::vector<TargetMatch> matches;
+  for (pid_t pid : fs.list_pids()) {
+    auto comm = fs.read_pid_file(pid, "comm");
+    if (!comm.ok()) continue;
+    std::string name(proc::trim(*comm));
+    bool exact = name == argument;
+    if (pid == ::getpid() || (excluded.count(pid) != 0 && !exact)) continue;
+    auto cmdline = fs.read_pid_file(pid, "cmdline");
+    std::string command = cmdline.ok() ? joined(proc::parse_cmdline(*cmdline)) : std::string();
+    if (exact || (!command.empty() && command.find(argument) != std::string::npos)) {
+      matches.push_back({pid, command.empty() ? "[" + name + "]" : command});
+    }
+  }
+  if (matches.empty()) throw RuntimeError(fmt::format("no process matches '{}' (by name or command line)", argument));
+  return matches;
+}
+
+std::vector<pid_t> select_targets(const proc::ProcFs& fs, const std::string& argument, bool allow_many) {
+  std::vector<TargetMatch> matches = resolve_target(fs, argument);
+  if (matches.size() > 1 && !allow_many) {
+    std::string list;
+    for (const TargetMatch& m : matches) {
+      std::string command = m.command.size() > 100 ? m.command.substr(0, 97) + "..." : m.command;
+      list += fmt::format("\n  {:>8}  {}", m.pid, command);
+    }
+    throw UsageError(fmt::format("'{}' matches {} processes; give one pid, or --all to inspect them all:{}", argument,
+                                 matches.size(), list));
+  }
+  std::vector<pid_t> pids;
+  for (const TargetMatch& m : matches) pids.push_back(m.pid);
+  return pids;
+}
+
+}  // namespace memdx::cli

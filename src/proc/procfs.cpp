@@ -1,0 +1,278 @@
+#include "proc/procfs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "proc/cgroup_files.h"
+#include "proc/kv.h"
+#include "proc/process_files.h"
+
+namespace memdx::proc {
+namespace {
+
+// Owns a file descriptor; closed on every path out.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+struct DirCloser {
+  void operator()(DIR* dir) const { ::closedir(dir); }
+};
+using UniqueDir = std::unique_ptr<DIR, DirCloser>;
+
+ReadError make_error(int err, const std::string& path) {
+  ReadError error;
+  error.path = path;
+  error.message = std::strerror(err);
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      error.kind = ReadErrorKind::kNotFound;
+      break;
+    case EACCES:
+    case EPERM:
+      error.kind = ReadErrorKind::kPermissionDenied;
+      break;
+    case ESRCH:
+      error.kind = ReadErrorKind::kProcessGone;
+      break;
+    default:
+      error.kind = ReadErrorKind::kOther;
+      break;
+  }
+  return error;
+}
+
+std::optional<pid_t> parse_pid_name(const char* name) {
+  auto value = parse_u64(name);
+  if (!value || *value == 0 || *value > 0x7fffffff) return std::nullopt;
+  return static_cast<pid_t>(*value);
+}
+
+std::vector<pid_t> numeric_entries(const std::string& dir_path) {
+  std::vector<pid_t> ids;
+  UniqueDir dir(::opendir(dir_path.c_str()));
+  if (!dir) return ids;
+  while (dirent* entry = ::readdir(dir.get())) {
+    if (auto id = parse_pid_name(entry->d_name)) ids.push_back(*id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace
+
+ProcFs::ProcFs(std::string proc_root, std::string sys_root)
+    : proc_root_(std::move(proc_root)), sys_root_(std::move(sys_root)) {}
+
+std::string ProcFs::pid_dir(pid_t pid) const {
+  return proc_root_ + "/" + std::to_string(pid);
+}
+
+Result<std::string> ProcFs::read_file(const std::string& path) const {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return make_error(errno, path);
+  std::string text;
+  constexpr size_t kChunkBytes = 64 * 1024;
+  size_t used = 0;
+  for (;;) {
+    text.resize(used + kChunkBytes);
+    ssize_t n = ::read(fd.get(), text.data() + used, kChunkBytes);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error(errno, path);
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  text.resize(used);
+  return text;
+}
+
+Result<std::string> ProcFs::read_pid_file(pid_t pid, std::string_view file) const {
+  std::string path = pid_dir(pid) + "/" + std::string(file);
+  Result<std::string> result = read_file(path);
+  if (!result.ok() && result.error().kind == ReadErrorKind::kNotFound && !process_exists(pid)) {
+    ReadError gone = result.error();
+    gone.kind = ReadErrorKind::kProcessGone;
+    return gone;
+  }
+  return result;
+}
+
+bool ProcFs::process_exists(pid_t pid) const {
+  struct stat st {};
+  return ::stat(pid_dir(pid).c_str(), &st) == 0;
+}
+
+std::vector<pid_t> ProcFs::list_pids() const { return numeric_entries(proc_root_); }
+
+std::vector<pid_t> ProcFs::thread_ids(pid_t pid) const {
+  return numeric_entries(pid_dir(pid) + "/task");
+}
+
+Result<FdCounts> ProcFs::count_fds(pid_t pid) const {
+  std::string dir_path = pid_dir(pid) + "/fd";
+  UniqueDir dir(::opendir(dir_path.c_str()));
+  if (!dir) {
+    ReadError error = make_error(errno, dir_path);
+    if (error.kind == ReadErrorKind::kNotFound && !process_exists(pid)) {
+      error.kind = ReadErrorKind::kProcessGone;
+    }
+    return error;
+  }
+  FdCounts counts;
+  char target[4096];
+  while (dirent* entry = ::readdir(dir.get())) {
+    if (!parse_u64(entry->d_name)) continue;  // ".", ".."
+    std::string link = dir_path + "/" + entry->d_name;
+    ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
+    if (n < 0) continue;  // closed between readdir and readlink
+    std::string_view target_view(target, static_cast<size_t>(n));
+    std::optional<mode_t> mode;
+    // Only plain paths need stat() to tell files from directories, devices and FIFOs.
+    if (target_view.starts_with("/") && !target_view.starts_with("/memfd:") &&
+        !target_view.starts_with("/dev/pts/")) {
+      struct stat st {};
+      if (::stat(link.c_str(), &st) == 0) mode = st.st_mode;
+    }
+    counts.add(classify_fd(target_view, mode));
+  }
+  return counts;
+}
+
+std::vector<uint64_t> ProcFs::thread_stack_pointers(pid_t pid) const {
+  std::vector<uint64_t> pointers;
+  for (pid_t tid : thread_ids(pid)) {
+    auto text = read_file(pid_dir(pid) + "/task/" + std::to_string(tid) + "/syscall");
+    if (!text.ok()) continue;
+    if (auto sp = parse_syscall_stack_pointer(*text)) pointers.push_back(*sp);
+  }
+  return pointers;
+}
+
+Result<MemInfo> ProcFs::meminfo() const {
+  auto text = read_file(proc_root_ + "/meminfo");
+  if (!text.ok()) return text.error();
+  return parse_meminfo(*text);
+}
+
+std::optional<Psi> ProcFs::system_memory_pressure() const {
+  auto text = read_file(proc_root_ + "/pressure/memory");
+  if (!text.ok()) return std::nullopt;
+  return parse_psi(*text);
+}
+
+namespace {
+
+// Maps a cgroup path to a directory under one of the mounts of its hierarchy. Inside a cgroup
+// namespace the mount's root is a prefix of the path (or the path is relative to the mount).
+std::optional<std::string> cgroup_directory(const std::vector<MountEntry>& mounts,
+                                            std::string_view fs_type, std::string_view controller,
+                                            const std::string& cgroup_path) {
+  for (const MountEntry& mount : mounts) {
+    if (mount.fs_type != fs_type) continue;
+    if (!controller.empty()) {
+      std::string options = "," + mount.super_options + ",";
+      if (options.find("," + std::string(controller) + ",") == std::string::npos) continue;
+    }
+    std::string relative = cgroup_path;
+    if (mount.root != "/" && relative.starts_with(mount.root)) relative = relative.substr(mount.root.size());
+    std::vector<std::string> candidates = {mount.mount_point + relative, mount.mount_point};
+    for (const std::string& candidate : candidates) {
+      struct stat st {};
+      std::string probe = candidate + (fs_type == "cgroup2" ? "/cgroup.procs" : "/memory.usage_in_bytes");
+      if (::stat(probe.c_str(), &st) == 0) return candidate;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<CgroupMemory> ProcFs::memory_cgroup(pid_t pid) const {
+  auto cgroup_text = read_pid_file(pid, "cgroup");
+  auto mount_text = read_file(proc_root_ + "/self/mountinfo");
+  if (!cgroup_text.ok() || !mount_text.ok()) return std::nullopt;
+  std::vector<MountEntry> mounts = parse_mountinfo(*mount_text);
+  // Fixture trees keep their sysfs under sys_root_; rewrite the default mount points there.
+  if (sys_root_ != "/sys") {
+    for (MountEntry& mount : mounts) {
+      if (mount.mount_point.starts_with("/sys/")) mount.mount_point = sys_root_ + mount.mount_point.substr(4);
+    }
+  }
+  auto read_value = [&](const std::string& dir, const char* name) -> std::optional<std::string> {
+    auto text = read_file(dir + "/" + name);
+    if (!text.ok()) return std::nullopt;
+    return std::move(text).value();
+  };
+
+  std::vector<CgroupEntry> entries = parse_proc_cgroup(*cgroup_text);
+  // cgroup v2 first, when its memory controller is enabled for this cgroup.
+  for (const CgroupEntry& entry : entries) {
+    if (entry.hierarchy_id != 0) continue;
+    auto dir = cgroup_directory(mounts, "cgroup2", "", entry.path);
+    if (!dir) continue;
+    auto current = read_value(*dir, "memory.current");
+    if (!current) continue;  // hybrid host: the memory controller lives in v1
+    CgroupMemory memory;
+    memory.version = 2;
+    memory.path = entry.path;
+    memory.directory = *dir;
+    memory.current_bytes = parse_u64(*current);
+    if (auto max = read_value(*dir, "memory.max")) memory.max_bytes = parse_memory_limit(*max);
+    if (auto high = read_value(*dir, "memory.high")) memory.high_bytes = parse_memory_limit(*high);
+    if (auto events = read_value(*dir, "memory.events")) {
+      auto keyed = parse_flat_keyed(*events);
+      memory.events_oom = find_key(keyed, "oom");
+      memory.events_oom_kill = find_key(keyed, "oom_kill");
+    }
+    if (auto stat = read_value(*dir, "memory.stat")) {
+      auto keyed = parse_flat_keyed(*stat);
+      memory.stat_anon_bytes = find_key(keyed, "anon");
+      memory.stat_file_bytes = find_key(keyed, "file");
+    }
+    if (auto pressure = read_value(*dir, "memory.pressure")) memory.psi = parse_psi(*pressure);
+    return memory;
+  }
+  for (const CgroupEntry& entry : entries) {
+    if (std::find(entry.controllers.begin(), entry.controllers.end(), "memory") == entry.controllers.end()) continue;
+    auto dir = cgroup_directory(mounts, "cgroup", "memory", entry.path);
+    if (!dir) continue;
+    CgroupMemory memory;
+    memory.version = 1;
+    memory.path = entry.path;
+    memory.directory = *dir;
+    if (auto usage = read_value(*dir, "memory.usage_in_bytes")) memory.current_bytes = parse_u64(*usage);
+    if (auto limit = read_value(*dir, "memory.limit_in_bytes")) memory.max_bytes = parse_memory_limit(*limit);
+    if (auto oom = read_value(*dir, "memory.oom_control")) {
+      memory.events_oom_kill = find_key(parse_flat_keyed(*oom), "oom_kill");
+    }
+    if (auto stat = read_value(*dir, "memory.stat")) {
+      auto keyed = parse_flat_keyed(*stat);
+      memory.stat_anon_bytes = find_key(keyed, "rss");
+      memory.stat_file_bytes = find_key(keyed, "cache");
+    }
+    return memory;
+  }
+  return std::nullopt;
+}
+
+}  // namespace memdx::proc

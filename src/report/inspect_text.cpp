@@ -1,0 +1,241 @@
+#include "report/inspect_text.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "model/units.h"
+
+namespace memdx::report {
+namespace {
+
+using model::format_bytes;
+using model::InspectReport;
+using model::ProcessSnapshot;
+
+std::string opt_bytes(const std::optional<uint64_t>& bytes, const char* missing = "n/a") {
+  return bytes ? format_bytes(*bytes) : std::string(missing);
+}
+
+std::string shorten(const std::string& text, size_t width) {
+  if (text.size() <= width) return text;
+  return text.substr(0, width - 3) + "...";
+}
+
+// Keeps commands on one line: a comm or argument with a newline must not break the layout.
+std::string printable(std::string text) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
+void render_memory(std::string& out, const ProcessSnapshot& p) {
+  const auto& m = p.memory;
+  out += fmt::format("  RSS   {:>10}  = anon {} + file {} + shmem {}\n", format_bytes(m.rss_bytes),
+                     format_bytes(m.rss_anon_bytes), format_bytes(m.rss_file_bytes), format_bytes(m.rss_shmem_bytes));
+  out += fmt::format("  PSS   {:>10}    USS {}   (PSS shares shared pages out; USS is private to this process)\n",
+                     opt_bytes(m.pss_bytes), opt_bytes(m.uss_bytes));
+  out += fmt::format("  swap  {:>10}    SwapPss {}\n", format_bytes(m.swap_bytes), opt_bytes(m.swap_pss_bytes));
+  out += fmt::format("  VSZ   {:>10}    peak RSS {}   locked {}\n", format_bytes(m.vsz_bytes),
+                     format_bytes(m.peak_rss_bytes), format_bytes(m.locked_bytes));
+}
+
+void render_regions(std::string& out, const ProcessSnapshot& p, const TextOptions& options) {
+  if (!p.regions_measured) return;
+  out += fmt::format("\n  {:<22} {:>6} {:>11} {:>11} {:>11}\n", "by region", "count", "VSZ", "RSS", "PSS");
+  for (const auto& r : p.regions) {
+    out += fmt::format("  {:<22} {:>6} {:>11} {:>11} {:>11}\n", model::category_description(r.category), r.count,
+                       format_bytes(r.vsz_bytes), format_bytes(r.rss_bytes), format_bytes(r.pss_bytes));
+  }
+  size_t shown = std::min(options.top_regions, p.top_regions.size());
+  if (shown > 0) {
+    out += fmt::format("\n  {:<49} {:>11} {:>11}\n", "top regions by RSS", "RSS", "VSZ");
+    for (size_t i = 0; i < shown; ++i) {
+      const auto& r = p.top_regions[i];
+      std::string what = fmt::format("{} {}", r.perms, printable(r.label));
+      out += fmt::format("  {:<49} {:>11} {:>11}\n", shorten(what, 49), format_bytes(r.rss_bytes),
+                         format_bytes(r.vsz_bytes));
+    }
+  }
+  size_t modules = std::min(options.top_modules, p.modules.size());
+  if (modules > 0) {
+    out += fmt::format("\n  {:<49} {:>11} {:>11}\n", "file-backed by module", "code RSS", "data RSS");
+    for (size_t i = 0; i < modules; ++i) {
+      const auto& m = p.modules[i];
+      out += fmt::format("  {:<49} {:>11} {:>11}\n", shorten(printable(m.path), 49), format_bytes(m.code_rss_bytes),
+                         format_bytes(m.data_rss_bytes));
+    }
+    if (p.modules.size() > modules) out += fmt::format("  ... and {} more\n", p.modules.size() - modules);
+  }
+}
+
+std::string fd_line(const ProcessSnapshot& p) {
+  if (!p.fds) return "fds not readable";
+  std::vector<std::pair<std::string, uint32_t>> types(p.fds->by_type.begin(), p.fds->by_type.end());
+  std::sort(types.begin(), types.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  std::string line = fmt::format("fds {}", p.fds->total);
+  for (size_t i = 0; i < types.size(); ++i) {
+    line += fmt::format("{}{} {}", i == 0 ? ": " : ", ", types[i].first, types[i].second);
+  }
+  return line;
+}
+
+std::string children_line(const ProcessSnapshot& p) {
+  if (p.children.empty()) return "no children";
+  std::string line = fmt::format("{} child{}:", p.children.size(), p.children.size() == 1 ? "" : "ren");
+  for (size_t i = 0; i < p.children.size() && i < 12; ++i) line += fmt::format(" {}", p.children[i]);
+  if (p.children.size() > 12) line += " ...";
+  return line;
+}
+
+std::string process_heading(const ProcessSnapshot& p) {
+  std::string kind = p.is_zombie ? " [zombie: exited, not yet reaped by its parent]"
+                     : p.is_kernel_thread ? " [kernel thread: no user memory]"
+                                          : "";
+  return fmt::format("pid {}  {}{}\n", p.pid, shorten(printable(p.command_line()), 80), kind);
+}
+
+void render_process(std::string& out, const ProcessSnapshot& p, const TextOptions& options) {
+  out += process_heading(p);
+  out += fmt::format("  ppid {}, uid {}, state {}, {} thread{}, {}, {}\n", p.ppid, p.uid, p.state, p.threads,
+                     p.threads == 1 ? "" : "s", fd_line(p), children_line(p));
+  if (p.is_kernel_thread || p.is_zombie) return;
+  render_memory(out, p);
+  render_regions(out, p, options);
+}
+
+void render_tree(std::string& out, const InspectReport& report) {
+  const pid_t root = report.processes.front().pid;
+  out += fmt::format("process tree of pid {}: {} process{}\n", root, report.processes.size(),
+                     report.processes.size() == 1 ? "" : "es");
+  out += fmt::format("  {:>8} {:>8}  {:<30} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5} {:>5}\n", "PID", "PPID", "COMMAND",
+                     "RSS", "PSS", "USS", "SWAP", "VSZ", "THR", "FDS");
+  std::map<pid_t, int> depth;
+  for (const ProcessSnapshot& p : report.processes) {
+    auto parent = depth.find(p.ppid);
+    int d = (p.pid == root || parent == depth.end()) ? 0 : parent->second + 1;
+    depth[p.pid] = d;
+    std::string name = std::string(static_cast<size_t>(2 * d), ' ') + printable(p.command_line());
+    out += fmt::format("  {:>8} {:>8}  {:<30} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5} {:>5}\n", p.pid, p.ppid,
+                       shorten(name, 30), format_bytes(p.memory.rss_bytes), opt_bytes(p.memory.pss_bytes, "?"),
+                       opt_bytes(p.memory.uss_bytes, "?"), format_bytes(p.memory.swap_bytes),
+                       format_bytes(p.memory.vsz_bytes), p.threads, p.fds ? std::to_string(p.fds->total) : "?");
+  }
+  model::TreeTotals totals = model::tree_totals(report);
+  out += fmt::format("  {:>8} {:>8}  {:<30} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5} {:>5}\n", "", "",
+                     "total (by PSS)", "-", format_bytes(totals.pss_bytes), format_bytes(totals.uss_bytes),
+                     format_bytes(totals.swap_bytes), "-", totals.threads, totals.fds);
+  out += "  RSS and VSZ are not summed: pages shared between processes would be counted once per process.\n";
+  if (!totals.complete) out += "  (total is a lower bound: some processes' PSS could not be read)\n";
+  if (!report.exited_during_read.empty()) {
+    out += fmt::format("  {} process(es) exited while the tree was being read and are not shown.\n",
+                       report.exited_during_read.size());
+  }
+
+  std::map<model::RegionCategory, model::RegionTotals> by_category;
+  for (const ProcessSnapshot& p : report.processes) {
+    for (const auto& r : p.regions) {
+      auto& t = by_category[r.category];
+      t.category = r.category;
+      t.count += r.count;
+      t.pss_bytes += r.pss_bytes;
+    }
+  }
+  if (by_category.empty()) return;
+  out += fmt::format("\n  {:<22} {:>8} {:>11}\n", "whole tree by region", "count", "PSS");
+  for (const auto& [category, t] : by_category) {
+    out += fmt::format("  {:<22} {:>8} {:>11}\n", model::category_description(category), t.count,
+                       format_bytes(t.pss_bytes));
+  }
+}
+
+std::string psi_text(const std::optional<model::PsiSummary>& psi) {
+  if (!psi) return "not available";
+  auto pct = [](const std::optional<double>& v) { return v ? fmt::format("{:.2f}%", *v) : std::string("n/a"); };
+  return fmt::format("some {} / {}, full {} / {} (avg10 / avg60)", pct(psi->some_avg10), pct(psi->some_avg60),
+                     pct(psi->full_avg10), pct(psi->full_avg60));
+}
+
+void render_system(std::string& out, const InspectReport& report) {
+  const model::SystemSnapshot& s = report.system;
+  out += "\nsystem\n";
+  std::string available = "n/a";
+  if (s.mem_available_bytes && s.mem_total_bytes > 0) {
+    available = fmt::format("{} ({:.0f}%)", format_bytes(*s.mem_available_bytes),
+                            100.0 * static_cast<double>(*s.mem_available_bytes) / static_cast<double>(s.mem_total_bytes));
+  }
+  std::string swap = s.swap_total_bytes == 0
+                         ? std::string("none")
+                         : fmt::format("{} used of {}", format_bytes(s.swap_total_bytes - std::min(s.swap_total_bytes, s.swap_free_bytes)),
+                                       format_bytes(s.swap_total_bytes));
+  out += fmt::format("  memory   total {}, available {}, swap {}\n", format_bytes(s.mem_total_bytes), available, swap);
+  out += fmt::format("  PSI      {}\n", psi_text(s.psi));
+  if (!s.cgroup) {
+    out += "  cgroup   no memory controller found\n";
+    return;
+  }
+  const model::CgroupSummary& c = *s.cgroup;
+  out += fmt::format("  cgroup   v{} {}\n", c.version, c.path);
+  out += fmt::format("           current {}, max {}, high {}\n", opt_bytes(c.memory_current_bytes),
+                     c.memory_max_bytes ? format_bytes(*c.memory_max_bytes) : "unlimited",
+                     c.memory_high_bytes ? format_bytes(*c.memory_high_bytes) : (c.version == 2 ? "unlimited" : "n/a"));
+  out += fmt::format("           anon {}, file {}, oom events {}, oom kills {}\n", opt_bytes(c.anon_bytes),
+                     opt_bytes(c.file_bytes), c.oom_events ? std::to_string(*c.oom_events) : "n/a",
+                     c.oom_kill_events ? std::to_string(*c.oom_kill_events) : "n/a");
+  if (c.version == 2) out += fmt::format("           PSI {}\n", psi_text(c.psi));
+}
+
+void render_notes(std::string& out, const InspectReport& report, const TextOptions& options) {
+  if (report.notes.empty()) return;
+  out += "\nnotes\n";
+  for (const model::Note& note : report.notes) {
+    std::string who = note.pid != 0 && report.tree ? fmt::format(" pid {}:", note.pid) : "";
+    out += "  " + wrap(fmt::format("[{}]{} {}", note.kind, who, note.text), options.width - 2, "    ") + "\n";
+  }
+}
+
+}  // namespace
+
+std::string wrap(const std::string& text, size_t width, const std::string& indent) {
+  std::string out;
+  size_t line_length = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string word = text.substr(pos, end - pos);
+    if (line_length > 0 && line_length + 1 + word.size() > width) {
+      out += "\n" + indent;
+      line_length = indent.size();
+    } else if (line_length > 0) {
+      out += ' ';
+      ++line_length;
+    }
+    out += word;
+    line_length += word.size();
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::string render_inspect_text(const InspectReport& report, const TextOptions& options) {
+  std::string out;
+  if (report.processes.empty()) return out;
+  if (report.tree) {
+    render_tree(out, report);
+  } else {
+    for (size_t i = 0; i < report.processes.size(); ++i) {
+      if (i > 0) out += "\n";
+      render_process(out, report.processes[i], options);
+    }
+  }
+  render_notes(out, report, options);
+  render_system(out, report);
+  return out;
+}
+
+}  // namespace memdx::report
