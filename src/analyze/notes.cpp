@@ -73,14 +73,18 @@ void gpu_note(const ProcessSnapshot& p, std::vector<Note>& notes) {
                                format_bytes(gpu->rss_bytes))});
 }
 
-void access_note(const ProcessSnapshot& p, std::vector<Note>& notes) {
+void access_note(const ProcessSnapshot& p, bool reader_is_root, std::vector<Note>& notes) {
   if (p.unreadable.empty()) return;
   std::string files;
   for (const std::string& file : p.unreadable) files += (files.empty() ? "" : ", ") + file;
+  std::string remedy = reader_is_root
+                           ? "The kernel refused even root: the process is in another user namespace or "
+                             "protected by a security module."
+                           : "Run memdx as root or with CAP_SYS_PTRACE to see PSS, regions and fds.";
   notes.push_back({"partial_access", p.pid,
                    fmt::format("Could not read {} of pid {} (owned by uid {}): only /proc/{}/status figures are "
-                               "shown. Run memdx as root or with CAP_SYS_PTRACE to see PSS, regions and fds.",
-                               files, p.pid, p.uid, p.pid)});
+                               "shown. {}",
+                               files, p.pid, p.uid, p.pid, remedy)});
 }
 
 void limit_notes(const model::InspectReport& report, const NoteThresholds& t, std::vector<Note>& notes) {
@@ -117,7 +121,7 @@ std::vector<Note> notes_for(const model::InspectReport& report, const NoteThresh
     shared_note(p, thresholds, notes);
     swap_note(p, notes);
     gpu_note(p, notes);
-    access_note(p, notes);
+    access_note(p, report.reader_is_root, notes);
   }
   limit_notes(report, thresholds, notes);
   return notes;

@@ -21,7 +21,7 @@ bool is_prot_none(const Mapping& m) { return !m.readable && !m.writable && !m.ex
 // guard, so a stack is a private rw anonymous mapping sitting right on top of a small guard.
 // malloc arenas have the opposite shape (rw part below a large PROT_NONE reserve).
 bool sits_on_guard_page(const std::vector<Mapping>& mappings, size_t index) {
-  constexpr uint64_t kMaxGuardBytes = 1024 * 1024;
+  constexpr uint64_t kMaxGuardBytes = uint64_t{1} << 20;
   if (index == 0) return false;
   const Mapping& below = mappings[index - 1];
   const Mapping& m = mappings[index];

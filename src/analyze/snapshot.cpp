@@ -175,11 +175,14 @@ proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& f
     else if (!note_failure(snapshot, fds.error(), "fd")) return fds.error();
   }
 
-  // Same pid, same start time: nothing we read belongs to a successor process.
+  // Same pid, same start time, still alive: nothing we read belongs to a successor process or
+  // to the zombie this one became half-way through (whose smaps reads back empty).
   auto again = fs.read_pid_file(pid, "stat");
   if (!again.ok()) return gone(pid, "stat");
   auto restat = proc::parse_stat(*again);
   if (!restat || restat->start_time_ticks != stat->start_time_ticks) return gone(pid, "stat");
+  bool died = restat->state == 'Z' || restat->state == 'X';
+  if (died && !snapshot.is_zombie) return gone(pid, "stat");
   return snapshot;
 }
 

@@ -48,6 +48,7 @@ model::InspectReport build_report(const proc::ProcFs& fs, const InspectOptions& 
 
   model::InspectReport report;
   report.tree = options.tree;
+  report.reader_is_root = ::geteuid() == 0;
   for (pid_t pid : pids_to_read(targets, options.tree, table)) {
     auto snapshot = analyze::take_process_snapshot(fs, pid, snapshot_options);
     if (!snapshot.ok()) {
@@ -75,9 +76,11 @@ void warn_partial(const model::InspectReport& report) {
     if (p.unreadable.empty()) continue;
     std::string files;
     for (const auto& f : p.unreadable) files += (files.empty() ? "" : ", ") + f;
-    std::fprintf(stderr, "memdx: pid %d: no access to %s (owned by uid %u); showing status figures only. "
-                         "Run as root or with CAP_SYS_PTRACE for the rest.\n",
-                 p.pid, files.c_str(), p.uid);
+    const char* remedy = report.reader_is_root ? "the kernel refuses even root here (another user namespace or a "
+                                                 "security module)"
+                                               : "run as root or with CAP_SYS_PTRACE for the rest";
+    std::fprintf(stderr, "memdx: pid %d: no access to %s (owned by uid %u); showing status figures only: %s.\n",
+                 p.pid, files.c_str(), p.uid, remedy);
   }
 }
 

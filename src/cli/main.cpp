@@ -19,9 +19,7 @@ std::string first_line(const std::string& text) {
   return text.substr(0, text.find('\n'));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"memdx: what a process's memory really is, whether it is leaking, and which code holds it"};
   app.name("memdx");
   app.set_version_flag("--version", std::string("memdx ") + MEMDX_VERSION);
@@ -52,4 +50,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (...) {
+    std::fputs("memdx: internal error while setting up the command line\n", stderr);
+    return 1;
+  }
 }

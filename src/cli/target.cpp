@@ -98,6 +98,7 @@ std::vector<pid_t> select_targets(const proc::ProcFs& fs, const std::string& arg
                                  matches.size(), list));
   }
   std::vector<pid_t> pids;
+  pids.reserve(matches.size());
   for (const TargetMatch& m : matches) pids.push_back(m.pid);
   return pids;
 }

@@ -1,5 +1,7 @@
 #include "model/snapshot.h"
 
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 namespace memdx::model {
@@ -62,11 +64,11 @@ TreeTotals tree_totals(const InspectReport& report) {
 namespace {
 
 template <class T>
-nlohmann::json optional_json(const std::optional<T>& value) {
-  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+nlohmann::ordered_json optional_json(const std::optional<T>& value) {
+  return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
 }
 
-nlohmann::json memory_json(const MemoryTotals& m) {
+nlohmann::ordered_json memory_json(const MemoryTotals& m) {
   return {
       {"rss_bytes", m.rss_bytes},
       {"rss_anon_bytes", m.rss_anon_bytes},
@@ -82,8 +84,8 @@ nlohmann::json memory_json(const MemoryTotals& m) {
   };
 }
 
-nlohmann::json process_json(const ProcessSnapshot& p) {
-  nlohmann::json regions = nlohmann::json::array();
+nlohmann::ordered_json process_json(const ProcessSnapshot& p) {
+  nlohmann::ordered_json regions = nlohmann::ordered_json::array();
   for (const RegionTotals& r : p.regions) {
     regions.push_back({{"category", category_name(r.category)},
                        {"count", r.count},
@@ -92,7 +94,7 @@ nlohmann::json process_json(const ProcessSnapshot& p) {
                        {"pss_bytes", r.pss_bytes},
                        {"swap_bytes", r.swap_bytes}});
   }
-  nlohmann::json top = nlohmann::json::array();
+  nlohmann::ordered_json top = nlohmann::ordered_json::array();
   for (const Region& r : p.top_regions) {
     char range[64];
     std::snprintf(range, sizeof(range), "%llx-%llx", static_cast<unsigned long long>(r.start),
@@ -106,7 +108,7 @@ nlohmann::json process_json(const ProcessSnapshot& p) {
                    {"pss_bytes", r.pss_bytes},
                    {"swap_bytes", r.swap_bytes}});
   }
-  nlohmann::json modules = nlohmann::json::array();
+  nlohmann::ordered_json modules = nlohmann::ordered_json::array();
   for (const ModuleUsage& m : p.modules) {
     modules.push_back({{"path", m.path},
                        {"code_vsz_bytes", m.code_vsz_bytes},
@@ -115,7 +117,7 @@ nlohmann::json process_json(const ProcessSnapshot& p) {
                        {"data_rss_bytes", m.data_rss_bytes},
                        {"pss_bytes", m.pss_bytes}});
   }
-  nlohmann::json fds = nullptr;
+  nlohmann::ordered_json fds = nullptr;
   if (p.fds) fds = {{"total", p.fds->total}, {"by_type", p.fds->by_type}};
   return {
       {"pid", p.pid},
@@ -138,7 +140,7 @@ nlohmann::json process_json(const ProcessSnapshot& p) {
   };
 }
 
-nlohmann::json psi_json(const std::optional<PsiSummary>& psi) {
+nlohmann::ordered_json psi_json(const std::optional<PsiSummary>& psi) {
   if (!psi) return nullptr;
   return {{"some_avg10", optional_json(psi->some_avg10)},
           {"some_avg60", optional_json(psi->some_avg60)},
@@ -146,8 +148,8 @@ nlohmann::json psi_json(const std::optional<PsiSummary>& psi) {
           {"full_avg60", optional_json(psi->full_avg60)}};
 }
 
-nlohmann::json system_json(const SystemSnapshot& s) {
-  nlohmann::json cgroup = nullptr;
+nlohmann::ordered_json system_json(const SystemSnapshot& s) {
+  nlohmann::ordered_json cgroup = nullptr;
   if (s.cgroup) {
     const CgroupSummary& c = *s.cgroup;
     cgroup = {{"version", c.version},
@@ -171,10 +173,10 @@ nlohmann::json system_json(const SystemSnapshot& s) {
 
 }  // namespace
 
-nlohmann::json to_json(const InspectReport& report) {
-  nlohmann::json processes = nlohmann::json::array();
+nlohmann::ordered_json to_json(const InspectReport& report) {
+  nlohmann::ordered_json processes = nlohmann::ordered_json::array();
   for (const ProcessSnapshot& p : report.processes) processes.push_back(process_json(p));
-  nlohmann::json notes = nlohmann::json::array();
+  nlohmann::ordered_json notes = nlohmann::ordered_json::array();
   for (const Note& n : report.notes) notes.push_back({{"kind", n.kind}, {"pid", n.pid}, {"text", n.text}});
   TreeTotals totals = tree_totals(report);
   return {

@@ -148,6 +148,7 @@ struct InspectReport {
   SystemSnapshot system;
   std::vector<Note> notes;
   std::vector<pid_t> exited_during_read;  // descendants that exited before they could be read
+  bool reader_is_root = false;  // memdx ran as root: a denied read is then not about uids
 };
 
 // Tree totals: PSS and USS add up across processes; RSS never does.
@@ -161,6 +162,6 @@ struct TreeTotals {
 };
 TreeTotals tree_totals(const InspectReport& report);
 
-nlohmann::json to_json(const InspectReport& report);
+nlohmann::ordered_json to_json(const InspectReport& report);
 
 }  // namespace memdx::model

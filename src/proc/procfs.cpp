@@ -90,7 +90,7 @@ Result<std::string> ProcFs::read_file(const std::string& path) const {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return make_error(errno, path);
   std::string text;
-  constexpr size_t kChunkBytes = 64 * 1024;
+  constexpr size_t kChunkBytes = size_t{64} << 10;
   size_t used = 0;
   for (;;) {
     text.resize(used + kChunkBytes);
@@ -144,7 +144,12 @@ Result<FdCounts> ProcFs::count_fds(pid_t pid) const {
     if (!parse_u64(entry->d_name)) continue;  // ".", ".."
     std::string link = dir_path + "/" + entry->d_name;
     ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
-    if (n < 0) continue;  // closed between readdir and readlink
+    if (n < 0) {
+      // Closed between readdir and readlink: not open any more. Otherwise (a namespace or LSM
+      // denying the link) the fd is still open, of a type we cannot see.
+      if (errno != ENOENT) counts.add(FdType::kOther);
+      continue;
+    }
     std::string_view target_view(target, static_cast<size_t>(n));
     std::optional<mode_t> mode;
     // Only plain paths need stat() to tell files from directories, devices and FIFOs.

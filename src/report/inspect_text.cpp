@@ -108,27 +108,27 @@ void render_process(std::string& out, const ProcessSnapshot& p, const TextOption
   render_regions(out, p, options);
 }
 
-void render_tree(std::string& out, const InspectReport& report) {
+void render_tree(std::string& out, const InspectReport& report, const TextOptions& options) {
   const pid_t root = report.processes.front().pid;
   out += fmt::format("process tree of pid {}: {} process{}\n", root, report.processes.size(),
                      report.processes.size() == 1 ? "" : "es");
-  out += fmt::format("  {:>8} {:>8}  {:<30} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5} {:>5}\n", "PID", "PPID", "COMMAND",
-                     "RSS", "PSS", "USS", "SWAP", "VSZ", "THR", "FDS");
+  // COMMAND comes last, as in ps: the tree indentation and long command lines need the room.
+  constexpr const char* kRow = "  {:>8} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5} {:>5}  {}\n";
+  out += fmt::format(kRow, "PID", "PPID", "RSS", "PSS", "USS", "SWAP", "VSZ", "THR", "FDS", "COMMAND");
   std::map<pid_t, int> depth;
   for (const ProcessSnapshot& p : report.processes) {
     auto parent = depth.find(p.ppid);
     int d = (p.pid == root || parent == depth.end()) ? 0 : parent->second + 1;
     depth[p.pid] = d;
     std::string name = std::string(static_cast<size_t>(2 * d), ' ') + printable(p.command_line());
-    out += fmt::format("  {:>8} {:>8}  {:<30} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5} {:>5}\n", p.pid, p.ppid,
-                       shorten(name, 30), format_bytes(p.memory.rss_bytes), opt_bytes(p.memory.pss_bytes, "?"),
+    out += fmt::format(kRow, p.pid, p.ppid, format_bytes(p.memory.rss_bytes), opt_bytes(p.memory.pss_bytes, "?"),
                        opt_bytes(p.memory.uss_bytes, "?"), format_bytes(p.memory.swap_bytes),
-                       format_bytes(p.memory.vsz_bytes), p.threads, p.fds ? std::to_string(p.fds->total) : "?");
+                       format_bytes(p.memory.vsz_bytes), p.threads, p.fds ? std::to_string(p.fds->total) : "?",
+                       shorten(name, options.width - 2));
   }
   model::TreeTotals totals = model::tree_totals(report);
-  out += fmt::format("  {:>8} {:>8}  {:<30} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5} {:>5}\n", "", "",
-                     "total (by PSS)", "-", format_bytes(totals.pss_bytes), format_bytes(totals.uss_bytes),
-                     format_bytes(totals.swap_bytes), "-", totals.threads, totals.fds);
+  out += fmt::format(kRow, "", "", "-", format_bytes(totals.pss_bytes), format_bytes(totals.uss_bytes),
+                     format_bytes(totals.swap_bytes), "-", totals.threads, totals.fds, "total (by PSS)");
   out += "  RSS and VSZ are not summed: pages shared between processes would be counted once per process.\n";
   if (!totals.complete) out += "  (total is a lower bound: some processes' PSS could not be read)\n";
   if (!report.exited_during_read.empty()) {
@@ -226,7 +226,7 @@ std::string render_inspect_text(const InspectReport& report, const TextOptions& 
   std::string out;
   if (report.processes.empty()) return out;
   if (report.tree) {
-    render_tree(out, report);
+    render_tree(out, report, options);
   } else {
     for (size_t i = 0; i < report.processes.size(); ++i) {
       if (i > 0) out += "\n";
