@@ -39,8 +39,10 @@ bool make_mappings(unsigned long count) {
   for (size_t i = 0; i < count; ++i) bytes[i * page] = static_cast<char>(i | 1);
   for (size_t i = 1; i < count; i += 2) {
     if (::mprotect(bytes + i * page, page, PROT_READ) != 0) {
-      std::fprintf(stderr, "memdx_fixture_mappings: mprotect failed after %zu mappings: %s "
-                           "(see /proc/sys/vm/max_map_count)\n", i, std::strerror(errno));
+      std::fprintf(stderr,
+                   "memdx_fixture_mappings: mprotect failed after %zu mappings: %s "
+                   "(see /proc/sys/vm/max_map_count)\n",
+                   i, std::strerror(errno));
       return false;
     }
   }

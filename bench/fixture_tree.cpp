@@ -25,7 +25,7 @@ namespace {
 
 constexpr unsigned long kDefaultCount = 200;
 constexpr unsigned long kGroupSize = 10;  // one child and its nine grandchildren
-constexpr size_t kTouchedBytes = 64 * 1024;
+constexpr size_t kTouchedBytes = size_t{64} << 10;
 
 bool parse_count(int argc, char** argv, unsigned long& count) {
   count = kDefaultCount;

@@ -40,8 +40,7 @@ class Fixture {
  public:
   static std::optional<Fixture> start(const std::string& path, const char* count);
   Fixture(Fixture&& other) noexcept
-      : pid_(std::exchange(other.pid_, -1)), stdin_fd_(std::exchange(other.stdin_fd_, -1)),
-        target_(other.target_) {}
+      : pid_(std::exchange(other.pid_, -1)), stdin_fd_(std::exchange(other.stdin_fd_, -1)), target_(other.target_) {}
   Fixture(const Fixture&) = delete;
   Fixture& operator=(const Fixture&) = delete;
   Fixture& operator=(Fixture&&) = delete;
@@ -158,10 +157,14 @@ void snapshot_many_mappings(benchmark::State& state, bool read_regions) {
 }
 
 // (a) `memdx inspect PID` minus the rendering: smaps_rollup, smaps, regions, fds, status.
-void BM_SnapshotManyMappings(benchmark::State& state) { snapshot_many_mappings(state, true); }
+void BM_SnapshotManyMappings(benchmark::State& state) {
+  snapshot_many_mappings(state, true);
+}
 
 // (b) The same without the per-region breakdown: only smaps_rollup (what sampling reads).
-void BM_SnapshotManyMappingsRollupOnly(benchmark::State& state) { snapshot_many_mappings(state, false); }
+void BM_SnapshotManyMappingsRollupOnly(benchmark::State& state) {
+  snapshot_many_mappings(state, false);
+}
 
 // The kernel's share of (a): reading /proc/PID/smaps into a string, nothing parsed.
 void BM_ReadSmapsText(benchmark::State& state) {
@@ -248,8 +251,10 @@ int main(int argc, char** argv) {
   std::optional<Fixture> mappings = Fixture::start(dir + "/memdx_fixture_mappings", kMappingCount);
   std::optional<Fixture> tree = Fixture::start(dir + "/memdx_fixture_tree", kTreeCount);
   if (!mappings || !tree) {
-    std::fprintf(stderr, "memdx_bench_inspect: the fixtures in %s did not start; build the "
-                         "memdx_fixture_mappings and memdx_fixture_tree targets\n", dir.c_str());
+    std::fprintf(stderr,
+                 "memdx_bench_inspect: the fixtures in %s did not start; build the "
+                 "memdx_fixture_mappings and memdx_fixture_tree targets\n",
+                 dir.c_str());
     return 1;
   }
   g_targets.many_mappings = mappings->target();

@@ -3,7 +3,9 @@
 
 function(memdx_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
-                                           -Wno-sign-conversion)
+                                           -Wno-sign-conversion
+                                           # GCC 12 reports std::string concatenation falsely (GCC bug 105651).
+                                           -Wno-restrict)
 endfunction()
 
 function(memdx_sanitize target)

@@ -18,11 +18,13 @@ std::vector<std::string_view> split_lines(std::string_view text) {
 }
 
 std::string_view trim(std::string_view s) {
-  const char* spaces = " \t\r\n";
-  size_t first = s.find_first_not_of(spaces);
-  if (first == std::string_view::npos) return {};
-  size_t last = s.find_last_not_of(spaces);
-  return s.substr(first, last - first + 1);
+  // A plain loop: find_first_not_of calls memchr per character, measurable on 7 MB of smaps.
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  size_t first = 0;
+  while (first < s.size() && is_space(s[first])) ++first;
+  size_t last = s.size();
+  while (last > first && is_space(s[last - 1])) --last;
+  return s.substr(first, last - first);
 }
 
 std::optional<uint64_t> parse_u64(std::string_view s) {

@@ -96,6 +96,7 @@ std::optional<Stat> parse_stat(std::string_view text) {
   stat.ppid = static_cast<pid_t>(parse_u64(field(4)).value_or(0));
   stat.threads = static_cast<uint32_t>(parse_u64(field(20)).value_or(0));
   stat.start_time_ticks = parse_u64(field(22)).value_or(0);
+  if (auto code = parse_u64(field(52))) stat.exit_code = static_cast<int>(*code);
   return stat;
 }
 

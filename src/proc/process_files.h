@@ -43,6 +43,7 @@ struct Stat {
   pid_t ppid = 0;
   uint64_t start_time_ticks = 0;
   uint32_t threads = 0;
+  std::optional<int> exit_code;  // field 52 (Linux >= 3.5): the wait status, meaningful for zombies
 };
 std::optional<Stat> parse_stat(std::string_view text);
 

@@ -47,6 +47,8 @@ class ProcFs {
 
   // Counts /proc/PID/fd by type. Needs the same access as smaps.
   Result<FdCounts> count_fds(pid_t pid) const;
+  // Counts /proc/PID/fd entries only (no readlink): the sampler's cheap per-tick fd count.
+  Result<uint32_t> count_fd_entries(pid_t pid) const;
 
   // User stack pointers of the process's threads, where the kernel exposes them (threads
   // blocked in a syscall); used to recognise thread stacks among anonymous mappings.
