@@ -4,7 +4,7 @@
 MEMDX_ROOT=${MEMDX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
 # What building and running memdx needs.
-MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev)
+MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev)
 # What ./run-tests needs on top.
 MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev python3)
 

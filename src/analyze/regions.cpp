@@ -56,6 +56,9 @@ RegionCategory categorize(const std::vector<Mapping>& mappings, size_t index, co
   if (path.starts_with("/SYSV") || (path == "/dev/zero" && m.shared) || (path.empty() && m.shared)) {
     return RegionCategory::kShmem;
   }
+  // A private mapping of /dev/zero is how older programs get anonymous memory.
+  if (path == "/dev/zero") return m.counters.rss_bytes == 0 && m.counters.swap_bytes == 0 ? RegionCategory::kReserved
+                                                                                        : RegionCategory::kAnonMmap;
   if (path.starts_with("/")) {
     if (context.tmpfs_devices.count({m.dev_major, m.dev_minor}) != 0) return RegionCategory::kTmpfs;
     return RegionCategory::kFile;

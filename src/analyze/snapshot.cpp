@@ -39,7 +39,7 @@ void fill_memory(model::MemoryTotals& memory, const proc::Status& status,
   memory.pss_bytes = rollup->pss_bytes;
   memory.uss_bytes = rollup->uss_bytes();
   memory.swap_bytes = rollup->swap_bytes;
-  memory.swap_pss_bytes = rollup->swap_pss_bytes;
+  if (rollup->has_swap_pss) memory.swap_pss_bytes = rollup->swap_pss_bytes;
 }
 
 RegionContext region_context(const proc::ProcFs& fs, pid_t pid) {
@@ -181,7 +181,7 @@ proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& f
   if (!again.ok()) return gone(pid, "stat");
   auto restat = proc::parse_stat(*again);
   if (!restat || restat->start_time_ticks != stat->start_time_ticks) return gone(pid, "stat");
-  bool died = restat->state == 'Z' || restat->state == 'X';
+  bool died = restat->state == 'Z' || restat->state == 'X' || (restat->flags & proc::kTaskFlagExiting) != 0;
   if (died && !snapshot.is_zombie) return gone(pid, "stat");
   return snapshot;
 }

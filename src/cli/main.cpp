@@ -7,6 +7,9 @@
 
 #include "cli/errors.h"
 #include "cli/inspect.h"
+#include "cli/report.h"
+#include "cli/run.h"
+#include "cli/watch.h"
 
 #ifndef MEMDX_VERSION
 #define MEMDX_VERSION "0.0.0"
@@ -27,6 +30,9 @@ int run(int argc, char** argv) {
   app.footer("\nRun 'memdx COMMAND --help' for a command's options and examples.");
   int exit_code = 0;
   memdx::cli::add_inspect_command(app, exit_code);
+  memdx::cli::add_run_command(app, exit_code);
+  memdx::cli::add_watch_command(app, exit_code);
+  memdx::cli::add_report_command(app, exit_code);
 
   try {
     app.parse(argc, argv);

@@ -9,13 +9,14 @@ std::string format_bytes(uint64_t bytes) {
   if (bytes < 1000) return fmt::format("{} B", bytes);
   double value = static_cast<double>(bytes);
   size_t unit = 0;
-  // Switch unit at 1000 so a value never needs four digits ("1004 KiB" reads as "0.98 MiB").
-  while (value >= 1000.0 && unit + 1 < std::size(kUnits)) {
+  // Three significant digits. The unit is chosen on the value as it will be printed, so that
+  // rounding never yields four digits ("1000 KiB" reads as "0.98 MiB") or "10.00".
+  while (unit + 1 < std::size(kUnits) && value >= 999.5) {
     value /= 1024.0;
     ++unit;
   }
-  if (value < 10) return fmt::format("{:.2f} {}", value, kUnits[unit]);
-  if (value < 100) return fmt::format("{:.1f} {}", value, kUnits[unit]);
+  if (value < 9.995) return fmt::format("{:.2f} {}", value, kUnits[unit]);
+  if (value < 99.95) return fmt::format("{:.1f} {}", value, kUnits[unit]);
   return fmt::format("{:.0f} {}", value, kUnits[unit]);
 }
 

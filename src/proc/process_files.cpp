@@ -15,6 +15,7 @@ std::optional<uint64_t> first_number(std::string_view value) {
 Status parse_status(std::string_view text) {
   Status status;
   bool saw_vm_size = false;
+  bool saw_kthread = false;
   for (std::string_view line : split_lines(text)) {
     auto kv = split_key_value(line);
     if (!kv) continue;
@@ -37,6 +38,7 @@ Status parse_status(std::string_view text) {
       status.threads = static_cast<uint32_t>(parse_u64(value).value_or(0));
     } else if (key == "Kthread") {
       status.is_kernel_thread = value == "1";
+      saw_kthread = true;
     } else if (key == "VmPeak") {
       status.vm_peak_bytes = parse_kb_value(value);
     } else if (key == "VmSize") {
@@ -59,7 +61,8 @@ Status parse_status(std::string_view text) {
     }
   }
   // Before "Kthread:" existed (Linux < 6.x), a live task without an mm was a kernel thread.
-  if (!saw_vm_size && status.state != 'Z' && status.state != 'X') status.is_kernel_thread = true;
+  // An exiting task (Kthread: 0, mm already released) must not be taken for one.
+  if (!saw_kthread && !saw_vm_size && status.state != 'Z' && status.state != 'X') status.is_kernel_thread = true;
   return status;
 }
 
@@ -94,6 +97,7 @@ std::optional<Stat> parse_stat(std::string_view text) {
   if (field(3).empty()) return std::nullopt;
   stat.state = field(3).front();
   stat.ppid = static_cast<pid_t>(parse_u64(field(4)).value_or(0));
+  stat.flags = parse_u64(field(9)).value_or(0);
   stat.threads = static_cast<uint32_t>(parse_u64(field(20)).value_or(0));
   stat.start_time_ticks = parse_u64(field(22)).value_or(0);
   if (auto code = parse_u64(field(52))) stat.exit_code = static_cast<int>(*code);

@@ -43,9 +43,14 @@ struct Stat {
   pid_t ppid = 0;
   uint64_t start_time_ticks = 0;
   uint32_t threads = 0;
+  uint64_t flags = 0;            // field 9: PF_* task flags
   std::optional<int> exit_code;  // field 52 (Linux >= 3.5): the wait status, meaningful for zombies
 };
 std::optional<Stat> parse_stat(std::string_view text);
+
+// PF_EXITING: the task is in do_exit(); its memory may already be gone while it is not yet a
+// zombie.
+inline constexpr uint64_t kTaskFlagExiting = 0x4;
 
 // /proc/PID/cmdline: NUL-separated arguments. Empty for kernel threads and zombies.
 std::vector<std::string> parse_cmdline(std::string_view text);

@@ -22,7 +22,10 @@ void apply_counter(SmapsCounters& c, std::string_view key, std::string_view valu
       if (key == "Locked") target = &c.locked_bytes;
       break;
     case 7:
-      if (key == "SwapPss") target = &c.swap_pss_bytes;
+      if (key == "SwapPss") {
+        target = &c.swap_pss_bytes;
+        c.has_swap_pss = true;
+      }
       break;
     case 8:
       if (key == "Pss_Anon") { target = &c.pss_anon_bytes; c.has_pss_split = true; }
@@ -104,22 +107,24 @@ bool parse_header(std::string_view line, Mapping& m) {
 }  // namespace
 
 void SmapsCounters::add(const SmapsCounters& o) {
-  size_bytes += o.size_bytes;
-  rss_bytes += o.rss_bytes;
-  pss_bytes += o.pss_bytes;
-  pss_anon_bytes += o.pss_anon_bytes;
-  pss_file_bytes += o.pss_file_bytes;
-  pss_shmem_bytes += o.pss_shmem_bytes;
-  shared_clean_bytes += o.shared_clean_bytes;
-  shared_dirty_bytes += o.shared_dirty_bytes;
-  private_clean_bytes += o.private_clean_bytes;
-  private_dirty_bytes += o.private_dirty_bytes;
-  anonymous_bytes += o.anonymous_bytes;
-  anon_huge_bytes += o.anon_huge_bytes;
-  swap_bytes += o.swap_bytes;
-  swap_pss_bytes += o.swap_pss_bytes;
-  locked_bytes += o.locked_bytes;
+  auto sum = [](uint64_t& into, uint64_t value) { into = saturating_add(into, value); };
+  sum(size_bytes, o.size_bytes);
+  sum(rss_bytes, o.rss_bytes);
+  sum(pss_bytes, o.pss_bytes);
+  sum(pss_anon_bytes, o.pss_anon_bytes);
+  sum(pss_file_bytes, o.pss_file_bytes);
+  sum(pss_shmem_bytes, o.pss_shmem_bytes);
+  sum(shared_clean_bytes, o.shared_clean_bytes);
+  sum(shared_dirty_bytes, o.shared_dirty_bytes);
+  sum(private_clean_bytes, o.private_clean_bytes);
+  sum(private_dirty_bytes, o.private_dirty_bytes);
+  sum(anonymous_bytes, o.anonymous_bytes);
+  sum(anon_huge_bytes, o.anon_huge_bytes);
+  sum(swap_bytes, o.swap_bytes);
+  sum(swap_pss_bytes, o.swap_pss_bytes);
+  sum(locked_bytes, o.locked_bytes);
   has_pss_split = has_pss_split || o.has_pss_split;
+  has_swap_pss = has_swap_pss || o.has_swap_pss;
 }
 
 std::string Mapping::perms() const {

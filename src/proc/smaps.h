@@ -26,9 +26,10 @@ struct SmapsCounters {
   uint64_t swap_pss_bytes = 0;
   uint64_t locked_bytes = 0;
   bool has_pss_split = false;  // Pss_Anon/Pss_File/Pss_Shmem were present
+  bool has_swap_pss = false;   // SwapPss was present (Linux >= 4.3)
 
   uint64_t uss_bytes() const { return private_clean_bytes + private_dirty_bytes; }
-  void add(const SmapsCounters& other);
+  void add(const SmapsCounters& other);  // saturates rather than wrapping
 };
 
 // One mapping of /proc/PID/smaps (or /proc/PID/maps, with zero counters).

@@ -97,9 +97,7 @@ TEST(ProcStatus, ZombieIsNotAKernelThread) {
 }
 
 TEST(ProcStatus, ExplicitKthreadZeroWinsOverMissingVmLines) {
-  GTEST_SKIP() << "BUG: parse_status (src/proc/process_files.cpp) falls back to 'no VmSize => kernel "
-                  "thread' even when the kernel printed 'Kthread: 0'; an exiting task (mm already "
-                  "released, not yet a zombie) is then reported as a kernel thread";
+  // An exiting task (mm already released, not yet a zombie) is not a kernel thread.
   Status s = parse_status(read_fixture("new-kernel/status_exiting"));
   EXPECT_EQ(s.state, 'D');
   EXPECT_FALSE(s.vm_size_bytes.has_value());
@@ -122,8 +120,9 @@ TEST(ProcStatus, EmptyTextGivesDefaults) {
 }
 
 TEST(ProcStatus, HugeValuesSaturate) {
-  Status s = parse_status("Name:\tbig\nState:\tR (running)\nVmSize:\t18446744073709551615 kB\n"
-                          "VmRSS:\t137438953472 kB\n");
+  Status s = parse_status(
+      "Name:\tbig\nState:\tR (running)\nVmSize:\t18446744073709551615 kB\n"
+      "VmRSS:\t137438953472 kB\n");
   EXPECT_EQ(s.vm_size_bytes, UINT64_MAX);
   EXPECT_EQ(s.vm_rss_bytes, 137438953472ull * 1024);  // 128 TiB
 }
@@ -163,7 +162,7 @@ TEST(ProcStat, CommWithParenthesesUsesTheLastClosingOne) {
 
   auto only_parens = parse_stat(read_fixture("edge/stat_comm_close_parens"));
   ASSERT_TRUE(only_parens);
-  EXPECT_EQ(only_parens->comm, ") )");
+  EXPECT_EQ(only_parens->comm, ")) ");  // "4242 ()) ) S": everything up to the last ')'
   EXPECT_EQ(only_parens->start_time_ticks, 987654u);
 }
 
@@ -200,12 +199,27 @@ TEST(ProcStat, KernelThreadAndZombieFixtures) {
   EXPECT_EQ(zombie->ppid, 100);
 }
 
+TEST(ProcStat, ExitCodeOfAZombie) {
+  // Field 52 (Linux >= 3.5) is the wait status: 256 is exit(1).
+  std::string text = read_fixture("procroot/400/stat");
+  ASSERT_TRUE(text.ends_with(" 0\n"));
+  text.replace(text.size() - 3, 3, " 256\n");
+  auto zombie = parse_stat(text);
+  ASSERT_TRUE(zombie);
+  EXPECT_EQ(zombie->exit_code, 256);
+  EXPECT_EQ(zombie->state, 'Z');
+
+  auto live = parse_stat(read_fixture("linux-6.18/stat"));
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->exit_code, 0);
+}
+
 TEST(ProcStat, RejectsMalformedText) {
   EXPECT_FALSE(parse_stat(""));
-  EXPECT_FALSE(parse_stat("123 cat R 1"));        // no parentheses
-  EXPECT_FALSE(parse_stat("123 )cat( R 1"));      // ')' before '('
-  EXPECT_FALSE(parse_stat("abc (cat) R 1"));      // pid not a number
-  EXPECT_FALSE(parse_stat("123 (cat)"));          // nothing after comm
+  EXPECT_FALSE(parse_stat("123 cat R 1"));    // no parentheses
+  EXPECT_FALSE(parse_stat("123 )cat( R 1"));  // ')' before '('
+  EXPECT_FALSE(parse_stat("abc (cat) R 1"));  // pid not a number
+  EXPECT_FALSE(parse_stat("123 (cat)"));      // nothing after comm
   EXPECT_FALSE(parse_stat("123 (cat)   \n"));
 }
 
@@ -216,6 +230,7 @@ TEST(ProcStat, TruncatedLineKeepsWhatItHas) {
   EXPECT_EQ(st->ppid, 5);
   EXPECT_EQ(st->threads, 0u);
   EXPECT_EQ(st->start_time_ticks, 0u);
+  EXPECT_FALSE(st->exit_code.has_value());  // kernels before 3.5 stop at field 44
 }
 
 // ---- cmdline -----------------------------------------------------------------------------------
@@ -259,9 +274,9 @@ TEST(ProcSyscall, RunningHasNoStackPointer) {
 }
 
 TEST(ProcSyscall, OtherShapesAreRejected) {
-  EXPECT_FALSE(parse_syscall_stack_pointer("-1 0x7ffd3c2a1e40"));          // 2 words
+  EXPECT_FALSE(parse_syscall_stack_pointer("-1 0x7ffd3c2a1e40"));             // 2 words
   EXPECT_FALSE(parse_syscall_stack_pointer("0 0x3 0x7f5280ace000 0x20000"));  // 4 words
-  EXPECT_FALSE(parse_syscall_stack_pointer("-1 stack 0x7f8e1b2c3d4e"));     // not hex
+  EXPECT_FALSE(parse_syscall_stack_pointer("-1 stack 0x7f8e1b2c3d4e"));       // not hex
 }
 
 }  // namespace

@@ -1,0 +1,519 @@
+#include "analyze/diagnose.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "model/units.h"
+#include "store/recording_reader.h"
+
+namespace memdx::analyze {
+namespace {
+
+using model::Finding;
+using model::ProcessRecord;
+using model::ProcessSample;
+using model::Verdict;
+
+constexpr double kMsPerS = 1000.0;
+
+// ---- series ------------------------------------------------------------------------------------
+
+// What a finding says about the series it tested.
+struct SeriesSpec {
+  const char* series;  // the JSON name, as in ProcessSample
+  const char* label;   // in evidence sentences
+  const char* unit;    // "bytes", "fds", "threads"
+};
+
+constexpr SeriesSpec kAnon{"rss_anon_bytes", "anon RSS", "bytes"};
+constexpr SeriesSpec kAnonSwap{"rss_anon_bytes+swap_bytes", "anon memory including swap", "bytes"};
+constexpr SeriesSpec kFile{"rss_file_bytes", "file-backed RSS", "bytes"};
+constexpr SeriesSpec kShmem{"rss_shmem_bytes", "shmem RSS", "bytes"};
+constexpr SeriesSpec kSwap{"swap_bytes", "swap", "bytes"};
+constexpr SeriesSpec kHeap{"heap_live_bytes", "live heap", "bytes"};
+constexpr SeriesSpec kFds{"fds", "open fds", "fds"};
+constexpr SeriesSpec kThreads{"threads", "threads", "threads"};
+
+using SampleValue = double (*)(const ProcessSample&);
+
+double seconds_of(int64_t t_ms) {
+  return static_cast<double>(t_ms) / kMsPerS;
+}
+
+std::vector<SeriesPoint> series_of(const std::vector<ProcessSample>& samples, SampleValue value) {
+  std::vector<SeriesPoint> points;
+  points.reserve(samples.size());
+  for (const ProcessSample& s : samples) points.push_back({seconds_of(s.t_ms), value(s)});
+  return points;
+}
+
+// Only the ticks where the tracer reported; empty without the tracer.
+std::vector<SeriesPoint> heap_series(const std::vector<ProcessSample>& samples) {
+  std::vector<SeriesPoint> points;
+  for (const ProcessSample& s : samples) {
+    if (s.heap_live_bytes) points.push_back({seconds_of(s.t_ms), static_cast<double>(*s.heap_live_bytes)});
+  }
+  return points;
+}
+
+// Seconds covered by the samples after the warm-up.
+double window_s(const std::vector<ProcessSample>& samples, double warmup_s) {
+  if (samples.empty()) return 0;
+  double start_s = seconds_of(samples.front().t_ms) + warmup_s;
+  auto first = std::find_if(samples.begin(), samples.end(), [&](auto& s) { return seconds_of(s.t_ms) >= start_s; });
+  return first == samples.end() ? 0 : seconds_of(samples.back().t_ms) - seconds_of(first->t_ms);
+}
+
+size_t points_after_warmup(const std::vector<ProcessSample>& samples, double warmup_s) {
+  if (samples.empty()) return 0;
+  double start_s = seconds_of(samples.front().t_ms) + warmup_s;
+  return static_cast<size_t>(
+      std::count_if(samples.begin(), samples.end(), [&](auto& s) { return seconds_of(s.t_ms) >= start_s; }));
+}
+
+// The rule test_trend applies before judging (trend.h, step 2), checked once per process so that a
+// process is either judged on all its series or on none.
+bool long_enough(const std::vector<ProcessSample>& samples, const TrendOptions& o) {
+  return window_s(samples, o.warmup_s) >= o.min_duration_s && points_after_warmup(samples, o.warmup_s) >= o.min_points;
+}
+
+// ---- the memory limit a leak runs into ---------------------------------------------------------
+
+struct MemoryLimit {
+  std::string name;
+  double limit_bytes = 0;
+  double used_bytes = 0;  // already counted against the limit
+};
+
+std::optional<uint64_t> latest_cgroup_current(const std::vector<model::SystemSample>& system) {
+  for (auto it = system.rbegin(); it != system.rend(); ++it) {
+    if (it->cgroup_current_bytes) return it->cgroup_current_bytes;
+  }
+  return std::nullopt;
+}
+
+// A zero MemAvailable means the tick could not read it: no machine runs at exactly zero.
+std::optional<uint64_t> latest_mem_available(const std::vector<model::SystemSample>& system) {
+  for (auto it = system.rbegin(); it != system.rend(); ++it) {
+    if (it->mem_available_bytes > 0) return it->mem_available_bytes;
+  }
+  return std::nullopt;
+}
+
+// The cgroup's memory.max when set and its usage was sampled (the OOM killer acts there first),
+// else what the machine still has available.
+std::optional<MemoryLimit> memory_limit(const RecordingData& data) {
+  auto current = latest_cgroup_current(data.system_samples);
+  if (data.meta.cgroup_max_bytes && current) {
+    return MemoryLimit{"cgroup memory.max", static_cast<double>(*data.meta.cgroup_max_bytes),
+                       static_cast<double>(*current)};
+  }
+  if (auto available = latest_mem_available(data.system_samples)) {
+    return MemoryLimit{"MemAvailable", static_cast<double>(*available), 0};
+  }
+  return std::nullopt;
+}
+
+// ---- numbers in words --------------------------------------------------------------------------
+
+uint64_t to_bytes(double value) {
+  return static_cast<uint64_t>(std::llround(std::max(0.0, value)));
+}
+
+std::string level_text(double value, const std::string& unit) {
+  if (unit == "bytes") return model::format_bytes(to_bytes(value));
+  return fmt::format("{:.0f}", value);
+}
+
+std::string rate_text(double value_per_s, const std::string& unit) {
+  if (unit == "bytes") return model::format_bytes(to_bytes(value_per_s)) + "/s";
+  return fmt::format("{:.3g} {}/s", value_per_s, unit);
+}
+
+std::string p_text(double p) {
+  return p < 0.001 ? "p<0.001" : fmt::format("p={:.2g}", p);
+}
+
+// ---- per process -------------------------------------------------------------------------------
+
+struct ProcessContext {
+  pid_t pid = 0;
+  const std::vector<ProcessSample>& samples;
+  const DiagnoseOptions& options;
+  const std::optional<MemoryLimit>& limit;
+};
+
+struct Tested {
+  TrendResult trend;
+  double span_s = 0;  // of the points the levels and slope describe
+
+  bool growing() const { return trend.verdict == TrendVerdict::kGrowing; }
+};
+
+// Findings of one process, plus the series that could not be judged (said in no_growth).
+struct ProcessFindings {
+  std::vector<Finding> findings;
+  std::vector<std::string> not_judged;
+};
+
+// The bytes floor for this process's window: 4 MiB over a long window is a leak too (DiagnoseOptions).
+TrendOptions bytes_options(const ProcessContext& c) {
+  TrendOptions o = c.options.bytes;
+  double window = window_s(c.samples, o.warmup_s);
+  double long_run_floor = window > 0 ? c.options.bytes_floor_total / window : o.min_growth_abs_per_s;
+  o.min_growth_abs_per_s = std::min(o.min_growth_abs_per_s, std::max(c.options.bytes_floor_min_per_s, long_run_floor));
+  return o;
+}
+
+// When test_trend found the whole window levelled off but its last half still growing, its numbers
+// describe the last half (trend.h, step 6); its reason then starts with "after a change of".
+bool judged_last_half(const TrendResult& r) {
+  return r.reason.rfind("after a change of", 0) == 0;
+}
+
+Tested test_series(const ProcessContext& c, const SeriesSpec& spec, const std::vector<SeriesPoint>& points,
+                   const TrendOptions& options, ProcessFindings& out) {
+  Tested t{test_trend(points, options), window_s(c.samples, options.warmup_s)};
+  if (judged_last_half(t.trend)) t.span_s /= 2;
+  if (t.trend.verdict == TrendVerdict::kInsufficient)
+    out.not_judged.push_back(std::string(spec.label) + ": " + t.trend.reason);
+  return t;
+}
+
+Tested test_bytes(const ProcessContext& c, const SeriesSpec& spec, SampleValue value, ProcessFindings& out) {
+  return test_series(c, spec, series_of(c.samples, value), bytes_options(c), out);
+}
+
+// "anon RSS rose from 3.10 MiB to 27.0 MiB over 9.8 s (Theil-Sen slope 2.40 MiB/s, Mann-Kendall p<0.001)"
+std::string growth_sentence(const SeriesSpec& spec, const Tested& t) {
+  const TrendResult& r = t.trend;
+  std::string what = r.used_envelope
+                         ? fmt::format("the lows of {} (minima of {} sawtooth cycles)", spec.label, r.points_used)
+                         : std::string(spec.label);
+  return fmt::format("{} rose from {} to {} over {}{:.1f} s (Theil-Sen slope {}, Mann-Kendall {})", what,
+                     level_text(r.start_level, spec.unit), level_text(r.end_level, spec.unit),
+                     judged_last_half(r) ? "the last " : "", t.span_s, rate_text(r.slope_per_s, spec.unit),
+                     p_text(r.p_value));
+}
+
+void project(const ProcessContext& c, const TrendResult& r, Finding& f) {
+  if (!c.limit) return;
+  f.time_to_limit_s = time_to_limit_s(r, c.limit->used_bytes, c.limit->limit_bytes);
+  if (!f.time_to_limit_s) return;
+  f.limit_name = c.limit->name;
+  f.limit_bytes = to_bytes(c.limit->limit_bytes);
+}
+
+Finding trend_finding(const ProcessContext& c, const SeriesSpec& spec, const Tested& t, const char* kind,
+                      const char* severity) {
+  Finding f;
+  f.kind = kind;
+  f.severity = severity;
+  f.pid = c.pid;
+  f.series = spec.series;
+  f.unit = spec.unit;
+  f.rate_per_s = t.trend.slope_per_s;
+  f.confidence = t.trend.confidence;
+  f.evidence = growth_sentence(spec, t);
+  f.start_level = t.trend.start_level;
+  f.end_level = t.trend.end_level;
+  if (f.severity == "leak" && f.is_bytes()) project(c, t.trend, f);
+  return f;
+}
+
+// heap_growth already explains anon growth that is not clearly faster than the heap's.
+bool anon_beyond_heap(const ProcessContext& c, const Tested& anon, const Tested& heap) {
+  if (!heap.growing()) return true;
+  return anon.trend.slope_per_s >
+         c.options.anon_beyond_heap_factor * heap.trend.slope_per_s + c.options.bytes.min_growth_abs_per_s;
+}
+
+// Anon pages of a leaking process under memory pressure go to swap: resident anon stops rising,
+// anon + swap does not. Swapping out a bounded process leaves the sum flat.
+void add_swapped_anon(const ProcessContext& c, ProcessFindings& out) {
+  auto sum = [](const ProcessSample& s) { return static_cast<double>(s.rss_anon_bytes + s.swap_bytes); };
+  Tested total = test_bytes(c, kAnonSwap, sum, out);
+  if (!total.growing()) return;
+  Finding f = trend_finding(c, kAnonSwap, total, "anon_growth", "leak");
+  f.evidence += "; resident anon stayed bounded because its pages are being pushed to swap";
+  out.findings.push_back(std::move(f));
+}
+
+void add_heap_and_anon(const ProcessContext& c, ProcessFindings& out) {
+  Tested heap;
+  std::vector<SeriesPoint> heap_points = heap_series(c.samples);
+  if (!heap_points.empty()) heap = test_series(c, kHeap, heap_points, bytes_options(c), out);
+  if (heap.growing()) out.findings.push_back(trend_finding(c, kHeap, heap, "heap_growth", "leak"));
+
+  Tested anon = test_bytes(
+      c, kAnon, [](const ProcessSample& s) { return static_cast<double>(s.rss_anon_bytes); }, out);
+  Tested swap = test_bytes(
+      c, kSwap, [](const ProcessSample& s) { return static_cast<double>(s.swap_bytes); }, out);
+  if (anon.growing()) {
+    if (!anon_beyond_heap(c, anon, heap)) return;
+    Finding f = trend_finding(c, kAnon, anon, "anon_growth", "leak");
+    if (swap.growing()) {
+      f.evidence += fmt::format("; swap also rose from {} to {}", level_text(swap.trend.start_level, "bytes"),
+                                level_text(swap.trend.end_level, "bytes"));
+    }
+    out.findings.push_back(std::move(f));
+  } else if (swap.growing() && !heap.growing()) {
+    add_swapped_anon(c, out);
+  }
+}
+
+void add_shmem(const ProcessContext& c, ProcessFindings& out) {
+  Tested shmem = test_bytes(
+      c, kShmem, [](const ProcessSample& s) { return static_cast<double>(s.rss_shmem_bytes); }, out);
+  if (shmem.growing()) out.findings.push_back(trend_finding(c, kShmem, shmem, "shmem_growth", "leak"));
+}
+
+void add_file(const ProcessContext& c, ProcessFindings& out) {
+  Tested file = test_bytes(
+      c, kFile, [](const ProcessSample& s) { return static_cast<double>(s.rss_file_bytes); }, out);
+  if (!file.growing()) return;
+  Finding f = trend_finding(c, kFile, file, "file_growth", "info");
+  f.evidence += "; page cache / file-backed pages are reclaimable, normally not a leak";
+  out.findings.push_back(std::move(f));
+}
+
+// Counts need a minimum total rise as well as a rate: a few fds or threads opened lazily are start-up.
+void add_count(const ProcessContext& c, const SeriesSpec& spec, SampleValue value, const TrendOptions& options,
+               double min_growth, const char* kind, ProcessFindings& out) {
+  Tested count = test_series(c, spec, series_of(c.samples, value), options, out);
+  if (!count.growing() || count.trend.growth_total < min_growth) return;
+  out.findings.push_back(trend_finding(c, spec, count, kind, "leak"));
+}
+
+struct Peaks {
+  uint64_t rss_min_bytes = UINT64_MAX;
+  uint64_t rss_max_bytes = 0;
+  uint64_t vsz_max_bytes = 0;
+};
+
+Peaks peaks_of(const std::vector<ProcessSample>& samples) {
+  Peaks p;
+  for (const ProcessSample& s : samples) {
+    p.rss_min_bytes = std::min(p.rss_min_bytes, s.rss_bytes);
+    p.rss_max_bytes = std::max(p.rss_max_bytes, s.rss_bytes);
+    p.vsz_max_bytes = std::max(p.vsz_max_bytes, s.vsz_bytes);
+  }
+  if (samples.empty()) p.rss_min_bytes = 0;
+  return p;
+}
+
+// Reserved address space is not memory use: say so, with both numbers, so nobody chases VSZ.
+void add_reservation(const ProcessContext& c, ProcessFindings& out) {
+  Peaks p = peaks_of(c.samples);
+  auto vsz = static_cast<double>(p.vsz_max_bytes);
+  if (p.vsz_max_bytes < c.options.reservation_min_vsz_bytes) return;
+  if (vsz < c.options.reservation_vsz_to_rss * static_cast<double>(p.rss_max_bytes)) return;
+  Finding f;
+  f.kind = "reservation_only";
+  f.severity = "info";
+  f.pid = c.pid;
+  f.series = "vsz_bytes";
+  f.unit = "bytes";
+  f.confidence = 1;  // a measurement, not an inference
+  f.start_level = static_cast<double>(c.samples.front().vsz_bytes);
+  f.end_level = static_cast<double>(c.samples.back().vsz_bytes);
+  f.evidence = fmt::format(
+      "peak VSZ {} is {:.0f}x peak RSS {}: address space reserved but never touched (allocators, runtimes, "
+      "GPU drivers reserve up front); it costs no memory and is harmless",
+      model::format_bytes(p.vsz_max_bytes), vsz / static_cast<double>(std::max<uint64_t>(p.rss_max_bytes, 1)),
+      model::format_bytes(p.rss_max_bytes));
+  out.findings.push_back(std::move(f));
+}
+
+std::string joined(const std::vector<std::string>& parts, const char* separator) {
+  std::string text;
+  for (const std::string& part : parts) text += (text.empty() ? "" : separator) + part;
+  return text;
+}
+
+Finding no_growth(const ProcessContext& c, const std::vector<std::string>& not_judged) {
+  Peaks p = peaks_of(c.samples);
+  Finding f;
+  f.kind = "no_growth";
+  f.severity = "info";
+  f.pid = c.pid;
+  f.series = "rss_bytes";
+  f.unit = "bytes";
+  f.confidence = 1 - c.options.bytes.alpha;
+  f.start_level = static_cast<double>(c.samples.front().rss_bytes);
+  f.end_level = static_cast<double>(c.samples.back().rss_bytes);
+  double span_s = seconds_of(c.samples.back().t_ms - c.samples.front().t_ms);
+  f.evidence = fmt::format("RSS stayed between {} and {} over {:.1f} s; no series grew",
+                           model::format_bytes(p.rss_min_bytes), model::format_bytes(p.rss_max_bytes), span_s);
+  if (!not_judged.empty()) f.evidence += " (not judged: " + joined(not_judged, "; ") + ")";
+  return f;
+}
+
+std::vector<Finding> process_findings(const ProcessContext& c) {
+  ProcessFindings out;
+  add_heap_and_anon(c, out);
+  add_shmem(c, out);
+  add_file(c, out);
+  add_count(
+      c, kFds, [](const ProcessSample& s) { return static_cast<double>(s.fds); }, c.options.fds,
+      c.options.fds_min_growth, "fd_growth", out);
+  add_count(
+      c, kThreads, [](const ProcessSample& s) { return static_cast<double>(s.threads); }, c.options.threads,
+      c.options.threads_min_growth, "thread_growth", out);
+  bool grew = !out.findings.empty();  // every finding so far is a growth finding
+  add_reservation(c, out);
+  if (!grew) out.findings.push_back(no_growth(c, out.not_judged));
+  return std::move(out.findings);
+}
+
+// ---- the whole tree ----------------------------------------------------------------------------
+
+const std::vector<ProcessSample>& samples_of(const RecordingData& data, pid_t pid) {
+  static const std::vector<ProcessSample> kNone;
+  auto it = data.samples.find(pid);
+  return it == data.samples.end() ? kNone : it->second;
+}
+
+// See RecordingData::root_pid.
+const ProcessRecord* root_of(const RecordingData& data) {
+  const ProcessRecord* root = nullptr;
+  for (const ProcessRecord& p : data.processes) {
+    if (data.root_pid && p.pid == *data.root_pid) return &p;
+    if (!root || std::pair(p.first_seen_ms, p.pid) < std::pair(root->first_seen_ms, root->pid)) root = &p;
+  }
+  return root;
+}
+
+// Latest time anything was recorded, in ms since the recording started.
+int64_t last_t_ms(const RecordingData& data) {
+  int64_t last = 0;
+  for (const auto& [pid, samples] : data.samples) {
+    if (!samples.empty()) last = std::max(last, samples.back().t_ms);
+  }
+  if (!data.system_samples.empty()) last = std::max(last, data.system_samples.back().t_ms);
+  for (const ProcessRecord& p : data.processes) last = std::max(last, p.exited_ms.value_or(p.first_seen_ms));
+  return last;
+}
+
+Finding too_short(const RecordingData& data, pid_t root_pid, const TrendOptions& o) {
+  double longest_s = 0;
+  for (const auto& [pid, samples] : data.samples) {
+    if (!samples.empty()) longest_s = std::max(longest_s, seconds_of(samples.back().t_ms - samples.front().t_ms));
+  }
+  Finding f;
+  f.kind = "no_growth";
+  f.severity = "info";
+  f.pid = root_pid;
+  f.series = "rss_bytes";
+  f.unit = "bytes";
+  f.evidence = fmt::format(
+      "the run was too short to judge: no process was sampled long enough (longest {:.1f} s); a verdict needs "
+      "{:.1f} s of samples per process: a {:.1f} s warm-up, then at least {:.1f} s with {} samples",
+      longest_s, o.warmup_s + o.min_duration_s, o.warmup_s, o.min_duration_s, o.min_points);
+  return f;
+}
+
+int severity_rank(const Finding& f) {
+  if (f.severity == "leak") return 0;
+  if (f.severity == "warning") return 1;
+  return 2;
+}
+
+// Leaks first, byte leaks fastest first, then count leaks fastest first; then warnings, then info,
+// each in process order.
+void order_findings(std::vector<Finding>& findings) {
+  std::stable_sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) {
+    if (severity_rank(a) != severity_rank(b)) return severity_rank(a) < severity_rank(b);
+    if (severity_rank(a) != 0) return false;
+    if (a.is_bytes() != b.is_bytes()) return a.is_bytes();
+    return a.rate_per_s > b.rate_per_s;
+  });
+}
+
+model::ProcessSummary summary_of(const ProcessRecord& p, const std::vector<ProcessSample>& samples) {
+  model::ProcessSummary s;
+  s.pid = p.pid;
+  s.ppid = p.ppid;
+  s.command = joined(p.command, " ");
+  s.exit_code = p.exit_code;
+  s.exit_signal = p.exit_signal;
+  s.first_seen_s = seconds_of(p.first_seen_ms);
+  if (p.exited_ms) s.exited_s = seconds_of(*p.exited_ms);
+  for (const ProcessSample& x : samples) {
+    s.peak_rss_bytes = std::max(s.peak_rss_bytes, x.rss_bytes);
+    s.peak_vsz_bytes = std::max(s.peak_vsz_bytes, x.vsz_bytes);
+    if (x.pss_bytes) s.peak_pss_bytes = std::max(s.peak_pss_bytes.value_or(0), *x.pss_bytes);
+    if (x.heap_live_bytes) s.peak_heap_live_bytes = std::max(s.peak_heap_live_bytes.value_or(0), *x.heap_live_bytes);
+  }
+  if (!samples.empty()) s.final_rss_bytes = samples.back().rss_bytes;
+  return s;
+}
+
+model::Target target_of(const RecordingData& data, const ProcessRecord* root) {
+  model::Target t;
+  t.command = data.meta.command;
+  t.duration_s = seconds_of(last_t_ms(data));
+  if (!root) return t;
+  if (t.command.empty()) t.command = root->command;
+  t.pid = root->pid;
+  t.exit_code = root->exit_code;
+  t.exit_signal = root->exit_signal;
+  return t;
+}
+
+}  // namespace
+
+TrendOptions DiagnoseOptions::bytes_trend_options() {
+  TrendOptions o;
+  o.min_growth_abs_per_s = 64.0 * 1024;
+  o.min_growth_rel = 0.10;
+  o.unit = "B";
+  return o;
+}
+
+TrendOptions DiagnoseOptions::count_trend_options(double min_growth_abs_per_s) {
+  TrendOptions o;
+  o.min_growth_abs_per_s = min_growth_abs_per_s;
+  o.min_growth_rel = 0.10;
+  return o;
+}
+
+Verdict diagnose(const RecordingData& data, const DiagnoseOptions& options) {
+  Verdict verdict;
+  const ProcessRecord* root = root_of(data);
+  verdict.target = target_of(data, root);
+  std::optional<MemoryLimit> limit = memory_limit(data);
+  bool judged_any = false;
+  for (const ProcessRecord& p : data.processes) {
+    const std::vector<ProcessSample>& samples = samples_of(data, p.pid);
+    verdict.processes.push_back(summary_of(p, samples));
+    if (!long_enough(samples, options.bytes)) continue;  // too short-lived to judge: no finding
+    judged_any = true;
+    std::vector<Finding> found = process_findings({p.pid, samples, options, limit});
+    verdict.findings.insert(verdict.findings.end(), found.begin(), found.end());
+  }
+  if (!judged_any) verdict.findings.push_back(too_short(data, verdict.target.pid, options.bytes));
+  order_findings(verdict.findings);
+  return verdict;
+}
+
+Verdict diagnose(const store::RecordingReader& recording, const DiagnoseOptions& options) {
+  RecordingData data;
+  data.meta = recording.meta();
+  data.processes = recording.processes();
+  for (const ProcessRecord& p : data.processes) data.samples[p.pid] = recording.samples(p.pid);
+  data.system_samples = recording.system_samples();
+  if (auto text = recording.meta_value("root_pid")) {
+    pid_t pid = 0;
+    auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), pid);
+    if (error == std::errc() && end == text->data() + text->size()) data.root_pid = pid;
+  }
+  return diagnose(data, options);
+}
+
+}  // namespace memdx::analyze

@@ -1,0 +1,190 @@
+#include "cli/run.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "cli/errors.h"
+#include "cli/live_view.h"
+#include "cli/recording_common.h"
+#include "proc/procfs.h"
+#include "record/session.h"
+#include "store/recording_writer.h"
+#include "store/store_error.h"
+
+extern char** environ;
+
+namespace memdx::cli {
+namespace {
+
+struct RunOptions {
+  int64_t interval_ms = 200;
+  std::string out_path;
+  std::string json_path;
+  bool no_trace = false;
+  bool fail_on_leak = false;
+  bool quiet = false;
+  std::vector<std::string> command;
+};
+
+// The exit code a shell gives for a command it cannot start.
+constexpr int kCommandNotFound = 127;
+constexpr int kLeakFound = 3;
+
+// Where execvp would find `name`, or why it cannot: the error is shown before anything starts.
+std::string resolve_command(const std::string& name) {
+  auto executable = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+  };
+  if (name.find('/') != std::string::npos) {
+    if (executable(name)) return name;
+    struct stat st {};
+    throw RuntimeError(::stat(name.c_str(), &st) == 0 ? fmt::format("{}: permission denied (not an executable file)", name)
+                                                      : fmt::format("{}: no such file", name));
+  }
+  const char* path_env = std::getenv("PATH");
+  std::string path_list = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= path_list.size()) {
+    size_t end = path_list.find(':', start);
+    if (end == std::string::npos) end = path_list.size();
+    std::string dir = path_list.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (executable(candidate)) return candidate;
+    start = end + 1;
+  }
+  throw RuntimeError(fmt::format("{}: command not found", name));
+}
+
+pid_t spawn_target(const std::string& path, const std::vector<std::string>& command) {
+  std::vector<char*> argv;
+  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty;
+  sigemptyset(&empty);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  int err = ::posix_spawn(&pid, path.c_str(), nullptr, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  if (err != 0) {
+    std::fprintf(stderr, "memdx: cannot start %s: %s\n", command[0].c_str(), std::strerror(err));
+    return -1;
+  }
+  return pid;
+}
+
+int exit_code_of(const std::optional<int>& wait_status, const std::string& name) {
+  if (!wait_status) return 1;
+  if (WIFEXITED(*wait_status)) return WEXITSTATUS(*wait_status);
+  if (WIFSIGNALED(*wait_status)) {
+    int sig = WTERMSIG(*wait_status);
+    const char* abbrev = sigabbrev_np(sig);
+    std::fprintf(stderr, "memdx: %s was killed by signal SIG%s (%s)\n", name.c_str(), abbrev ? abbrev : "?",
+                 strsignal(sig));
+    return 128 + sig;
+  }
+  return 1;
+}
+
+int run_run(const RunOptions& options) {
+  std::string path;
+  try {
+    path = resolve_command(options.command[0]);
+  } catch (const RuntimeError& e) {
+    std::fprintf(stderr, "memdx: %s\n", e.what());
+    return kCommandNotFound;
+  }
+  std::string name = options.command[0].substr(options.command[0].rfind('/') + 1);
+  std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
+  OutputFile json_out = options.json_path.empty() ? OutputFile() : OutputFile(options.json_path);
+
+  // Everything that can fail on the user's input fails before the target starts.
+  std::optional<store::RecordingWriter> writer;
+  try {
+    writer.emplace(store::RecordingWriter::create(out_path, make_meta("run", options.command, options.interval_ms, ::getpid())));
+  } catch (const store::StoreError& e) {
+    throw RuntimeError(e.what());
+  }
+  record::block_session_signals();
+  // Orphaned grandchildren (daemons) are reparented to memdx, so the tree stays whole.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  pid_t root = spawn_target(path, options.command);
+  if (root < 0) {
+    // Nothing was recorded: leave no empty recording behind.
+    writer->close();
+    writer.reset();
+    std::remove(out_path.c_str());
+    return kCommandNotFound;
+  }
+  writer->put_meta("root_pid", static_cast<int64_t>(root));
+
+  LiveView live;
+  record::SessionOptions session;
+  session.interval_ms = options.interval_ms;
+  session.root_is_child = true;
+  if (auto cgroup = proc::ProcFs().memory_cgroup(root)) session.cgroup_directory = cgroup->directory;
+  if (!options.quiet) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
+  record::SessionResult result;
+  try {
+    result = record::run_session(proc::ProcFs(), *writer, root, session);
+    writer->close();
+  } catch (const store::StoreError& e) {
+    throw RuntimeError(e.what());
+  }
+  live.clear();
+  int target_exit = exit_code_of(result.root_wait_status, name);
+  model::Verdict verdict = analyze_and_report(out_path, json_out);
+  std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", out_path.c_str(), out_path.c_str());
+  if (options.fail_on_leak && model::has_leak(verdict)) return kLeakFound;
+  return target_exit;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand("run", "Run a command, record its whole process tree, and say whether it leaks");
+  cmd->footer(
+      "\nmemdx samples the command and every process it starts (forks, execs, daemons) until it exits,\n"
+      "stores everything in one recording, then prints a verdict: which kind of memory grows, in\n"
+      "which process, how fast, how sure, and what to look at next. A recording can be analysed again\n"
+      "with 'memdx report'.\n\n"
+      "Examples:\n"
+      "  memdx run -- ./server --port 8080\n"
+      "  memdx run --json verdict.json --fail-on-leak -- ./integration-test   # a CI gate: exit 3 on a leak\n"
+      "  memdx run --interval 1000 --out nightly.memdx -- ./batch-job\n\n"
+      "Exit codes: the command's own exit code; 128+N when a signal N killed it; 3 with --fail-on-leak\n"
+      "when a leak is found; 127 when the command cannot be started; 1 when memdx itself fails; 2 usage.");
+  cmd->add_option("--interval", options->interval_ms, "Sampling interval in milliseconds")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{10}, int64_t{600000}));
+  cmd->add_option("--out", options->out_path, "Recording file (default ./memdx-NAME-yyyymmdd-hhmmss.memdx)");
+  cmd->add_option("--json", options->json_path, "Also write the verdict as JSON (schema memdx.verdict/1) to this file");
+  cmd->add_flag("--no-trace", options->no_trace, "Sample only, without the heap tracer");
+  cmd->add_flag("--fail-on-leak", options->fail_on_leak, "Exit 3 when a leak is found, for test suites and CI");
+  cmd->add_flag("--quiet", options->quiet, "No live view: print only the final summary");
+  cmd->add_option("command", options->command, "The command to run, after --")->required();
+  cmd->positionals_at_end();
+  cmd->callback([options, &exit_code] { exit_code = run_run(*options); });
+}
+
+}  // namespace memdx::cli

@@ -1,0 +1,95 @@
+#include "model/verdict.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+namespace memdx::model {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+template <class T>
+Json optional_json(const std::optional<T>& value) {
+  return value ? Json(*value) : Json(nullptr);
+}
+
+Json site_json(const Site& s) {
+  return {{"function", s.function},
+          {"file", s.file},
+          {"line", s.line},
+          {"live_bytes", s.live_bytes},
+          {"growth_bytes_per_s", s.growth_bytes_per_s},
+          {"stack", s.stack}};
+}
+
+// DESIGN.md's fields in its order, then the additions (series, unit, levels, limit), sites last.
+Json finding_json(const Finding& f) {
+  Json sites = Json::array();
+  for (const Site& s : f.sites) sites.push_back(site_json(s));
+  return {{"kind", f.kind},
+          {"severity", f.severity},
+          {"pid", f.pid},
+          {"rate_bytes_per_s", f.is_bytes() ? Json(f.rate_per_s) : Json(nullptr)},
+          {"confidence", f.confidence},
+          {"evidence", f.evidence},
+          {"series", f.series},
+          {"unit", f.unit},
+          {"rate_per_s", f.rate_per_s},
+          {"start_level", f.start_level},
+          {"end_level", f.end_level},
+          {"time_to_limit_s", optional_json(f.time_to_limit_s)},
+          {"limit_name", f.time_to_limit_s ? Json(f.limit_name) : Json(nullptr)},
+          {"limit_bytes", f.time_to_limit_s ? optional_json(f.limit_bytes) : Json(nullptr)},
+          {"sites", sites}};
+}
+
+Json process_json(const ProcessSummary& p) {
+  return {{"pid", p.pid},
+          {"ppid", p.ppid},
+          {"command", p.command},
+          {"peak_rss_bytes", p.peak_rss_bytes},
+          {"peak_pss_bytes", optional_json(p.peak_pss_bytes)},
+          {"peak_vsz_bytes", p.peak_vsz_bytes},
+          {"peak_heap_live_bytes", optional_json(p.peak_heap_live_bytes)},
+          {"final_rss_bytes", p.final_rss_bytes},
+          {"exit_code", optional_json(p.exit_code)},
+          {"exit_signal", optional_json(p.exit_signal)},
+          {"first_seen_s", p.first_seen_s},
+          {"exited_s", optional_json(p.exited_s)}};
+}
+
+Json target_json(const Target& t) {
+  return {{"command", t.command},
+          {"pid", t.pid},
+          {"exit_code", optional_json(t.exit_code)},
+          {"exit_signal", optional_json(t.exit_signal)},
+          {"duration_s", t.duration_s}};
+}
+
+Json hypothesis_json(const Hypothesis& h) {
+  return {{"name", h.name}, {"status", h.status}, {"evidence", h.evidence}};
+}
+
+}  // namespace
+
+Json to_json(const Verdict& verdict) {
+  Json processes = Json::array();
+  for (const ProcessSummary& p : verdict.processes) processes.push_back(process_json(p));
+  Json findings = Json::array();
+  for (const Finding& f : verdict.findings) findings.push_back(finding_json(f));
+  Json hypotheses = Json::array();
+  for (const Hypothesis& h : verdict.hypotheses) hypotheses.push_back(hypothesis_json(h));
+  return {{"schema", "memdx.verdict/1"},
+          {"target", target_json(verdict.target)},
+          {"processes", processes},
+          {"findings", findings},
+          {"hypotheses", hypotheses}};
+}
+
+bool has_leak(const Verdict& verdict) {
+  return std::any_of(verdict.findings.begin(), verdict.findings.end(),
+                     [](const Finding& f) { return f.severity == "leak"; });
+}
+
+}  // namespace memdx::model

@@ -1,0 +1,99 @@
+// Value types of the verdict that `memdx run` / `memdx watch` / `memdx report` give on a recording,
+// and its JSON form (memdx.verdict/1, see DESIGN.md). Sizes are bytes, times seconds, rates per
+// second. Optional values are absent (JSON null) when unknown, never zero.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace memdx::model {
+
+// A call site holding growing live memory (from the heap tracer; empty until tracing lands).
+struct Site {
+  std::string function;
+  std::string file;
+  int line = 0;
+  uint64_t live_bytes = 0;
+  double growth_bytes_per_s = 0;
+  std::vector<std::string> stack;  // innermost frame first
+};
+
+// One conclusion about one process, backed by numbers.
+//   kind:     heap_growth, anon_growth, file_growth, shmem_growth, fd_growth, thread_growth,
+//             gpu_growth, allocator_retention, reservation_only, no_growth (DESIGN.md)
+//   severity: "leak" (unbounded growth that will exhaust memory), "warning" or "info"
+// The rate is in the unit of the series: "bytes", "fds" or "threads". JSON carries it twice:
+// `rate_per_s` always, and `rate_bytes_per_s` (the DESIGN.md field) only for byte series, null for
+// counts, so a script never reads fds per second as bytes per second.
+struct Finding {
+  std::string kind;
+  std::string severity;
+  pid_t pid = 0;
+  std::string series;  // the tested series: "rss_anon_bytes", "fds", "threads", ...
+  std::string unit;    // "bytes", "fds" or "threads"
+  double rate_per_s = 0;
+  // 1 - Mann-Kendall p for trend findings; for no_growth the level (1 - alpha) at which no trend
+  // was found, 0 when the run was too short to test; 1 for plain measurements (reservation_only).
+  double confidence = 0;
+  std::string evidence;    // one sentence with the numbers
+  double start_level = 0;  // of `series`, in `unit`
+  double end_level = 0;
+  std::optional<double> time_to_limit_s;  // leak findings on byte series: when the limit is reached
+  std::string limit_name;                 // "cgroup memory.max" or "MemAvailable", with time_to_limit_s
+  std::optional<uint64_t> limit_bytes;    // the limit's value, with time_to_limit_s
+  std::vector<Site> sites;
+
+  bool is_bytes() const { return unit == "bytes"; }
+};
+
+// A candidate explanation the diagnosis checked (empty until the trace analysis lands).
+struct Hypothesis {
+  std::string name;
+  std::string status;  // "confirmed", "eliminated" or "inconclusive"
+  std::string evidence;
+};
+
+// One process of the recorded tree, summarised.
+struct ProcessSummary {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  std::string command;  // argv joined by spaces
+  uint64_t peak_rss_bytes = 0;
+  std::optional<uint64_t> peak_pss_bytes;  // absent when smaps_rollup was never read
+  uint64_t peak_vsz_bytes = 0;
+  std::optional<uint64_t> peak_heap_live_bytes;  // absent without the heap tracer
+  uint64_t final_rss_bytes = 0;                  // of the last sample
+  std::optional<int> exit_code;
+  std::optional<int> exit_signal;
+  double first_seen_s = 0;  // since the recording started
+  std::optional<double> exited_s;
+};
+
+struct Target {
+  std::vector<std::string> command;
+  pid_t pid = 0;
+  std::optional<int> exit_code;
+  std::optional<int> exit_signal;
+  double duration_s = 0;
+};
+
+struct Verdict {
+  Target target;
+  std::vector<ProcessSummary> processes;
+  std::vector<Finding> findings;  // leaks first (fastest first), then warnings, then info
+  std::vector<Hypothesis> hypotheses;
+};
+
+// memdx.verdict/1, "schema" first.
+nlohmann::ordered_json to_json(const Verdict& verdict);
+
+// Whether any finding has severity "leak" (what `run --fail-on-leak` exits 3 on).
+bool has_leak(const Verdict& verdict);
+
+}  // namespace memdx::model

@@ -1,0 +1,128 @@
+#include "record/session.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "record/process_tree.h"
+
+namespace memdx::record {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+sigset_t session_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&set, sig);
+  return set;
+}
+
+int64_t elapsed_ms(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// Reaps every child that has exited: the root, and orphans reparented to memdx (subreaper).
+void reap_children(ProcessTreeTracker& tree, std::optional<int>& root_status) {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    tree.note_exit_status(pid, status);
+    if (pid == tree.root()) root_status = status;
+  }
+}
+
+void store_changes(store::RecordingWriter& writer, const TreeChanges& changes) {
+  for (const auto& born : changes.born) writer.add_process(born);
+  for (const auto& changed : changes.exec_changed) writer.add_process(changed);
+  for (const auto& exited : changes.exited) {
+    writer.mark_exited(exited.pid, *exited.exited_ms, exited.exit_code, exited.exit_signal);
+  }
+}
+
+// What a signal means to the session. run: the target decides; SIGTERM/SIGHUP are passed on,
+// a first SIGINT is left to the target (the terminal sent it to the whole group), a second one
+// kills it. watch: any of them ends the watch.
+bool handle_signal(int sig, pid_t root, const SessionOptions& options, int& interrupts) {
+  if (sig == SIGCHLD) return false;
+  if (!options.root_is_child) return true;
+  if (sig == SIGINT) {
+    if (++interrupts >= 2) ::kill(root, SIGKILL);
+    return false;
+  }
+  ::kill(root, sig);
+  return false;
+}
+
+}  // namespace
+
+void block_session_signals() {
+  sigset_t set = session_signals();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer, pid_t root,
+                          const SessionOptions& options) {
+  std::set<pid_t> anchors;
+  if (options.root_is_child) anchors.insert(::getpid());
+  ProcessTreeTracker tree(fs, root, anchors);
+  Sampler sampler(fs, options.sampler);
+  sigset_t signals = session_signals();
+  const Clock::time_point start = Clock::now();
+  SessionResult result;
+  int interrupts = 0;
+  size_t seen = 0;
+  int64_t next_thin_ms = 60000;
+
+  for (;;) {
+    if (options.root_is_child) reap_children(tree, result.root_wait_status);
+    int64_t now_ms = elapsed_ms(start);
+    TreeChanges changes = tree.refresh(now_ms);
+    seen += changes.born.size();
+    store_changes(writer, changes);
+    std::vector<pid_t> alive = tree.alive();
+    std::vector<model::ProcessSample> samples = sampler.sample(alive, now_ms);
+    writer.add_samples(samples);
+    writer.add_system_sample(sampler.sample_system(now_ms, options.cgroup_directory));
+    writer.commit_if_due(Clock::now());
+    if (now_ms >= next_thin_ms) {
+      writer.thin_for_long_run(now_ms);
+      next_thin_ms = now_ms + 60000;
+    }
+    ++result.ticks;
+    if (options.on_tick) options.on_tick({now_ms, &samples, alive.size(), seen});
+
+    if (!tree.root_alive() && result.ticks > 0) {
+      result.end = SessionResult::End::kRootExited;
+      break;
+    }
+    if (options.duration_ms && now_ms >= *options.duration_ms) {
+      result.end = SessionResult::End::kDurationReached;
+      break;
+    }
+    // Sleep until the next tick, waking at once for a child's exit or a signal.
+    int64_t wake_ms = (now_ms / options.interval_ms + 1) * options.interval_ms;
+    if (options.duration_ms) wake_ms = std::min(wake_ms, *options.duration_ms);
+    bool stop = false;
+    for (int64_t left_ms = wake_ms - elapsed_ms(start); left_ms > 0 && !stop; left_ms = wake_ms - elapsed_ms(start)) {
+      timespec timeout{static_cast<time_t>(left_ms / 1000), static_cast<long>((left_ms % 1000) * 1000000)};
+      int sig = ::sigtimedwait(&signals, nullptr, &timeout);
+      if (sig < 0) continue;  // timeout or EINTR
+      if (sig == SIGCHLD) break;  // sample at once: the root may have exited
+      stop = handle_signal(sig, root, options, interrupts);
+    }
+    if (stop) {
+      result.end = SessionResult::End::kInterrupted;
+      break;
+    }
+  }
+  // Processes still alive at the end stay open-ended in the recording.
+  writer.commit();
+  result.duration_ms = elapsed_ms(start);
+  return result;
+}
+
+}  // namespace memdx::record

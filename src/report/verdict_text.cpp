@@ -1,0 +1,182 @@
+#include "report/verdict_text.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <utility>
+
+#include "model/units.h"
+
+namespace memdx::report {
+namespace {
+
+using model::Finding;
+using model::ProcessSummary;
+using model::Verdict;
+
+constexpr size_t kCommandWidth = 60;
+
+// Keeps commands on one line and short: an argument with a newline must not break the layout.
+std::string one_line(std::string text, size_t width = kCommandWidth) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+  }
+  if (text.size() > width) text = text.substr(0, width - 3) + "...";
+  return text;
+}
+
+
+const ProcessSummary* process_of(const Verdict& v, pid_t pid) {
+  auto it = std::find_if(v.processes.begin(), v.processes.end(), [&](auto& p) { return p.pid == pid; });
+  return it == v.processes.end() ? nullptr : &*it;
+}
+
+std::string command_of(const Verdict& v, pid_t pid) {
+  const ProcessSummary* p = process_of(v, pid);
+  return p && !p->command.empty() ? one_line(p->command) : "?";
+}
+
+std::string rate_text(const Finding& f) {
+  if (f.is_bytes()) return model::format_bytes(static_cast<uint64_t>(std::llround(std::max(0.0, f.rate_per_s)))) + "/s";
+  return fmt::format("{:.3g} {}/s", f.rate_per_s, f.unit);
+}
+
+// 1 - p reads as 100% when p is tiny; never claim certainty.
+std::string confidence_text(double confidence) {
+  if (confidence >= 0.999) return ">99.9%";
+  return fmt::format("{:.1f}%", std::floor(confidence * 1000) / 10);
+}
+
+// What grows, as the headline names it.
+std::string what_grows(const std::string& kind) {
+  if (kind == "heap_growth") return "live heap";
+  if (kind == "anon_growth") return "anon memory";
+  if (kind == "shmem_growth") return "shared memory";
+  if (kind == "file_growth") return "file-backed memory";
+  if (kind == "fd_growth") return "the open fd count";
+  if (kind == "thread_growth") return "the thread count";
+  if (kind == "gpu_growth") return "GPU memory";
+  return kind;
+}
+
+// The too-short finding is the only no_growth without a tested level (verdict.h: confidence 0).
+bool too_short_to_judge(const Verdict& v) {
+  return std::any_of(v.findings.begin(), v.findings.end(),
+                     [](const Finding& f) { return f.kind == "no_growth" && f.confidence == 0; });
+}
+
+std::string leak_headline(const Verdict& v) {
+  // diagnose() orders the fastest leak first; take the first leak whatever the order.
+  const Finding& top =
+      *std::find_if(v.findings.begin(), v.findings.end(), [](auto& f) { return f.severity == "leak"; });
+  auto leaks = std::count_if(v.findings.begin(), v.findings.end(), [](auto& f) { return f.severity == "leak"; });
+  std::string line = fmt::format("LEAK: {} of pid {} ({}) grows {} (confidence {})", what_grows(top.kind), top.pid,
+                                 command_of(v, top.pid), rate_text(top), confidence_text(top.confidence));
+  if (leaks > 1) line += fmt::format("; {} more leak finding{} below", leaks - 1, leaks == 2 ? "" : "s");
+  return line;
+}
+
+std::string no_leak_headline(const Verdict& v) {
+  if (too_short_to_judge(v)) return "No leak found: the run was too short to judge";
+  std::set<pid_t> judged;
+  for (const Finding& f : v.findings) judged.insert(f.pid);
+  std::string line = fmt::format("No leak: memory stayed bounded in {} process{} over {:.1f} s", judged.size(),
+                                 judged.size() == 1 ? "" : "es", v.target.duration_s);
+  bool file = std::any_of(v.findings.begin(), v.findings.end(), [](auto& f) { return f.kind == "file_growth"; });
+  if (file) line += " (only reclaimable file-backed pages grew)";
+  if (v.processes.size() > judged.size()) {
+    line += fmt::format("; {} too short-lived to judge", v.processes.size() - judged.size());
+  }
+  return line;
+}
+
+std::string limit_line(const Finding& f) {
+  std::string limit = f.limit_bytes ? model::format_bytes(*f.limit_bytes) : "?";
+  bool cgroup = f.limit_name == "cgroup memory.max";
+  std::string what = cgroup ? fmt::format("memory.max ({})", limit) : fmt::format("{} ({})", f.limit_name, limit);
+  if (*f.time_to_limit_s <= 0) return fmt::format("{} is already reached", what);
+  return fmt::format("at this rate {} is {} in {}", what, cgroup ? "reached" : "used up",
+                     format_duration(*f.time_to_limit_s));
+}
+
+void render_evidence(std::string& out, const Verdict& v) {
+  out += "\nEvidence:\n";
+  for (const Finding& f : v.findings) {
+    out += fmt::format("  [{}] {} pid {}: {}\n", f.severity, f.kind, f.pid, f.evidence);
+    if (f.time_to_limit_s) out += fmt::format("      {}\n", limit_line(f));
+  }
+}
+
+// One concrete step for a leak of `kind` in `pid`; empty when there is none to give.
+std::string next_step(const std::string& kind, pid_t pid) {
+  if (kind == "heap_growth") return "see which call sites hold the growth: memdx report RECORDING --top 20";
+  if (kind == "anon_growth") {
+    return fmt::format(
+        "see which mappings hold it (malloc heap, direct mmap, stacks) while it runs: memdx inspect {}; "
+        "a long run makes the trend surer: memdx watch {} --duration 300",
+        pid, pid);
+  }
+  if (kind == "shmem_growth") {
+    return fmt::format("look for shm_open/memfd segments never unmapped: memdx inspect {}; ls -l /dev/shm", pid);
+  }
+  if (kind == "fd_growth")
+    return fmt::format("list them: ls -l /proc/{}/fd (memdx inspect {} counts them by type)", pid, pid);
+  if (kind == "thread_growth") {
+    return fmt::format("list them: ps -T -p {} (or ls /proc/{}/task); look for threads started and never joined", pid,
+                       pid);
+  }
+  return "";
+}
+
+void render_next(std::string& out, const Verdict& v) {
+  std::string steps;
+  std::set<std::pair<std::string, pid_t>> given;
+  for (const Finding& f : v.findings) {
+    if (f.severity != "leak" || !given.insert({f.kind, f.pid}).second) continue;
+    std::string step = next_step(f.kind, f.pid);
+    if (!step.empty()) steps += fmt::format("  pid {} {}: {}\n", f.pid, f.kind, step);
+  }
+  if (steps.empty() && too_short_to_judge(v)) {
+    steps =
+        fmt::format("  run a longer workload, or watch it for longer: memdx watch {} --duration 60\n", v.target.pid);
+  }
+  if (!steps.empty()) out += "\nNext:\n" + steps;
+}
+
+std::string exit_text(const ProcessSummary& p) {
+  if (p.exit_signal) return fmt::format("signal {}", *p.exit_signal);
+  if (p.exit_code) return std::to_string(*p.exit_code);
+  return p.exited_s ? "exited" : "running";
+}
+
+void render_processes(std::string& out, const Verdict& v) {
+  if (v.processes.empty()) return;
+  out += fmt::format("\n  {:<8} {:>10} {:>10} {:>10} {:<9} {}\n", "pid", "peak RSS", "peak PSS", "final RSS", "exit",
+                     "command");
+  for (const ProcessSummary& p : v.processes) {
+    std::string pss = p.peak_pss_bytes ? model::format_bytes(*p.peak_pss_bytes) : "n/a";
+    out += fmt::format("  {:<8} {:>10} {:>10} {:>10} {:<9} {}\n", p.pid, model::format_bytes(p.peak_rss_bytes), pss,
+                       model::format_bytes(p.final_rss_bytes), exit_text(p), one_line(p.command));
+  }
+}
+
+}  // namespace
+
+std::string format_duration(double seconds) {
+  if (seconds < 90) return fmt::format("{:.0f} s", seconds);
+  if (seconds < 90 * 60) return fmt::format("{:.0f} min", seconds / 60);
+  if (seconds < 48 * 3600) return fmt::format("{:.1f} h", seconds / 3600);
+  return fmt::format("{:.1f} days", seconds / 86400);
+}
+
+std::string render_verdict_text(const Verdict& verdict) {
+  std::string out = (model::has_leak(verdict) ? leak_headline(verdict) : no_leak_headline(verdict)) + "\n";
+  if (!verdict.findings.empty()) render_evidence(out, verdict);
+  render_next(out, verdict);
+  render_processes(out, verdict);
+  return out;
+}
+
+}  // namespace memdx::report

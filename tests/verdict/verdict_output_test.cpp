@@ -1,0 +1,247 @@
+// The verdict's two outputs: the memdx.verdict/1 JSON (field names are a contract with scripts)
+// and the terminal text (verdict first, then evidence, next steps, the process table).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "analyze/diagnose.h"
+#include "model/verdict.h"
+#include "report/verdict_text.h"
+#include "synthetic.h"
+
+namespace memdx {
+namespace {
+
+using model::Finding;
+using model::Verdict;
+using namespace memdx::synthetic;
+using Json = nlohmann::ordered_json;
+
+::testing::AssertionResult contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << text << "\"\n  does not contain \"" << part << "\"";
+}
+
+std::vector<std::string> keys_of(const Json& object) {
+  std::vector<std::string> keys;
+  for (auto it = object.begin(); it != object.end(); ++it) keys.push_back(it.key());
+  return keys;
+}
+
+// The child_leaker scenario of DESIGN.md: a flat parent, a child leaking 2 MiB/s, a 2 GiB cgroup.
+Verdict child_leaker_verdict() {
+  ProcessSpec parent;
+  parent.command = {"./app", "--flag"};
+  ProcessSpec child;
+  child.pid = 4243;
+  child.ppid = 4242;
+  child.command = {"./child_leaker"};
+  child.first_seen_ms = 300;
+  child.anon = linear(3 * kMiB, 2 * kMiB);
+  child.seed = 7;
+  analyze::RecordingData data = recording_of({parent, child});
+  data.meta.cgroup_max_bytes = as_bytes(2 * kGiB);
+  add_system(data, 10, as_bytes(8 * kGiB), as_bytes(1 * kGiB));
+  return analyze::diagnose(data);
+}
+
+Verdict flat_verdict() {
+  ProcessSpec parent;
+  ProcessSpec child;
+  child.pid = 4243;
+  child.ppid = 4242;
+  child.seed = 9;
+  return analyze::diagnose(recording_of({parent, child}));
+}
+
+// ---- JSON ----------------------------------------------------------------------------------------
+
+TEST(VerdictJson, SchemaFirstThenTheDesignSections) {
+  Json j = model::to_json(child_leaker_verdict());
+  EXPECT_EQ(keys_of(j), (std::vector<std::string>{"schema", "target", "processes", "findings", "hypotheses"}));
+  EXPECT_EQ(j["schema"], "memdx.verdict/1");
+  EXPECT_TRUE(j["hypotheses"].is_array());
+}
+
+TEST(VerdictJson, TargetAndProcessFields) {
+  Json j = model::to_json(child_leaker_verdict());
+  EXPECT_EQ(keys_of(j["target"]),
+            (std::vector<std::string>{"command", "pid", "exit_code", "exit_signal", "duration_s"}));
+  EXPECT_EQ(j["target"]["command"], Json::array({"./app", "--flag"}));
+  EXPECT_EQ(j["target"]["pid"], 4242);
+  EXPECT_EQ(j["target"]["exit_code"], 0);
+  EXPECT_TRUE(j["target"]["exit_signal"].is_null());
+  ASSERT_EQ(j["processes"].size(), 2u);
+  EXPECT_EQ(keys_of(j["processes"][0]),
+            (std::vector<std::string>{"pid", "ppid", "command", "peak_rss_bytes", "peak_pss_bytes", "peak_vsz_bytes",
+                                      "peak_heap_live_bytes", "final_rss_bytes", "exit_code", "exit_signal",
+                                      "first_seen_s", "exited_s"}));
+  EXPECT_EQ(j["processes"][1]["command"], "./child_leaker");
+  EXPECT_TRUE(j["processes"][1]["peak_heap_live_bytes"].is_null());  // no tracer
+}
+
+// Golden: the exact keys of a finding, in order. Scripts read these names.
+TEST(VerdictJson, FindingKeysAreExact) {
+  Json j = model::to_json(child_leaker_verdict());
+  ASSERT_FALSE(j["findings"].empty());
+  const Json& f = j["findings"][0];
+  EXPECT_EQ(keys_of(f),
+            (std::vector<std::string>{"kind", "severity", "pid", "rate_bytes_per_s", "confidence", "evidence", "series",
+                                      "unit", "rate_per_s", "start_level", "end_level", "time_to_limit_s", "limit_name",
+                                      "limit_bytes", "sites"}));
+  EXPECT_EQ(f["kind"], "anon_growth");
+  EXPECT_EQ(f["severity"], "leak");
+  EXPECT_EQ(f["pid"], 4243);
+  EXPECT_EQ(f["unit"], "bytes");
+  EXPECT_EQ(f["rate_bytes_per_s"], f["rate_per_s"]);
+  EXPECT_EQ(f["limit_name"], "cgroup memory.max");
+  EXPECT_EQ(f["limit_bytes"], as_bytes(2 * kGiB));
+  EXPECT_GT(f["time_to_limit_s"].get<double>(), 400);
+  EXPECT_TRUE(f["sites"].is_array());
+  EXPECT_TRUE(f["sites"].empty());
+}
+
+TEST(VerdictJson, CountFindingsHaveNoByteRate) {
+  Finding f;
+  f.kind = "fd_growth";
+  f.severity = "leak";
+  f.pid = 77;
+  f.unit = "fds";
+  f.series = "fds";
+  f.rate_per_s = 40;
+  Verdict v;
+  v.findings.push_back(f);
+  Json j = model::to_json(v)["findings"][0];
+  EXPECT_TRUE(j["rate_bytes_per_s"].is_null());
+  EXPECT_EQ(j["rate_per_s"], 40.0);
+  EXPECT_EQ(j["unit"], "fds");
+  EXPECT_TRUE(j["time_to_limit_s"].is_null());
+  EXPECT_TRUE(j["limit_name"].is_null());
+  EXPECT_TRUE(j["limit_bytes"].is_null());
+}
+
+TEST(VerdictJson, SitesAndHypothesesUseTheDesignNames) {
+  Finding f;
+  f.kind = "heap_growth";
+  f.severity = "leak";
+  f.unit = "bytes";
+  f.sites.push_back({"keep_history", "child_leaker.cpp", 9, 1000, 2.5, {"keep_history", "main"}});
+  Verdict v;
+  v.findings.push_back(f);
+  v.hypotheses.push_back({"unbounded cache", "inconclusive", "no eviction seen"});
+  Json j = model::to_json(v);
+  EXPECT_EQ(keys_of(j["findings"][0]["sites"][0]),
+            (std::vector<std::string>{"function", "file", "line", "live_bytes", "growth_bytes_per_s", "stack"}));
+  EXPECT_EQ(j["findings"][0]["sites"][0]["stack"], Json::array({"keep_history", "main"}));
+  EXPECT_EQ(keys_of(j["hypotheses"][0]), (std::vector<std::string>{"name", "status", "evidence"}));
+}
+
+TEST(VerdictJson, HasLeak) {
+  EXPECT_TRUE(model::has_leak(child_leaker_verdict()));
+  EXPECT_FALSE(model::has_leak(flat_verdict()));
+  EXPECT_FALSE(model::has_leak(Verdict{}));
+}
+
+// ---- text ----------------------------------------------------------------------------------------
+
+TEST(VerdictText, LeakFirstLineNamesKindProcessAndRate) {
+  std::string text = report::render_verdict_text(child_leaker_verdict());
+  EXPECT_EQ(text.rfind("LEAK: anon memory of pid 4243 (./child_leaker) grows ", 0), 0u) << text;
+  std::string first_line = text.substr(0, text.find('\n'));
+  EXPECT_TRUE(contains(first_line, " MiB/s (confidence >99.9%)")) << first_line;  // ~2 MiB/s
+  EXPECT_TRUE(contains(text, "\nEvidence:\n  [leak] anon_growth pid 4243: anon RSS rose from "));
+  EXPECT_TRUE(contains(text, "at this rate memory.max (2.00 GiB) is reached in "));
+  EXPECT_TRUE(contains(text, "[info] no_growth pid 4242: RSS stayed between "));
+  EXPECT_TRUE(contains(text, "\nNext:\n  pid 4243 anon_growth: see which mappings hold it"));
+  EXPECT_TRUE(contains(text, "memdx inspect 4243"));
+  EXPECT_TRUE(contains(text, "memdx watch 4243"));
+}
+
+TEST(VerdictText, EvidenceComesBeforeNextStepsAndTheTable) {
+  std::string text = report::render_verdict_text(child_leaker_verdict());
+  auto evidence = text.find("Evidence:");
+  auto next = text.find("Next:");
+  auto table = text.find("peak RSS");
+  ASSERT_NE(evidence, std::string::npos);
+  ASSERT_NE(next, std::string::npos);
+  ASSERT_NE(table, std::string::npos);
+  EXPECT_LT(evidence, next);
+  EXPECT_LT(next, table);
+  EXPECT_TRUE(contains(text, "peak PSS"));
+  EXPECT_TRUE(contains(text, "final RSS"));
+  EXPECT_TRUE(contains(text, "./child_leaker\n"));
+}
+
+TEST(VerdictText, NoLeakSaysSo) {
+  std::string text = report::render_verdict_text(flat_verdict());
+  EXPECT_EQ(text.rfind("No leak: memory stayed bounded in 2 processes over 10.1 s", 0), 0u) << text;
+  EXPECT_FALSE(contains(text, "LEAK"));
+  EXPECT_FALSE(contains(text, "Next:"));
+}
+
+TEST(VerdictText, TooShortRunSaysSoAndWhatToDo) {
+  ProcessSpec spec;
+  spec.duration_s = 1.5;
+  std::string text = report::render_verdict_text(analyze::diagnose(recording_of({spec})));
+  EXPECT_EQ(text.rfind("No leak found: the run was too short to judge", 0), 0u) << text;
+  EXPECT_TRUE(contains(text, "needs 6.0 s of samples"));
+  EXPECT_TRUE(contains(text, "memdx watch 4242 --duration 60"));
+}
+
+TEST(VerdictText, CountLeaksGetTheirOwnNextStep) {
+  Verdict v;
+  v.processes.push_back({});
+  v.processes[0].pid = 77;
+  v.processes[0].command = "./server";
+  Finding fds;
+  fds.kind = "fd_growth";
+  fds.severity = "leak";
+  fds.pid = 77;
+  fds.unit = "fds";
+  fds.rate_per_s = 40;
+  fds.confidence = 0.995;
+  fds.evidence = "open fds rose";
+  Finding threads = fds;
+  threads.kind = "thread_growth";
+  threads.unit = "threads";
+  threads.rate_per_s = 8;
+  v.findings = {fds, threads};
+  std::string text = report::render_verdict_text(v);
+  EXPECT_EQ(text.rfind("LEAK: the open fd count of pid 77 (./server) grows 40 fds/s (confidence 99.5%); "
+                       "1 more leak finding below\n",
+                       0),
+            0u)
+      << text;
+  EXPECT_TRUE(contains(text, "ls -l /proc/77/fd"));
+  EXPECT_TRUE(contains(text, "ps -T -p 77"));
+}
+
+TEST(VerdictText, MemAvailableProjection) {
+  Verdict v;
+  Finding f;
+  f.kind = "shmem_growth";
+  f.severity = "leak";
+  f.pid = 5;
+  f.unit = "bytes";
+  f.rate_per_s = 1 << 20;
+  f.time_to_limit_s = 7200;
+  f.limit_name = "MemAvailable";
+  f.limit_bytes = uint64_t{12} << 30;
+  v.findings.push_back(f);
+  std::string text = report::render_verdict_text(v);
+  EXPECT_TRUE(contains(text, "at this rate MemAvailable (12.0 GiB) is used up in 2.0 h")) << text;
+  EXPECT_TRUE(contains(text, "shm_open/memfd"));
+}
+
+TEST(VerdictText, FormatDuration) {
+  EXPECT_EQ(report::format_duration(42), "42 s");
+  EXPECT_EQ(report::format_duration(25 * 60), "25 min");
+  EXPECT_EQ(report::format_duration(3.5 * 3600), "3.5 h");
+  EXPECT_EQ(report::format_duration(3 * 86400), "3.0 days");
+}
+
+}  // namespace
+}  // namespace memdx
