@@ -13,10 +13,12 @@
 
 #include "analyze/diagnose.h"
 #include "analyze/snapshot.h"
+#include "cli/live_view.h"
 #include "cli/errors.h"
 #include "proc/procfs.h"
 #include "report/verdict_text.h"
 #include "store/recording_reader.h"
+#include "store/recording_writer.h"
 #include "store/store_error.h"
 
 namespace memdx::cli {
@@ -30,7 +32,10 @@ std::string default_recording_path(const std::string& name) {
   ::localtime_r(&now, &local);
   char stamp[32];
   std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &local);
-  return fmt::format("./memdx-{}-{}.memdx", safe, stamp);
+  // Two runs in the same second must not collide: a recording is never overwritten.
+  std::string path = fmt::format("./memdx-{}-{}.memdx", safe, stamp);
+  for (int n = 2; ::access(path.c_str(), F_OK) == 0; ++n) path = fmt::format("./memdx-{}-{}-{}.memdx", safe, stamp, n);
+  return path;
 }
 
 OutputFile::OutputFile(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "w")) {
@@ -85,6 +90,37 @@ model::Verdict analyze_and_report(const std::string& recording_path, OutputFile&
   std::fflush(stdout);
   json_out.write_all(model::to_json(verdict).dump(2) + "\n");
   return verdict;
+}
+
+std::optional<record::SessionResult> record_tree(const RecordRequest& request, const std::function<pid_t()>& start_root) {
+  try {
+    std::optional<store::RecordingWriter> writer;
+    writer.emplace(store::RecordingWriter::create(request.out_path, request.meta));
+    record::block_session_signals();
+    pid_t root = start_root();
+    if (root < 0) {
+      writer->close();
+      writer.reset();
+      std::remove(request.out_path.c_str());
+      return std::nullopt;
+    }
+    writer->put_meta("root_pid", static_cast<int64_t>(root));
+
+    proc::ProcFs fs;
+    LiveView live;
+    record::SessionOptions session;
+    session.interval_ms = request.meta.interval_ms;
+    session.duration_ms = request.duration_ms;
+    session.root_is_child = request.root_is_child;
+    if (auto cgroup = fs.memory_cgroup(root)) session.cgroup_directory = cgroup->directory;
+    if (!request.quiet) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
+    record::SessionResult result = record::run_session(fs, *writer, root, session);
+    writer->close();
+    live.clear();
+    return result;
+  } catch (const store::StoreError& e) {
+    throw RuntimeError(e.what());
+  }
 }
 
 }  // namespace memdx::cli

@@ -9,8 +9,12 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+#include <optional>
+
 #include "model/recording.h"
 #include "model/verdict.h"
+#include "record/session.h"
 
 namespace memdx::cli {
 
@@ -41,5 +45,19 @@ model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::s
 
 // Analyses the finished recording and prints the summary; writes JSON when asked.
 model::Verdict analyze_and_report(const std::string& recording_path, OutputFile& json_out);
+
+struct RecordRequest {
+  std::string out_path;
+  model::RecordingMeta meta;
+  std::optional<int64_t> duration_ms;
+  bool quiet = false;         // no live view
+  bool root_is_child = false;  // run: memdx started the root, reaps it and forwards signals
+};
+
+// The shared flow of run and watch: creates the recording (so a bad path fails before anything
+// starts), calls start_root() for the root pid, records the tree until the session ends, and
+// closes the file. When start_root() returns a negative pid, the empty recording is removed and
+// nullopt returned.
+std::optional<record::SessionResult> record_tree(const RecordRequest& request, const std::function<pid_t()>& start_root);
 
 }  // namespace memdx::cli

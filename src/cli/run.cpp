@@ -16,12 +16,7 @@
 #include <fmt/format.h>
 
 #include "cli/errors.h"
-#include "cli/live_view.h"
 #include "cli/recording_common.h"
-#include "proc/procfs.h"
-#include "record/session.h"
-#include "store/recording_writer.h"
-#include "store/store_error.h"
 
 extern char** environ;
 
@@ -117,41 +112,18 @@ int run_run(const RunOptions& options) {
   std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
   OutputFile json_out = options.json_path.empty() ? OutputFile() : OutputFile(options.json_path);
 
-  // Everything that can fail on the user's input fails before the target starts.
-  std::optional<store::RecordingWriter> writer;
-  try {
-    writer.emplace(store::RecordingWriter::create(out_path, make_meta("run", options.command, options.interval_ms, ::getpid())));
-  } catch (const store::StoreError& e) {
-    throw RuntimeError(e.what());
-  }
-  record::block_session_signals();
-  // Orphaned grandchildren (daemons) are reparented to memdx, so the tree stays whole.
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  pid_t root = spawn_target(path, options.command);
-  if (root < 0) {
-    // Nothing was recorded: leave no empty recording behind.
-    writer->close();
-    writer.reset();
-    std::remove(out_path.c_str());
-    return kCommandNotFound;
-  }
-  writer->put_meta("root_pid", static_cast<int64_t>(root));
-
-  LiveView live;
-  record::SessionOptions session;
-  session.interval_ms = options.interval_ms;
-  session.root_is_child = true;
-  if (auto cgroup = proc::ProcFs().memory_cgroup(root)) session.cgroup_directory = cgroup->directory;
-  if (!options.quiet) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
-  record::SessionResult result;
-  try {
-    result = record::run_session(proc::ProcFs(), *writer, root, session);
-    writer->close();
-  } catch (const store::StoreError& e) {
-    throw RuntimeError(e.what());
-  }
-  live.clear();
-  int target_exit = exit_code_of(result.root_wait_status, name);
+  RecordRequest request;
+  request.out_path = out_path;
+  request.meta = make_meta("run", options.command, options.interval_ms, ::getpid());
+  request.quiet = options.quiet;
+  request.root_is_child = true;
+  std::optional<record::SessionResult> result = record_tree(request, [&] {
+    // Orphaned grandchildren (daemons) are reparented to memdx, so the tree stays whole.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    return spawn_target(path, options.command);
+  });
+  if (!result) return kCommandNotFound;
+  int target_exit = exit_code_of(result->root_wait_status, name);
   model::Verdict verdict = analyze_and_report(out_path, json_out);
   std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", out_path.c_str(), out_path.c_str());
   if (options.fail_on_leak && model::has_leak(verdict)) return kLeakFound;

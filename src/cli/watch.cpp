@@ -8,15 +8,12 @@
 #include <fmt/format.h>
 
 #include "cli/errors.h"
-#include "cli/live_view.h"
 #include "cli/recording_common.h"
 #include "cli/target.h"
 #include "proc/kv.h"
 #include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "record/session.h"
-#include "store/recording_writer.h"
-#include "store/store_error.h"
 
 namespace memdx::cli {
 namespace {
@@ -41,24 +38,12 @@ int run_watch(const WatchOptions& options) {
 
   std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
   OutputFile json_out = options.json_path.empty() ? OutputFile() : OutputFile(options.json_path);
-  std::optional<store::RecordingWriter> writer;
-  record::SessionResult result;
-  LiveView live;
-  try {
-    writer.emplace(store::RecordingWriter::create(out_path, make_meta("watch", command, options.interval_ms, root)));
-    writer->put_meta("root_pid", static_cast<int64_t>(root));
-    record::block_session_signals();
-    record::SessionOptions session;
-    session.interval_ms = options.interval_ms;
-    if (options.duration_s > 0) session.duration_ms = static_cast<int64_t>(options.duration_s * 1000.0);
-    if (auto cgroup = fs.memory_cgroup(root)) session.cgroup_directory = cgroup->directory;
-    if (!options.quiet) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
-    result = record::run_session(fs, *writer, root, session);
-    writer->close();
-  } catch (const store::StoreError& e) {
-    throw RuntimeError(e.what());
-  }
-  live.clear();
+  RecordRequest request;
+  request.out_path = out_path;
+  request.meta = make_meta("watch", command, options.interval_ms, root);
+  request.quiet = options.quiet;
+  if (options.duration_s > 0) request.duration_ms = static_cast<int64_t>(options.duration_s * 1000.0);
+  record::SessionResult result = *record_tree(request, [root] { return root; });
   if (result.end == record::SessionResult::End::kRootExited) {
     std::fprintf(stderr, "memdx: pid %d exited after %.1f s; watch ended\n", root,
                  static_cast<double>(result.duration_ms) / 1000.0);
