@@ -21,7 +21,7 @@
 #            reads stat and cmdline of every pid on the machine), sampling, closing the
 #            recording, and the verdict and summary table printed at the end (to /dev/null here)
 #   steady%  the same from /proc/PID/stat between 3 s after the start and 1 s before the end:
-#            the sampling loop alone, what a long watch costs per second
+#            the sampling loop alone, what a long watch costs per second (nan under 6 s)
 #   maxrss   ru_maxrss (peak RSS, including the analysis at the end); hwm: VmHWM at the end of
 #            the steady window, the peak of the sampling loop alone
 #   pss      share of process samples with PSS, i.e. smaps_rollup read within the tick's budget
@@ -189,7 +189,8 @@ PY
 
 echo "memdx watch overhead on a tree of idle processes"
 echo "  build: $build_dir ($(nproc) cores, $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'))"
-echo "  tree of pid $tree_root: $tree_size processes with the root; $(ls /proc | grep -c '^[0-9]') pids on the machine"
+pids_on_machine=(/proc/[0-9]*)
+echo "  tree of pid $tree_root: $tree_size processes with the root; ${#pids_on_machine[@]} pids on the machine"
 echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 measure "${interval}ms" "$interval" "$duration"

@@ -548,6 +548,14 @@ TrendResult test_trend(const std::vector<SeriesPoint>& series, const TrendOption
     r.reason = *why;
     return r;
   }
+  // An idle process's series is one value repeated: nothing to test, and the commonest case.
+  if (std::all_of(window.begin(), window.end(), [&](const SeriesPoint& p) { return p.value == window.front().value; })) {
+    r.verdict = TrendVerdict::kFlat;
+    r.start_level = r.end_level = window.front().value;
+    r.p_value = 1;
+    r.reason = "constant";
+    return r;
+  }
   std::vector<SeriesPoint> tested = series_to_test(std::move(window), options, r.used_envelope);
   r.points_used = tested.size();
   size_t cycles_needed = min_points_for_significance(options.alpha);

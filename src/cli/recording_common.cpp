@@ -112,6 +112,8 @@ std::optional<record::SessionResult> record_tree(const RecordRequest& request, c
     session.interval_ms = request.meta.interval_ms;
     session.duration_ms = request.duration_ms;
     session.root_is_child = request.root_is_child;
+    // PSS reads may take 1% of each interval (at least 1 ms): memdx stays light at any rate.
+    session.sampler.rollup_budget = std::chrono::microseconds(std::max<int64_t>(1000, request.meta.interval_ms * 10));
     if (auto cgroup = fs.memory_cgroup(root)) session.cgroup_directory = cgroup->directory;
     if (!request.quiet) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
     record::SessionResult result = record::run_session(fs, *writer, root, session);

@@ -98,6 +98,10 @@ std::optional<Stat> parse_stat(std::string_view text) {
   stat.state = field(3).front();
   stat.ppid = static_cast<pid_t>(parse_u64(field(4)).value_or(0));
   stat.flags = parse_u64(field(9)).value_or(0);
+  stat.faults = parse_u64(field(10)).value_or(0) + parse_u64(field(12)).value_or(0);
+  stat.cpu_ticks = parse_u64(field(14)).value_or(0) + parse_u64(field(15)).value_or(0);
+  stat.vsize_bytes = parse_u64(field(23)).value_or(0);
+  stat.rss_pages = parse_u64(field(24)).value_or(0);
   stat.threads = static_cast<uint32_t>(parse_u64(field(20)).value_or(0));
   stat.start_time_ticks = parse_u64(field(22)).value_or(0);
   if (auto code = parse_u64(field(52))) stat.exit_code = static_cast<int>(*code);

@@ -44,6 +44,10 @@ struct Stat {
   uint64_t start_time_ticks = 0;
   uint32_t threads = 0;
   uint64_t flags = 0;            // field 9: PF_* task flags
+  uint64_t faults = 0;           // fields 10 + 12: minor + major page faults
+  uint64_t cpu_ticks = 0;        // fields 14 + 15: user + system time, in clock ticks
+  uint64_t vsize_bytes = 0;      // field 23
+  uint64_t rss_pages = 0;        // field 24
   std::optional<int> exit_code;  // field 52 (Linux >= 3.5): the wait status, meaningful for zombies
 };
 std::optional<Stat> parse_stat(std::string_view text);

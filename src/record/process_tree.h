@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "model/recording.h"
+#include "proc/kept_file.h"
+#include "proc/process_files.h"
 #include "proc/procfs.h"
 
 namespace memdx::record {
@@ -36,6 +38,17 @@ class ProcessTreeTracker {
   void note_exit_status(pid_t pid, int wait_status);
 
   std::vector<pid_t> alive() const;
+  // What `pid` did, as read on the last refresh (every alive process is read on each one), so
+  // the sampler can tell an idle process without reading it again; nullopt when unknown.
+  struct Activity {
+    uint64_t cpu_ns = 0;  // /proc/PID/schedstat: changes whenever the process ran at all
+    uint64_t faults = 0;
+    uint64_t vsize_bytes = 0;
+    uint64_t rss_pages = 0;
+    uint32_t threads = 0;
+    bool operator==(const Activity&) const = default;
+  };
+  std::optional<Activity> activity(pid_t pid) const;
   bool root_alive() const;
   pid_t root() const { return root_; }
 
@@ -44,7 +57,15 @@ class ProcessTreeTracker {
     uint64_t start_time_ticks = 0;
     std::string comm;
     bool ours = false;
+    // Kept open while the process is ours: each refresh re-reads them with one pread.
+    std::optional<proc::KeptFile> stat_file;
+    std::optional<proc::KeptFile> schedstat_file;
+    std::optional<Activity> activity;
+    std::optional<proc::Stat> last_stat;
+    int64_t stat_read_ms = 0;
   };
+  std::optional<proc::Stat> read_stat(pid_t pid, Known& known, int64_t now_ms);
+  std::optional<uint64_t> read_cpu_ns(Known& known);
   void find_exits(const std::set<pid_t>& present, int64_t now_ms, TreeChanges& changes);
   void find_births(const std::vector<pid_t>& listed, int64_t now_ms, TreeChanges& changes);
   bool admit(pid_t pid, pid_t ppid) const;
@@ -56,6 +77,7 @@ class ProcessTreeTracker {
   std::map<pid_t, model::ProcessRecord> records_;  // ours, alive
   std::map<pid_t, int> wait_statuses_;
   std::set<pid_t> previously_listed_;
+  std::string buffer_;  // reused by every read of a kept file
 };
 
 }  // namespace memdx::record

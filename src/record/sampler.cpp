@@ -35,26 +35,64 @@ void Sampler::sample_rollup(pid_t pid, model::ProcessSample& sample) const {
   sample.swap_bytes = rollup.swap_bytes;
 }
 
-std::vector<model::ProcessSample> Sampler::sample(const std::vector<pid_t>& pids, int64_t t_ms) {
+bool Sampler::reuse_if_idle(pid_t pid, int64_t t_ms, const ActivityLookup& activity_of,
+                            model::ProcessSample& sample) const {
+  if (!activity_of) return false;
+  auto previous = previous_.find(pid);
+  if (previous == previous_.end() || !previous->second.activity) return false;
+  if (t_ms - previous->second.full_read_ms >= options_.idle_refresh_ms) return false;
+  std::optional<ProcessTreeTracker::Activity> now = activity_of(pid);
+  if (!now || !(*now == *previous->second.activity)) return false;
+  sample = previous->second.sample;
+  sample.t_ms = t_ms;
+  return true;
+}
+
+std::vector<model::ProcessSample> Sampler::sample(const std::vector<pid_t>& pids, int64_t t_ms,
+                                                  const ActivityLookup& activity_of) {
   std::vector<model::ProcessSample> samples;
+  std::vector<size_t> fresh;  // indexes of samples read in full this tick
   samples.reserve(pids.size());
   for (pid_t pid : pids) {
     model::ProcessSample sample;
     sample.t_ms = t_ms;
-    if (sample_cheap(pid, sample)) samples.push_back(sample);
+    if (reuse_if_idle(pid, t_ms, activity_of, sample)) {
+      samples.push_back(sample);
+      continue;
+    }
+    if (!sample_cheap(pid, sample)) continue;
+    fresh.push_back(samples.size());
+    samples.push_back(sample);
   }
-  // Rollups round-robin from where the last tick stopped, until the budget is spent.
+  // Rollups round-robin over the fresh samples from where the last tick stopped, within budget.
   auto started = std::chrono::steady_clock::now();
   size_t done = 0;
-  for (; done < samples.size(); ++done) {
+  for (; done < fresh.size(); ++done) {
     if (std::chrono::steady_clock::now() - started > options_.rollup_budget) break;
-    size_t index = (rollup_cursor_ + done) % samples.size();
-    sample_rollup(samples[index].pid, samples[index]);
+    model::ProcessSample& s = samples[fresh[(rollup_cursor_ + done) % fresh.size()]];
+    sample_rollup(s.pid, s);
   }
-  if (!samples.empty()) rollup_cursor_ = (rollup_cursor_ + done) % samples.size();
-  last_rollup_coverage_ = samples.empty() ? 1.0 : static_cast<double>(done) / static_cast<double>(samples.size());
+  if (!fresh.empty()) rollup_cursor_ = (rollup_cursor_ + done) % fresh.size();
+  last_rollup_coverage_ = fresh.empty() ? 1.0 : static_cast<double>(done) / static_cast<double>(fresh.size());
+
+  // Remember full reads (with their PSS when it was read) for the idle check of later ticks.
+  for (size_t index : fresh) {
+    const model::ProcessSample& s = samples[index];
+    Previous& previous = previous_[s.pid];
+    if (!s.pss_bytes && previous.sample.pss_bytes && previous.sample.pid == s.pid) {
+      model::ProcessSample kept = s;
+      kept.pss_bytes = previous.sample.pss_bytes;
+      previous.sample = kept;
+    } else {
+      previous.sample = s;
+    }
+    previous.activity = activity_of ? activity_of(s.pid) : std::nullopt;
+    previous.full_read_ms = t_ms;
+  }
   return samples;
 }
+
+void Sampler::forget(pid_t pid) { previous_.erase(pid); }
 
 model::SystemSample Sampler::sample_system(int64_t t_ms, const std::string& cgroup_directory) const {
   model::SystemSample sample;

@@ -6,26 +6,40 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "model/recording.h"
 #include "proc/procfs.h"
+#include "record/process_tree.h"
 
 namespace memdx::record {
 
 struct SamplerOptions {
   // smaps_rollup walks the page tables under the target's mmap lock; above this much time per
-  // tick the remaining processes wait for a later tick.
+  // tick the remaining processes wait for a later tick. Set from the interval by the session.
   std::chrono::microseconds rollup_budget{20000};
+  // An idle process (it has not run since its last full read: same CPU nanoseconds, faults, size
+  // and threads) keeps its last sample, re-read in full at least this often all the same.
+  int64_t idle_refresh_ms = 30000;
 };
+
+using ActivityLookup = std::function<std::optional<ProcessTreeTracker::Activity>(pid_t)>;
 
 class Sampler {
  public:
   Sampler(const proc::ProcFs& fs, SamplerOptions options);
 
-  // One sample per pid that could be read; a pid that exited meanwhile is skipped.
-  std::vector<model::ProcessSample> sample(const std::vector<pid_t>& pids, int64_t t_ms);
+  // One sample per pid that could be read; a pid that exited meanwhile is skipped. With
+  // `activity_of`, processes that have not run since their last full read are not read again.
+  std::vector<model::ProcessSample> sample(const std::vector<pid_t>& pids, int64_t t_ms,
+                                           const ActivityLookup& activity_of = {});
   model::SystemSample sample_system(int64_t t_ms, const std::string& cgroup_directory) const;
+
+  // Drops what is remembered of an exited process.
+  void forget(pid_t pid);
 
   // Fraction of processes that got a rollup on the last tick (1.0: all of them).
   double last_rollup_coverage() const { return last_rollup_coverage_; }
@@ -34,8 +48,16 @@ class Sampler {
   bool sample_cheap(pid_t pid, model::ProcessSample& sample) const;
   void sample_rollup(pid_t pid, model::ProcessSample& sample) const;
 
+  struct Previous {
+    model::ProcessSample sample;
+    std::optional<ProcessTreeTracker::Activity> activity;
+    int64_t full_read_ms = 0;
+  };
+  bool reuse_if_idle(pid_t pid, int64_t t_ms, const ActivityLookup& activity_of, model::ProcessSample& sample) const;
+
   const proc::ProcFs& fs_;
   SamplerOptions options_;
+  std::unordered_map<pid_t, Previous> previous_;
   size_t rollup_cursor_ = 0;
   double last_rollup_coverage_ = 1.0;
 };

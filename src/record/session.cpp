@@ -1,9 +1,11 @@
 #include "record/session.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "record/process_tree.h"
@@ -57,6 +59,17 @@ bool handle_signal(int sig, pid_t root, const SessionOptions& options, int& inte
   return false;
 }
 
+// Two kept /proc files per process: a tree of thousands needs more than the usual soft limit of
+// 1024. Raised after the target started, so the target keeps the limit it was given.
+void raise_fd_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  rlim_t wanted = std::min<rlim_t>(limit.rlim_max, 1 << 16);
+  if (limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = wanted;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
 }  // namespace
 
 void block_session_signals() {
@@ -69,6 +82,7 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
   std::set<pid_t> anchors;
   if (options.root_is_child) anchors.insert(::getpid());
   ProcessTreeTracker tree(fs, root, anchors);
+  raise_fd_limit();
   Sampler sampler(fs, options.sampler);
   sigset_t signals = session_signals();
   const Clock::time_point start = Clock::now();
@@ -83,8 +97,10 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
     TreeChanges changes = tree.refresh(now_ms);
     seen += changes.born.size();
     store_changes(writer, changes);
+    for (const auto& exited : changes.exited) sampler.forget(exited.pid);
     std::vector<pid_t> alive = tree.alive();
-    std::vector<model::ProcessSample> samples = sampler.sample(alive, now_ms);
+    std::vector<model::ProcessSample> samples =
+        sampler.sample(alive, now_ms, [&tree](pid_t pid) { return tree.activity(pid); });
     writer.add_samples(samples);
     writer.add_system_sample(sampler.sample_system(now_ms, options.cgroup_directory));
     writer.commit_if_due(Clock::now());

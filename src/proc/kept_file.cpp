@@ -1,0 +1,46 @@
+#include "proc/kept_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace memdx::proc {
+
+std::optional<KeptFile> KeptFile::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  return KeptFile(fd);
+}
+
+KeptFile::KeptFile(KeptFile&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+KeptFile& KeptFile::operator=(KeptFile&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+KeptFile::~KeptFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool KeptFile::read(std::string& out) const {
+  out.clear();
+  char chunk[4096];
+  for (off_t offset = 0;;) {
+    ssize_t n = ::pread(fd_, chunk, sizeof(chunk), offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (n == 0) return true;
+    out.append(chunk, static_cast<size_t>(n));
+    offset += n;
+  }
+}
+
+}  // namespace memdx::proc
