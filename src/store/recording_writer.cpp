@@ -1,5 +1,8 @@
 #include "store/recording_writer.h"
 
+#include <algorithm>
+#include <map>
+
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -39,7 +42,7 @@ struct Statements {
               SELECT pid, t_ms FROM (
                 SELECT pid, t_ms, row_number() OVER (
                   PARTITION BY pid, t_ms / ?2 ORDER BY rss_kib DESC, t_ms) AS rank_in_bucket
-                FROM samples WHERE t_ms < ?1)
+                FROM samples WHERE pid IN (SELECT pid FROM processes) AND t_ms >= ?3 AND t_ms < ?1)
               WHERE rank_in_bucket > 1))sql")) {}
 
   Statement begin;
@@ -103,6 +106,10 @@ struct RecordingWriter::Impl {
   std::optional<Database> db;
   std::optional<Statements> statements;  // destroyed before db
   Clock::time_point last_commit = Clock::now();
+  // Per bucket size, the cutoff of the previous thinning: a later pass starts from the bucket
+  // holding it, so the periodic thinning of a long run touches only rows that aged meanwhile
+  // (and each pid's rows through the primary key) instead of re-sorting every old sample.
+  std::map<int64_t, int64_t> thinned_below_ms;
 
   Statements& open_statements() {
     if (!statements) throw StoreError("cannot write recording " + path + ": it is already closed");
@@ -225,7 +232,11 @@ void RecordingWriter::add_trace_chunk(std::string_view kind, pid_t pid, int64_t 
 
 int64_t RecordingWriter::thin_samples(int64_t older_than_ms, int64_t keep_every_ms) {
   if (keep_every_ms <= 0) throw std::invalid_argument("thin_samples: keep_every_ms must be positive");
-  impl_->in_transaction().thin.bind_int(1, older_than_ms).bind_int(2, keep_every_ms).run();
+  int64_t& done_below_ms = impl_->thinned_below_ms[keep_every_ms];
+  int64_t from_ms = done_below_ms / keep_every_ms * keep_every_ms;
+  if (older_than_ms <= from_ms) return 0;
+  impl_->in_transaction().thin.bind_int(1, older_than_ms).bind_int(2, keep_every_ms).bind_int(3, from_ms).run();
+  done_below_ms = std::max(done_below_ms, older_than_ms);
   return impl_->db->changes();
 }
 

@@ -18,6 +18,13 @@ namespace {
 using memdx::testing::TempDir;
 using memdx::testing::typical_meta;
 
+// A recording whose process table lists `pids`: thinning walks each process's rows by key.
+RecordingWriter create_for(const std::string& path, const std::vector<pid_t>& pids) {
+  RecordingWriter writer = RecordingWriter::create(path, typical_meta());
+  for (pid_t pid : pids) writer.add_process(memdx::testing::process_record(pid, 1, {"proc"}, 0));
+  return writer;
+}
+
 // RSS that wiggles with a few spikes, so the bucket maximum is not simply the first or last.
 uint64_t rss_kib_at(pid_t pid, int64_t t_ms) {
   const auto step = static_cast<uint64_t>(t_ms / 100);
@@ -44,7 +51,7 @@ TEST(StoreThinning, KeepsTheRssPeakOfEachOldBucketAndEveryRecentSample) {
   const std::vector<pid_t> pids = {10, 20};
   const std::vector<model::ProcessSample> all = samples_every_100ms(pids, 10'000);
   {
-    RecordingWriter writer = RecordingWriter::create(path, typical_meta());
+    RecordingWriter writer = create_for(path, pids);
     writer.add_samples(all);
     writer.commit();
     // 50 old samples per pid in 5 one-second buckets: 45 go per pid.
@@ -80,7 +87,7 @@ TEST(StoreThinning, CoarserThinningKeepsTheOverallPeak) {
   uint64_t peak = 0;
   for (const auto& s : all) peak = std::max(peak, s.rss_bytes);
   {
-    RecordingWriter writer = RecordingWriter::create(path, typical_meta());
+    RecordingWriter writer = create_for(path, {10});
     writer.add_samples(all);
     writer.thin_samples(10'000, 1000);
     writer.thin_samples(10'000, 10'000);  // uncommitted samples can be thinned too
@@ -94,7 +101,7 @@ TEST(StoreThinning, CoarserThinningKeepsTheOverallPeak) {
 // A day of one process at 1 s: thinning it must stay linear (a quadratic plan takes minutes).
 TEST(StoreThinning, ScalesToADayOfSamples) {
   TempDir dir;
-  RecordingWriter writer = RecordingWriter::create(dir.file("day.memdx"), typical_meta());
+  RecordingWriter writer = create_for(dir.file("day.memdx"), {7});
   std::vector<model::ProcessSample> day;
   for (int64_t t = 0; t < 100'000'000; t += 1000) {
     model::ProcessSample& s = day.emplace_back();
@@ -111,7 +118,7 @@ TEST(StoreThinning, ScalesToADayOfSamples) {
 
 TEST(StoreThinning, RejectsAnEmptyBucket) {
   TempDir dir;
-  RecordingWriter writer = RecordingWriter::create(dir.file("thin.memdx"), typical_meta());
+  RecordingWriter writer = create_for(dir.file("thin.memdx"), {7});
   EXPECT_THROW(writer.thin_samples(1000, 0), std::invalid_argument);
 }
 
@@ -121,7 +128,7 @@ TEST(StoreThinning, LongRunPolicyKeepsTenMinutesFullOneHourAtOneSecondThenTenSec
   constexpr int64_t kTwoHoursMs = int64_t{2} * 3600 * 1000;
   constexpr int64_t kIntervalMs = 500;
   {
-    RecordingWriter writer = RecordingWriter::create(path, typical_meta());
+    RecordingWriter writer = create_for(path, {7});
     std::vector<model::ProcessSample> batch;
     for (int64_t t = 0; t < kTwoHoursMs; t += kIntervalMs) {
       model::ProcessSample& s = batch.emplace_back();
