@@ -34,6 +34,12 @@ int run(int argc, char** argv) {
   memdx::cli::add_watch_command(app, exit_code);
   memdx::cli::add_report_command(app, exit_code);
 
+  // CLI11 would answer "memdx UNKNOWN --help" with the top-level help and exit 0.
+  auto named = [&](CLI::App* cmd) { return cmd->get_name() == argv[1]; };
+  if (argc > 1 && argv[1][0] != '-' && app.get_subcommands(named).empty()) {
+    std::fprintf(stderr, "memdx: unknown command '%s' (see 'memdx --help')\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

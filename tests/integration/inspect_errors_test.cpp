@@ -59,6 +59,7 @@ TEST(InspectErrors, UsageErrorsExitTwo) {
   EXPECT_EQ(run_memdx({"inspect"}).exit_code, 2);
   EXPECT_EQ(run_memdx({"inspect", "--bogus", "1"}).exit_code, 2);
   EXPECT_EQ(run_memdx({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(run_memdx({"frobnicate", "--help"}).exit_code, 2);
   CommandResult help = run_memdx({"inspect", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--tree"), std::string::npos);
