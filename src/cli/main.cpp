@@ -9,6 +9,7 @@
 #include "cli/inspect.h"
 #include "cli/report.h"
 #include "cli/run.h"
+#include "cli/trace.h"
 #include "cli/watch.h"
 
 #ifndef MEMDX_VERSION
@@ -31,6 +32,7 @@ int run(int argc, char** argv) {
   int exit_code = 0;
   memdx::cli::add_inspect_command(app, exit_code);
   memdx::cli::add_run_command(app, exit_code);
+  memdx::cli::add_trace_command(app, exit_code);
   memdx::cli::add_watch_command(app, exit_code);
   memdx::cli::add_report_command(app, exit_code);
 

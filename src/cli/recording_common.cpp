@@ -12,14 +12,19 @@
 #include <nlohmann/json.hpp>
 
 #include "analyze/diagnose.h"
+#include "analyze/heap_sites.h"
 #include "analyze/snapshot.h"
 #include "cli/live_view.h"
 #include "cli/errors.h"
 #include "proc/procfs.h"
+#include "record/trace_collector.h"
 #include "report/verdict_text.h"
 #include "store/recording_reader.h"
 #include "store/recording_writer.h"
 #include "store/store_error.h"
+#include "trace/format/chunk.h"
+
+extern char** environ;
 
 namespace memdx::cli {
 
@@ -77,13 +82,21 @@ model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::s
   return meta;
 }
 
+// Sites per traced process in the verdict; the text shows the first few.
+constexpr size_t kHeapSitesInJson = 20;
+
 model::Verdict analyze_and_report(const std::string& recording_path, OutputFile& json_out) {
   model::Verdict verdict;
   try {
     store::RecordingReader reader = store::RecordingReader::open(recording_path);
     verdict = analyze::diagnose(reader);
+    // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
+    if (reader.meta().kind == "trace") verdict.findings.clear();
+    analyze::attach_heap_trace(verdict, analyze::build_heap_trace(reader), kHeapSitesInJson);
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
+  } catch (const analyze::TraceFormatError& e) {
+    throw RuntimeError(fmt::format("{}: {}", recording_path, e.what()));
   }
   std::string text = report::render_verdict_text(verdict);
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -92,13 +105,56 @@ model::Verdict analyze_and_report(const std::string& recording_path, OutputFile&
   return verdict;
 }
 
-std::optional<record::SessionResult> record_tree(const RecordRequest& request, const std::function<pid_t()>& start_root) {
+void say_if_nothing_traced(const std::optional<TraceReceived>& trace) {
+  if (!trace || trace->streams > 0) return;
+  std::fprintf(stderr,
+               "memdx: no process loaded the heap tracer (the program may clear LD_PRELOAD or be statically "
+               "linked): the recording has memory samples only\n");
+}
+
+std::vector<std::string> current_environment() {
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry; ++entry) environment.emplace_back(*entry);
+  return environment;
+}
+
+namespace {
+
+void store_trace_chunks(record::TraceCollector& collector, store::RecordingWriter& writer) {
+  for (record::StoredTraceChunk& chunk : collector.take_chunks()) {
+    writer.add_trace_chunk(trace::kChunkKind, 0, chunk.t_ms, chunk.data);
+  }
+}
+
+record::SessionOptions session_options(const RecordRequest& request, const proc::ProcFs& fs, pid_t root) {
+  record::SessionOptions session;
+  session.interval_ms = request.meta.interval_ms;
+  session.duration_ms = request.duration_ms;
+  session.root_is_child = request.root_is_child;
+  session.sample_memory = request.sample_memory;
+  // PSS reads may take 1% of each interval (at least 1 ms): memdx stays light at any rate.
+  session.sampler.rollup_budget = std::chrono::microseconds(std::max<int64_t>(1000, request.meta.interval_ms * 10));
+  if (auto cgroup = fs.memory_cgroup(root)) session.cgroup_directory = cgroup->directory;
+  return session;
+}
+
+}  // namespace
+
+std::optional<RecordOutcome> record_tree(const RecordRequest& request,
+                                         const std::function<pid_t(const std::vector<std::string>&)>& start_root) {
   try {
     std::optional<store::RecordingWriter> writer;
     writer.emplace(store::RecordingWriter::create(request.out_path, request.meta));
+    std::unique_ptr<record::TraceCollector> collector;
+    std::vector<std::string> environment = current_environment();
+    if (request.tracer_library) {
+      collector = record::TraceCollector::start();
+      environment = traced_environment(*request.tracer_library, collector->socket_name(), request.trace);
+    }
     record::block_session_signals();
-    pid_t root = start_root();
+    pid_t root = start_root(environment);
     if (root < 0) {
+      collector.reset();
       writer->close();
       writer.reset();
       std::remove(request.out_path.c_str());
@@ -108,19 +164,24 @@ std::optional<record::SessionResult> record_tree(const RecordRequest& request, c
 
     proc::ProcFs fs;
     LiveView live;
-    record::SessionOptions session;
-    session.interval_ms = request.meta.interval_ms;
-    session.duration_ms = request.duration_ms;
-    session.root_is_child = request.root_is_child;
-    // PSS reads may take 1% of each interval (at least 1 ms): memdx stays light at any rate.
-    session.sampler.rollup_budget = std::chrono::microseconds(std::max<int64_t>(1000, request.meta.interval_ms * 10));
-    if (auto cgroup = fs.memory_cgroup(root)) session.cgroup_directory = cgroup->directory;
+    record::SessionOptions session = session_options(request, fs, root);
     if (!request.quiet) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
-    record::SessionResult result = record::run_session(fs, *writer, root, session);
-    writer->close();
+    if (collector) session.on_store = [&collector](store::RecordingWriter& w) { store_trace_chunks(*collector, w); };
+    RecordOutcome outcome;
+    outcome.session = record::run_session(fs, *writer, root, session);
     live.clear();
-    return result;
+    if (collector) {
+      // What the processes sent before they ended is still in the sockets: read it all.
+      collector->finish(std::chrono::seconds(2));
+      store_trace_chunks(*collector, *writer);
+      record::CollectorStats stats = collector->stats();
+      outcome.trace = TraceReceived{stats.streams, stats.bytes_received, stats.bytes_compressed};
+    }
+    writer->close();
+    return outcome;
   } catch (const store::StoreError& e) {
+    throw RuntimeError(e.what());
+  } catch (const std::runtime_error& e) {
     throw RuntimeError(e.what());
   }
 }

@@ -14,6 +14,7 @@
 
 #include "model/recording.h"
 #include "model/verdict.h"
+#include "cli/tracing.h"
 #include "record/session.h"
 
 namespace memdx::cli {
@@ -52,12 +53,38 @@ struct RecordRequest {
   std::optional<int64_t> duration_ms;
   bool quiet = false;         // no live view
   bool root_is_child = false;  // run: memdx started the root, reaps it and forwards signals
+  bool sample_memory = true;   // false: trace only (memdx trace)
+  // Inject the heap tracer (library path and settings); start_root then gets the environment
+  // that carries it.
+  std::optional<std::string> tracer_library;
+  TraceSettings trace;
 };
 
-// The shared flow of run and watch: creates the recording (so a bad path fails before anything
-// starts), calls start_root() for the root pid, records the tree until the session ends, and
-// closes the file. When start_root() returns a negative pid, the empty recording is removed and
-// nullopt returned.
-std::optional<record::SessionResult> record_tree(const RecordRequest& request, const std::function<pid_t()>& start_root);
+// What the heap tracer's collector received, for the closing lines.
+struct TraceReceived {
+  uint64_t streams = 0;
+  uint64_t bytes_received = 0;
+  uint64_t bytes_stored = 0;
+};
+
+struct RecordOutcome {
+  record::SessionResult session;
+  std::optional<TraceReceived> trace;  // with a tracer
+};
+
+// The shared flow of run, trace and watch: creates the recording (so a bad path fails before
+// anything starts), starts the tracer's collector when asked, calls start_root(environment) for
+// the root pid (the environment carries the tracer, or is the current one), records the tree
+// until the session ends, stores the trace, and closes the file. When start_root() returns a
+// negative pid, the empty recording is removed and nullopt returned.
+std::optional<RecordOutcome> record_tree(const RecordRequest& request,
+                                         const std::function<pid_t(const std::vector<std::string>&)>& start_root);
+
+// One line on stderr when the tracer was injected but no process ever connected (a program
+// that clears LD_PRELOAD, or a static child): never a silently empty trace.
+void say_if_nothing_traced(const std::optional<TraceReceived>& trace);
+
+// The current environment as "NAME=value" entries.
+std::vector<std::string> current_environment();
 
 }  // namespace memdx::cli

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "cli/errors.h"
+#include "cli/launch.h"
 #include "cli/recording_common.h"
 
 extern char** environ;
@@ -28,77 +29,13 @@ struct RunOptions {
   std::string out_path;
   std::string json_path;
   bool no_trace = false;
+  TraceSettings trace;
   bool fail_on_leak = false;
   bool quiet = false;
   std::vector<std::string> command;
 };
 
-// The exit code a shell gives for a command it cannot start.
-constexpr int kCommandNotFound = 127;
 constexpr int kLeakFound = 3;
-
-// Where execvp would find `name`, or why it cannot: the error is shown before anything starts.
-std::string resolve_command(const std::string& name) {
-  auto executable = [](const std::string& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
-  };
-  if (name.find('/') != std::string::npos) {
-    if (executable(name)) return name;
-    struct stat st {};
-    throw RuntimeError(::stat(name.c_str(), &st) == 0 ? fmt::format("{}: permission denied (not an executable file)", name)
-                                                      : fmt::format("{}: no such file", name));
-  }
-  const char* path_env = std::getenv("PATH");
-  std::string path_list = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= path_list.size()) {
-    size_t end = path_list.find(':', start);
-    if (end == std::string::npos) end = path_list.size();
-    std::string dir = path_list.substr(start, end - start);
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (executable(candidate)) return candidate;
-    start = end + 1;
-  }
-  throw RuntimeError(fmt::format("{}: command not found", name));
-}
-
-pid_t spawn_target(const std::string& path, const std::vector<std::string>& command) {
-  std::vector<char*> argv;
-  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty;
-  sigemptyset(&empty);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = 0;
-  int err = ::posix_spawn(&pid, path.c_str(), nullptr, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  if (err != 0) {
-    std::fprintf(stderr, "memdx: cannot start %s: %s\n", command[0].c_str(), std::strerror(err));
-    return -1;
-  }
-  return pid;
-}
-
-int exit_code_of(const std::optional<int>& wait_status, const std::string& name) {
-  if (!wait_status) return 1;
-  if (WIFEXITED(*wait_status)) return WEXITSTATUS(*wait_status);
-  if (WIFSIGNALED(*wait_status)) {
-    int sig = WTERMSIG(*wait_status);
-    const char* abbrev = sigabbrev_np(sig);
-    std::fprintf(stderr, "memdx: %s was killed by signal SIG%s (%s)\n", name.c_str(), abbrev ? abbrev : "?",
-                 strsignal(sig));
-    return 128 + sig;
-  }
-  return 1;
-}
 
 int run_run(const RunOptions& options) {
   std::string path;
@@ -117,13 +54,16 @@ int run_run(const RunOptions& options) {
   request.meta = make_meta("run", options.command, options.interval_ms, ::getpid());
   request.quiet = options.quiet;
   request.root_is_child = true;
-  std::optional<record::SessionResult> result = record_tree(request, [&] {
+  request.trace = options.trace;
+  if (!options.no_trace) request.tracer_library = tracer_for(path);
+  std::optional<RecordOutcome> outcome = record_tree(request, [&](const std::vector<std::string>& environment) {
     // Orphaned grandchildren (daemons) are reparented to memdx, so the tree stays whole.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-    return spawn_target(path, options.command);
+    return spawn_target(path, options.command, environment);
   });
-  if (!result) return kCommandNotFound;
-  int target_exit = exit_code_of(result->root_wait_status, name);
+  if (!outcome) return kCommandNotFound;
+  say_if_nothing_traced(outcome->trace);
+  int target_exit = exit_code_of(outcome->session.root_wait_status, name);
   model::Verdict verdict = analyze_and_report(out_path, json_out);
   std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", out_path.c_str(), out_path.c_str());
   if (options.fail_on_leak && model::has_leak(verdict)) return kLeakFound;
@@ -141,6 +81,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
       "which process, how fast, how sure, and what to look at next. A recording can be analysed again\n"
       "with 'memdx report'. Ctrl-C stops the command as usual (a second Ctrl-C kills it); the\n"
       "recording is closed and the verdict printed all the same.\n\n"
+      "The heap tracer (libmemdx_trace.so, injected with LD_PRELOAD) records every allocation with\n"
+      "its call stack in every process of the tree; --no-trace turns it off, --sample-bytes makes\n"
+      "it sample for long production runs.\n\n"
       "Examples:\n"
       "  memdx run -- ./server --port 8080\n"
       "  memdx run --json verdict.json --fail-on-leak -- ./integration-test   # a CI gate: exit 3 on a leak\n"
@@ -153,6 +96,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--out", options->out_path, "Recording file (default ./memdx-NAME-yyyymmdd-hhmmss.memdx)");
   cmd->add_option("--json", options->json_path, "Also write the verdict as JSON (schema memdx.verdict/1) to this file");
   cmd->add_flag("--no-trace", options->no_trace, "Sample only, without the heap tracer");
+  add_trace_options(*cmd, options->trace);
   cmd->add_flag("--fail-on-leak", options->fail_on_leak, "Exit 3 when a leak is found, for test suites and CI");
   cmd->add_flag("--quiet", options->quiet, "No live view: print only the final summary");
   cmd->add_option("command", options->command, "The command to run, after --")->required();

@@ -71,6 +71,41 @@ Json hypothesis_json(const Hypothesis& h) {
   return {{"name", h.name}, {"status", h.status}, {"evidence", h.evidence}};
 }
 
+Json heap_site_json(const HeapSiteSummary& s) {
+  return {{"function", s.function},
+          {"file", s.file},
+          {"line", s.line},
+          {"allocations", s.allocations},
+          {"allocated_bytes", s.allocated_bytes},
+          {"peak_live_bytes", s.peak_live_bytes},
+          {"final_live_bytes", s.final_live_bytes},
+          {"final_live_blocks", s.final_live_blocks},
+          {"stack", s.stack}};
+}
+
+Json heap_json(const HeapSummary& h) {
+  Json sites = Json::array();
+  for (const HeapSiteSummary& s : h.sites) sites.push_back(heap_site_json(s));
+  return {{"pid", h.pid},
+          {"ppid", h.ppid},
+          {"ended", h.ended},
+          {"sample_bytes", h.sample_bytes},
+          {"allocations", h.allocations},
+          {"frees", h.frees},
+          {"allocated_bytes", h.allocated_bytes},
+          {"peak_live_bytes", h.peak_live_bytes},
+          {"final_live_bytes", h.final_live_bytes},
+          {"final_live_blocks", h.final_live_blocks},
+          {"unmatched_frees", h.unmatched_frees},
+          {"maps", h.maps},
+          {"mapped_bytes", h.mapped_bytes},
+          {"peak_mapped_live_bytes", h.peak_mapped_live_bytes},
+          {"final_mapped_live_bytes", h.final_mapped_live_bytes},
+          {"peak_tracer_bytes", h.peak_tracer_bytes},
+          {"distinct_stacks", h.distinct_stacks},
+          {"sites", sites}};
+}
+
 }  // namespace
 
 Json to_json(const Verdict& verdict) {
@@ -80,9 +115,12 @@ Json to_json(const Verdict& verdict) {
   for (const Finding& f : verdict.findings) findings.push_back(finding_json(f));
   Json hypotheses = Json::array();
   for (const Hypothesis& h : verdict.hypotheses) hypotheses.push_back(hypothesis_json(h));
+  Json heap = Json::array();
+  for (const HeapSummary& h : verdict.heap) heap.push_back(heap_json(h));
   return {{"schema", "memdx.verdict/1"},
           {"target", target_json(verdict.target)},
           {"processes", processes},
+          {"heap", heap},
           {"findings", findings},
           {"hypotheses", hypotheses}};
 }

@@ -83,9 +83,47 @@ struct Target {
   double duration_s = 0;
 };
 
+// A call site of the heap trace with its totals (the site is the first frame of the program's
+// own code; the stack is its largest one, innermost first).
+struct HeapSiteSummary {
+  std::string function;
+  std::string file;
+  int line = 0;
+  uint64_t allocations = 0;
+  uint64_t allocated_bytes = 0;
+  uint64_t peak_live_bytes = 0;   // sum of its stacks' peaks: an upper bound of the site's peak
+  uint64_t final_live_bytes = 0;  // still allocated when the process ended (or the trace stopped)
+  uint64_t final_live_blocks = 0;
+  std::vector<std::string> stack;
+};
+
+// What the heap tracer saw in one process image (a forked child and an exec'd image are each
+// one). With sampling (sample_bytes > 0) counts and bytes are unbiased estimates.
+struct HeapSummary {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  std::string ended;  // "exit", "exec", "abort", or "cut short" (killed, or still running)
+  uint64_t sample_bytes = 0;
+  uint64_t allocations = 0;
+  uint64_t frees = 0;
+  uint64_t allocated_bytes = 0;
+  uint64_t peak_live_bytes = 0;
+  uint64_t final_live_bytes = 0;
+  uint64_t final_live_blocks = 0;
+  uint64_t unmatched_frees = 0;  // of blocks from before tracing started
+  uint64_t maps = 0;             // direct mmap calls of the program
+  uint64_t mapped_bytes = 0;
+  uint64_t peak_mapped_live_bytes = 0;
+  uint64_t final_mapped_live_bytes = 0;
+  uint64_t peak_tracer_bytes = 0;  // the tracer's own memory in the process
+  uint64_t distinct_stacks = 0;
+  std::vector<HeapSiteSummary> sites;  // largest final live bytes first
+};
+
 struct Verdict {
   Target target;
   std::vector<ProcessSummary> processes;
+  std::vector<HeapSummary> heap;  // empty without the heap tracer
   std::vector<Finding> findings;  // leaks first (fastest first), then warnings, then info
   std::vector<Hypothesis> hypotheses;
 };

@@ -99,10 +99,13 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
     store_changes(writer, changes);
     for (const auto& exited : changes.exited) sampler.forget(exited.pid);
     std::vector<pid_t> alive = tree.alive();
-    std::vector<model::ProcessSample> samples =
-        sampler.sample(alive, now_ms, [&tree](pid_t pid) { return tree.activity(pid); });
-    writer.add_samples(samples);
-    writer.add_system_sample(sampler.sample_system(now_ms, options.cgroup_directory));
+    std::vector<model::ProcessSample> samples;
+    if (options.sample_memory) {
+      samples = sampler.sample(alive, now_ms, [&tree](pid_t pid) { return tree.activity(pid); });
+      writer.add_samples(samples);
+      writer.add_system_sample(sampler.sample_system(now_ms, options.cgroup_directory));
+    }
+    if (options.on_store) options.on_store(writer);
     writer.commit_if_due(Clock::now());
     if (now_ms >= next_thin_ms) {
       writer.thin_for_long_run(now_ms);

@@ -35,6 +35,12 @@ struct SessionOptions {
   SamplerOptions sampler;
   std::string cgroup_directory;  // of the root, for per-tick memory.current
   std::function<void(const TickStatus&)> on_tick;
+  // false: follow the tree (births, exits, exit codes) without sampling its memory, as
+  // `memdx trace` does to stay out of the target's way.
+  bool sample_memory = true;
+  // Called each tick before the commit, to store what other sources gathered (the heap
+  // tracer's chunks).
+  std::function<void(store::RecordingWriter&)> on_store;
 };
 
 struct SessionResult {

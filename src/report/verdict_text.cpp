@@ -162,6 +162,48 @@ void render_processes(std::string& out, const Verdict& v) {
   }
 }
 
+// Thousands separated, for counts a reader compares at a glance.
+std::string count_text(uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+constexpr size_t kTextSites = 5;
+constexpr size_t kTextStackFrames = 6;
+
+void render_heap_site(std::string& out, const model::HeapSiteSummary& site) {
+  std::string where = site.file.empty() ? site.function : fmt::format("{} ({}:{})", site.function, site.file.substr(site.file.rfind('/') + 1), site.line);
+  out += fmt::format("    {:>10} live in {} blocks at the end, peak {}; {} allocations, {} in all: {}\n",
+                     model::format_bytes(site.final_live_bytes), count_text(site.final_live_blocks),
+                     model::format_bytes(site.peak_live_bytes), count_text(site.allocations),
+                     model::format_bytes(site.allocated_bytes), one_line(where, 100));
+  for (size_t i = 0; i < site.stack.size() && i < kTextStackFrames; ++i) {
+    out += fmt::format("        {}\n", one_line(site.stack[i], 110));
+  }
+}
+
+void render_heap(std::string& out, const Verdict& v) {
+  if (v.heap.empty()) return;
+  out += "\nHeap trace";
+  if (v.heap.front().sample_bytes) {
+    out += fmt::format(" (sampled, one sample per {} on average; figures are estimates)", model::format_bytes(v.heap.front().sample_bytes));
+  }
+  out += ":\n";
+  for (const model::HeapSummary& h : v.heap) {
+    out += fmt::format("  pid {} ({}): {} allocations, {} allocated, peak live {}, live at the end {} in {} blocks",
+                       h.pid, h.ended, count_text(h.allocations), model::format_bytes(h.allocated_bytes),
+                       model::format_bytes(h.peak_live_bytes), model::format_bytes(h.final_live_bytes),
+                       count_text(h.final_live_blocks));
+    if (h.maps) out += fmt::format("; {} direct mmap calls, peak {} mapped", count_text(h.maps), model::format_bytes(h.peak_mapped_live_bytes));
+    out += fmt::format("; the tracer used {} in the process\n", model::format_bytes(h.peak_tracer_bytes));
+    for (size_t i = 0; i < h.sites.size() && i < kTextSites; ++i) render_heap_site(out, h.sites[i]);
+  }
+}
+
 }  // namespace
 
 std::string format_duration(double seconds) {
@@ -172,10 +214,18 @@ std::string format_duration(double seconds) {
 }
 
 std::string render_verdict_text(const Verdict& verdict) {
+  if (verdict.findings.empty() && !verdict.heap.empty()) {
+    // A `memdx trace` capture: no memory samples, so no trend verdict, only the heap.
+    std::string out = fmt::format("Heap trace of {} (no memory samples: 'memdx run' adds the trend verdict)\n",
+                                  one_line(command_of(verdict, verdict.target.pid)));
+    render_heap(out, verdict);
+    return out;
+  }
   std::string out = (model::has_leak(verdict) ? leak_headline(verdict) : no_leak_headline(verdict)) + "\n";
   if (!verdict.findings.empty()) render_evidence(out, verdict);
   render_next(out, verdict);
   render_processes(out, verdict);
+  render_heap(out, verdict);
   return out;
 }
 

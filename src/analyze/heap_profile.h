@@ -1,0 +1,85 @@
+// What the heap trace says about each traced process image: allocation and free counts, bytes,
+// peak and final live bytes, direct mappings, the timeline at each marker, and the same figures
+// per stack. Built in one streaming pass over the recording's trace chunks.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "analyze/trace_decode.h"
+#include "store/recording_reader.h"
+
+namespace memdx::analyze {
+
+// Counts and bytes of one stack (or one site). In sampling mode these are estimates, scaled by
+// the inverse of each allocation's sampling probability.
+struct AllocationStats {
+  uint64_t allocations = 0;
+  uint64_t frees = 0;
+  uint64_t allocated_bytes = 0;
+  uint64_t live_bytes = 0;   // at the end of the stream
+  uint64_t live_blocks = 0;  // at the end of the stream
+  uint64_t peak_live_bytes = 0;
+};
+
+// One point per tracer marker (about every 100 ms while the process allocates).
+struct HeapTimelinePoint {
+  uint64_t monotonic_ns = 0;
+  uint64_t rss_bytes = 0;          // from /proc/self/statm in the target
+  uint64_t heap_live_bytes = 0;    // malloc family, as traced
+  uint64_t mapped_live_bytes = 0;  // direct mmap, as traced
+  uint64_t tracer_bytes = 0;       // the tracer's own memory in the target
+};
+
+struct MappedRegionStats {
+  uint64_t maps = 0;
+  uint64_t unmaps = 0;
+  uint64_t mapped_bytes = 0;      // total ever mapped
+  uint64_t live_bytes = 0;        // at the end
+  uint64_t peak_live_bytes = 0;
+  uint64_t anon_live_bytes = 0;   // private or shared anonymous, at the end
+  uint64_t shared_live_bytes = 0; // MAP_SHARED (anonymous or file), at the end
+};
+
+struct ProcessHeapProfile {
+  uint32_t stream = 0;
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  bool after_fork = false;
+  uint64_t start_monotonic_ns = 0;
+  uint64_t sample_bytes = 0;  // 0: every allocation traced
+  uint32_t max_depth = 0;
+  bool closed_cleanly = false;  // false: cut short (killed mid-batch, or still running)
+  std::optional<TraceEnd> end;  // exit, exec or abort, when the process said so
+  bool stack_table_full = false;
+
+  AllocationStats heap;          // malloc family and C++ new
+  uint64_t unmatched_frees = 0;  // frees of blocks allocated before tracing began
+  MappedRegionStats mapped;      // mmap/munmap/mremap called by the program
+  uint64_t peak_rss_bytes = 0;
+  uint64_t peak_tracer_bytes = 0;
+  std::vector<HeapTimelinePoint> timeline;
+
+  std::vector<TraceModule> modules;  // every module seen, in load order
+  std::unordered_map<uint32_t, std::vector<uint64_t>> stacks;  // id -> return addresses, innermost first
+  std::unordered_map<uint32_t, AllocationStats> heap_by_stack;
+  std::unordered_map<uint32_t, AllocationStats> mapped_by_stack;
+};
+
+struct HeapTrace {
+  std::vector<ProcessHeapProfile> processes;  // in stream order
+  TraceReadStats read;
+};
+
+// Reads and aggregates the heap trace of a recording; an empty result when it has none.
+// Throws TraceFormatError.
+HeapTrace build_heap_trace(const store::RecordingReader& recording,
+                           const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+}  // namespace memdx::analyze

@@ -1,0 +1,38 @@
+// Call sites of the heap trace: stacks grouped by the first frame that is the program's own code
+// (not the C or C++ runtime, not an inlined std:: template, not operator new), symbolized.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analyze/heap_profile.h"
+#include "analyze/symbolize.h"
+#include "model/verdict.h"
+
+namespace memdx::analyze {
+
+struct HeapSite {
+  std::string function;  // demangled, or "module+0xoffset" when there are no symbols
+  std::string file;
+  uint32_t line = 0;
+  AllocationStats stats;            // summed over the stacks of the site
+  std::vector<std::string> stack;   // one formatted frame per entry, of the site's largest stack
+};
+
+// The symbolizer of one traced process image, from the modules its stream named.
+Symbolizer symbolizer_for(const ProcessHeapProfile& profile);
+
+// The sites of the malloc-family heap of one process, largest first by live bytes at the end,
+// then peak live bytes, then bytes allocated. `limit` 0 means all.
+std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer, size_t limit);
+
+// Fills verdict.heap from the trace, with the top `site_limit` sites of each process image,
+// and each traced process's peak_heap_live_bytes.
+void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit);
+
+// "function (file:line)" or "module+0xoffset".
+std::string format_frame(const SourceFrame& frame);
+
+}  // namespace memdx::analyze

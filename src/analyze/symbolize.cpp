@@ -1,0 +1,293 @@
+#include "analyze/symbolize.h"
+
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+namespace memdx::analyze {
+namespace {
+
+// libdwfl keeps this pointer for the Dwfl's lifetime, hence static storage. A null debuginfo_path
+// means the default ":.debug:/usr/lib/debug": next to the module, its .debug/ folder, then the
+// system debug tree (by build-id, then by .gnu_debuglink name).
+const Dwfl_Callbacks kCallbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = nullptr,  // only relocatable (.o) files need it
+    .debuginfo_path = nullptr,
+};
+
+struct DwflDeleter {
+  void operator()(Dwfl* dwfl) const { dwfl_end(dwfl); }
+};
+using DwflPtr = std::unique_ptr<Dwfl, DwflDeleter>;
+
+// Arrays libdw hands over with malloc.
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using DieArray = std::unique_ptr<Dwarf_Die[], FreeDeleter>;
+
+struct LoadedModule {
+  ModuleMapping mapping;
+  Dwfl_Module* dwfl_module = nullptr;  // owned by the Dwfl; null until opened, or if it cannot be
+  bool open_attempted = false;
+};
+
+struct CacheKey {
+  uint64_t address = 0;
+  bool is_return_address = false;
+  bool operator==(const CacheKey&) const = default;
+};
+
+struct CacheKeyHash {
+  size_t operator()(const CacheKey& key) const noexcept {
+    return std::hash<uint64_t>{}(key.address) ^ (key.is_return_address ? 0x9e3779b97f4a7c15ULL : 0);
+  }
+};
+
+// "f(int) [clone .constprop.0] [clone .cold]" -> "f(int)": the optimiser's copies of a function
+// (constant-propagated, hot/cold split) are one function in the source, and must count as one.
+std::string without_clone_suffixes(std::string name) {
+  size_t clone = name.find(" [clone .");
+  if (clone != std::string::npos && name.back() == ']') name.resize(clone);
+  return name;
+}
+
+// Only "_Z" names are mangled C++: __cxa_demangle would turn a C symbol such as "f" into "float".
+std::string demangle(const char* name) {
+  if (name == nullptr) return {};
+  if (std::string_view(name).substr(0, 2) != "_Z") return name;
+  int status = 0;
+  std::unique_ptr<char, FreeDeleter> demangled(abi::__cxa_demangle(name, nullptr, nullptr, &status));
+  return status == 0 && demangled ? without_clone_suffixes(demangled.get()) : std::string(name);
+}
+
+// DWARF 5 names the files of the compile directory relative to it; joined, the path can be opened
+// from wherever the analysis runs.
+std::string source_path(const char* file, Dwarf_Die* cu) {
+  if (file[0] == '/' || cu == nullptr) return file;
+  Dwarf_Attribute attr;
+  const char* directory = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+  if (directory == nullptr || directory[0] == '\0') return file;
+  std::string path = directory;
+  if (path.back() != '/') path += '/';
+  return path + file;
+}
+
+// The DIE that carries DW_AT_name for `die`, reached through DW_AT_abstract_origin (inlined and
+// out-of-line instances) and DW_AT_specification (definitions of declared members).
+bool find_named_die(Dwarf_Die* die, Dwarf_Die* named) {
+  *named = *die;
+  for (int hop = 0; hop < 8; ++hop) {  // a bound in case of a malformed reference cycle
+    if (dwarf_hasattr(named, DW_AT_name)) return true;
+    Dwarf_Attribute attr;
+    Dwarf_Attribute* reference = dwarf_attr(named, DW_AT_abstract_origin, &attr);
+    if (reference == nullptr) reference = dwarf_attr(named, DW_AT_specification, &attr);
+    if (reference == nullptr || dwarf_formref_die(reference, named) == nullptr) return false;
+  }
+  return false;
+}
+
+bool is_naming_scope(int tag) {
+  return tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
+         tag == DW_TAG_union_type;
+}
+
+// "ns::Class::name" from the enclosing scopes, for functions without a linkage name: GCC omits
+// it for static functions, and DW_AT_name alone would say "step" for fixture::step.
+std::string qualified_name(Dwarf_Die* die) {
+  Dwarf_Die named;
+  const char* base_name = find_named_die(die, &named) ? dwarf_diename(&named) : nullptr;
+  if (base_name == nullptr) return {};
+  std::string name = base_name;
+  Dwarf_Die* raw = nullptr;
+  int count = dwarf_getscopes_die(&named, &raw);
+  DieArray scopes(raw);
+  for (int i = 1; i < count; ++i) {  // [0] is the function itself, then outwards
+    int tag = dwarf_tag(&scopes[i]);
+    if (!is_naming_scope(tag)) continue;
+    const char* scope = dwarf_diename(&scopes[i]);
+    name.insert(0, "::").insert(0, scope ? scope : tag == DW_TAG_namespace ? "(anonymous namespace)" : "(anonymous)");
+  }
+  return name;
+}
+
+// The linkage name demangles to the qualified name with parameter types; the _integrate lookup
+// follows abstract origins and specifications to the declaration that holds it.
+std::string linkage_name(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  for (int name_attribute : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
+    if (const char* name = dwarf_formstring(dwarf_attr_integrate(die, name_attribute, &attr))) return demangle(name);
+  }
+  return {};
+}
+
+bool is_function_scope(Dwarf_Die* die) {
+  int tag = dwarf_tag(die);
+  return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine || tag == DW_TAG_entry_point;
+}
+
+// The function scopes around `pc`, innermost first: every inlined instance, then the subprogram
+// they were inlined into. Empty without DWARF for `pc`.
+std::vector<Dwarf_Die> function_scopes(Dwfl_Module* module, uint64_t pc) {
+  Dwarf_Addr bias = 0;
+  Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &bias);
+  if (cu == nullptr) return {};
+  Dwarf_Die* raw = nullptr;
+  int count = dwarf_getscopes(cu, pc - bias, &raw);
+  DieArray pc_scopes(raw);
+  if (count <= 0) return {};
+  // Above an inlined instance dwarf_getscopes continues with the scopes of its abstract
+  // definition (for variable lookup); the callers are the innermost DIE's concrete parents.
+  raw = nullptr;
+  count = dwarf_getscopes_die(&pc_scopes[0], &raw);
+  DieArray parents(raw);
+  std::vector<Dwarf_Die> functions;
+  for (int i = 0; i < count; ++i) {
+    if (!is_function_scope(&parents[i])) continue;  // lexical blocks
+    functions.push_back(parents[i]);
+    if (dwarf_tag(&parents[i]) != DW_TAG_inlined_subroutine) break;  // the real function
+  }
+  return functions;
+}
+
+// From .symtab, or .dynsym alone in a stripped module (exported functions only).
+std::string symbol_name(Dwfl_Module* module, uint64_t pc) {
+  GElf_Off offset = 0;
+  GElf_Sym symbol;
+  return demangle(dwfl_module_addrinfo(module, pc, &offset, &symbol, nullptr, nullptr, nullptr));
+}
+
+std::string function_name(Dwfl_Module* module, uint64_t pc, Dwarf_Die* scope, bool outermost) {
+  if (std::string name = linkage_name(scope); !name.empty()) return name;
+  // Where DWARF has no linkage name, the symbol table still has the parameter types, but it only
+  // knows the real function, not what was inlined into it.
+  if (std::string name = outermost ? symbol_name(module, pc) : ""; !name.empty()) return name;
+  return qualified_name(scope);
+}
+
+// Where an inlined instance was called from, in the function it was inlined into.
+void set_call_site(Dwarf_Die* inlined, SourceFrame& caller) {
+  Dwarf_Attribute attr;
+  Dwarf_Word value = 0;
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &value) == 0) {
+    caller.line = static_cast<uint32_t>(value);
+  }
+  Dwarf_Die cu;
+  Dwarf_Files* files = nullptr;
+  size_t file_count = 0;
+  if (dwarf_diecu(inlined, &cu, nullptr, nullptr) == nullptr) return;
+  if (dwarf_getsrcfiles(&cu, &files, &file_count) != 0) return;
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &value) != 0 || value >= file_count) return;
+  if (const char* file = dwarf_filesrc(files, value, nullptr, nullptr)) caller.file = source_path(file, &cu);
+}
+
+// One frame per function scope; the line table gives the innermost location, each inlined
+// instance's call site the location in the frame after it.
+std::vector<SourceFrame> inline_frames(Dwfl_Module* module, uint64_t pc, const SourceFrame& base) {
+  std::vector<Dwarf_Die> scopes = function_scopes(module, pc);
+  std::vector<SourceFrame> frames(scopes.size(), base);
+  for (size_t i = 0; i < scopes.size(); ++i) {
+    frames[i].function = function_name(module, pc, &scopes[i], i + 1 == scopes.size());
+    frames[i].inlined = dwarf_tag(&scopes[i]) == DW_TAG_inlined_subroutine;
+    if (i > 0) set_call_site(&scopes[i - 1], frames[i]);
+  }
+  return frames;
+}
+
+void set_line_table_location(Dwfl_Module* module, uint64_t pc, SourceFrame& frame) {
+  Dwfl_Line* line = dwfl_module_getsrc(module, pc);
+  if (line == nullptr) return;
+  int line_number = 0;
+  if (const char* file = dwfl_lineinfo(line, nullptr, &line_number, nullptr, nullptr, nullptr)) {
+    frame.file = source_path(file, dwfl_linecu(line));
+    frame.line = static_cast<uint32_t>(std::max(line_number, 0));
+  }
+}
+
+}  // namespace
+
+struct Symbolizer::Impl {
+  DwflPtr dwfl;
+  std::vector<LoadedModule> modules;  // sorted by start
+  std::unordered_map<CacheKey, std::vector<SourceFrame>, CacheKeyHash> cache;
+
+  LoadedModule* find_module(uint64_t pc);
+  Dwfl_Module* open(LoadedModule& module);
+  std::vector<SourceFrame> symbolize(uint64_t address, bool is_return_address);
+};
+
+LoadedModule* Symbolizer::Impl::find_module(uint64_t pc) {
+  auto after = std::upper_bound(modules.begin(), modules.end(), pc,
+                                [](uint64_t value, const LoadedModule& m) { return value < m.mapping.start; });
+  if (after == modules.begin()) return nullptr;
+  LoadedModule& candidate = *std::prev(after);
+  return pc < candidate.mapping.end ? &candidate : nullptr;
+}
+
+// Opened on first use: a process maps hundreds of libraries, a stack touches few, and libdwfl
+// keeps a file descriptor per opened module.
+Dwfl_Module* Symbolizer::Impl::open(LoadedModule& module) {
+  if (module.open_attempted || dwfl == nullptr) return module.dwfl_module;
+  module.open_attempted = true;
+  const std::string& path = module.mapping.path;
+  dwfl_report_begin_add(dwfl.get());
+  // add_p_vaddr = true: load_bias is dlpi_addr, added to every p_vaddr; `false` would take it as
+  // the address of the first segment, which differs for objects whose first p_vaddr is not 0.
+  module.dwfl_module = dwfl_report_elf(dwfl.get(), path.c_str(), path.c_str(), -1, module.mapping.load_bias, true);
+  dwfl_report_end(dwfl.get(), nullptr, nullptr);
+  return module.dwfl_module;
+}
+
+std::vector<SourceFrame> Symbolizer::Impl::symbolize(uint64_t address, bool is_return_address) {
+  // A return address points after the call, possibly at the next line or function.
+  uint64_t pc = is_return_address && address > 0 ? address - 1 : address;
+  LoadedModule* module = find_module(pc);
+  SourceFrame base;
+  if (module == nullptr) {
+    base.module_offset = address;
+    return {base};
+  }
+  base.module = module->mapping.path;
+  base.module_offset = pc - module->mapping.load_bias;
+  Dwfl_Module* dwfl_module = open(*module);
+  if (dwfl_module == nullptr) return {base};  // deleted, unreadable, not an ELF
+  std::vector<SourceFrame> frames = inline_frames(dwfl_module, pc, base);
+  if (frames.empty()) {  // no DWARF for pc: stripped, or code without debug information
+    frames.push_back(base);
+    frames.back().function = symbol_name(dwfl_module, pc);
+  }
+  set_line_table_location(dwfl_module, pc, frames.front());
+  return frames;
+}
+
+Symbolizer::Symbolizer(std::vector<ModuleMapping> modules) : impl_(std::make_unique<Impl>()) {
+  impl_->dwfl.reset(dwfl_begin(&kCallbacks));  // null only when out of memory: all unresolved
+  impl_->modules.reserve(modules.size());
+  for (ModuleMapping& mapping : modules) impl_->modules.push_back({std::move(mapping)});
+  std::sort(impl_->modules.begin(), impl_->modules.end(),
+            [](const LoadedModule& a, const LoadedModule& b) { return a.mapping.start < b.mapping.start; });
+}
+
+Symbolizer::~Symbolizer() = default;
+Symbolizer::Symbolizer(Symbolizer&&) noexcept = default;
+Symbolizer& Symbolizer::operator=(Symbolizer&&) noexcept = default;
+
+const std::vector<SourceFrame>& Symbolizer::resolve(uint64_t address, bool is_return_address) {
+  CacheKey key{address, is_return_address};
+  if (auto it = impl_->cache.find(key); it != impl_->cache.end()) return it->second;
+  // Computed before inserting, so that a failed lookup (bad_alloc) leaves no empty entry behind.
+  std::vector<SourceFrame> frames = impl_->symbolize(address, is_return_address);
+  return impl_->cache.emplace(key, std::move(frames)).first->second;
+}
+
+}  // namespace memdx::analyze

@@ -1,0 +1,56 @@
+// Turning the return addresses of a recorded stack into functions, source files and lines,
+// inlined frames included, through elfutils' libdwfl (DWARF in the module itself, or a separate
+// debug file found by build-id under /usr/lib/debug or by .gnu_debuglink next to it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace memdx::analyze {
+
+// One loaded ELF object of the traced process, as the tracer saw it.
+struct ModuleMapping {
+  std::string path;             // a readable path to the ELF (for the main program: /proc/PID/exe's target)
+  uint64_t load_bias = 0;       // dlpi_addr: run-time address minus the ELF's p_vaddr
+  uint64_t start = 0, end = 0;  // [start, end) covering the PT_LOAD segments, absolute addresses
+};
+
+// One frame of source code; an address inside inlined code gives several for one address.
+struct SourceFrame {
+  std::string function;        // demangled; "" if unknown
+  std::string file;            // source file path as DWARF names it; "" if unknown
+  uint32_t line = 0;           // 0 if unknown
+  std::string module;          // the ELF's path; "" when the address is in no known module
+  uint64_t module_offset = 0;  // looked-up address - load_bias (what `addr2line -e MODULE` takes);
+                               // the address itself when it is in no known module
+  bool inlined = false;        // true for frames that were inlined into the next (outer) one
+};
+
+// Resolves addresses of one traced process. The modules must be the files that were mapped at
+// recording time (analysis runs on the recording machine). A module that cannot be opened or has
+// no symbols is not an error: its addresses resolve to module + offset with an empty function.
+// Modules are opened lazily, on the first address that falls into them.
+// Not thread-safe: resolve() fills a cache; use one Symbolizer per thread.
+class Symbolizer {
+ public:
+  explicit Symbolizer(std::vector<ModuleMapping> modules);
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+  Symbolizer(Symbolizer&&) noexcept;
+  Symbolizer& operator=(Symbolizer&&) noexcept;
+
+  // Frames for one address, innermost (most deeply inlined) first, the containing real function
+  // last; never empty. `is_return_address` looks up address - 1, the call instruction, as every
+  // frame of an unwound stack needs except a sampled instruction pointer. The reference stays
+  // valid, and the same for the same arguments, for the Symbolizer's lifetime.
+  const std::vector<SourceFrame>& resolve(uint64_t address, bool is_return_address = true);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memdx::analyze

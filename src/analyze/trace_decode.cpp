@@ -1,0 +1,327 @@
+#include "analyze/trace_decode.h"
+
+#include <zstd.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "trace/format/chunk.h"
+
+namespace memdx::analyze {
+namespace wire = trace::wire;
+
+namespace {
+
+// Reads the fields of one record; every failure is the same corrupt-stream error.
+class RecordReader {
+ public:
+  RecordReader(const uint8_t* begin, const uint8_t* end, uint32_t stream) : at_(begin), end_(end), stream_(stream) {}
+  bool done() const { return at_ == end_; }
+  uint8_t tag() {
+    need(1);
+    return *at_++;
+  }
+  uint64_t u() {
+    uint64_t value = 0;
+    if (!wire::get_u64(&at_, end_, &value)) fail("a number runs past its batch");
+    return value;
+  }
+  int64_t s() {
+    int64_t value = 0;
+    if (!wire::get_s64(&at_, end_, &value)) fail("a number runs past its batch");
+    return value;
+  }
+  std::string text(uint64_t bytes) {
+    need(bytes);
+    std::string value(reinterpret_cast<const char*>(at_), bytes);
+    at_ += bytes;
+    return value;
+  }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw TraceFormatError(fmt::format("heap trace stream {} is corrupt: {}", stream_, what));
+  }
+
+ private:
+  void need(uint64_t bytes) {
+    if (static_cast<uint64_t>(end_ - at_) < bytes) fail("a record runs past its batch");
+  }
+  const uint8_t* at_;
+  const uint8_t* end_;
+  uint32_t stream_;
+};
+
+struct ThreadDecodeState {
+  uint64_t previous_seq = 0;
+  uint64_t previous_address = 0;  // of the last kAlloc
+  uint64_t alloc_ordinal = 0;
+  std::vector<uint64_t> recent;   // kAlloc addresses by ordinal modulo kRecentAllocs
+};
+
+class StreamDecoder {
+ public:
+  StreamDecoder(uint32_t number, StreamSink& sink) : number_(number), sink_(sink) {}
+
+  void feed(const std::byte* data, size_t bytes) {
+    pending_.insert(pending_.end(), reinterpret_cast<const uint8_t*>(data), reinterpret_cast<const uint8_t*>(data) + bytes);
+    parse();
+  }
+
+  void close(bool clean) {
+    if (closed_) return;
+    closed_ = true;
+    // A batch cut off by the end of the stream is dropped: a process killed mid-write.
+    sink_.closed(clean && pending_.size() == consumed_);
+  }
+
+ private:
+  void parse();
+  void decode_hello();
+  void decode_thread_batch(int32_t tid, const uint8_t* begin, const uint8_t* end, bool start);
+  void decode_process_batch(const uint8_t* begin, const uint8_t* end);
+  void decode_stack(RecordReader& in);
+  void decode_event(RecordReader& in, ThreadDecodeState& thread, wire::Tag tag);
+
+  uint32_t number_;
+  StreamSink& sink_;
+  std::vector<uint8_t> pending_;
+  size_t consumed_ = 0;
+  bool have_hello_ = false;
+  bool closed_ = false;
+  std::unordered_map<int32_t, ThreadDecodeState> threads_;
+  std::vector<uint64_t> frames_;
+};
+
+void StreamDecoder::parse() {
+  for (;;) {
+    size_t available = pending_.size() - consumed_;
+    const uint8_t* at = pending_.data() + consumed_;
+    if (!have_hello_) {
+      if (available < sizeof(wire::StreamHello)) break;
+      decode_hello();
+      continue;
+    }
+    if (available < sizeof(wire::BatchHeader)) break;
+    wire::BatchHeader header{};
+    std::memcpy(&header, at, sizeof(header));
+    if (header.magic != wire::kBatchMagic || header.payload_bytes > wire::kMaxBatchPayloadBytes) {
+      throw TraceFormatError(fmt::format("heap trace stream {} is corrupt: bad batch header", number_));
+    }
+    if (available < sizeof(header) + header.payload_bytes) break;
+    const uint8_t* payload = at + sizeof(header);
+    const uint8_t* payload_end = payload + header.payload_bytes;
+    auto kind = static_cast<wire::BatchKind>(header.kind);
+    if (kind == wire::BatchKind::kThread || kind == wire::BatchKind::kThreadStart) {
+      decode_thread_batch(header.tid, payload, payload_end, kind == wire::BatchKind::kThreadStart);
+    } else if (kind == wire::BatchKind::kProcess) {
+      decode_process_batch(payload, payload_end);
+    } else {
+      throw TraceFormatError(fmt::format("heap trace stream {} is corrupt: unknown batch kind {}", number_, header.kind));
+    }
+    consumed_ += sizeof(header) + header.payload_bytes;
+  }
+  if (consumed_ > (1u << 20) && consumed_ * 2 > pending_.size()) {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(consumed_));
+    consumed_ = 0;
+  }
+}
+
+void StreamDecoder::decode_hello() {
+  wire::StreamHello hello{};
+  std::memcpy(&hello, pending_.data() + consumed_, sizeof(hello));
+  if (std::memcmp(hello.magic, wire::kStreamMagic, sizeof(hello.magic)) != 0) {
+    throw TraceFormatError(fmt::format("heap trace stream {} does not start with memdx's tracer header", number_));
+  }
+  if (hello.version != wire::kVersion || hello.hello_bytes != sizeof(hello)) {
+    throw TraceFormatError(fmt::format("heap trace stream {} has tracer format version {}, this memdx reads {}",
+                                       number_, hello.version, wire::kVersion));
+  }
+  consumed_ += sizeof(hello);
+  have_hello_ = true;
+  sink_.hello(hello);
+}
+
+void StreamDecoder::decode_stack(RecordReader& in) {
+  auto id = static_cast<uint32_t>(in.u());
+  uint64_t depth = in.u();
+  if (depth > wire::kMaxMaxDepth) in.fail("a stack deeper than the tracer allows");
+  frames_.resize(depth);
+  for (uint64_t i = 0; i < depth; ++i) {
+    frames_[i] = i == 0 ? in.u() : frames_[i - 1] + static_cast<uint64_t>(in.s());
+  }
+  sink_.stack(id, frames_);
+}
+
+void StreamDecoder::decode_event(RecordReader& in, ThreadDecodeState& thread, wire::Tag tag) {
+  TraceEvent event;
+  event.seq = thread.previous_seq + in.u();
+  thread.previous_seq = event.seq;
+  if (tag == wire::Tag::kFreeRecent) {
+    uint64_t distance = in.u();
+    if (distance == 0 || distance > wire::kRecentAllocs || distance > thread.alloc_ordinal) {
+      in.fail("a free refers to an allocation the thread never made");
+    }
+    event.kind = TraceEvent::Kind::kFree;
+    event.address = thread.recent[(thread.alloc_ordinal - distance + 1) % wire::kRecentAllocs];
+    sink_.event(event);
+    return;
+  }
+  event.address = thread.previous_address + static_cast<uint64_t>(in.s());
+  switch (tag) {
+    case wire::Tag::kAlloc:
+      event.kind = TraceEvent::Kind::kAlloc;
+      event.size = in.u();
+      event.stack = static_cast<uint32_t>(in.u());
+      thread.previous_address = event.address;
+      ++thread.alloc_ordinal;
+      if (thread.recent.empty()) thread.recent.resize(wire::kRecentAllocs);
+      thread.recent[thread.alloc_ordinal % wire::kRecentAllocs] = event.address;
+      break;
+    case wire::Tag::kFree:
+      event.kind = TraceEvent::Kind::kFree;
+      break;
+    case wire::Tag::kMmap:
+      event.kind = TraceEvent::Kind::kMmap;
+      event.size = in.u();
+      event.map_flags = static_cast<uint32_t>(in.u());
+      event.stack = static_cast<uint32_t>(in.u());
+      break;
+    default:
+      event.kind = TraceEvent::Kind::kMunmap;
+      event.size = in.u();
+      break;
+  }
+  sink_.event(event);
+}
+
+void StreamDecoder::decode_thread_batch(int32_t tid, const uint8_t* begin, const uint8_t* end, bool start) {
+  ThreadDecodeState& thread = threads_[tid];
+  if (start) thread = {};
+  RecordReader in(begin, end, number_);
+  while (!in.done()) {
+    auto tag = static_cast<wire::Tag>(in.tag());
+    switch (tag) {
+      case wire::Tag::kStack:
+        decode_stack(in);
+        break;
+      case wire::Tag::kAlloc:
+      case wire::Tag::kFree:
+      case wire::Tag::kMmap:
+      case wire::Tag::kMunmap:
+      case wire::Tag::kFreeRecent:
+        decode_event(in, thread, tag);
+        break;
+      default:
+        in.fail(fmt::format("unknown record tag {} in a thread batch", static_cast<int>(tag)));
+    }
+  }
+}
+
+void StreamDecoder::decode_process_batch(const uint8_t* begin, const uint8_t* end) {
+  RecordReader in(begin, end, number_);
+  while (!in.done()) {
+    auto tag = static_cast<wire::Tag>(in.tag());
+    if (tag == wire::Tag::kModule) {
+      TraceModule module;
+      module.seq = in.u();
+      module.load_bias = in.u();
+      module.start = in.u();
+      module.end = in.u();
+      module.path = in.text(in.u());
+      sink_.module(module);
+    } else if (tag == wire::Tag::kUnmodule) {
+      uint64_t seq = in.u();
+      sink_.unmodule(seq, in.u());
+    } else if (tag == wire::Tag::kMarker) {
+      TraceMarker marker;
+      marker.seq = in.u();
+      marker.monotonic_ns = in.u();
+      marker.rss_bytes = in.u();
+      marker.tracer_bytes = in.u();
+      sink_.marker(marker);
+    } else if (tag == wire::Tag::kEnd) {
+      TraceEnd record;
+      record.seq = in.u();
+      record.monotonic_ns = in.u();
+      record.reason = static_cast<wire::EndReason>(in.u());
+      record.status = in.s();
+      sink_.end(record);
+    } else if (tag == wire::Tag::kNote) {
+      sink_.note(static_cast<wire::NoteCode>(in.u()));
+    } else {
+      in.fail(fmt::format("unknown record tag {} in a process batch", static_cast<int>(tag)));
+    }
+  }
+}
+
+class ChunkDecompressor {
+ public:
+  ChunkDecompressor() : context_(ZSTD_createDCtx()) {}
+  ~ChunkDecompressor() { ZSTD_freeDCtx(context_); }
+  ChunkDecompressor(const ChunkDecompressor&) = delete;
+  ChunkDecompressor& operator=(const ChunkDecompressor&) = delete;
+
+  const std::vector<std::byte>& decompress(const std::vector<std::byte>& data, int64_t chunk_id) {
+    unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ull << 32)) {
+      throw TraceFormatError(fmt::format("heap trace chunk {} is not a zstd frame memdx wrote", chunk_id));
+    }
+    output_.resize(size);
+    size_t got = ZSTD_decompressDCtx(context_, output_.data(), output_.size(), data.data(), data.size());
+    if (ZSTD_isError(got) || got != size) {
+      throw TraceFormatError(fmt::format("heap trace chunk {} is corrupt ({})", chunk_id,
+                                         ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short"));
+    }
+    return output_;
+  }
+
+ private:
+  ZSTD_DCtx* context_;
+  std::vector<std::byte> output_;
+};
+
+}  // namespace
+
+TraceReadStats read_heap_trace(const store::RecordingReader& recording,
+                               const std::function<StreamSink&(uint32_t stream)>& sink_for,
+                               const std::function<void(uint64_t, uint64_t)>& progress) {
+  TraceReadStats stats;
+  std::map<uint32_t, std::unique_ptr<StreamDecoder>> decoders;
+  ChunkDecompressor decompressor;
+  store::TraceChunkCursor cursor = recording.trace_chunks();
+  while (std::optional<store::TraceChunk> chunk = cursor.next()) {
+    if (chunk->kind != trace::kChunkKind) continue;
+    ++stats.chunks;
+    stats.compressed_bytes += chunk->data.size();
+    const std::vector<std::byte>& raw = decompressor.decompress(chunk->data, chunk->id);
+    size_t at = 0;
+    while (at < raw.size()) {
+      trace::ChunkFrameHeader header{};
+      if (raw.size() - at < sizeof(header)) throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk->id));
+      std::memcpy(&header, raw.data() + at, sizeof(header));
+      at += sizeof(header);
+      if (raw.size() - at < header.bytes) throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk->id));
+      auto& decoder = decoders[header.stream];
+      if (!decoder) {
+        decoder = std::make_unique<StreamDecoder>(header.stream, sink_for(header.stream));
+        ++stats.streams;
+      }
+      if (header.bytes == 0) {
+        decoder->close(true);
+      } else {
+        decoder->feed(raw.data() + at, header.bytes);
+      }
+      at += header.bytes;
+      stats.stream_bytes += header.bytes;
+    }
+    if (progress) progress(stats.compressed_bytes, 0);
+  }
+  for (auto& [number, decoder] : decoders) decoder->close(false);
+  return stats;
+}
+
+}  // namespace memdx::analyze

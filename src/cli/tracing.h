@@ -1,0 +1,41 @@
+// What `run` and `trace` need to inject the heap tracer: where libmemdx_trace.so is, whether
+// LD_PRELOAD can reach the command at all, and the environment that carries it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace memdx::cli {
+
+struct TraceSettings {
+  uint64_t sample_bytes = 0;  // 0: every allocation
+  uint32_t max_depth = 64;
+};
+
+// libmemdx_trace.so next to the memdx executable (the build tree) or in ../lib/memdx/ (an
+// install); nullopt when neither exists.
+std::optional<std::string> find_tracer_library();
+
+// Why LD_PRELOAD cannot reach the program at `path` ("is statically linked", "is setuid"), for
+// a script its interpreter; nullopt when tracing can work.
+std::optional<std::string> why_untraceable(const std::string& path);
+
+// The current environment with LD_PRELOAD naming `library` first and the tracer's settings.
+std::vector<std::string> traced_environment(const std::string& library, const std::string& socket_name,
+                                            const TraceSettings& settings);
+
+// --sample-bytes and --max-depth, shared by run and trace.
+void add_trace_options(CLI::App& command, TraceSettings& settings);
+
+// The tracer library to inject into the program at `path`; nullopt, after one line on stderr
+// saying why and that memory is sampled only, when the library is missing or LD_PRELOAD cannot
+// reach the program.
+std::optional<std::string> tracer_for(const std::string& path);
+
+}  // namespace memdx::cli

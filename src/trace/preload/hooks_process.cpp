@@ -1,0 +1,188 @@
+// The lifecycle hooks: exec in all its forms and posix_spawn (flush, then carry the tracer into
+// the new image), vfork (made a fork: a vforked child shares its parent's memory and would write
+// into the parent's buffers), dlclose (module map, unwinder cache), _exit and abort (final
+// flush), and the library's constructor and destructor. fork itself is handled by
+// pthread_atfork handlers (tracer.cpp), which also cover forks from inside libc.
+#include <stdarg.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "trace/preload/exec_environment.h"
+#include "trace/preload/modules.h"
+#include "trace/preload/real.h"
+#include "trace/preload/tracer.h"
+
+#define MEMDX_EXPORT extern "C" __attribute__((visibility("default")))
+
+extern char** environ;
+
+namespace {
+
+using memdx::trace::ExecEnvironment;
+using memdx::trace::in_tracer;
+using memdx::trace::real;
+
+constexpr size_t kMaxListArguments = 4096;
+
+void before_exec() noexcept {
+  memdx::trace::resolve_real_functions();
+  if (in_tracer) return;
+  in_tracer = true;
+  memdx::trace::finish_process(memdx::trace::wire::EndReason::kExec, 0);
+  in_tracer = false;
+}
+
+template <typename Exec>
+int exec_with_tracer(char* const* envp, Exec&& exec) {
+  before_exec();
+  ExecEnvironment environment = memdx::trace::environment_with_tracer(envp);
+  int result = exec(environment.envp);
+  int saved_errno = errno;
+  memdx::trace::release_environment(environment);
+  errno = saved_errno;
+  return result;
+}
+
+// execl-style argument lists into an array on the stack; false when there are too many.
+bool collect_arguments(const char* first, va_list& args, const char** argv) noexcept {
+  size_t count = 0;
+  argv[count++] = first;
+  while (argv[count - 1] != nullptr) {
+    if (count == kMaxListArguments) return false;
+    argv[count++] = va_arg(args, const char*);
+  }
+  return true;
+}
+
+}  // namespace
+
+MEMDX_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
+  return exec_with_tracer(envp, [&](char** env) { return real.execve(path, argv, env); });
+}
+
+MEMDX_EXPORT int execv(const char* path, char* const argv[]) {
+  return exec_with_tracer(environ, [&](char** env) { return real.execve(path, argv, env); });
+}
+
+MEMDX_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
+  return exec_with_tracer(envp, [&](char** env) { return real.execvpe(file, argv, env); });
+}
+
+MEMDX_EXPORT int execvp(const char* file, char* const argv[]) {
+  return exec_with_tracer(environ, [&](char** env) { return real.execvpe(file, argv, env); });
+}
+
+MEMDX_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
+  return exec_with_tracer(envp, [&](char** env) { return real.fexecve(fd, argv, env); });
+}
+
+MEMDX_EXPORT int execl(const char* path, const char* arg, ...) {
+  const char* argv[kMaxListArguments];
+  va_list args;
+  va_start(args, arg);
+  bool fits = collect_arguments(arg, args, argv);
+  va_end(args);
+  if (!fits) {
+    errno = E2BIG;
+    return -1;
+  }
+  return execv(path, const_cast<char* const*>(argv));
+}
+
+MEMDX_EXPORT int execlp(const char* file, const char* arg, ...) {
+  const char* argv[kMaxListArguments];
+  va_list args;
+  va_start(args, arg);
+  bool fits = collect_arguments(arg, args, argv);
+  va_end(args);
+  if (!fits) {
+    errno = E2BIG;
+    return -1;
+  }
+  return execvp(file, const_cast<char* const*>(argv));
+}
+
+MEMDX_EXPORT int execle(const char* path, const char* arg, ...) {
+  const char* argv[kMaxListArguments];
+  va_list args;
+  va_start(args, arg);
+  bool fits = collect_arguments(arg, args, argv);
+  char* const* envp = fits ? va_arg(args, char* const*) : nullptr;
+  va_end(args);
+  if (!fits) {
+    errno = E2BIG;
+    return -1;
+  }
+  return execve(path, const_cast<char* const*>(argv), envp);
+}
+
+MEMDX_EXPORT int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+                             const posix_spawnattr_t* attributes, char* const argv[], char* const envp[]) {
+  memdx::trace::resolve_real_functions();
+  ExecEnvironment environment = memdx::trace::environment_with_tracer(envp);
+  int result = real.posix_spawn(pid, path, actions, attributes, argv, environment.envp);
+  memdx::trace::release_environment(environment);
+  return result;
+}
+
+MEMDX_EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                              const posix_spawnattr_t* attributes, char* const argv[], char* const envp[]) {
+  memdx::trace::resolve_real_functions();
+  ExecEnvironment environment = memdx::trace::environment_with_tracer(envp);
+  int result = real.posix_spawnp(pid, file, actions, attributes, argv, environment.envp);
+  memdx::trace::release_environment(environment);
+  return result;
+}
+
+MEMDX_EXPORT pid_t vfork() {
+  memdx::trace::resolve_real_functions();
+  return real.fork();
+}
+
+MEMDX_EXPORT int dlclose(void* handle) {
+  memdx::trace::resolve_real_functions();
+  if (in_tracer || !memdx::trace::tracing_active()) return real.dlclose(handle);
+  in_tracer = true;
+  memdx::trace::scan_modules();  // a module loaded since the last scan is named before it goes
+  int result = real.dlclose(handle);
+  memdx::trace::scan_modules();  // sends the unloads and clears the unwinder's cache
+  in_tracer = false;
+  return result;
+}
+
+MEMDX_EXPORT void _exit(int status) {
+  memdx::trace::resolve_real_functions();
+  if (!in_tracer) {
+    in_tracer = true;
+    memdx::trace::flush_everything();
+  }
+  real.exit_now(status);
+  __builtin_unreachable();
+}
+
+MEMDX_EXPORT void _Exit(int status) { _exit(status); }
+
+MEMDX_EXPORT void abort() {
+  memdx::trace::resolve_real_functions();
+  if (!in_tracer) {
+    in_tracer = true;
+    memdx::trace::finish_process(memdx::trace::wire::EndReason::kAbort, 0);
+    in_tracer = false;
+  }
+  real.abort();
+  __builtin_unreachable();
+}
+
+__attribute__((constructor(101))) static void memdx_trace_start() {
+  memdx::trace::remember_tracer_environment();
+  memdx::trace::tracer_init();
+}
+
+// Runs among the program's other destructors: later frees still go out, one batch each.
+__attribute__((destructor(101))) static void memdx_trace_stop() {
+  if (in_tracer) return;
+  in_tracer = true;
+  memdx::trace::finish_process(memdx::trace::wire::EndReason::kExit, 0);
+  in_tracer = false;
+}

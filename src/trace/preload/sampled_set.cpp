@@ -1,0 +1,80 @@
+#include "trace/preload/sampled_set.h"
+
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "trace/preload/real.h"
+
+namespace memdx::trace {
+namespace {
+
+// 2^18 slots (2 MiB of address space, mapped on the first sample). At the usual sampling rates
+// a process holds far fewer sampled blocks; past half full, new samples are refused.
+constexpr size_t kSlotCount = size_t{1} << 18;
+constexpr size_t kMaxLive = kSlotCount / 2;
+constexpr uintptr_t kEmpty = 0;
+constexpr uintptr_t kTombstone = 1;  // no block lives at address 1
+
+std::atomic<std::atomic<uintptr_t>*> slots{nullptr};
+std::atomic<size_t> live{0};
+
+std::atomic<uintptr_t>* table() noexcept {
+  std::atomic<uintptr_t>* ready = slots.load(std::memory_order_acquire);
+  if (ready) return ready;
+  void* memory = real.mmap(nullptr, kSlotCount * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (memory == MAP_FAILED) return nullptr;
+  std::atomic<uintptr_t>* expected = nullptr;
+  if (!slots.compare_exchange_strong(expected, static_cast<std::atomic<uintptr_t>*>(memory))) {
+    real.munmap(memory, kSlotCount * sizeof(uintptr_t));
+    return expected;
+  }
+  return static_cast<std::atomic<uintptr_t>*>(memory);
+}
+
+size_t home(uintptr_t address) noexcept {
+  uint64_t mixed = (address >> 4) * 0x9e3779b97f4a7c15ull;
+  return static_cast<size_t>(mixed >> 46);  // the top 18 bits
+}
+
+}  // namespace
+
+bool sampled_set_insert(const void* address) noexcept {
+  std::atomic<uintptr_t>* set = table();
+  if (!set || live.load(std::memory_order_relaxed) >= kMaxLive) return false;
+  auto key = reinterpret_cast<uintptr_t>(address);
+  for (size_t i = home(key), probes = 0; probes < kSlotCount; i = (i + 1) & (kSlotCount - 1), ++probes) {
+    uintptr_t seen = set[i].load(std::memory_order_relaxed);
+    if (seen != kEmpty && seen != kTombstone) continue;
+    if (set[i].compare_exchange_strong(seen, key, std::memory_order_acq_rel)) {
+      live.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool sampled_set_erase(const void* address) noexcept {
+  std::atomic<uintptr_t>* set = slots.load(std::memory_order_acquire);
+  if (!set || live.load(std::memory_order_relaxed) == 0) return false;
+  auto key = reinterpret_cast<uintptr_t>(address);
+  for (size_t i = home(key), probes = 0; probes < kSlotCount; i = (i + 1) & (kSlotCount - 1), ++probes) {
+    uintptr_t seen = set[i].load(std::memory_order_acquire);
+    if (seen == kEmpty) return false;
+    if (seen != key) continue;
+    if (set[i].compare_exchange_strong(seen, kTombstone, std::memory_order_acq_rel)) {
+      live.fetch_sub(1, std::memory_order_relaxed);
+      return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+size_t sampled_set_bytes() noexcept {
+  return slots.load(std::memory_order_relaxed) ? kSlotCount * sizeof(uintptr_t) : 0;
+}
+
+}  // namespace memdx::trace

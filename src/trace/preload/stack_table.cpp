@@ -1,0 +1,112 @@
+#include "trace/preload/stack_table.h"
+
+#include <sys/mman.h>
+
+#include <atomic>
+
+#include "trace/preload/real.h"
+
+namespace memdx::trace {
+namespace {
+
+// 2^20 slots of 16 bytes: 16 MiB of address space, touched only where stacks land. Half full
+// (524,288 stacks) it stops taking new ones, which keeps probe runs short.
+constexpr size_t kSlotCount = size_t{1} << 20;
+constexpr size_t kMaxFilled = kSlotCount / 2;
+
+struct Slot {
+  std::atomic<uint64_t> hash;     // 0: empty
+  std::atomic<uint64_t> id_gen;   // stream generation << 32 | id; 0 while being written
+};
+
+Slot* slots = nullptr;
+std::atomic<Slot*> slots_ready{nullptr};
+std::atomic<uint32_t> next_id{1};
+std::atomic<size_t> filled{0};
+std::atomic<uint32_t> generation{1};
+std::atomic<bool> full_reported{false};
+
+Slot* table() noexcept {
+  Slot* ready = slots_ready.load(std::memory_order_acquire);
+  if (ready) return ready;
+  void* memory = real.mmap(nullptr, kSlotCount * sizeof(Slot), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (memory == MAP_FAILED) return nullptr;
+  Slot* expected = nullptr;
+  if (!slots_ready.compare_exchange_strong(expected, static_cast<Slot*>(memory))) {
+    real.munmap(memory, kSlotCount * sizeof(Slot));
+    return expected;
+  }
+  slots = static_cast<Slot*>(memory);
+  return slots;
+}
+
+StackLookup fresh_id(bool* became_full) noexcept {
+  if (!full_reported.exchange(true, std::memory_order_relaxed)) *became_full = true;
+  return {next_id.fetch_add(1, std::memory_order_relaxed), true};
+}
+
+// An entry made in an earlier stream (before a fork): claim the right to define it again.
+StackLookup redefine(Slot& slot, uint64_t id_gen, uint32_t current) noexcept {
+  auto id = static_cast<uint32_t>(id_gen);
+  uint64_t wanted = (uint64_t{current} << 32) | id;
+  bool mine = slot.id_gen.compare_exchange_strong(id_gen, wanted, std::memory_order_acq_rel);
+  return {id, mine};
+}
+
+}  // namespace
+
+uint64_t hash_stack(const uintptr_t* frames, size_t depth) noexcept {
+  uint64_t hash = 0x9e3779b97f4a7c15ull ^ depth;
+  for (size_t i = 0; i < depth; ++i) {
+    hash ^= frames[i];
+    hash *= 0xff51afd7ed558ccdull;
+    hash ^= hash >> 32;
+  }
+  hash ^= hash >> 29;
+  hash *= 0xc4ceb9fe1a85ec53ull;
+  hash ^= hash >> 32;
+  return hash == 0 ? 1 : hash;
+}
+
+StackLookup lookup_stack(uint64_t hash, bool* became_full) noexcept {
+  Slot* slots_now = table();
+  if (!slots_now) return fresh_id(became_full);
+  uint32_t current = generation.load(std::memory_order_relaxed);
+  for (size_t index = hash & (kSlotCount - 1);; index = (index + 1) & (kSlotCount - 1)) {
+    Slot& slot = slots_now[index];
+    uint64_t seen = slot.hash.load(std::memory_order_acquire);
+    if (seen == hash) {
+      uint64_t id_gen = slot.id_gen.load(std::memory_order_acquire);
+      if (id_gen == 0) return {next_id.fetch_add(1, std::memory_order_relaxed), true};
+      if ((id_gen >> 32) == current) return {static_cast<uint32_t>(id_gen), false};
+      return redefine(slot, id_gen, current);
+    }
+    if (seen != 0) continue;
+    if (filled.load(std::memory_order_relaxed) >= kMaxFilled) return fresh_id(became_full);
+    if (!slot.hash.compare_exchange_strong(seen, hash, std::memory_order_acq_rel)) {
+      if (seen == hash) {
+        index = (index - 1) & (kSlotCount - 1);  // look at this slot again: another thread won it
+      }
+      continue;
+    }
+    filled.fetch_add(1, std::memory_order_relaxed);
+    uint32_t id = next_id.fetch_add(1, std::memory_order_relaxed);
+    slot.id_gen.store((uint64_t{current} << 32) | id, std::memory_order_release);
+    return {id, true};
+  }
+}
+
+void stack_table_new_stream() noexcept {
+  generation.fetch_add(1, std::memory_order_relaxed);
+  full_reported.store(false, std::memory_order_relaxed);
+}
+
+size_t stack_table_bytes() noexcept {
+  // Each stack touches at most one new 4 KiB page; the table never exceeds its mapping.
+  size_t touched = filled.load(std::memory_order_relaxed) * 4096;
+  size_t mapped = slots_ready.load(std::memory_order_relaxed) ? kSlotCount * sizeof(Slot) : 0;
+  return touched < mapped ? touched : mapped;
+}
+
+}  // namespace memdx::trace

@@ -1,0 +1,139 @@
+#include "trace/preload/stream.h"
+
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+namespace memdx::trace {
+namespace {
+
+int socket_fd = -1;
+pthread_mutex_t socket_lock = PTHREAD_MUTEX_INITIALIZER;
+std::atomic<bool> open_now{false};
+
+bool connect_abstract(const char* name) noexcept {
+  size_t length = std::strlen(name);
+  sockaddr_un address{};
+  if (length == 0 || length + 1 > sizeof(address.sun_path)) return false;
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path + 1, name, length);  // sun_path[0] = 0: the abstract namespace
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  auto address_length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + length);
+  while (::connect(fd, reinterpret_cast<const sockaddr*>(&address), address_length) != 0) {
+    if (errno == EINTR) continue;
+    ::close(fd);
+    return false;
+  }
+  socket_fd = fd;
+  return true;
+}
+
+// Writes everything or fails; sendmsg with MSG_NOSIGNAL so a vanished collector is an error
+// here, not a SIGPIPE that kills the target.
+bool send_all(iovec* pieces, int count) noexcept {
+  while (count > 0) {
+    msghdr message{};
+    message.msg_iov = pieces;
+    message.msg_iovlen = static_cast<size_t>(count);
+    ssize_t sent = ::sendmsg(socket_fd, &message, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    auto left = static_cast<size_t>(sent);
+    while (count > 0 && left >= pieces->iov_len) {
+      left -= pieces->iov_len;
+      ++pieces;
+      --count;
+    }
+    if (count > 0) {
+      pieces->iov_base = static_cast<char*>(pieces->iov_base) + left;
+      pieces->iov_len -= left;
+    }
+  }
+  return true;
+}
+
+bool send_hello(uint64_t sample_bytes, uint32_t max_depth, uint32_t flags) noexcept {
+  wire::StreamHello hello{};
+  std::memcpy(hello.magic, wire::kStreamMagic, sizeof(hello.magic));
+  hello.version = wire::kVersion;
+  hello.hello_bytes = sizeof(hello);
+  hello.pid = ::getpid();
+  hello.ppid = ::getppid();
+  hello.start_monotonic_ns = monotonic_ns();
+  hello.sample_bytes = sample_bytes;
+  hello.max_depth = max_depth;
+  hello.flags = flags;
+  iovec piece{&hello, sizeof(hello)};
+  return send_all(&piece, 1);
+}
+
+void close_locked() noexcept {
+  open_now.store(false, std::memory_order_release);
+  if (socket_fd >= 0) ::close(socket_fd);
+  socket_fd = -1;
+}
+
+}  // namespace
+
+uint64_t monotonic_ns() noexcept {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+}
+
+uint64_t coarse_ns() noexcept {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+}
+
+bool stream_open(const char* name, uint64_t sample_bytes, uint32_t max_depth, uint32_t hello_flags) noexcept {
+  pthread_mutex_lock(&socket_lock);
+  bool ok = connect_abstract(name) && send_hello(sample_bytes, max_depth, hello_flags);
+  if (!ok) close_locked();
+  open_now.store(ok, std::memory_order_release);
+  pthread_mutex_unlock(&socket_lock);
+  return ok;
+}
+
+bool stream_reopen_in_child(const char* name, uint64_t sample_bytes, uint32_t max_depth) noexcept {
+  // The parent's socket is shared with the parent: close only this process's descriptor.
+  socket_lock = PTHREAD_MUTEX_INITIALIZER;
+  if (socket_fd >= 0) ::close(socket_fd);
+  socket_fd = -1;
+  open_now.store(false, std::memory_order_release);
+  return stream_open(name, sample_bytes, max_depth, wire::kHelloAfterFork);
+}
+
+bool stream_is_open() noexcept { return open_now.load(std::memory_order_acquire); }
+
+bool stream_send(wire::BatchKind kind, pid_t tid, const iovec* pieces, int piece_count) noexcept {
+  constexpr int kMaxPieces = 4;
+  if (piece_count > kMaxPieces - 1) return false;
+  size_t payload_bytes = 0;
+  for (int i = 0; i < piece_count; ++i) payload_bytes += pieces[i].iov_len;
+  wire::BatchHeader header{wire::kBatchMagic, static_cast<uint32_t>(kind), tid, static_cast<uint32_t>(payload_bytes)};
+  iovec all[kMaxPieces];
+  all[0] = {&header, sizeof(header)};
+  for (int i = 0; i < piece_count; ++i) all[i + 1] = pieces[i];
+  pthread_mutex_lock(&socket_lock);
+  bool ok = socket_fd >= 0 && send_all(all, piece_count + 1);
+  if (!ok) close_locked();
+  pthread_mutex_unlock(&socket_lock);
+  return ok;
+}
+
+void stream_lock_for_fork() noexcept { pthread_mutex_lock(&socket_lock); }
+
+void stream_unlock_after_fork_parent() noexcept { pthread_mutex_unlock(&socket_lock); }
+
+}  // namespace memdx::trace

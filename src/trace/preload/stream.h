@@ -1,0 +1,39 @@
+// The connection of this process image to memdx's collector: one UNIX stream socket, written
+// under a mutex by whichever thread flushes. Nothing here unwinds or allocates, so holding the
+// mutex is short (one writev).
+#pragma once
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "trace/format/wire.h"
+
+namespace memdx::trace {
+
+// Connects to the abstract socket `name` and sends the hello. False when memdx is not there.
+bool stream_open(const char* name, uint64_t sample_bytes, uint32_t max_depth, uint32_t hello_flags) noexcept;
+
+// After fork, in the child: drops the parent's connection (without touching the parent's
+// socket state) and opens a new one. False when that fails: the child then runs untraced.
+bool stream_reopen_in_child(const char* name, uint64_t sample_bytes, uint32_t max_depth) noexcept;
+
+bool stream_is_open() noexcept;
+
+// Sends one batch: header + the given pieces, all or nothing from the reader's view (the lock
+// keeps batches whole). Returns false and closes the stream when the collector has gone; the
+// tracer then stops recording.
+bool stream_send(wire::BatchKind kind, pid_t tid, const iovec* pieces, int piece_count) noexcept;
+
+// fork(): the prepare handler takes the lock so that the child never sees it held mid-batch;
+// the parent releases it, the child re-initialises it.
+void stream_lock_for_fork() noexcept;
+void stream_unlock_after_fork_parent() noexcept;
+
+uint64_t monotonic_ns() noexcept;
+// CLOCK_MONOTONIC_COARSE (a few ms resolution, no syscall): for the tracer's own timers.
+uint64_t coarse_ns() noexcept;
+
+}  // namespace memdx::trace

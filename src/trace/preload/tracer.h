@@ -1,0 +1,56 @@
+// The tracer's state and the events it records. The hooks (hooks_*.cpp) call these with the
+// thread's reentrancy guard set, so anything called from here that allocates goes straight to
+// the real allocator.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "trace/format/wire.h"
+
+namespace memdx::trace {
+
+struct ThreadLog;
+
+// Set while this thread is inside the tracer; checked first by every hook. Initial-exec TLS:
+// no allocation and no lock on first access.
+extern __thread bool in_tracer __attribute__((tls_model("initial-exec")));
+
+extern std::atomic<bool> tracing;
+inline bool tracing_active() noexcept { return tracing.load(std::memory_order_relaxed); }
+
+// Reads the environment memdx set, connects, sends the module map. Runs once, from the
+// library's constructor.
+void tracer_init() noexcept;
+
+// The collector has gone or a buffer could not be sent: hooks pass straight through from now on.
+void stop_tracing() noexcept;
+
+// Events. The `noinline` keeps the frame count between a hook and the unwinder fixed.
+__attribute__((noinline)) void record_alloc(const void* address, size_t size) noexcept;
+__attribute__((noinline)) void record_free(const void* address) noexcept;
+__attribute__((noinline)) void record_mmap(const void* address, size_t length, int flags, int fd) noexcept;
+__attribute__((noinline)) void record_munmap(const void* address, size_t length) noexcept;
+
+// The sequence number the next event will get (for process records).
+uint64_t current_seq() noexcept;
+
+// dlopen/dlclose changed the loaded objects.
+void modules_changed() noexcept;
+
+// exit/exec/abort: everything buffered goes out, then the end record.
+void finish_process(wire::EndReason reason, int status) noexcept;
+// _exit: everything buffered goes out.
+void flush_everything() noexcept;
+
+// Thread logs call these.
+void register_thread_exit(ThreadLog* log) noexcept;
+void start_sampling(ThreadLog& log) noexcept;
+
+// The library path and settings memdx gave, for exec to pass on.
+const char* preload_entry() noexcept;  // this library's path as LD_PRELOAD named it
+
+}  // namespace memdx::trace

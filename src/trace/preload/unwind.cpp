@@ -1,0 +1,265 @@
+// The stack walk of capture_stack and its rule cache (see unwind.h for the contract).
+//
+// Each step from a frame to its caller needs the unwind rule of the code address the frame is
+// executing (for a return address, the call instruction before it). Rules come from .eh_frame
+// (unwind_cfi.cpp), which is far too slow to parse per allocation, so they are cached per return
+// address in a global lock-free hash table. With a warm cache a step is a hash probe, the load of
+// the return address at CFA-8 and, where the caller's RBP was saved, one more load.
+#include "trace/preload/unwind.h"
+
+#include <atomic>
+
+#include "trace/preload/unwind_rule.h"
+#include "trace/preload/unwind_stack.h"
+
+namespace memdx::trace {
+namespace {
+
+using unwind_detail::AddressRange;
+using unwind_detail::RbpRule;
+
+// ---- Rule cache ------------------------------------------------------------------------------
+//
+// Open addressing, linear probing, no deletion. A slot's key is 0 (empty), kBusyKey (claimed by
+// a writer) or the return address with the cache generation in bits 48-62. Writers claim a slot
+// by CAS, write the rule, then publish the key; readers check the key again after reading the
+// rule (a seqlock of one step), so a half-written or re-used slot reads as a miss, never as a
+// wrong rule. unwind_forget_code() bumps the generation, which turns every slot stale at once;
+// stale slots are reclaimed by later inserts. When the probe window is full we just don't cache.
+//
+// Keys and rules are two arrays rather than one array of pairs: the index then needs no scaling
+// beyond what an x86 address takes for free, which is one cycle less on every frame's critical
+// path (return address -> slot -> rule -> CFA -> next return address).
+
+constexpr unsigned kCacheSlotBits = 16;
+constexpr size_t kCacheSlots = size_t{1} << kCacheSlotBits;  // x 16 bytes = 1 MiB of .bss
+constexpr size_t kMaxProbes = 8;
+constexpr uint64_t kEmptyKey = 0;
+constexpr uint64_t kBusyKey = uint64_t{1} << 63;
+constexpr unsigned kGenerationShift = 48;
+constexpr uint32_t kGenerationMask = 0x7fff;  // 15 bits; a generation of 0 is never used
+// User-space code lives below 2^47 (2^56 only with 5-level paging and an explicit mmap hint);
+// addresses that would collide with the generation bits are simply not cached.
+constexpr uintptr_t kCacheableAddressLimit = uintptr_t{1} << kGenerationShift;
+
+// Constant-initialized to zero (empty); 64-byte aligned so a probe window shares cache lines.
+alignas(64) std::atomic<uint64_t> g_cache_keys[kCacheSlots];
+alignas(64) std::atomic<uint64_t> g_cache_rules[kCacheSlots];  // pack_rule(), valid while keyed
+std::atomic<uint32_t> g_generation{1};
+
+// The generation bits of a key: a key is return_address | generation_key_bits(generation).
+uint64_t generation_key_bits(uint32_t generation) noexcept {
+  return static_cast<uint64_t>(generation & kGenerationMask) << kGenerationShift;
+}
+
+// Folds the library base (bits 16-31) into the offset within it (low bits), so that code at the
+// same offset in many libraries (plugins built alike) does not pile into one probe window. The
+// bare low bits would be two cycles (about 0.4 ns) faster per frame.
+size_t cache_home_slot(uintptr_t return_address) noexcept {
+  return static_cast<size_t>((return_address ^ (return_address >> kCacheSlotBits)) & (kCacheSlots - 1));
+}
+
+__attribute__((always_inline)) inline bool cache_find(uintptr_t return_address, uint64_t key,
+                                                      uint64_t* packed_rule) noexcept {
+  const size_t home = cache_home_slot(return_address);
+  for (size_t probe = 0; probe < kMaxProbes; ++probe) {
+    const size_t index = (home + probe) & (kCacheSlots - 1);
+    const uint64_t seen = g_cache_keys[index].load(std::memory_order_acquire);
+    if (seen == key) {
+      const uint64_t rule = g_cache_rules[index].load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (g_cache_keys[index].load(std::memory_order_relaxed) != key) return false;  // re-used meanwhile
+      *packed_rule = rule;
+      return true;
+    }
+    if (seen == kEmptyKey) return false;  // slots never return to empty, so the key is not further on
+  }
+  return false;
+}
+
+bool slot_is_reusable(uint64_t key, uint32_t generation) noexcept {
+  if (key == kEmptyKey) return true;
+  if ((key & kBusyKey) != 0) return false;
+  return ((key >> kGenerationShift) & kGenerationMask) != (generation & kGenerationMask);
+}
+
+void cache_insert(uintptr_t return_address, uint64_t key, uint32_t generation, uint64_t packed_rule) noexcept {
+  const size_t home = cache_home_slot(return_address);
+  for (size_t probe = 0; probe < kMaxProbes; ++probe) {
+    const size_t index = (home + probe) & (kCacheSlots - 1);
+    uint64_t seen = g_cache_keys[index].load(std::memory_order_relaxed);
+    if (seen == key) return;  // another thread got there first
+    if (!slot_is_reusable(seen, generation)) continue;
+    if (!g_cache_keys[index].compare_exchange_strong(seen, kBusyKey, std::memory_order_acquire,
+                                                     std::memory_order_relaxed)) {
+      continue;  // lost the race for this slot; try the next one
+    }
+    // A reader that sees the new rule must also see the slot busy when it checks the key again.
+    std::atomic_thread_fence(std::memory_order_release);
+    g_cache_rules[index].store(packed_rule, std::memory_order_relaxed);
+    g_cache_keys[index].store(key, std::memory_order_release);
+    return;
+  }
+}
+
+// Empties every published slot; used when the 15-bit generation wraps, so that rules from the
+// previous use of a generation number cannot come back to life.
+void cache_clear() noexcept {
+  for (std::atomic<uint64_t>& slot_key : g_cache_keys) {
+    uint64_t seen = slot_key.load(std::memory_order_relaxed);
+    if (seen != kEmptyKey && (seen & kBusyKey) == 0) {
+      slot_key.compare_exchange_strong(seen, kEmptyKey, std::memory_order_relaxed);
+    }
+  }
+}
+
+// A cache miss: computes the rule from .eh_frame and caches it. Kept out of line so that the
+// walk's loop keeps its state in registers.
+__attribute__((noinline, cold)) uint64_t compute_and_cache_rule(uintptr_t return_address,
+                                                                uint32_t generation) noexcept {
+  // The rule of the call instruction, return_address - 1: the return address itself may belong
+  // to the next function or to other CFI when the call is the last instruction (noreturn callee).
+  const uint64_t packed = unwind_detail::pack_rule(unwind_detail::compute_frame_rule(return_address - 1));
+  if (return_address < kCacheableAddressLimit) {
+    cache_insert(return_address, return_address | generation_key_bits(generation), generation, packed);
+  }
+  return packed;
+}
+
+// The packed rule for a frame whose return address is return_address.
+__attribute__((always_inline)) inline uint64_t rule_for_return_address(uintptr_t return_address, uint64_t key_bits,
+                                                                       uint32_t generation) noexcept {
+  uint64_t packed = 0;
+  if (return_address < kCacheableAddressLimit && cache_find(return_address, return_address | key_bits, &packed)) {
+    return packed;
+  }
+  return compute_and_cache_rule(return_address, generation);
+}
+
+// ---- Per-thread stack bounds -----------------------------------------------------------------
+
+struct ThreadStack {  // zero-initialized TLS: not known yet
+  uintptr_t low;
+  uintptr_t high;
+  bool known;
+};
+
+__thread ThreadStack t_stack __attribute__((tls_model("initial-exec")));
+
+// The top of the stack capture_stack runs on, given its frame pointer: a walk reads only between
+// capture_stack's own frame and this. Its own frame's two words (saved RBP, return address) are
+// always readable, so an unknown stack yields exactly frames[0].
+uintptr_t stack_high_for(uintptr_t frame_pointer) noexcept {
+  if (!t_stack.known) unwind_thread_init();
+  AddressRange stack{t_stack.low, t_stack.high};
+  if (!t_stack.known || !stack.contains(frame_pointer)) {
+    stack = unwind_detail::query_active_altstack();  // a signal handler on its own stack
+    if (!stack.contains(frame_pointer)) return frame_pointer + 2 * sizeof(uintptr_t);
+  }
+  return stack.high;
+}
+
+// ---- The walk --------------------------------------------------------------------------------
+
+// The registers an x86_64 walk needs, for one frame: where it executes (a return address), its
+// stack pointer (the CFA of the frame below it) and RBP. An unknown RBP is 0: a CFA computed
+// from it fails the checks below, which is exactly "stop if this frame needs RBP".
+struct Registers {
+  uintptr_t ip;
+  uintptr_t sp;
+  uintptr_t bp;
+};
+
+// Moves regs from a frame to its caller with the frame's packed rule. False where the rule or
+// the stack does not allow it. All reads lie in [regs.sp, stack_high), which is this frame's part
+// of the stack or above it.
+__attribute__((always_inline)) inline bool step_to_caller(Registers& regs, uint64_t rule,
+                                                          uintptr_t stack_high) noexcept {
+  if (!unwind_detail::packed_can_unwind(rule)) return false;
+  const uintptr_t base = unwind_detail::packed_cfa_from_rbp(rule) ? regs.bp : regs.sp;
+  const uintptr_t cfa = base + static_cast<uintptr_t>(static_cast<intptr_t>(unwind_detail::packed_cfa_offset(rule)));
+  // The caller's CFA lies above ours by at least the return address slot (this also rejects a
+  // wrapped-around sum, and strictly increasing CFAs guarantee that the walk ends), and the
+  // return address below it lies within the stack.
+  if (cfa < regs.sp + sizeof(uintptr_t) || cfa > stack_high) return false;
+  const RbpRule rbp_rule = unwind_detail::packed_rbp_rule(rule);
+  if (rbp_rule == RbpRule::kSavedAtCfa) {
+    // Saved in this frame, below the return address slot.
+    const uintptr_t slot = cfa + static_cast<uintptr_t>(static_cast<intptr_t>(unwind_detail::packed_rbp_offset(rule)));
+    if (slot < regs.sp || slot > cfa - 2 * sizeof(uintptr_t)) return false;
+    __builtin_memcpy(&regs.bp, reinterpret_cast<const void*>(slot), sizeof(uintptr_t));
+  } else if (rbp_rule == RbpRule::kUnknown) {
+    regs.bp = 0;
+  }
+  __builtin_memcpy(&regs.ip, reinterpret_cast<const void*>(cfa - sizeof(uintptr_t)), sizeof(uintptr_t));
+  regs.sp = cfa;
+  return true;
+}
+
+// The lowest address code can have (the first page is never mapped); a return address below it
+// is the end of the chain (0) or garbage.
+constexpr uintptr_t kLowestCodeAddress = 4096;
+
+size_t walk(Registers regs, uintptr_t stack_high, uintptr_t* frames, size_t max_frames, size_t skip) noexcept {
+  // Rules are cached under the generation seen when the walk began, so a rule computed from code
+  // that unwind_forget_code() has since declared gone is never cached as current.
+  const uint32_t generation = g_generation.load(std::memory_order_acquire);
+  const uint64_t key_bits = generation_key_bits(generation);
+  for (; skip > 0; --skip) {
+    if (regs.ip < kLowestCodeAddress) return 0;
+    if (!step_to_caller(regs, rule_for_return_address(regs.ip, key_bits, generation), stack_high)) return 0;
+  }
+  uintptr_t* out = frames;
+  uintptr_t* const out_end = frames + max_frames;
+  while (regs.ip >= kLowestCodeAddress) {
+    *out++ = regs.ip;
+    if (out == out_end) break;
+    if (!step_to_caller(regs, rule_for_return_address(regs.ip, key_bits, generation), stack_high)) break;
+  }
+  return static_cast<size_t>(out - frames);
+}
+
+}  // namespace
+
+// noinline and built with frame pointers: its own frame gives the caller's registers directly
+// (RA at [rbp+8], the caller's RSP after the return is rbp+16, the caller's RBP at [rbp]).
+__attribute__((noinline)) size_t capture_stack(uintptr_t* frames, size_t max_frames, size_t skip) noexcept {
+  if (max_frames == 0) return 0;
+  const auto frame_pointer = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  Registers regs{};
+  regs.ip = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  regs.sp = frame_pointer + 2 * sizeof(uintptr_t);
+  __builtin_memcpy(&regs.bp, reinterpret_cast<const void*>(frame_pointer), sizeof(uintptr_t));
+  return walk(regs, stack_high_for(frame_pointer), frames, max_frames, skip);
+}
+
+void unwind_forget_code() noexcept {
+  uint32_t current = g_generation.load(std::memory_order_relaxed);
+  for (;;) {
+    uint32_t next = current + 1;
+    if ((next & kGenerationMask) == 0) {
+      // About to reuse generation numbers: empty the table before they become current again.
+      cache_clear();
+      ++next;
+    }
+    if (g_generation.compare_exchange_weak(current, next, std::memory_order_acq_rel)) return;
+  }
+}
+
+void unwind_thread_init() noexcept {
+  if (t_stack.known) return;
+  const auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  // On a sigaltstack we are in a signal handler: leave the work that is not async-signal-safe
+  // for later (this capture uses the sigaltstack's bounds).
+  if (unwind_detail::query_active_altstack().contains(sp)) return;
+  const AddressRange stack = unwind_detail::query_thread_stack(sp);
+  t_stack.low = stack.low;
+  t_stack.high = stack.high;
+  t_stack.known = true;
+}
+
+void unwind_after_fork_child() noexcept {
+  t_stack.known = false;
+}
+
+}  // namespace memdx::trace
