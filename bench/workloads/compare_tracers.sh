@@ -54,7 +54,8 @@ memdx_has_trace() {
 
 tool_args=()
 if memdx_has_trace; then
-  tool_args+=(--memdx "$build_dir/memdx")
+  # SAMPLE_BYTES (default 524288) adds a column for the sampling mode; SAMPLE_BYTES=0 leaves it out.
+  tool_args+=(--memdx "$build_dir/memdx" --memdx-sample-bytes "${SAMPLE_BYTES:-524288}")
 else
   echo "compare_tracers.sh: skipping memdx: '$build_dir/memdx trace --help' does not show the trace command" \
     "(not built, or no trace command yet)" >&2

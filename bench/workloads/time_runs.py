@@ -76,6 +76,10 @@ def tool_commands(args, workload_argv, trace_prefix):
     if args.memdx:
         tools.append(("memdx", [args.memdx, "trace", "-o", trace_prefix + ".memdx", "--", *workload_argv],
                       trace_prefix + ".memdx"))
+    if args.memdx and args.memdx_sample_bytes:
+        tools.append(("memdx-sampled", [args.memdx, "trace", "--sample-bytes", str(args.memdx_sample_bytes), "-o",
+                                        trace_prefix + ".sampled.memdx", "--", *workload_argv],
+                      trace_prefix + ".sampled.memdx"))
     if args.heaptrack:
         tools.append(("heaptrack", [args.heaptrack, "-o", trace_prefix + ".heaptrack", *workload_argv],
                       trace_prefix + ".heaptrack"))
@@ -202,6 +206,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workdir", required=True, help="scratch directory for outputs and traces")
     parser.add_argument("--memdx", help="memdx binary; its `trace` command is timed when given")
+    parser.add_argument("--memdx-sample-bytes", type=int, default=0,
+                        help="also time `memdx trace --sample-bytes N` (sampling mode) as tool memdx-sampled")
     parser.add_argument("--heaptrack", help="heaptrack script; timed when given")
     parser.add_argument("--heaptrack-print", help="heaptrack_print, for the analysis mode")
     parser.add_argument("--workload", type=parse_workload, action="append", required=True,

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <deque>
 #include <queue>
 
 namespace memdx::analyze {
@@ -11,23 +12,17 @@ namespace wire = trace::wire;
 
 namespace {
 
-// Events of different threads arrive in batches, so seq order is restored in a window: a
-// thread flushes at least every 64 KiB or 100 ms, far inside a million events. Beyond the
-// window a late free is still matched to its allocation (see pending_frees_); only the peak
-// could then be off by the late events.
+// Events of different threads arrive in batches, so seq order is restored by merging the
+// threads' queues (each already in order) within a window: a thread flushes at least every
+// 64 KiB or 100 ms, far inside a million events. Beyond the window a late free is still
+// matched to its allocation (see pending_frees_); only the peak could then be off.
 constexpr size_t kReorderWindow = size_t{1} << 20;
 
-struct Ordered {
+// The head of one queue in the merge: markers (queue 0) sort before events of the same seq.
+struct Head {
   uint64_t seq;
-  uint32_t order;  // markers sort before events of the same seq
-  uint32_t marker_index;
-  uint64_t arrival;  // equal seqs keep stream order (one thread's events are in order)
-  TraceEvent event;
-  bool operator>(const Ordered& other) const {
-    if (seq != other.seq) return seq > other.seq;
-    if (order != other.order) return order > other.order;
-    return arrival > other.arrival;
-  }
+  uint32_t queue;
+  bool operator>(const Head& other) const { return seq != other.seq ? seq > other.seq : queue > other.queue; }
 };
 
 struct LiveBlock {
@@ -55,8 +50,10 @@ class ProfileBuilder final : public StreamSink {
     profile_.max_depth = hello.max_depth;
   }
   void event(const TraceEvent& event) override {
-    queue_.push({event.seq, 1, 0, arrivals_++, event});
-    if (queue_.size() > kReorderWindow) drain(queue_.size() - kReorderWindow / 2);
+    auto [slot, fresh] = thread_queue_.try_emplace(event.tid, static_cast<uint32_t>(queues_.size()));
+    if (fresh) queues_.emplace_back();
+    enqueue(slot->second, event);
+    if (++buffered_ > kReorderWindow) drain(kReorderWindow / 2);
   }
   void stack(uint32_t id, std::span<const uint64_t> frames) override {
     profile_.stacks[id].assign(frames.begin(), frames.end());
@@ -64,20 +61,28 @@ class ProfileBuilder final : public StreamSink {
   void module(const TraceModule& module) override { profile_.modules.push_back(module); }
   void unmodule(uint64_t, uint64_t) override {}
   void marker(const TraceMarker& marker) override {
+    TraceEvent carrier;  // queue 0 holds markers, by index
+    carrier.seq = marker.seq;
+    carrier.size = markers_.size();
     markers_.push_back(marker);
-    queue_.push({marker.seq, 0, static_cast<uint32_t>(markers_.size() - 1), arrivals_++, {}});
+    enqueue(0, carrier);
+    ++buffered_;
   }
   void end(const TraceEnd& end) override { profile_.end = end; }
   void note(wire::NoteCode code) override {
     if (code == wire::NoteCode::kStackTableFull) profile_.stack_table_full = true;
   }
   void closed(bool clean) override {
-    drain(queue_.size());
+    drain(buffered_);
     profile_.closed_cleanly = clean;
     finish();
   }
 
  private:
+  void enqueue(uint32_t queue, const TraceEvent& event) {
+    if (queues_[queue].empty()) heads_.push({event.seq, queue});
+    queues_[queue].push_back(event);
+  }
   void drain(size_t count);
   void apply(const TraceEvent& event);
   void apply_marker(const TraceMarker& marker);
@@ -95,24 +100,30 @@ class ProfileBuilder final : public StreamSink {
   }
 
   ProcessHeapProfile& profile_;
-  std::priority_queue<Ordered, std::vector<Ordered>, std::greater<>> queue_;
+  std::vector<std::deque<TraceEvent>> queues_ = std::vector<std::deque<TraceEvent>>(1);  // [0]: markers
+  std::unordered_map<int32_t, uint32_t> thread_queue_;
+  std::priority_queue<Head, std::vector<Head>, std::greater<>> heads_;  // one per non-empty queue
+  size_t buffered_ = 0;
   std::vector<TraceMarker> markers_;
   std::unordered_map<uint64_t, LiveBlock> live_;
   std::unordered_map<uint64_t, uint64_t> pending_frees_;  // address -> seq of a free seen before its allocation
   std::map<uint64_t, Region> regions_;
   uint64_t live_bytes_ = 0;
   uint64_t mapped_live_ = 0;
-  uint64_t arrivals_ = 0;
 };
 
 void ProfileBuilder::drain(size_t count) {
-  for (; count > 0 && !queue_.empty(); --count) {
-    Ordered next = queue_.top();
-    queue_.pop();
-    if (next.order == 0) {
-      apply_marker(markers_[next.marker_index]);
+  for (; count > 0 && !heads_.empty(); --count) {
+    uint32_t queue = heads_.top().queue;
+    heads_.pop();
+    TraceEvent next = queues_[queue].front();
+    queues_[queue].pop_front();
+    --buffered_;
+    if (!queues_[queue].empty()) heads_.push({queues_[queue].front().seq, queue});
+    if (queue == 0) {
+      apply_marker(markers_[next.size]);
     } else {
-      apply(next.event);
+      apply(next);
     }
   }
 }

@@ -124,15 +124,18 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
 
 namespace {
 
+// How the process image's stream ended: its own end record (exit, exec, abort), or none: then
+// it died without running its exit path (a signal such as SIGKILL), or the recording stopped
+// first ("cut short": memdx ended while it ran).
 std::string ending_of(const ProcessHeapProfile& profile) {
   if (profile.end) {
     switch (profile.end->reason) {
       case trace::wire::EndReason::kExec: return "exec";
       case trace::wire::EndReason::kAbort: return "abort";
-      case trace::wire::EndReason::kExit: return profile.closed_cleanly ? "exit" : "cut short";
+      case trace::wire::EndReason::kExit: return "exit";
     }
   }
-  return profile.closed_cleanly ? "exit" : "cut short";
+  return profile.closed_cleanly ? "killed" : "cut short";
 }
 
 model::HeapSiteSummary site_summary(HeapSite site) {

@@ -59,6 +59,7 @@ struct ThreadDecodeState {
   uint64_t previous_seq = 0;
   uint64_t previous_address = 0;  // of the last kAlloc
   uint64_t alloc_ordinal = 0;
+  int32_t tid = 0;
   std::vector<uint64_t> recent;   // kAlloc addresses by ordinal modulo kRecentAllocs
 };
 
@@ -158,6 +159,7 @@ void StreamDecoder::decode_stack(RecordReader& in) {
 
 void StreamDecoder::decode_event(RecordReader& in, ThreadDecodeState& thread, wire::Tag tag) {
   TraceEvent event;
+  event.tid = thread.tid;
   event.seq = thread.previous_seq + in.u();
   thread.previous_seq = event.seq;
   if (tag == wire::Tag::kFreeRecent) {
@@ -201,6 +203,7 @@ void StreamDecoder::decode_event(RecordReader& in, ThreadDecodeState& thread, wi
 void StreamDecoder::decode_thread_batch(int32_t tid, const uint8_t* begin, const uint8_t* end, bool start) {
   ThreadDecodeState& thread = threads_[tid];
   if (start) thread = {};
+  thread.tid = tid;
   RecordReader in(begin, end, number_);
   while (!in.done()) {
     auto tag = static_cast<wire::Tag>(in.tag());

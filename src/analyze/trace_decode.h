@@ -25,6 +25,7 @@ class TraceFormatError : public std::runtime_error {
 struct TraceEvent {
   enum class Kind : uint8_t { kAlloc, kFree, kMmap, kMunmap };
   Kind kind = Kind::kAlloc;
+  int32_t tid = 0;  // the thread that made it; its events arrive in seq order
   uint64_t seq = 0;
   uint64_t address = 0;
   uint64_t size = 0;       // bytes (alloc), length (mmap, munmap)

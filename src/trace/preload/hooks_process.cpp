@@ -155,7 +155,7 @@ MEMDX_EXPORT void _exit(int status) {
   memdx::trace::resolve_real_functions();
   if (!in_tracer) {
     in_tracer = true;
-    memdx::trace::flush_everything();
+    memdx::trace::finish_process(memdx::trace::wire::EndReason::kExit, status);
   }
   real.exit_now(status);
   __builtin_unreachable();

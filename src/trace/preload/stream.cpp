@@ -1,7 +1,9 @@
 #include "trace/preload/stream.h"
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +16,10 @@ namespace memdx::trace {
 namespace {
 
 int socket_fd = -1;
+// The socket's identity: a program that closes every descriptor (daemons do) and opens another
+// file could get our number, and trace bytes must never land in its file.
+dev_t socket_device = 0;
+ino_t socket_inode = 0;
 pthread_mutex_t socket_lock = PTHREAD_MUTEX_INITIALIZER;
 std::atomic<bool> open_now{false};
 
@@ -31,8 +37,26 @@ bool connect_abstract(const char* name) noexcept {
     ::close(fd);
     return false;
   }
+  // Away from the low numbers a program opens and closes as it goes.
+  int high = ::fcntl(fd, F_DUPFD_CLOEXEC, 512);
+  if (high >= 0) {
+    ::close(fd);
+    fd = high;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return false;
+  }
+  socket_device = st.st_dev;
+  socket_inode = st.st_ino;
   socket_fd = fd;
   return true;
+}
+
+bool still_ours() noexcept {
+  struct stat st {};
+  return ::fstat(socket_fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == socket_device && st.st_ino == socket_inode;
 }
 
 // Writes everything or fails; sendmsg with MSG_NOSIGNAL so a vanished collector is an error
@@ -78,7 +102,7 @@ bool send_hello(uint64_t sample_bytes, uint32_t max_depth, uint32_t flags) noexc
 
 void close_locked() noexcept {
   open_now.store(false, std::memory_order_release);
-  if (socket_fd >= 0) ::close(socket_fd);
+  if (socket_fd >= 0 && still_ours()) ::close(socket_fd);
   socket_fd = -1;
 }
 
@@ -108,7 +132,7 @@ bool stream_open(const char* name, uint64_t sample_bytes, uint32_t max_depth, ui
 bool stream_reopen_in_child(const char* name, uint64_t sample_bytes, uint32_t max_depth) noexcept {
   // The parent's socket is shared with the parent: close only this process's descriptor.
   socket_lock = PTHREAD_MUTEX_INITIALIZER;
-  if (socket_fd >= 0) ::close(socket_fd);
+  if (socket_fd >= 0 && still_ours()) ::close(socket_fd);
   socket_fd = -1;
   open_now.store(false, std::memory_order_release);
   return stream_open(name, sample_bytes, max_depth, wire::kHelloAfterFork);
@@ -126,7 +150,7 @@ bool stream_send(wire::BatchKind kind, pid_t tid, const iovec* pieces, int piece
   all[0] = {&header, sizeof(header)};
   for (int i = 0; i < piece_count; ++i) all[i + 1] = pieces[i];
   pthread_mutex_lock(&socket_lock);
-  bool ok = socket_fd >= 0 && send_all(all, piece_count + 1);
+  bool ok = socket_fd >= 0 && still_ours() && send_all(all, piece_count + 1);
   if (!ok) close_locked();
   pthread_mutex_unlock(&socket_lock);
   return ok;

@@ -11,6 +11,7 @@
 #include "trace/preload/real.h"
 #include "trace/preload/stream.h"
 #include "trace/preload/tracer.h"
+#include "trace/preload/unwind.h"
 
 namespace memdx::trace {
 namespace {
@@ -85,6 +86,8 @@ ThreadLog* current_thread_log() noexcept {
   unlock(*log);
   this_thread_log = log;
   register_thread_exit(log);
+  // Stack bounds now, outside any signal handler: the first unwind may then run inside one.
+  unwind_thread_init();
   return log;
 }
 

@@ -364,11 +364,6 @@ void modules_changed() noexcept {
   scan_modules();
 }
 
-void flush_everything() noexcept {
-  if (!tracing_active()) return;
-  flush_all(true);
-}
-
 void finish_process(wire::EndReason reason, int status) noexcept {
   if (!tracing_active()) return;
   flush_all(true);

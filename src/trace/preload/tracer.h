@@ -43,8 +43,6 @@ void modules_changed() noexcept;
 
 // exit/exec/abort: everything buffered goes out, then the end record.
 void finish_process(wire::EndReason reason, int status) noexcept;
-// _exit: everything buffered goes out.
-void flush_everything() noexcept;
 
 // Thread logs call these.
 void register_thread_exit(ThreadLog* log) noexcept;

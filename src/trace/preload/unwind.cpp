@@ -187,11 +187,11 @@ __attribute__((always_inline)) inline bool step_to_caller(Registers& regs, uint6
     // Saved in this frame, below the return address slot.
     const uintptr_t slot = cfa + static_cast<uintptr_t>(static_cast<intptr_t>(unwind_detail::packed_rbp_offset(rule)));
     if (slot < regs.sp || slot > cfa - 2 * sizeof(uintptr_t)) return false;
-    __builtin_memcpy(&regs.bp, reinterpret_cast<const void*>(slot), sizeof(uintptr_t));
+    unwind_detail::copy_from_address(&regs.bp, slot, sizeof(uintptr_t));
   } else if (rbp_rule == RbpRule::kUnknown) {
     regs.bp = 0;
   }
-  __builtin_memcpy(&regs.ip, reinterpret_cast<const void*>(cfa - sizeof(uintptr_t)), sizeof(uintptr_t));
+  unwind_detail::copy_from_address(&regs.ip, cfa - sizeof(uintptr_t), sizeof(uintptr_t));
   regs.sp = cfa;
   return true;
 }
@@ -229,7 +229,7 @@ __attribute__((noinline)) size_t capture_stack(uintptr_t* frames, size_t max_fra
   Registers regs{};
   regs.ip = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   regs.sp = frame_pointer + 2 * sizeof(uintptr_t);
-  __builtin_memcpy(&regs.bp, reinterpret_cast<const void*>(frame_pointer), sizeof(uintptr_t));
+  unwind_detail::copy_from_address(&regs.bp, frame_pointer, sizeof(uintptr_t));
   return walk(regs, stack_high_for(frame_pointer), frames, max_frames, skip);
 }
 

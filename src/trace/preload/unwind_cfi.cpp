@@ -129,7 +129,9 @@ bool parse_cie_augmentation(ByteReader& in, Cie* cie) noexcept {
   // The fixed fields sit between the string and the augmentation data.
   cie->code_alignment = in.uleb128();
   cie->data_alignment = in.sleb128();
-  const uint64_t return_address_column = in.uleb128();  // a byte in version 1, uleb128 after
+  // A byte in version 1, a uleb128 in version 3: the same bytes for values below 128, which is
+  // all x86_64 uses, so one parser serves both versions.
+  const uint64_t return_address_column = in.uleb128();
   if (return_address_column != kRegReturnAddress || !in.ok()) return false;
   if (!cie->has_augmentation_data) return true;
   const uint64_t data_size = in.uleb128();
@@ -141,9 +143,9 @@ bool parse_cie_augmentation(ByteReader& in, Cie* cie) noexcept {
       case 'R':
         cie->fde_pointer_encoding = data.u8();
         break;
-      case 'L':
+      case 'L':  // the LSDA's encoding: the LSDA itself is for exception handling only
         data.u8();
-        break;  // the LSDA encoding: the LSDA itself is for exceptions only
+        break;
       case 'P':
         if (!skip_encoded_pointer(data, data.u8())) return false;
         break;
@@ -157,8 +159,7 @@ bool parse_cie_augmentation(ByteReader& in, Cie* cie) noexcept {
   return data.ok();
 }
 
-// The return-address column and version 1's byte-sized field are the same for uleb128 values
-// below 128, which is all x86_64 ever uses, so one parser serves versions 1 and 3.
+// Parses the CIE at record (versions 1 and 3, the ones GCC and LLVM write to .eh_frame).
 bool parse_cie(uintptr_t record, const ObjectRange& object, Cie* cie) noexcept {
   ByteReader in(0, 0);
   if (!open_record(record, object, &in)) return false;
@@ -217,7 +218,7 @@ bool find_fde_address(uintptr_t header, uintptr_t pc, const ObjectRange& object,
   if (count == 0 || count > (object.end - table) / kEntryBytes) return false;
   auto entry_field = [&](uintptr_t index, size_t field) {
     int32_t offset = 0;
-    __builtin_memcpy(&offset, reinterpret_cast<const void*>(table + index * kEntryBytes + field * 4), 4);
+    copy_from_address(&offset, table + index * kEntryBytes + field * 4, sizeof(offset));
     return header + static_cast<uintptr_t>(static_cast<intptr_t>(offset));
   };
   uintptr_t low = 0;       // invariant: entries below `low` start at or below pc
@@ -248,7 +249,7 @@ bool read_encoded_pointer(ByteReader& in, uint8_t encoding, const EncodingBases&
   if ((encoding & kPeIndirect) != 0) {
     // The pointer lives in the object's own data (its GOT); read it only from there.
     if (!object.contains(address, sizeof(uintptr_t))) return false;
-    __builtin_memcpy(&address, reinterpret_cast<const void*>(address), sizeof(address));
+    copy_from_address(&address, address, sizeof(address));
   }
   *pointer = address;
   return true;
@@ -256,7 +257,8 @@ bool read_encoded_pointer(ByteReader& in, uint8_t encoding, const EncodingBases&
 
 FrameRule compute_frame_rule(uintptr_t pc) noexcept {
   dl_find_object found{};
-  if (_dl_find_object(reinterpret_cast<void*>(pc), &found) != 0 || found.dlfo_eh_frame == nullptr) {
+  if (_dl_find_object(reinterpret_cast<void*>(pc), &found) != 0 ||  // NOLINT(performance-no-int-to-ptr)
+      found.dlfo_eh_frame == nullptr) {
     return FrameRule{};
   }
   const ObjectRange object{reinterpret_cast<uintptr_t>(found.dlfo_map_start),

@@ -54,7 +54,7 @@ class ByteReader {
       return 0;
     }
     uint64_t value = 0;
-    __builtin_memcpy(&value, reinterpret_cast<const void*>(pos_), size);
+    copy_from_address(&value, pos_, size);
     pos_ += size;
     return value;
   }

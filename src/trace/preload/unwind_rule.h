@@ -1,6 +1,7 @@
 #pragma once
 // The unwind rule of one x86_64 code address, as the cache stores it: 64 bits, derived from the
 // DWARF CFI of the function that contains the address. Internal to the unwinder.
+#include <cstddef>
 #include <cstdint>
 
 namespace memdx::trace::unwind_detail {
@@ -63,6 +64,12 @@ inline FrameRule unpack_rule(uint64_t packed) noexcept {
   rule.cfa_offset_bytes = packed_cfa_offset(packed);
   rule.rbp_offset_bytes = packed_rbp_offset(packed);
   return rule;
+}
+
+// Copies size bytes from a computed address: the unwinder's way of reading stack words and CFI
+// bytes. Callers check the address against the stack bounds or the object's range first.
+inline void copy_from_address(void* out, uintptr_t address, size_t size) noexcept {
+  __builtin_memcpy(out, reinterpret_cast<const void*>(address), size);  // NOLINT(performance-no-int-to-ptr)
 }
 
 // Computes the rule for code address pc from the .eh_frame of the object that contains it
