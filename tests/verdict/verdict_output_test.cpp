@@ -61,9 +61,42 @@ Verdict flat_verdict() {
 
 TEST(VerdictJson, SchemaFirstThenTheDesignSections) {
   Json j = model::to_json(child_leaker_verdict());
-  EXPECT_EQ(keys_of(j), (std::vector<std::string>{"schema", "target", "processes", "findings", "hypotheses"}));
+  EXPECT_EQ(keys_of(j), (std::vector<std::string>{"schema", "target", "processes", "heap", "findings", "hypotheses"}));
   EXPECT_EQ(j["schema"], "memdx.verdict/1");
   EXPECT_TRUE(j["hypotheses"].is_array());
+  EXPECT_TRUE(j["heap"].is_array());
+  EXPECT_TRUE(j["heap"].empty());  // recorded without the heap tracer
+}
+
+TEST(VerdictJson, HeapTraceSummaryFields) {
+  model::Verdict verdict = child_leaker_verdict();
+  model::HeapSummary heap;
+  heap.pid = 4243;
+  heap.ppid = 4242;
+  heap.ended = "exit";
+  heap.allocations = 1000;
+  heap.frees = 900;
+  heap.allocated_bytes = 64000;
+  heap.peak_live_bytes = 12800;
+  heap.final_live_bytes = 6400;
+  heap.final_live_blocks = 100;
+  model::HeapSiteSummary site;
+  site.function = "keep_history(int)";
+  site.file = "/src/child_leaker.cpp";
+  site.line = 9;
+  site.allocations = 100;
+  site.final_live_bytes = 6400;
+  site.stack = {"keep_history(int) (child_leaker.cpp:9)", "main (child_leaker.cpp:30)"};
+  heap.sites.push_back(site);
+  verdict.heap.push_back(heap);
+  Json j = model::to_json(verdict)["heap"][0];
+  EXPECT_EQ(j["pid"], 4243);
+  EXPECT_EQ(j["ended"], "exit");
+  EXPECT_EQ(j["allocations"], 1000);
+  EXPECT_EQ(j["final_live_bytes"], 6400);
+  EXPECT_EQ(j["sites"][0]["function"], "keep_history(int)");
+  EXPECT_EQ(j["sites"][0]["line"], 9);
+  EXPECT_EQ(j["sites"][0]["stack"].size(), 2u);
 }
 
 TEST(VerdictJson, TargetAndProcessFields) {
