@@ -186,21 +186,38 @@ void render_heap_site(std::string& out, const model::HeapSiteSummary& site) {
   }
 }
 
+constexpr size_t kTextHeapProcesses = 8;
+constexpr size_t kTextHeapProcessesWithSites = 3;
+
+void render_heap_process(std::string& out, const model::HeapSummary& h, bool with_sites) {
+  out += fmt::format("  pid {} ({}): {} allocations, {} allocated, peak live {}, live at the end {} in {} blocks",
+                     h.pid, h.ended, count_text(h.allocations), model::format_bytes(h.allocated_bytes),
+                     model::format_bytes(h.peak_live_bytes), model::format_bytes(h.final_live_bytes),
+                     count_text(h.final_live_blocks));
+  if (h.maps) out += fmt::format("; {} direct mmap calls, peak {} mapped", count_text(h.maps), model::format_bytes(h.peak_mapped_live_bytes));
+  out += fmt::format("; the tracer used {} in the process\n", model::format_bytes(h.peak_tracer_bytes));
+  if (!with_sites) return;
+  for (size_t i = 0; i < h.sites.size() && i < kTextSites; ++i) render_heap_site(out, h.sites[i]);
+}
+
+// The process images with the largest heaps first; a shell loop's hundred short children
+// would otherwise bury them.
 void render_heap(std::string& out, const Verdict& v) {
   if (v.heap.empty()) return;
   out += "\nHeap trace";
   if (v.heap.front().sample_bytes) {
     out += fmt::format(" (sampled, one sample per {} on average; figures are estimates)", model::format_bytes(v.heap.front().sample_bytes));
   }
-  out += ":\n";
-  for (const model::HeapSummary& h : v.heap) {
-    out += fmt::format("  pid {} ({}): {} allocations, {} allocated, peak live {}, live at the end {} in {} blocks",
-                       h.pid, h.ended, count_text(h.allocations), model::format_bytes(h.allocated_bytes),
-                       model::format_bytes(h.peak_live_bytes), model::format_bytes(h.final_live_bytes),
-                       count_text(h.final_live_blocks));
-    if (h.maps) out += fmt::format("; {} direct mmap calls, peak {} mapped", count_text(h.maps), model::format_bytes(h.peak_mapped_live_bytes));
-    out += fmt::format("; the tracer used {} in the process\n", model::format_bytes(h.peak_tracer_bytes));
-    for (size_t i = 0; i < h.sites.size() && i < kTextSites; ++i) render_heap_site(out, h.sites[i]);
+  out += fmt::format(" of {} process image{}:\n", v.heap.size(), v.heap.size() == 1 ? "" : "s");
+  std::vector<const model::HeapSummary*> order;
+  for (const model::HeapSummary& h : v.heap) order.push_back(&h);
+  std::stable_sort(order.begin(), order.end(),
+                   [](auto* a, auto* b) { return a->peak_live_bytes > b->peak_live_bytes; });
+  for (size_t i = 0; i < order.size() && i < kTextHeapProcesses; ++i) {
+    render_heap_process(out, *order[i], i < kTextHeapProcessesWithSites);
+  }
+  if (order.size() > kTextHeapProcesses) {
+    out += fmt::format("  ... {} more with smaller heaps (all of them in --json)\n", order.size() - kTextHeapProcesses);
   }
 }
 
