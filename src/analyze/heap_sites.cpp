@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -11,13 +12,20 @@ namespace {
 
 std::string basename_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
-// The runtime's own frames say how memory was allocated, not who wanted it.
+// The runtime's own frames say how memory was allocated, not who wanted it: the C and C++
+// runtime libraries and the loader (by module), the allocation functions themselves (by exact
+// name: a program's own malloc_pool() is a site), and library templates compiled into the program.
 bool is_runtime_frame(const SourceFrame& frame) {
   std::string module = basename_of(frame.module);
-  for (const char* prefix : {"libc.so", "libstdc++.so", "libc++.so", "libc++abi.so", "libgcc_s.so", "ld-linux", "libmemdx_trace"}) {
+  for (const char* prefix : {"libc.so.", "libstdc++.so.", "libc++.so.", "libc++abi.so.", "libgcc_s.so.", "ld-linux"}) {
     if (module.rfind(prefix, 0) == 0) return true;
   }
-  for (const char* prefix : {"operator new", "operator delete", "__cxa_", "malloc", "calloc", "realloc"}) {
+  if (module == "libmemdx_trace.so") return true;
+  static const std::set<std::string> kAllocationFunctions = {
+      "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
+      "valloc", "pvalloc", "mmap", "mmap64", "munmap", "mremap"};
+  if (kAllocationFunctions.count(frame.function)) return true;
+  for (const char* prefix : {"operator new", "operator delete", "__cxa_"}) {
     if (frame.function.rfind(prefix, 0) == 0) return true;
   }
   // Library templates instantiated in the program ("std::vector<int>::push_back(...)", or with

@@ -145,13 +145,14 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
   try {
     std::optional<store::RecordingWriter> writer;
     writer.emplace(store::RecordingWriter::create(request.out_path, request.meta));
+    // Before any thread starts: the collector's thread must not take the session's signals.
+    record::block_session_signals();
     std::unique_ptr<record::TraceCollector> collector;
     std::vector<std::string> environment = current_environment();
     if (request.tracer_library) {
       collector = record::TraceCollector::start();
       environment = traced_environment(*request.tracer_library, collector->socket_name(), request.trace);
     }
-    record::block_session_signals();
     pid_t root = start_root(environment);
     if (root < 0) {
       collector.reset();

@@ -138,6 +138,12 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
       break;
     }
   }
+  // The root can turn zombie between the reaping at the top of the loop and the tree's refresh:
+  // its exit status is still waiting to be collected.
+  if (options.root_is_child && result.end == SessionResult::End::kRootExited && !result.root_wait_status) {
+    int status = 0;
+    if (::waitpid(root, &status, 0) == root) result.root_wait_status = status;
+  }
   // Processes still alive at the end stay open-ended in the recording.
   writer.commit();
   result.duration_ms = elapsed_ms(start);

@@ -233,7 +233,7 @@ std::string format_duration(double seconds) {
 std::string render_verdict_text(const Verdict& verdict) {
   if (verdict.findings.empty() && !verdict.heap.empty()) {
     // A `memdx trace` capture: no memory samples, so no trend verdict, only the heap.
-    std::string out = fmt::format("Heap trace of {} (no memory samples: 'memdx run' adds the trend verdict)\n",
+    std::string out = fmt::format("{}: heap trace only (captured by 'memdx trace'; 'memdx run' adds the memory trend verdict)\n",
                                   one_line(command_of(verdict, verdict.target.pid)));
     render_heap(out, verdict);
     return out;

@@ -30,7 +30,10 @@ bool have_real() noexcept {
   return real.malloc != nullptr;
 }
 
-bool should_record() noexcept { return !in_tracer && tracing_active(); }
+bool should_record() noexcept {
+  if (in_tracer) return false;
+  return tracing_active() || memdx::trace::start_tracing_if_due();
+}
 
 // Records an allocation the real allocator made; the guard is set around it. Always inlined,
 // like the *_impl functions: the unwinder skips a fixed number of frames above the hook.

@@ -174,10 +174,7 @@ MEMDX_EXPORT void abort() {
   __builtin_unreachable();
 }
 
-__attribute__((constructor(101))) static void memdx_trace_start() {
-  memdx::trace::remember_tracer_environment();
-  memdx::trace::tracer_init();
-}
+__attribute__((constructor(101))) static void memdx_trace_start() { memdx::trace::tracer_init(); }
 
 // Runs among the program's other destructors: later frees still go out, one batch each.
 __attribute__((destructor(101))) static void memdx_trace_stop() {

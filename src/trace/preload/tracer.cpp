@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "trace/preload/exec_environment.h"
 #include "trace/preload/modules.h"
 #include "trace/preload/real.h"
 #include "trace/preload/sampled_set.h"
@@ -274,11 +275,34 @@ void remember_preload_path() noexcept {
 
 void stop_tracing() noexcept { tracing.store(false, std::memory_order_relaxed); }
 
+namespace {
+
+std::atomic<int> init_state{0};  // 0 not yet, 1 starting, 2 started (tracing or not)
+
+// The unwinder finds code through _dl_find_object, which the loader sets up after relocation:
+// until then an allocation is not traced.
+bool loader_ready() noexcept {
+  dl_find_object found{};
+  return _dl_find_object(reinterpret_cast<void*>(&tracer_init), &found) == 0;
+}
+
+}  // namespace
+
+bool start_tracing_if_due() noexcept {
+  if (init_state.load(std::memory_order_acquire) != 0 || in_tracer || !loader_ready()) return tracing_active();
+  tracer_init();
+  return tracing_active();
+}
+
 void tracer_init() noexcept {
+  int expected = 0;
+  if (!init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
   in_tracer = true;
+  remember_tracer_environment();
   resolve_real_functions();
   const char* socket_name = std::getenv(wire::kEnvSocket);
   if (!socket_name || !*socket_name || !real.malloc) {
+    init_state.store(2, std::memory_order_release);
     in_tracer = false;
     return;
   }
@@ -295,6 +319,7 @@ void tracer_init() noexcept {
     scan_modules();
     send_marker();
   }
+  init_state.store(2, std::memory_order_release);
   in_tracer = false;
 }
 

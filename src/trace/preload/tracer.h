@@ -22,9 +22,13 @@ extern __thread bool in_tracer __attribute__((tls_model("initial-exec")));
 extern std::atomic<bool> tracing;
 inline bool tracing_active() noexcept { return tracing.load(std::memory_order_relaxed); }
 
-// Reads the environment memdx set, connects, sends the module map. Runs once, from the
-// library's constructor.
+// Reads the environment memdx set, connects, sends the module map. Runs once: from the first
+// hooked call after the loader is ready (other libraries' constructors allocate before this
+// library's own constructor runs), or from that constructor.
 void tracer_init() noexcept;
+// For the hooks while tracing is off: starts it if it has not been tried yet and the loader is
+// ready. Returns whether tracing is on.
+bool start_tracing_if_due() noexcept;
 
 // The collector has gone or a buffer could not be sent: hooks pass straight through from now on.
 void stop_tracing() noexcept;

@@ -8,6 +8,7 @@
 #include "trace/preload/unwind.h"
 
 #include <atomic>
+#include <cstring>
 
 #include "trace/preload/unwind_rule.h"
 #include "trace/preload/unwind_stack.h"
@@ -173,8 +174,9 @@ struct Registers {
 // Moves regs from a frame to its caller with the frame's packed rule. False where the rule or
 // the stack does not allow it. All reads lie in [regs.sp, stack_high), which is this frame's part
 // of the stack or above it.
-__attribute__((always_inline)) inline bool step_to_caller(Registers& regs, uint64_t rule,
-                                                          uintptr_t stack_high) noexcept {
+__attribute__((always_inline)) inline bool step_to_caller(Registers& regs, uint64_t rule, uintptr_t stack_high,
+                                                          uintptr_t* rbp_slot_read) noexcept {
+  *rbp_slot_read = 0;
   if (!unwind_detail::packed_can_unwind(rule)) return false;
   const uintptr_t base = unwind_detail::packed_cfa_from_rbp(rule) ? regs.bp : regs.sp;
   const uintptr_t cfa = base + static_cast<uintptr_t>(static_cast<intptr_t>(unwind_detail::packed_cfa_offset(rule)));
@@ -188,6 +190,7 @@ __attribute__((always_inline)) inline bool step_to_caller(Registers& regs, uint6
     const uintptr_t slot = cfa + static_cast<uintptr_t>(static_cast<intptr_t>(unwind_detail::packed_rbp_offset(rule)));
     if (slot < regs.sp || slot > cfa - 2 * sizeof(uintptr_t)) return false;
     unwind_detail::copy_from_address(&regs.bp, slot, sizeof(uintptr_t));
+    *rbp_slot_read = slot;
   } else if (rbp_rule == RbpRule::kUnknown) {
     regs.bp = 0;
   }
@@ -200,23 +203,160 @@ __attribute__((always_inline)) inline bool step_to_caller(Registers& regs, uint6
 // is the end of the chain (0) or garbage.
 constexpr uintptr_t kLowestCodeAddress = 4096;
 
+// ---- The previous walk of this thread -------------------------------------------------------
+//
+// Allocations come in runs from the same deep call chain, so most of a walk repeats the
+// previous one: the frames from main (or a thread's start) down to the loop that allocates.
+// Each thread keeps its last walk: per frame the registers (ip, sp, bp) and the one or two
+// stack words the step to its caller read. When a new walk reaches a frame with exactly the
+// registers of a remembered one, the rest of the walk is a function of those registers and of
+// the remembered words alone (rules depend only on ip and the cache generation), so it is
+// taken from memory after checking that every one of those words still holds the value read
+// then: a load and a compare per frame instead of a probe, a rule and the loads.
+
+// A walk is remembered up to this many frames (4 KiB of stack for the new walk's record).
+constexpr size_t kMemoFrames = 128;
+
+struct MemoFrame {
+  uintptr_t ip, sp, bp;
+  uintptr_t rbp_slot;  // the word the step to the caller read RBP from, or 0
+};
+
+struct WalkMemo {  // zero-initialized TLS: empty
+  MemoFrame frames[kMemoFrames];
+  size_t count;
+  bool complete;       // the walk ended by itself (not at max_frames)
+  uint32_t generation;
+  uintptr_t stack_high;
+};
+
+__thread WalkMemo t_memo __attribute__((tls_model("initial-exec")));
+
+// Whether the remembered walk from frame `from` on would read the same words again.
+bool memo_still_holds(const WalkMemo& memo, size_t from) noexcept {
+  for (size_t i = from; i + 1 < memo.count; ++i) {
+    const MemoFrame& frame = memo.frames[i];
+    const MemoFrame& caller = memo.frames[i + 1];
+    uintptr_t word = 0;
+    unwind_detail::copy_from_address(&word, caller.sp - sizeof(uintptr_t), sizeof(uintptr_t));
+    if (word != caller.ip) return false;
+    if (frame.rbp_slot != 0) {
+      unwind_detail::copy_from_address(&word, frame.rbp_slot, sizeof(uintptr_t));
+      if (word != caller.bp) return false;
+    }
+  }
+  return true;
+}
+
+// The remembered frame with these registers, or kMemoFrames. Both walks go up the stack, so
+// one cursor over the memo serves the whole walk.
+size_t memo_match(const WalkMemo& memo, size_t& cursor, const Registers& regs) noexcept {
+  while (cursor < memo.count && memo.frames[cursor].sp < regs.sp) ++cursor;
+  if (cursor == memo.count) return kMemoFrames;
+  const MemoFrame& frame = memo.frames[cursor];
+  if (frame.sp != regs.sp || frame.ip != regs.ip || frame.bp != regs.bp) return kMemoFrames;
+  return cursor;
+}
+
+void remember_walk(const MemoFrame* fresh, size_t fresh_count, bool complete, uint32_t generation,
+                   uintptr_t stack_high) noexcept {
+  WalkMemo& memo = t_memo;
+  for (size_t i = 0; i < fresh_count; ++i) memo.frames[i] = fresh[i];
+  memo.count = fresh_count;
+  memo.complete = complete && fresh_count < kMemoFrames;
+  memo.generation = generation;
+  memo.stack_high = stack_high;
+}
+
+// The walk met remembered frame `match` with equal registers and words: the frames from there
+// on are the remembered ones. A remembered walk cut at max_frames goes on from its last frame.
+__attribute__((noinline)) size_t finish_from_memo(WalkMemo& memo, size_t match, const MemoFrame* fresh, size_t fresh_count,
+                                                 uintptr_t* frames, size_t count, size_t max_frames, uint64_t key_bits,
+                                                 uint32_t generation, uintptr_t stack_high) noexcept {
+  const size_t tail = memo.count - match;
+  const size_t copied = tail < max_frames - count ? tail : max_frames - count;
+  for (size_t i = 0; i < copied; ++i) frames[count + i] = memo.frames[match + i].ip;
+  count += copied;
+  // Remember the new walk: the fresh prefix, then the remembered tail moved up behind it.
+  size_t kept_tail = tail < kMemoFrames - fresh_count ? tail : kMemoFrames - fresh_count;
+  std::memmove(&memo.frames[fresh_count], &memo.frames[match], kept_tail * sizeof(MemoFrame));
+  std::memcpy(&memo.frames[0], fresh, fresh_count * sizeof(MemoFrame));
+  const bool tail_was_complete = memo.complete && kept_tail == tail;
+  memo.count = fresh_count + kept_tail;
+  memo.generation = generation;
+  memo.stack_high = stack_high;
+  memo.complete = tail_was_complete;
+  if (copied < tail || memo.complete || count == max_frames || kept_tail < tail) return count;
+  // The remembered walk stopped at its own max_frames: go on past its last frame.
+  const MemoFrame last = memo.frames[memo.count - 1];
+  Registers regs{last.ip, last.sp, last.bp};
+  uintptr_t rbp_slot = 0;
+  memo.complete = true;
+  while (step_to_caller(regs, rule_for_return_address(regs.ip, key_bits, generation), stack_high, &rbp_slot) &&
+         regs.ip >= kLowestCodeAddress) {
+    frames[count++] = regs.ip;
+    if (memo.count < kMemoFrames) {
+      memo.frames[memo.count - 1].rbp_slot = rbp_slot;
+      memo.frames[memo.count++] = {regs.ip, regs.sp, regs.bp, 0};
+    } else {
+      memo.complete = false;
+    }
+    if (count == max_frames) {
+      memo.complete = false;
+      break;
+    }
+  }
+  return count;
+}
+
 size_t walk(Registers regs, uintptr_t stack_high, uintptr_t* frames, size_t max_frames, size_t skip) noexcept {
   // Rules are cached under the generation seen when the walk began, so a rule computed from code
   // that unwind_forget_code() has since declared gone is never cached as current.
   const uint32_t generation = g_generation.load(std::memory_order_acquire);
   const uint64_t key_bits = generation_key_bits(generation);
+  uintptr_t rbp_slot = 0;
   for (; skip > 0; --skip) {
     if (regs.ip < kLowestCodeAddress) return 0;
-    if (!step_to_caller(regs, rule_for_return_address(regs.ip, key_bits, generation), stack_high)) return 0;
+    if (!step_to_caller(regs, rule_for_return_address(regs.ip, key_bits, generation), stack_high, &rbp_slot)) return 0;
   }
-  uintptr_t* out = frames;
-  uintptr_t* const out_end = frames + max_frames;
+  WalkMemo& memo = t_memo;
+  // Matching stops after one failed check (something below changed: walk on) and once the
+  // record of this walk is full.
+  bool try_memo = memo.count > 0 && memo.generation == generation && memo.stack_high == stack_high;
+  MemoFrame fresh[kMemoFrames];
+  size_t fresh_count = 0;
+  size_t cursor = 0;
+  size_t count = 0;
+  bool complete = true;
+  uintptr_t unrecorded_rbp_slot = 0;
   while (regs.ip >= kLowestCodeAddress) {
-    *out++ = regs.ip;
-    if (out == out_end) break;
-    if (!step_to_caller(regs, rule_for_return_address(regs.ip, key_bits, generation), stack_high)) break;
+    if (try_memo) {
+      size_t match = memo_match(memo, cursor, regs);
+      if (match != kMemoFrames) {
+        if (memo_still_holds(memo, match)) {
+          return finish_from_memo(memo, match, fresh, fresh_count, frames, count, max_frames, key_bits, generation,
+                                  stack_high);
+        }
+        try_memo = false;
+      }
+    }
+    frames[count++] = regs.ip;
+    uintptr_t* rbp_slot_out = &unrecorded_rbp_slot;
+    if (fresh_count < kMemoFrames) {
+      fresh[fresh_count] = {regs.ip, regs.sp, regs.bp, 0};
+      rbp_slot_out = &fresh[fresh_count++].rbp_slot;
+    } else {
+      try_memo = false;
+      complete = false;
+    }
+    if (count == max_frames) {
+      complete = false;
+      break;
+    }
+    if (!step_to_caller(regs, rule_for_return_address(regs.ip, key_bits, generation), stack_high, rbp_slot_out)) break;
   }
-  return static_cast<size_t>(out - frames);
+  remember_walk(fresh, fresh_count, complete, generation, stack_high);
+  return count;
 }
 
 }  // namespace
@@ -260,6 +400,7 @@ void unwind_thread_init() noexcept {
 
 void unwind_after_fork_child() noexcept {
   t_stack.known = false;
+  t_memo.count = 0;
 }
 
 }  // namespace memdx::trace
