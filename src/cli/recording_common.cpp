@@ -1,5 +1,6 @@
 #include "cli/recording_common.h"
 
+#include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "analyze/diagnose.h"
 #include "analyze/heap_sites.h"
 #include "analyze/snapshot.h"
+#include "cli/launch.h"
 #include "cli/live_view.h"
 #include "cli/errors.h"
 #include "proc/procfs.h"
@@ -103,6 +105,15 @@ model::Verdict analyze_and_report(const std::string& recording_path, OutputFile&
   std::fflush(stdout);
   json_out.write_all(model::to_json(verdict).dump(2) + "\n");
   return verdict;
+}
+
+std::optional<RecordOutcome> record_command(const RecordRequest& request, const std::string& path,
+                                            const std::vector<std::string>& command) {
+  return record_tree(request, [&](const std::vector<std::string>& environment) {
+    // Orphaned grandchildren (daemons) are reparented to memdx, so the tree stays whole.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    return spawn_target(path, command, environment);
+  });
 }
 
 void say_if_nothing_traced(const std::optional<TraceReceived>& trace) {

@@ -80,6 +80,11 @@ struct RecordOutcome {
 std::optional<RecordOutcome> record_tree(const RecordRequest& request,
                                          const std::function<pid_t(const std::vector<std::string>&)>& start_root);
 
+// record_tree for a command memdx starts itself (run, trace): memdx becomes a child subreaper so
+// daemons stay in the tree, and the command gets the environment record_tree chose.
+std::optional<RecordOutcome> record_command(const RecordRequest& request, const std::string& path,
+                                            const std::vector<std::string>& command);
+
 // One line on stderr when the tracer was injected but no process ever connected (a program
 // that clears LD_PRELOAD, or a static child): never a silently empty trace.
 void say_if_nothing_traced(const std::optional<TraceReceived>& trace);

@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <spawn.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,11 +55,7 @@ int run_run(const RunOptions& options) {
   request.root_is_child = true;
   request.trace = options.trace;
   if (!options.no_trace) request.tracer_library = tracer_for(path);
-  std::optional<RecordOutcome> outcome = record_tree(request, [&](const std::vector<std::string>& environment) {
-    // Orphaned grandchildren (daemons) are reparented to memdx, so the tree stays whole.
-    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-    return spawn_target(path, options.command, environment);
-  });
+  std::optional<RecordOutcome> outcome = record_command(request, path, options.command);
   if (!outcome) return kCommandNotFound;
   say_if_nothing_traced(outcome->trace);
   int target_exit = exit_code_of(outcome->session.root_wait_status, name);

@@ -1,6 +1,5 @@
 #include "cli/trace.h"
 
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <memory>
@@ -39,10 +38,7 @@ int run_trace(const TraceOptions& options) {
   request.tracer_library = tracer_for(path);
   // Without the tracer there is nothing to capture but the memory samples: take those.
   request.sample_memory = !request.tracer_library;
-  std::optional<RecordOutcome> outcome = record_tree(request, [&](const std::vector<std::string>& environment) {
-    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-    return spawn_target(path, options.command, environment);
-  });
+  std::optional<RecordOutcome> outcome = record_command(request, path, options.command);
   if (!outcome) return kCommandNotFound;
   say_if_nothing_traced(outcome->trace);
   int exit_code = exit_code_of(outcome->session.root_wait_status, name);
