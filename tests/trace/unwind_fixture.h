@@ -27,6 +27,11 @@ size_t unwind_fixture_std_sort(UnwindLeafFn leaf, void* context);
 // leaf): libgcc can unwind through it, memdx's unwinder stops there by design.
 size_t unwind_fixture_expression_cfa(UnwindLeafFn leaf, void* context);
 
+// Calls leaf(context) through unwind_twin_middle from unwind_twin_a (which = 0) or unwind_twin_b
+// (which = 1): two functions with identical frames, so the leaf runs with the same registers
+// and stack pointer either way and only the return address one level further out differs.
+size_t unwind_fixture_twins(int which, UnwindLeafFn leaf, void* context);
+
 // In the dlopen'ed fixture modules: a chain of three functions, then leaf(context).
 size_t unwind_fixture_dso_chain(UnwindLeafFn leaf, void* context);
 }

@@ -206,3 +206,30 @@ unwind_fixture_expression_cfa:
   .cfi_endproc
   .size unwind_fixture_expression_cfa, .-unwind_fixture_expression_cfa
 )");
+
+extern "C" {
+
+__attribute__((noinline)) size_t unwind_twin_middle(UnwindLeafFn leaf, void* context) {
+  size_t result = leaf(context);
+  opaque(result);
+  return result;
+}
+
+__attribute__((noinline)) size_t unwind_twin_a(UnwindLeafFn leaf, void* context) {
+  size_t result = unwind_twin_middle(leaf, context);
+  opaque(result);
+  return result;
+}
+
+__attribute__((noinline)) size_t unwind_twin_b(UnwindLeafFn leaf, void* context) {
+  size_t result = unwind_twin_middle(leaf, context);
+  opaque(result);
+  return result;
+}
+
+__attribute__((noinline)) size_t unwind_fixture_twins(int which, UnwindLeafFn leaf, void* context) {
+  size_t result = which == 0 ? unwind_twin_a(leaf, context) : unwind_twin_b(leaf, context);
+  opaque(result);
+  return result;
+}
+}

@@ -163,6 +163,21 @@ TEST(CaptureStack, EqualsBacktraceThroughFramePointerLessChain) {
   }
 }
 
+// The walk reuses the thread's previous walk from a frame with unchanged registers, after
+// checking the stack words it read then. Here the leaf's registers are the same both times and
+// only a return address further out changed: the check must catch it.
+TEST(CaptureStack, ReusedWalkNoticesAChangedCallerFurtherOut) {
+  for (int round = 0; round < 4; ++round) {
+    for (int which : {0, 1, 0, 0, 1, 1}) {
+      Capture capture;
+      unwind_fixture_twins(which, unwind_test_capture_both, &capture);
+      ASSERT_TRUE(matches_backtrace(capture, Extent::kWholeChain)) << "which " << which;
+      EXPECT_GE(find_frame(capture, which == 0 ? "unwind_twin_a" : "unwind_twin_b"), 0) << describe(capture);
+      EXPECT_LT(find_frame(capture, which == 0 ? "unwind_twin_b" : "unwind_twin_a"), 0) << describe(capture);
+    }
+  }
+}
+
 struct SkipCapture {
   uintptr_t skip0[64];
   uintptr_t skip1[64];
