@@ -20,6 +20,16 @@ constexpr uintptr_t kTombstone = 1;  // no block lives at address 1
 std::atomic<std::atomic<uintptr_t>*> slots{nullptr};
 std::atomic<size_t> live{0};
 
+// How many sampled live blocks hash to each of 2^16 buckets: almost every free is of a block that
+// was not sampled, and a zero here (64 KiB, which stays in cache) says so without touching the
+// 2 MiB set.
+constexpr size_t kFilterBuckets = size_t{1} << 16;
+std::atomic<uint8_t> filter[kFilterBuckets];
+
+size_t filter_bucket(uintptr_t address) noexcept {
+  return static_cast<size_t>(((address >> 4) * 0xff51afd7ed558ccdull) >> 48);
+}
+
 std::atomic<uintptr_t>* table() noexcept {
   std::atomic<uintptr_t>* ready = slots.load(std::memory_order_acquire);
   if (ready) return ready;
@@ -48,7 +58,10 @@ bool sampled_set_insert(const void* address) noexcept {
   for (size_t i = home(key), probes = 0; probes < kSlotCount; i = (i + 1) & (kSlotCount - 1), ++probes) {
     uintptr_t seen = set[i].load(std::memory_order_relaxed);
     if (seen != kEmpty && seen != kTombstone) continue;
+    std::atomic<uint8_t>& bucket = filter[filter_bucket(key)];
+    if (bucket.load(std::memory_order_relaxed) == 255) return false;  // saturated: don't sample it
     if (set[i].compare_exchange_strong(seen, key, std::memory_order_acq_rel)) {
+      bucket.fetch_add(1, std::memory_order_relaxed);
       live.fetch_add(1, std::memory_order_relaxed);
       return true;
     }
@@ -57,14 +70,17 @@ bool sampled_set_insert(const void* address) noexcept {
 }
 
 bool sampled_set_erase(const void* address) noexcept {
-  std::atomic<uintptr_t>* set = slots.load(std::memory_order_acquire);
-  if (!set || live.load(std::memory_order_relaxed) == 0) return false;
   auto key = reinterpret_cast<uintptr_t>(address);
+  std::atomic<uint8_t>& bucket = filter[filter_bucket(key)];
+  if (bucket.load(std::memory_order_relaxed) == 0) return false;
+  std::atomic<uintptr_t>* set = slots.load(std::memory_order_acquire);
+  if (!set) return false;
   for (size_t i = home(key), probes = 0; probes < kSlotCount; i = (i + 1) & (kSlotCount - 1), ++probes) {
     uintptr_t seen = set[i].load(std::memory_order_acquire);
     if (seen == kEmpty) return false;
     if (seen != key) continue;
     if (set[i].compare_exchange_strong(seen, kTombstone, std::memory_order_acq_rel)) {
+      bucket.fetch_sub(1, std::memory_order_relaxed);
       live.fetch_sub(1, std::memory_order_relaxed);
       return true;
     }
@@ -74,7 +90,7 @@ bool sampled_set_erase(const void* address) noexcept {
 }
 
 size_t sampled_set_bytes() noexcept {
-  return slots.load(std::memory_order_relaxed) ? kSlotCount * sizeof(uintptr_t) : 0;
+  return slots.load(std::memory_order_relaxed) ? kSlotCount * sizeof(uintptr_t) + sizeof(filter) : 0;
 }
 
 }  // namespace memdx::trace
