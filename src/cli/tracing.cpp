@@ -43,7 +43,7 @@ bool elf_is_static(std::ifstream& file) {
   if (!file.read(reinterpret_cast<char*>(&header), sizeof(header)) || header.e_ident[EI_CLASS] != ELFCLASS64) return false;
   for (unsigned i = 0; i < header.e_phnum; ++i) {
     Elf64_Phdr program{};
-    file.seekg(static_cast<std::streamoff>(header.e_phoff + i * header.e_phentsize));
+    file.seekg(static_cast<std::streamoff>(header.e_phoff + uint64_t{i} * header.e_phentsize));
     if (!file.read(reinterpret_cast<char*>(&program), sizeof(program))) return false;
     if (program.p_type == PT_INTERP) return false;
   }

@@ -67,7 +67,7 @@ ExecEnvironment environment_with_tracer(char* const* envp) noexcept {
   if (!*preload_entry() || !envp) return result;
   size_t count = 0, text_bytes = 0;
   for (char* const* entry = envp; *entry; ++entry, ++count) text_bytes += std::strlen(*entry) + 1;
-  size_t bytes = (count + 8) * sizeof(char*) + text_bytes + 4096 * 4;
+  size_t bytes = (count + 8) * sizeof(char*) + text_bytes + size_t{4096} * 4;
   void* memory = real.mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) return result;
   auto** out = static_cast<char**>(memory);

@@ -12,7 +12,7 @@
 
 namespace memdx::trace {
 
-inline constexpr size_t kThreadBufferBytes = 64 * 1024;
+inline constexpr size_t kThreadBufferBytes = size_t{64} * 1024;
 // Room one event needs at most besides its stack definition (tag + 5 varints).
 inline constexpr size_t kMaxEventBytes = 1 + 5 * 10;
 inline constexpr size_t kRecentSlots = 1024;
