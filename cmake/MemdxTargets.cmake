@@ -1,5 +1,5 @@
 # Per-target settings: warnings and sanitizers are attached to the targets that want them,
-# never directory-wide, so the future injected tracer can opt out of the sanitizers.
+# never directory-wide, so the injected tracer (src/trace/preload) can opt out of the sanitizers.
 
 function(memdx_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion

@@ -14,7 +14,8 @@
 
 namespace memdx::model {
 
-// A call site holding growing live memory (from the heap tracer; empty until tracing lands).
+// A call site holding growing live memory (from the heap trace; filled by the trace analysis of
+// the next issue, empty until then).
 struct Site {
   std::string function;
   std::string file;
