@@ -43,6 +43,15 @@ std::string resolve_command(const std::string& name) {
   throw RuntimeError(fmt::format("{}: command not found", name));
 }
 
+std::optional<ResolvedCommand> resolve_or_say(const std::vector<std::string>& command) {
+  try {
+    return ResolvedCommand{resolve_command(command[0]), command[0].substr(command[0].rfind('/') + 1)};
+  } catch (const RuntimeError& e) {
+    std::fprintf(stderr, "memdx: %s\n", e.what());
+    return std::nullopt;
+  }
+}
+
 pid_t spawn_target(const std::string& path, const std::vector<std::string>& command,
                    const std::vector<std::string>& environment) {
   std::vector<char*> envp;

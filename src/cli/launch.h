@@ -17,6 +17,14 @@ inline constexpr int kCommandNotFound = 127;
 // Where execvp would find `name`; throws RuntimeError saying why not.
 std::string resolve_command(const std::string& name);
 
+// The command run/trace start: where it is, and its short name (for file names and messages).
+struct ResolvedCommand {
+  std::string path;
+  std::string name;
+};
+// resolve_command for command[0]; nullopt after one line on stderr (exit kCommandNotFound).
+std::optional<ResolvedCommand> resolve_or_say(const std::vector<std::string>& command);
+
 // Starts the command with `environment` ("NAME=value" entries); -1 (after one line on stderr)
 // when it cannot start.
 pid_t spawn_target(const std::string& path, const std::vector<std::string>& command,

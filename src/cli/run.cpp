@@ -37,14 +37,10 @@ struct RunOptions {
 constexpr int kLeakFound = 3;
 
 int run_run(const RunOptions& options) {
-  std::string path;
-  try {
-    path = resolve_command(options.command[0]);
-  } catch (const RuntimeError& e) {
-    std::fprintf(stderr, "memdx: %s\n", e.what());
-    return kCommandNotFound;
-  }
-  std::string name = options.command[0].substr(options.command[0].rfind('/') + 1);
+  std::optional<ResolvedCommand> resolved = resolve_or_say(options.command);
+  if (!resolved) return kCommandNotFound;
+  const std::string& path = resolved->path;
+  const std::string& name = resolved->name;
   std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
   OutputFile json_out = options.json_path.empty() ? OutputFile() : OutputFile(options.json_path);
 

@@ -44,12 +44,16 @@ int exec_with_tracer(char* const* envp, Exec&& exec) {
   return result;
 }
 
-// execl-style argument lists into an array on the stack; false when there are too many.
+// execl-style argument lists into an array on the stack; false (errno E2BIG) when there are too
+// many.
 bool collect_arguments(const char* first, va_list& args, const char** argv) noexcept {
   size_t count = 0;
   argv[count++] = first;
   while (argv[count - 1] != nullptr) {
-    if (count == kMaxListArguments) return false;
+    if (count == kMaxListArguments) {
+      errno = E2BIG;
+      return false;
+    }
     argv[count++] = va_arg(args, const char*);
   }
   return true;
@@ -83,11 +87,7 @@ MEMDX_EXPORT int execl(const char* path, const char* arg, ...) {
   va_start(args, arg);
   bool fits = collect_arguments(arg, args, argv);
   va_end(args);
-  if (!fits) {
-    errno = E2BIG;
-    return -1;
-  }
-  return execv(path, const_cast<char* const*>(argv));
+  return fits ? execv(path, const_cast<char* const*>(argv)) : -1;
 }
 
 MEMDX_EXPORT int execlp(const char* file, const char* arg, ...) {
@@ -96,11 +96,7 @@ MEMDX_EXPORT int execlp(const char* file, const char* arg, ...) {
   va_start(args, arg);
   bool fits = collect_arguments(arg, args, argv);
   va_end(args);
-  if (!fits) {
-    errno = E2BIG;
-    return -1;
-  }
-  return execvp(file, const_cast<char* const*>(argv));
+  return fits ? execvp(file, const_cast<char* const*>(argv)) : -1;
 }
 
 MEMDX_EXPORT int execle(const char* path, const char* arg, ...) {
@@ -110,10 +106,7 @@ MEMDX_EXPORT int execle(const char* path, const char* arg, ...) {
   bool fits = collect_arguments(arg, args, argv);
   char* const* envp = fits ? va_arg(args, char* const*) : nullptr;
   va_end(args);
-  if (!fits) {
-    errno = E2BIG;
-    return -1;
-  }
+  if (!fits) return -1;
   return execve(path, const_cast<char* const*>(argv), envp);
 }
 

@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include "trace/format/wire.h"
-#include "trace/preload/stream.h"
 #include "trace/preload/tracer.h"
 #include "trace/preload/unwind.h"
 
@@ -35,11 +34,6 @@ Module modules[kMaxModules];
 size_t module_count = 0;
 pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void send_record(const uint8_t* begin, const uint8_t* end) noexcept {
-  iovec piece{const_cast<uint8_t*>(begin), static_cast<size_t>(end - begin)};
-  if (!stream_send(wire::BatchKind::kProcess, static_cast<pid_t>(gettid()), &piece, 1)) stop_tracing();
-}
-
 void send_module(const Module& module) noexcept {
   uint8_t record[1 + 5 * wire::kMaxVarintBytes + kMaxPathBytes];
   uint8_t* out = record;
@@ -50,7 +44,7 @@ void send_module(const Module& module) noexcept {
   out = wire::put_u64(out, module.end);
   out = wire::put_u64(out, module.path_bytes);
   std::memcpy(out, module.path, module.path_bytes);
-  send_record(record, out + module.path_bytes);
+  send_process_record(record, out + module.path_bytes);
 }
 
 void send_unmodule(const Module& module) noexcept {
@@ -59,7 +53,7 @@ void send_unmodule(const Module& module) noexcept {
   *out++ = static_cast<uint8_t>(wire::Tag::kUnmodule);
   out = wire::put_u64(out, current_seq());
   out = wire::put_u64(out, module.load_bias);
-  send_record(record, out);
+  send_process_record(record, out);
 }
 
 Module* find(uint64_t load_bias, uint64_t start) noexcept {

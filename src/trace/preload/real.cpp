@@ -1,6 +1,7 @@
 #include "trace/preload/real.h"
 
 #include <dlfcn.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <cstdint>
@@ -37,6 +38,18 @@ bool is_bootstrap_block(const void* ptr) noexcept {
   auto at = reinterpret_cast<uintptr_t>(ptr);
   auto base = reinterpret_cast<uintptr_t>(bootstrap_arena);
   return at >= base && at < base + sizeof(bootstrap_arena);
+}
+
+void* map_zeroed_once(std::atomic<void*>& mapping, size_t bytes) noexcept {
+  void* ready = mapping.load(std::memory_order_acquire);
+  if (ready) return ready;
+  void* memory = real.mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (memory == MAP_FAILED) return nullptr;
+  if (!mapping.compare_exchange_strong(ready, memory, std::memory_order_acq_rel)) {
+    real.munmap(memory, bytes);
+    return ready;
+  }
+  return memory;
 }
 
 void resolve_real_functions() noexcept {

@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 
 namespace memdx::trace {
@@ -47,5 +48,9 @@ void resolve_real_functions() noexcept;
 // are never given back: free() just recognises and ignores them.
 void* bootstrap_alloc(size_t size, size_t alignment) noexcept;
 bool is_bootstrap_block(const void* ptr) noexcept;
+
+// `bytes` of zeroed, lazily committed memory (MAP_NORESERVE) mapped on first use, once across
+// threads: a thread that loses the race unmaps its copy. Null when mmap fails.
+void* map_zeroed_once(std::atomic<void*>& mapping, size_t bytes) noexcept;
 
 }  // namespace memdx::trace

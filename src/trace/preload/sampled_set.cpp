@@ -17,7 +17,7 @@ constexpr size_t kMaxLive = kSlotCount / 2;
 constexpr uintptr_t kEmpty = 0;
 constexpr uintptr_t kTombstone = 1;  // no block lives at address 1
 
-std::atomic<std::atomic<uintptr_t>*> slots{nullptr};
+std::atomic<void*> slots_memory{nullptr};
 std::atomic<size_t> live{0};
 
 // How many sampled live blocks hash to each of 2^16 buckets: almost every free is of a block that
@@ -31,17 +31,7 @@ size_t filter_bucket(uintptr_t address) noexcept {
 }
 
 std::atomic<uintptr_t>* table() noexcept {
-  std::atomic<uintptr_t>* ready = slots.load(std::memory_order_acquire);
-  if (ready) return ready;
-  void* memory = real.mmap(nullptr, kSlotCount * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (memory == MAP_FAILED) return nullptr;
-  std::atomic<uintptr_t>* expected = nullptr;
-  if (!slots.compare_exchange_strong(expected, static_cast<std::atomic<uintptr_t>*>(memory))) {
-    real.munmap(memory, kSlotCount * sizeof(uintptr_t));
-    return expected;
-  }
-  return static_cast<std::atomic<uintptr_t>*>(memory);
+  return static_cast<std::atomic<uintptr_t>*>(map_zeroed_once(slots_memory, kSlotCount * sizeof(uintptr_t)));
 }
 
 size_t home(uintptr_t address) noexcept {
@@ -73,7 +63,7 @@ bool sampled_set_erase(const void* address) noexcept {
   auto key = reinterpret_cast<uintptr_t>(address);
   std::atomic<uint8_t>& bucket = filter[filter_bucket(key)];
   if (bucket.load(std::memory_order_relaxed) == 0) return false;
-  std::atomic<uintptr_t>* set = slots.load(std::memory_order_acquire);
+  auto* set = static_cast<std::atomic<uintptr_t>*>(slots_memory.load(std::memory_order_acquire));
   if (!set) return false;
   for (size_t i = home(key), probes = 0; probes < kSlotCount; i = (i + 1) & (kSlotCount - 1), ++probes) {
     uintptr_t seen = set[i].load(std::memory_order_acquire);
@@ -90,7 +80,7 @@ bool sampled_set_erase(const void* address) noexcept {
 }
 
 size_t sampled_set_bytes() noexcept {
-  return slots.load(std::memory_order_relaxed) ? kSlotCount * sizeof(uintptr_t) + sizeof(filter) : 0;
+  return slots_memory.load(std::memory_order_relaxed) ? kSlotCount * sizeof(uintptr_t) + sizeof(filter) : 0;
 }
 
 }  // namespace memdx::trace

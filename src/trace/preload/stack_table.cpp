@@ -19,27 +19,13 @@ struct Slot {
   std::atomic<uint64_t> id_gen;   // stream generation << 32 | id; 0 while being written
 };
 
-Slot* slots = nullptr;
-std::atomic<Slot*> slots_ready{nullptr};
+std::atomic<void*> slots_memory{nullptr};
 std::atomic<uint32_t> next_id{1};
 std::atomic<size_t> filled{0};
 std::atomic<uint32_t> generation{1};
 std::atomic<bool> full_reported{false};
 
-Slot* table() noexcept {
-  Slot* ready = slots_ready.load(std::memory_order_acquire);
-  if (ready) return ready;
-  void* memory = real.mmap(nullptr, kSlotCount * sizeof(Slot), PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (memory == MAP_FAILED) return nullptr;
-  Slot* expected = nullptr;
-  if (!slots_ready.compare_exchange_strong(expected, static_cast<Slot*>(memory))) {
-    real.munmap(memory, kSlotCount * sizeof(Slot));
-    return expected;
-  }
-  slots = static_cast<Slot*>(memory);
-  return slots;
-}
+Slot* table() noexcept { return static_cast<Slot*>(map_zeroed_once(slots_memory, kSlotCount * sizeof(Slot))); }
 
 StackLookup fresh_id(bool* became_full) noexcept {
   if (!full_reported.exchange(true, std::memory_order_relaxed)) *became_full = true;
@@ -112,7 +98,7 @@ void stack_table_new_stream() noexcept {
 size_t stack_table_bytes() noexcept {
   // Each stack touches at most one new 4 KiB page; the table never exceeds its mapping.
   size_t touched = filled.load(std::memory_order_relaxed) * 4096;
-  size_t mapped = slots_ready.load(std::memory_order_relaxed) ? kSlotCount * sizeof(Slot) : 0;
+  size_t mapped = slots_memory.load(std::memory_order_relaxed) ? kSlotCount * sizeof(Slot) : 0;
   return touched < mapped ? touched : mapped;
 }
 

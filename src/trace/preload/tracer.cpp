@@ -90,11 +90,6 @@ uint64_t resident_bytes() noexcept {
 
 uint64_t tracer_bytes() noexcept { return thread_log_bytes() + stack_table_bytes() + sampled_set_bytes(); }
 
-void send_process_record(const uint8_t* begin, const uint8_t* end) noexcept {
-  iovec piece{const_cast<uint8_t*>(begin), static_cast<size_t>(end - begin)};
-  if (!stream_send(wire::BatchKind::kProcess, static_cast<pid_t>(gettid()), &piece, 1)) stop_tracing();
-}
-
 void send_marker() noexcept {
   uint8_t record[1 + 4 * wire::kMaxVarintBytes];
   uint8_t* out = record;
@@ -272,6 +267,11 @@ void remember_preload_path() noexcept {
 }
 
 }  // namespace
+
+void send_process_record(const uint8_t* begin, const uint8_t* end) noexcept {
+  iovec piece{const_cast<uint8_t*>(begin), static_cast<size_t>(end - begin)};
+  if (!stream_send(wire::BatchKind::kProcess, static_cast<pid_t>(gettid()), &piece, 1)) stop_tracing();
+}
 
 void stop_tracing() noexcept { tracing.store(false, std::memory_order_relaxed); }
 

@@ -39,6 +39,10 @@ __attribute__((noinline)) void record_free(const void* address) noexcept;
 __attribute__((noinline)) void record_mmap(const void* address, size_t length, int flags, int fd) noexcept;
 __attribute__((noinline)) void record_munmap(const void* address, size_t length) noexcept;
 
+// Sends one process record (module, marker, note, end) as its own batch; stops tracing when the
+// collector is gone.
+void send_process_record(const uint8_t* begin, const uint8_t* end) noexcept;
+
 // The sequence number the next event will get (for process records).
 uint64_t current_seq() noexcept;
 
