@@ -26,6 +26,24 @@ struct AllocationStats {
   uint64_t live_bytes = 0;   // at the end of the stream
   uint64_t live_blocks = 0;  // at the end of the stream
   uint64_t peak_live_bytes = 0;
+  // Live when the process's whole heap (or its direct mappings) reached their peak: what has to
+  // fit at the worst moment. Summing these over stacks gives the peak itself.
+  uint64_t live_at_peak_bytes = 0;
+  uint64_t live_at_peak_blocks = 0;
+  // Freed before the same thread allocated anything else (heaptrack's definition): churn that
+  // costs time, never memory.
+  uint64_t temporary_allocations = 0;
+};
+
+// Live bytes of every stack at up to kSeriesPoints instants spread evenly (by marker count) over
+// the process's life: the per-site time series that growth is ranked on. Bounded: when the
+// points are full every other one is dropped and the stride between snapshots doubles.
+inline constexpr size_t kSeriesPoints = 128;
+
+struct LiveSeries {
+  std::vector<uint64_t> monotonic_ns;  // the instants, increasing
+  // Per stack, aligned with monotonic_ns (a stack first seen later has zeros before it).
+  std::unordered_map<uint32_t, std::vector<float>> by_stack;
 };
 
 // One point per tracer marker (about every 100 ms while the process allocates).
@@ -70,6 +88,8 @@ struct ProcessHeapProfile {
   std::unordered_map<uint32_t, std::vector<uint64_t>> stacks;  // id -> return addresses, innermost first
   std::unordered_map<uint32_t, AllocationStats> heap_by_stack;
   std::unordered_map<uint32_t, AllocationStats> mapped_by_stack;
+  LiveSeries heap_series;    // of heap_by_stack's live bytes
+  LiveSeries mapped_series;  // of mapped_by_stack's live bytes
 };
 
 struct HeapTrace {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "analyze/heap_profile.h"
@@ -31,6 +32,15 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
 // Fills verdict.heap from the trace, with the top `site_limit` sites of each process image,
 // and each traced process's peak_heap_live_bytes.
 void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit);
+
+// How much each stack's live bytes grew over the process's life: the Theil-Sen slope of its live
+// series (heap, or direct mappings with `mapped`) times the series' duration, rounded; stacks
+// that did not grow are absent. The same slope ranks growth sites.
+std::unordered_map<uint32_t, uint64_t> growth_bytes_by_stack(const ProcessHeapProfile& profile, bool mapped = false);
+
+// Whether a frame belongs to the runtime (C/C++ runtime libraries, the loader, the allocation
+// functions, std:: templates, the tracer) rather than to the program: sites skip such frames.
+bool is_runtime_frame(const SourceFrame& frame);
 
 // "function (file:line)" or "module+0xoffset".
 std::string format_frame(const SourceFrame& frame);
