@@ -12,6 +12,8 @@ namespace {
 
 std::string basename_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
+}  // namespace
+
 // The runtime's own frames say how memory was allocated, not who wanted it: the C and C++
 // runtime libraries and the loader (by module), the allocation functions themselves (by exact
 // name: a program's own malloc_pool() is a site), and library templates compiled into the program.
@@ -37,6 +39,8 @@ bool is_runtime_frame(const SourceFrame& frame) {
   }
   return false;
 }
+
+namespace {
 
 struct SiteKey {
   std::string function, file;

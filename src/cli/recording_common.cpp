@@ -87,24 +87,30 @@ model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::s
 // Sites per traced process in the verdict; the text shows the first few.
 constexpr size_t kHeapSitesInJson = 20;
 
-model::Verdict analyze_and_report(const std::string& recording_path, OutputFile& json_out) {
-  model::Verdict verdict;
+Analysis analyze_recording(const std::string& recording_path) {
+  Analysis analysis;
   try {
     store::RecordingReader reader = store::RecordingReader::open(recording_path);
-    verdict = analyze::diagnose(reader);
+    analysis.heap = analyze::build_heap_trace(reader);
+    analysis.verdict = analyze::diagnose(reader);
     // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
-    if (reader.meta().kind == "trace") verdict.findings.clear();
-    analyze::attach_heap_trace(verdict, analyze::build_heap_trace(reader), kHeapSitesInJson);
+    if (reader.meta().kind == "trace") analysis.verdict.findings.clear();
+    analyze::attach_heap_trace(analysis.verdict, analysis.heap, kHeapSitesInJson);
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
   } catch (const analyze::TraceFormatError& e) {
     throw RuntimeError(fmt::format("{}: {}", recording_path, e.what()));
   }
-  std::string text = report::render_verdict_text(verdict);
+  return analysis;
+}
+
+model::Verdict analyze_and_report(const std::string& recording_path, OutputFile& json_out) {
+  Analysis analysis = analyze_recording(recording_path);
+  std::string text = report::render_verdict_text(analysis.verdict);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
-  json_out.write_all(model::to_json(verdict).dump(2) + "\n");
-  return verdict;
+  json_out.write_all(model::to_json(analysis.verdict).dump(2) + "\n");
+  return std::move(analysis.verdict);
 }
 
 std::optional<RecordOutcome> record_command(const RecordRequest& request, const std::string& path,

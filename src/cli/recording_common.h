@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "model/recording.h"
+#include "analyze/heap_profile.h"
 #include "model/verdict.h"
 #include "cli/tracing.h"
 #include "record/session.h"
@@ -44,7 +45,17 @@ class OutputFile {
 model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::string>& command,
                                int64_t interval_ms, pid_t root);
 
-// Analyses the finished recording and prints the summary; writes JSON when asked.
+// A recording analysed: the verdict (findings with their sites) and the heap trace behind it.
+struct Analysis {
+  model::Verdict verdict;
+  analyze::HeapTrace heap;  // empty without the heap tracer
+};
+
+// Diagnoses the recording and aggregates its heap trace. Throws RuntimeError with one line
+// when the recording or its trace cannot be read.
+Analysis analyze_recording(const std::string& recording_path);
+
+// analyze_recording, then the verdict's text on stdout and its JSON into json_out.
 model::Verdict analyze_and_report(const std::string& recording_path, OutputFile& json_out);
 
 struct RecordRequest {
