@@ -52,8 +52,10 @@ std::vector<SeriesPoint> series_of(const std::vector<ProcessSample>& samples, Sa
   return points;
 }
 
-// Only the ticks where the tracer reported; empty without the tracer.
-std::vector<SeriesPoint> heap_series(const std::vector<ProcessSample>& samples) {
+// The tracer's own series when there is one, else the ticks where a sample carried it; empty
+// without the tracer.
+std::vector<SeriesPoint> heap_series(const std::vector<ProcessSample>& samples, const TracedMemory* traced) {
+  if (traced && !traced->heap_live_bytes.empty()) return traced->heap_live_bytes;
   std::vector<SeriesPoint> points;
   for (const ProcessSample& s : samples) {
     if (s.heap_live_bytes) points.push_back({seconds_of(s.t_ms), static_cast<double>(*s.heap_live_bytes)});
@@ -146,6 +148,7 @@ struct ProcessContext {
   const std::vector<ProcessSample>& samples;
   const DiagnoseOptions& options;
   const std::optional<MemoryLimit>& limit;
+  const TracedMemory* traced = nullptr;  // null without the heap tracer
 };
 
 struct Tested {
@@ -246,7 +249,7 @@ void add_swapped_anon(const ProcessContext& c, ProcessFindings& out) {
 
 void add_heap_and_anon(const ProcessContext& c, ProcessFindings& out) {
   Tested heap;
-  std::vector<SeriesPoint> heap_points = heap_series(c.samples);
+  std::vector<SeriesPoint> heap_points = heap_series(c.samples, c.traced);
   if (!heap_points.empty()) heap = test_series(c, kHeap, heap_points, bytes_options(c), out);
   if (heap.growing()) out.findings.push_back(trend_finding(c, kHeap, heap, "heap_growth", "leak"));
 
@@ -330,6 +333,50 @@ void add_reservation(const ProcessContext& c, ProcessFindings& out) {
   out.findings.push_back(std::move(f));
 }
 
+double median_of(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  return values[values.size() / 2];
+}
+
+// Median of the last 10% of a series' values (at least one point): the level it ended at.
+template <typename Value>
+double final_level(size_t count, Value value) {
+  std::vector<double> tail;
+  for (size_t i = count - std::max<size_t>(1, count / 10); i < count; ++i) tail.push_back(value(i));
+  return median_of(std::move(tail));
+}
+
+// Freed memory the allocator keeps is resident but not live: RSS far above the live heap, and
+// not a leak. Judged on the levels at the end of the run, where a leak would also show.
+void add_retention(const ProcessContext& c, ProcessFindings& out) {
+  if (!c.traced || c.traced->heap_live_bytes.empty() || c.samples.empty()) return;
+  const auto& heap = c.traced->heap_live_bytes;
+  const auto& mapped = c.traced->mapped_live_bytes;
+  double anon = final_level(c.samples.size(), [&](size_t i) { return static_cast<double>(c.samples[i].rss_anon_bytes); });
+  double heap_live = final_level(heap.size(), [&](size_t i) { return heap[i].value; });
+  double mapped_live = mapped.empty() ? 0 : final_level(mapped.size(), [&](size_t i) { return mapped[i].value; });
+  double live = heap_live + mapped_live;
+  double retained = anon - live;
+  if (retained < static_cast<double>(c.options.retention_min_bytes) || anon < c.options.retention_factor * live) return;
+  Finding f;
+  f.kind = "allocator_retention";
+  f.severity = "warning";
+  f.pid = c.pid;
+  f.series = "rss_anon_bytes";
+  f.unit = "bytes";
+  f.confidence = 1;  // a measurement, not an inference
+  f.start_level = live;
+  f.end_level = anon;
+  f.evidence = fmt::format(
+      "anon RSS {} while the live heap is {} and direct mappings {}: {} was freed but is kept by the allocator "
+      "(fragmentation), not a leak; malloc_trim(0) after big frees, MALLOC_ARENA_MAX=2, or jemalloc/tcmalloc "
+      "can return it",
+      model::format_bytes(static_cast<uint64_t>(anon)), model::format_bytes(static_cast<uint64_t>(heap_live)),
+      model::format_bytes(static_cast<uint64_t>(mapped_live)), model::format_bytes(static_cast<uint64_t>(retained)));
+  out.findings.push_back(std::move(f));
+}
+
 std::string joined(const std::vector<std::string>& parts, const char* separator) {
   std::string text;
   for (const std::string& part : parts) text += (text.empty() ? "" : separator) + part;
@@ -367,6 +414,7 @@ std::vector<Finding> process_findings(const ProcessContext& c) {
       c.options.threads_min_growth, "thread_growth", out);
   bool grew = !out.findings.empty();  // every finding so far is a growth finding
   add_reservation(c, out);
+  add_retention(c, out);
   if (!grew) out.findings.push_back(no_growth(c, out.not_judged));
   return std::move(out.findings);
 }
@@ -494,7 +542,9 @@ Verdict diagnose(const RecordingData& data, const DiagnoseOptions& options) {
     verdict.processes.push_back(summary_of(p, samples));
     if (!long_enough(samples, options.bytes)) continue;  // too short-lived to judge: no finding
     judged_any = true;
-    std::vector<Finding> found = process_findings({p.pid, samples, options, limit});
+    auto traced = data.traced.find(p.pid);
+    std::vector<Finding> found =
+        process_findings({p.pid, samples, options, limit, traced == data.traced.end() ? nullptr : &traced->second});
     verdict.findings.insert(verdict.findings.end(), found.begin(), found.end());
   }
   if (!judged_any) verdict.findings.push_back(too_short(data, verdict.target.pid, options.bytes));
@@ -502,7 +552,7 @@ Verdict diagnose(const RecordingData& data, const DiagnoseOptions& options) {
   return verdict;
 }
 
-Verdict diagnose(const store::RecordingReader& recording, const DiagnoseOptions& options) {
+RecordingData load_recording(const store::RecordingReader& recording) {
   RecordingData data;
   data.meta = recording.meta();
   data.processes = recording.processes();
@@ -513,7 +563,11 @@ Verdict diagnose(const store::RecordingReader& recording, const DiagnoseOptions&
     auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), pid);
     if (error == std::errc() && end == text->data() + text->size()) data.root_pid = pid;
   }
-  return diagnose(data, options);
+  return data;
+}
+
+Verdict diagnose(const store::RecordingReader& recording, const DiagnoseOptions& options) {
+  return diagnose(load_recording(recording), options);
 }
 
 }  // namespace memdx::analyze

@@ -12,6 +12,7 @@
 //                                                    growing while resident anon is capped -> anon_growth
 //   heap_live_bytes growing -> heap_growth  (leak)   when the tracer recorded it; anon_growth is then
 //                                                    kept only if anon clearly outgrows the heap
+//   anon RSS >= 2x traced live heap + mappings, 32 MiB beyond -> allocator_retention (warning)
 //   rss_shmem_bytes growing -> shmem_growth (leak)
 //   rss_file_bytes  growing -> file_growth  (info)   page cache is reclaimable, normally not a leak
 //   fds             growing -> fd_growth    (leak)
@@ -64,11 +65,23 @@ struct DiagnoseOptions {
   // heap_growth already explains anon growth up to this multiple of the heap's slope (plus the
   // bytes floor): allocator overhead and fragmentation make anon rise somewhat faster than live bytes.
   double anon_beyond_heap_factor = 1.5;
+  // allocator_retention: at the end, anon RSS beyond the traced live heap and direct mappings is at
+  // least this many bytes AND anon RSS is at least retention_factor times what is live. Below
+  // 32 MiB the rest of anon (stacks, .bss, the runtime's own arenas, the tracer) explains it.
+  uint64_t retention_min_bytes = uint64_t{32} << 20;
+  double retention_factor = 2.0;
   double reservation_vsz_to_rss = 10.0;  // as analyze/notes.h for `inspect`
   uint64_t reservation_min_vsz_bytes = uint64_t{1} << 30;
 
   static TrendOptions bytes_trend_options();
   static TrendOptions count_trend_options(double min_growth_abs_per_s);
+};
+
+// What the heap tracer saw of one process: its live bytes at each tracer marker (about every
+// 100 ms while it allocates); times in seconds on the tracer's clock (any origin).
+struct TracedMemory {
+  std::vector<SeriesPoint> heap_live_bytes;    // malloc family and C++ new
+  std::vector<SeriesPoint> mapped_live_bytes;  // direct mmap by the program
 };
 
 // A recording already in memory.
@@ -81,9 +94,16 @@ struct RecordingData {
   // (smallest first_seen_ms, then lowest pid): the recorder registers the root before any
   // descendant, so the first-seen process is the one `run` started or `watch` was pointed at.
   std::optional<pid_t> root_pid;
+  // From the heap trace, when there is one: the live-heap series is then trend-tested
+  // (heap_growth) and compared with anon RSS (allocator_retention).
+  std::map<pid_t, TracedMemory> traced;
 };
 
 model::Verdict diagnose(const RecordingData& data, const DiagnoseOptions& options = {});
+
+// Every process's samples and the meta key "root_pid" when the recording has it. Throws
+// store::StoreError when the recording cannot be read.
+RecordingData load_recording(const store::RecordingReader& recording);
 
 // Loads every process's samples, then diagnoses. Reads the meta key "root_pid" when the recording
 // has it. Throws store::StoreError when the recording cannot be read.

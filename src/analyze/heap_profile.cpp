@@ -6,6 +6,7 @@
 #include <memory>
 #include <deque>
 #include <queue>
+#include <utility>
 
 namespace memdx::analyze {
 namespace wire = trace::wire;
@@ -14,9 +15,29 @@ namespace {
 
 // Events of different threads arrive in batches, so seq order is restored by merging the
 // threads' queues (each already in order) within a window: a thread flushes at least every
-// 64 KiB or 100 ms, far inside a million events. Beyond the window a late free is still
-// matched to its allocation (see pending_frees_); only the peak could then be off.
-constexpr size_t kReorderWindow = size_t{1} << 20;
+// 64 KiB or 100 ms. Beyond the window a late free is still matched to its allocation (see
+// pending_frees_); only the peak could then be off. 256 Ki queued events take 8 MiB.
+constexpr size_t kReorderWindow = size_t{1} << 18;
+
+// The timeline's points: one every 100 ms of the process's life. Live bytes only change at
+// events, so a point is the state just before the first event at or after its instant, however
+// rarely the process allocates (the tracer's markers come only with its allocations).
+constexpr uint64_t kTimelineStepNs = 100'000'000;
+// A corrupt or absurd clock must not make a point for every 100 ms of a thousand years.
+constexpr uint64_t kMaxTimelineGap = 1'000'000;
+
+// How many events ahead the live table's slot is prefetched.
+constexpr size_t kPrefetchDistance = 8;
+
+// One event waiting in its thread's queue (markers wait in queue 0, `address` = their index).
+struct QueuedEvent {
+  uint64_t seq;
+  uint64_t address;
+  uint64_t size;
+  uint32_t stack;
+  TraceEvent::Kind kind;
+  uint8_t map_flags;  // wire::MapFlag bits (they fit in 8)
+};
 
 // The head of one queue in the merge: markers (queue 0) sort before events of the same seq.
 struct Head {
@@ -26,9 +47,199 @@ struct Head {
 };
 
 struct LiveBlock {
-  uint64_t bytes;       // weighted in sampling mode
-  uint64_t blocks;      // 1, or the weight in sampling mode
+  uint64_t address;
+  uint64_t bytes;   // weighted in sampling mode
+  uint64_t blocks;  // 1, or the weight in sampling mode
   uint32_t stack;
+};
+
+// The live blocks by address: open addressing with linear probing and backward-shift deletion
+// (no tombstones), 16 bytes a slot, grown at 70 % full. The aggregation spends most of its time
+// and memory here; std::unordered_map's node per block cost twice the time and three times the
+// memory. Blocks of 4 GiB or more, and sampled blocks standing for several, keep their figures
+// in a side map.
+class LiveBlockTable {
+ public:
+  LiveBlockTable() : slots_(kInitialSlots) {}
+
+  void insert(const LiveBlock& block) {
+    if (block.address == 0) {
+      zero_ = block;
+      return;
+    }
+    if ((size_ + 1) * 10 > slots_.size() * 7) grow();
+    bool narrow = block.bytes < kWide && block.blocks == 1;
+    if (!narrow) wide_[block.address] = {block.bytes, block.blocks};
+    place({block.address, narrow ? static_cast<uint32_t>(block.bytes) : kWide, block.stack});
+    ++size_;
+  }
+  // Removes and returns the block at `address`, if it is live.
+  std::optional<LiveBlock> take(uint64_t address) {
+    if (address == 0) {
+      if (!zero_.blocks) return std::nullopt;
+      return std::exchange(zero_, LiveBlock{});
+    }
+    size_t hole = home(address);
+    for (;; hole = (hole + 1) & mask()) {
+      if (slots_[hole].address == address) break;
+      if (slots_[hole].address == 0) return std::nullopt;
+    }
+    LiveBlock block = unpack(slots_[hole]);
+    if (slots_[hole].bytes == kWide) wide_.erase(address);
+    for (size_t i = (hole + 1) & mask(); slots_[i].address != 0; i = (i + 1) & mask()) {
+      size_t want = home(slots_[i].address);
+      // Move the entry back into the hole unless its home lies cyclically in (hole, i].
+      if (((i - want) & mask()) >= ((i - hole) & mask())) {
+        slots_[hole] = slots_[i];
+        hole = i;
+      }
+    }
+    slots_[hole] = {};
+    --size_;
+    return block;
+  }
+  // Starts loading the slot `address` will probe first: the table is far larger than the
+  // caches and most lookups of long-lived blocks miss.
+  void prefetch(uint64_t address) const { __builtin_prefetch(&slots_[home(address)]); }
+  template <typename Visit>
+  void for_each(Visit visit) const {
+    if (zero_.blocks) visit(zero_);
+    for (const Slot& slot : slots_) {
+      if (slot.address != 0) visit(unpack(slot));
+    }
+  }
+  void clear() {
+    slots_ = std::vector<Slot>(kInitialSlots);
+    size_ = 0;
+    zero_ = {};
+    wide_.clear();
+  }
+
+ private:
+  struct Slot {
+    uint64_t address;
+    uint32_t bytes;  // kWide: see wide_
+    uint32_t stack;
+  };
+  static constexpr size_t kInitialSlots = 1024;
+  static constexpr uint32_t kWide = UINT32_MAX;
+
+  LiveBlock unpack(const Slot& slot) const {
+    if (slot.bytes != kWide) return {slot.address, slot.bytes, 1, slot.stack};
+    const auto& [bytes, blocks] = wide_.at(slot.address);
+    return {slot.address, bytes, blocks, slot.stack};
+  }
+  size_t mask() const { return slots_.size() - 1; }
+  size_t home(uint64_t address) const {
+    return static_cast<size_t>(((address >> 4) * 0x9E3779B97F4A7C15ull) >> 20) & mask();
+  }
+  void place(const Slot& slot) {
+    size_t i = home(slot.address);
+    while (slots_[i].address != 0) i = (i + 1) & mask();
+    slots_[i] = slot;
+  }
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    for (const Slot& slot : old) {
+      if (slot.address != 0) place(slot);
+    }
+  }
+
+  std::vector<Slot> slots_;
+  size_t size_ = 0;
+  LiveBlock zero_{};  // address 0 is the empty mark of the slots
+  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> wide_;  // address -> bytes, blocks
+};
+
+// Per stack while the stream is read: its figures, and the peak number it last copied its live
+// bytes for (see touch()).
+struct StackState {
+  AllocationStats stats;
+  uint64_t peak_number = 0;
+  std::vector<float> series;  // live bytes at the series instants; empty while never live there
+};
+
+// The stacks of one kind of memory (heap or direct mappings) with their live bytes at the
+// process's peak of that kind, and the bounded live series.
+//
+// Live at peak without a second pass: each new peak of the total gets a number; a stack's live
+// bytes are copied into live_at_peak just before its first change after a peak (until then they
+// are what it had at the peak); at the end, stacks unchanged since the last peak copy them too.
+class StackLedger {
+ public:
+  // The state of a stack id. Ids are dense from 1 in a valid stream; ids far beyond the
+  // stacks defined so far (a corrupt stream) go to a map, so they cannot make a huge vector.
+  StackState& at(uint32_t id) {
+    if (id < dense_.size()) return dense_[id];
+    if (id < std::max<size_t>(size_t{1} << 16, 4 * (dense_limit_hint_ + 1))) {
+      dense_.resize(std::max<size_t>(id + 1, dense_.size() * 2));
+      return dense_[id];
+    }
+    return sparse_[id];
+  }
+  void note_defined(uint32_t count) { dense_limit_hint_ = count; }
+
+  // Call before changing a stack's live bytes.
+  void touch(StackState& state) const {
+    if (state.peak_number == peak_number_) return;
+    state.stats.live_at_peak_bytes = state.stats.live_bytes;
+    state.stats.live_at_peak_blocks = state.stats.live_blocks;
+    state.peak_number = peak_number_;
+  }
+  // Call after changing the total.
+  void total_changed(uint64_t total_live_bytes, uint64_t& peak_live_bytes) {
+    if (total_live_bytes <= peak_live_bytes) return;
+    peak_live_bytes = total_live_bytes;
+    ++peak_number_;
+  }
+
+  // One point of every stack's series; when the points are full every other one is dropped.
+  void snapshot() {
+    size_t points = ++points_;
+    auto record = [points](StackState& state) {
+      if (state.series.empty() && state.stats.live_bytes == 0) return;
+      state.series.resize(points - 1, 0.0f);
+      state.series.push_back(static_cast<float>(state.stats.live_bytes));
+    };
+    for (StackState& state : dense_) record(state);
+    for (auto& [id, state] : sparse_) record(state);
+  }
+  size_t points() const { return points_; }
+  void halve_points() {
+    auto halve = [](StackState& state) {
+      size_t kept = 0;
+      for (size_t i = 0; i < state.series.size(); i += 2) state.series[kept++] = state.series[i];
+      state.series.resize(kept);
+    };
+    for (StackState& state : dense_) halve(state);
+    for (auto& [id, state] : sparse_) halve(state);
+    points_ = (points_ + 1) / 2;
+  }
+
+  // Hands every stack that ever allocated to `stats` and `series`.
+  void finish(std::unordered_map<uint32_t, AllocationStats>& stats, LiveSeries& series) {
+    auto hand = [&](uint32_t id, StackState& state) {
+      if (state.stats.allocations == 0) return;
+      touch(state);
+      if (!state.series.empty()) {
+        state.series.resize(points_, 0.0f);
+        series.by_stack[id] = std::move(state.series);
+      }
+      stats[id] = state.stats;
+    };
+    for (size_t id = 0; id < dense_.size(); ++id) hand(static_cast<uint32_t>(id), dense_[id]);
+    for (auto& [id, state] : sparse_) hand(id, state);
+    dense_.clear();
+    sparse_.clear();
+  }
+
+ private:
+  std::deque<StackState> dense_;  // a deque: growing it keeps references to its states valid
+  std::unordered_map<uint32_t, StackState> sparse_;
+  size_t dense_limit_hint_ = 0;
+  uint64_t peak_number_ = 0;
+  size_t points_ = 0;
 };
 
 struct Region {
@@ -51,21 +262,23 @@ class ProfileBuilder final : public StreamSink {
   }
   void event(const TraceEvent& event) override {
     auto [slot, fresh] = thread_queue_.try_emplace(event.tid, static_cast<uint32_t>(queues_.size()));
-    if (fresh) queues_.emplace_back();
-    enqueue(slot->second, event);
+    if (fresh) {
+      queues_.emplace_back();
+      last_allocation_.push_back(0);
+    }
+    enqueue(slot->second, {event.seq, event.address, event.size, event.stack, event.kind,
+                           static_cast<uint8_t>(event.map_flags)});
     if (++buffered_ > kReorderWindow) drain(kReorderWindow / 2);
   }
   void stack(uint32_t id, std::span<const uint64_t> frames) override {
     profile_.stacks[id].assign(frames.begin(), frames.end());
+    heap_.note_defined(static_cast<uint32_t>(profile_.stacks.size()));
   }
   void module(const TraceModule& module) override { profile_.modules.push_back(module); }
   void unmodule(uint64_t, uint64_t) override {}
   void marker(const TraceMarker& marker) override {
-    TraceEvent carrier;  // queue 0 holds markers, by index
-    carrier.seq = marker.seq;
-    carrier.size = markers_.size();
+    enqueue(0, {marker.seq, markers_.size(), 0, 0, TraceEvent::Kind::kAlloc, 0});
     markers_.push_back(marker);
-    enqueue(0, carrier);
     ++buffered_;
   }
   void end(const TraceEnd& end) override { profile_.end = end; }
@@ -79,17 +292,21 @@ class ProfileBuilder final : public StreamSink {
   }
 
  private:
-  void enqueue(uint32_t queue, const TraceEvent& event) {
+  void enqueue(uint32_t queue, const QueuedEvent& event) {
     if (queues_[queue].empty()) heads_.push({event.seq, queue});
     queues_[queue].push_back(event);
   }
   void drain(size_t count);
-  void apply(const TraceEvent& event);
+  void apply(const QueuedEvent& event, uint32_t queue);
   void apply_marker(const TraceMarker& marker);
-  void allocate(const TraceEvent& event);
-  void release(const TraceEvent& event);
-  void map(const TraceEvent& event);
+  void allocate(const QueuedEvent& event, uint32_t queue);
+  void release(const QueuedEvent& event, uint32_t queue);
+  void map(const QueuedEvent& event);
   void unmap(uint64_t address, uint64_t length);
+  void snapshot_series();
+  std::optional<uint64_t> ns_of(uint64_t seq) const;
+  void advance_to_ns(uint64_t ns);
+  void add_timeline_point(uint64_t ns);
   void finish();
   // Sampling mode: an allocation of `size` bytes was sampled with probability
   // 1 - exp(-size / mean); it stands for the inverse of that many allocations.
@@ -100,58 +317,121 @@ class ProfileBuilder final : public StreamSink {
   }
 
   ProcessHeapProfile& profile_;
-  std::vector<std::deque<TraceEvent>> queues_ = std::vector<std::deque<TraceEvent>>(1);  // [0]: markers
+  std::vector<std::deque<QueuedEvent>> queues_ = std::vector<std::deque<QueuedEvent>>(1);  // [0]: markers
+  std::vector<uint64_t> last_allocation_ = std::vector<uint64_t>(1);  // per queue: its thread's last block
   std::unordered_map<int32_t, uint32_t> thread_queue_;
   std::priority_queue<Head, std::vector<Head>, std::greater<>> heads_;  // one per non-empty queue
   size_t buffered_ = 0;
   std::vector<TraceMarker> markers_;
-  std::unordered_map<uint64_t, LiveBlock> live_;
+  LiveBlockTable live_;
   std::unordered_map<uint64_t, uint64_t> pending_frees_;  // address -> seq of a free seen before its allocation
   std::map<uint64_t, Region> regions_;
+  StackLedger heap_;
+  StackLedger mapped_;
   uint64_t live_bytes_ = 0;
   uint64_t mapped_live_ = 0;
+  uint64_t next_point_ns_ = 0;  // the timeline's next instant; 0 before the clock is known
+  uint64_t rss_bytes_ = 0;      // of the last marker applied
+  uint64_t tracer_bytes_ = 0;
+  uint64_t points_seen_ = 0;
+  uint64_t series_stride_ = 1;  // timeline points between two series points
 };
 
 void ProfileBuilder::drain(size_t count) {
-  for (; count > 0 && !heads_.empty(); --count) {
+  while (count > 0 && !heads_.empty()) {
     uint32_t queue = heads_.top().queue;
     heads_.pop();
-    TraceEvent next = queues_[queue].front();
-    queues_[queue].pop_front();
-    --buffered_;
-    if (!queues_[queue].empty()) heads_.push({queues_[queue].front().seq, queue});
-    if (queue == 0) {
-      apply_marker(markers_[next.size]);
-    } else {
-      apply(next);
-    }
+    std::deque<QueuedEvent>& events = queues_[queue];
+    // A thread's events come in runs: apply the queue's events while they stay ahead of
+    // every other queue's head, one heap operation a run instead of one an event.
+    do {
+      if (events.size() > kPrefetchDistance) live_.prefetch(events[kPrefetchDistance].address);
+      QueuedEvent next = events.front();
+      events.pop_front();
+      --buffered_;
+      --count;
+      if (std::optional<uint64_t> ns = ns_of(next.seq)) advance_to_ns(*ns);
+      if (queue == 0) {
+        apply_marker(markers_[next.address]);
+      } else {
+        apply(next, queue);
+      }
+    } while (count > 0 && !events.empty() &&
+             (heads_.empty() || !(Head{events.front().seq, queue} > heads_.top())));
+    if (!events.empty()) heads_.push({events.front().seq, queue});
   }
 }
 
-void ProfileBuilder::apply(const TraceEvent& event) {
+void ProfileBuilder::apply(const QueuedEvent& event, uint32_t queue) {
   switch (event.kind) {
-    case TraceEvent::Kind::kAlloc: allocate(event); break;
-    case TraceEvent::Kind::kFree: release(event); break;
+    case TraceEvent::Kind::kAlloc: allocate(event, queue); break;
+    case TraceEvent::Kind::kFree: release(event, queue); break;
     case TraceEvent::Kind::kMmap: map(event); break;
     case TraceEvent::Kind::kMunmap: unmap(event.address, event.size); break;
   }
 }
 
 void ProfileBuilder::apply_marker(const TraceMarker& marker) {
-  profile_.timeline.push_back({marker.monotonic_ns, marker.rss_bytes, live_bytes_, mapped_live_, marker.tracer_bytes});
+  rss_bytes_ = marker.rss_bytes;
+  tracer_bytes_ = marker.tracer_bytes;
   profile_.peak_rss_bytes = std::max(profile_.peak_rss_bytes, marker.rss_bytes);
   profile_.peak_tracer_bytes = std::max(profile_.peak_tracer_bytes, marker.tracer_bytes);
 }
 
-void ProfileBuilder::allocate(const TraceEvent& event) {
+// Events carry the TSC-based seq, markers both seq and CLOCK_MONOTONIC: the first and the
+// latest marker received give the clock of every event between and after them.
+std::optional<uint64_t> ProfileBuilder::ns_of(uint64_t seq) const {
+  if (markers_.size() < 2) return std::nullopt;
+  const TraceMarker& first = markers_.front();
+  const TraceMarker& last = markers_.back();
+  if (last.seq <= first.seq || last.monotonic_ns <= first.monotonic_ns || seq < first.seq) return std::nullopt;
+  double ns_per_tick = static_cast<double>(last.monotonic_ns - first.monotonic_ns) / static_cast<double>(last.seq - first.seq);
+  double ns = static_cast<double>(first.monotonic_ns) + static_cast<double>(seq - first.seq) * ns_per_tick;
+  if (!(ns < 1.8e19)) return std::nullopt;
+  return static_cast<uint64_t>(ns);
+}
+
+// Adds the timeline points due up to `ns` (the time of the event about to be applied).
+void ProfileBuilder::advance_to_ns(uint64_t ns) {
+  if (next_point_ns_ == 0) next_point_ns_ = markers_.front().monotonic_ns;
+  if (ns < next_point_ns_) return;
+  if ((ns - next_point_ns_) / kTimelineStepNs > kMaxTimelineGap) next_point_ns_ = ns;
+  for (; next_point_ns_ <= ns; next_point_ns_ += kTimelineStepNs) add_timeline_point(next_point_ns_);
+}
+
+void ProfileBuilder::add_timeline_point(uint64_t ns) {
+  profile_.timeline.push_back({ns, rss_bytes_, live_bytes_, mapped_live_, tracer_bytes_});
+  if (points_seen_++ % series_stride_ == 0) {
+    profile_.heap_series.monotonic_ns.push_back(ns);
+    snapshot_series();
+  }
+}
+
+void ProfileBuilder::snapshot_series() {
+  heap_.snapshot();
+  mapped_.snapshot();
+  std::vector<uint64_t>& instants = profile_.heap_series.monotonic_ns;
+  if (instants.size() < kSeriesPoints) return;
+  // Full: keep every other point, and take one every twice as many markers from now on.
+  size_t kept = 0;
+  for (size_t i = 0; i < instants.size(); i += 2) instants[kept++] = instants[i];
+  instants.resize(kept);
+  heap_.halve_points();
+  mapped_.halve_points();
+  series_stride_ *= 2;
+}
+
+void ProfileBuilder::allocate(const QueuedEvent& event, uint32_t queue) {
   double scale = weight(event.size);
   auto blocks = static_cast<uint64_t>(std::llround(scale));
   auto bytes = static_cast<uint64_t>(std::llround(scale * static_cast<double>(event.size)));
-  AllocationStats& site = profile_.heap_by_stack[event.stack];
+  StackState& state = heap_.at(event.stack);
+  AllocationStats& site = state.stats;
   for (AllocationStats* stats : {&profile_.heap, &site}) {
     stats->allocations += blocks;
     stats->allocated_bytes += bytes;
   }
+  last_allocation_[queue] = event.address;
   if (auto pending = pending_frees_.find(event.address); pending != pending_frees_.end() && pending->second >= event.seq) {
     // Its free was seen first (beyond the reorder window): the block is already gone.
     pending_frees_.erase(pending);
@@ -159,40 +439,46 @@ void ProfileBuilder::allocate(const TraceEvent& event) {
     site.frees += blocks;
     return;
   }
-  auto [slot, fresh] = live_.try_emplace(event.address, LiveBlock{bytes, blocks, event.stack});
-  if (!fresh) {
+  if (std::optional<LiveBlock> old = live_.take(event.address)) {
     // A free the tracer never saw (e.g. from before a fork's new stream); the old block is gone.
-    LiveBlock old = slot->second;
-    live_bytes_ -= old.bytes;
-    AllocationStats& old_site = profile_.heap_by_stack[old.stack];
-    old_site.live_bytes -= old.bytes;
-    old_site.live_blocks -= old.blocks;
-    slot->second = {bytes, blocks, event.stack};
+    StackState& old_state = heap_.at(old->stack);
+    heap_.touch(old_state);
+    live_bytes_ -= old->bytes;
+    old_state.stats.live_bytes -= old->bytes;
+    old_state.stats.live_blocks -= old->blocks;
   }
+  live_.insert({event.address, bytes, blocks, event.stack});
+  heap_.touch(state);
   live_bytes_ += bytes;
   site.live_bytes += bytes;
   site.live_blocks += blocks;
   site.peak_live_bytes = std::max(site.peak_live_bytes, site.live_bytes);
-  profile_.heap.peak_live_bytes = std::max(profile_.heap.peak_live_bytes, live_bytes_);
+  heap_.total_changed(live_bytes_, profile_.heap.peak_live_bytes);
 }
 
-void ProfileBuilder::release(const TraceEvent& event) {
-  auto found = live_.find(event.address);
-  if (found == live_.end()) {
+void ProfileBuilder::release(const QueuedEvent& event, uint32_t queue) {
+  std::optional<LiveBlock> found = live_.take(event.address);
+  if (!found) {
     pending_frees_[event.address] = event.seq;
     return;
   }
-  LiveBlock block = found->second;
-  live_.erase(found);
+  const LiveBlock& block = *found;
+  StackState& state = heap_.at(block.stack);
+  heap_.touch(state);
   live_bytes_ -= block.bytes;
-  AllocationStats& site = profile_.heap_by_stack[block.stack];
+  AllocationStats& site = state.stats;
   site.live_bytes -= block.bytes;
   site.live_blocks -= block.blocks;
   site.frees += block.blocks;
   profile_.heap.frees += block.blocks;
+  if (last_allocation_[queue] == event.address) {
+    site.temporary_allocations += block.blocks;
+    profile_.heap.temporary_allocations += block.blocks;
+    last_allocation_[queue] = 0;
+  }
 }
 
-void ProfileBuilder::map(const TraceEvent& event) {
+void ProfileBuilder::map(const QueuedEvent& event) {
   uint32_t flags = event.map_flags;
   if (flags == 0) {
     // mremap: the region keeps the kind it had (its old range was unmapped just before).
@@ -201,7 +487,9 @@ void ProfileBuilder::map(const TraceEvent& event) {
   unmap(event.address, event.size);  // MAP_FIXED over an old region replaces it
   regions_[event.address] = {event.size, flags, event.stack};
   mapped_live_ += event.size;
-  AllocationStats& site = profile_.mapped_by_stack[event.stack];
+  StackState& state = mapped_.at(event.stack);
+  mapped_.touch(state);
+  AllocationStats& site = state.stats;
   site.allocations += 1;
   site.allocated_bytes += event.size;
   site.live_bytes += event.size;
@@ -209,7 +497,7 @@ void ProfileBuilder::map(const TraceEvent& event) {
   site.peak_live_bytes = std::max(site.peak_live_bytes, site.live_bytes);
   profile_.mapped.maps += 1;
   profile_.mapped.mapped_bytes += event.size;
-  profile_.mapped.peak_live_bytes = std::max(profile_.mapped.peak_live_bytes, mapped_live_);
+  mapped_.total_changed(mapped_live_, profile_.mapped.peak_live_bytes);
 }
 
 // Removes [address, address + length) from the live regions, trimming or splitting those that
@@ -231,19 +519,33 @@ void ProfileBuilder::unmap(uint64_t address, uint64_t length) {
     it = regions_.erase(it);
     uint64_t cut_start = std::max(start, address), cut_end = std::min(region_end, end);
     mapped_live_ -= cut_end - cut_start;
-    AllocationStats& site = profile_.mapped_by_stack[region.stack];
-    site.live_bytes -= cut_end - cut_start;
+    StackState& state = mapped_.at(region.stack);
+    mapped_.touch(state);
+    state.stats.live_bytes -= cut_end - cut_start;
     if (start < cut_start) regions_[start] = {cut_start - start, region.flags, region.stack};
     if (cut_end < region_end) it = regions_.insert({cut_end, {region_end - cut_end, region.flags, region.stack}}).first;
-    if (start >= cut_start && region_end <= cut_end) site.live_blocks -= 1;
+    if (start >= cut_start && region_end <= cut_end) {
+      state.stats.live_blocks -= 1;
+      state.stats.frees += 1;
+    }
   }
   if (any) profile_.mapped.unmaps += 1;
 }
 
 void ProfileBuilder::finish() {
+  // The timeline runs to the end of the stream; the series' last point is the very end.
+  uint64_t last_ns = markers_.empty() ? profile_.start_monotonic_ns : markers_.back().monotonic_ns;
+  if (profile_.end) last_ns = std::max(last_ns, profile_.end->monotonic_ns);
+  if (next_point_ns_ != 0) advance_to_ns(last_ns);
+  if (profile_.heap_series.monotonic_ns.empty() || profile_.heap_series.monotonic_ns.back() < last_ns) {
+    profile_.heap_series.monotonic_ns.push_back(last_ns);
+    heap_.snapshot();
+    mapped_.snapshot();
+  }
+  profile_.mapped_series.monotonic_ns = profile_.heap_series.monotonic_ns;
   profile_.heap.live_bytes = live_bytes_;
   uint64_t blocks = 0;
-  for (const auto& [address, block] : live_) blocks += block.blocks;
+  live_.for_each([&blocks](const LiveBlock& block) { blocks += block.blocks; });
   profile_.heap.live_blocks = blocks;
   profile_.unmatched_frees = pending_frees_.size();
   profile_.mapped.live_bytes = mapped_live_;
@@ -251,6 +553,13 @@ void ProfileBuilder::finish() {
     if (region.flags & wire::kMapAnonymous) profile_.mapped.anon_live_bytes += region.length;
     if (region.flags & wire::kMapShared) profile_.mapped.shared_live_bytes += region.length;
   }
+  heap_.finish(profile_.heap_by_stack, profile_.heap_series);
+  mapped_.finish(profile_.mapped_by_stack, profile_.mapped_series);
+  for (const auto& [id, stats] : profile_.heap_by_stack) {
+    profile_.heap.live_at_peak_bytes += stats.live_at_peak_bytes;
+    profile_.heap.live_at_peak_blocks += stats.live_at_peak_blocks;
+  }
+  for (const auto& [id, stats] : profile_.mapped_by_stack) profile_.mapped.live_at_peak_bytes += stats.live_at_peak_bytes;
   live_.clear();
   pending_frees_.clear();
   regions_.clear();

@@ -61,6 +61,7 @@ struct MappedRegionStats {
   uint64_t mapped_bytes = 0;      // total ever mapped
   uint64_t live_bytes = 0;        // at the end
   uint64_t peak_live_bytes = 0;
+  uint64_t live_at_peak_bytes = 0;  // summed over stacks: equals peak_live_bytes
   uint64_t anon_live_bytes = 0;   // private or shared anonymous, at the end
   uint64_t shared_live_bytes = 0; // MAP_SHARED (anonymous or file), at the end
 };

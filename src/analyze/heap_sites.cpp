@@ -5,6 +5,9 @@
 #include <set>
 #include <tuple>
 
+#include "analyze/trend.h"
+#include "model/units.h"
+
 #include <fmt/format.h>
 
 namespace memdx::analyze {
@@ -55,7 +58,7 @@ SiteKey site_key(const SourceFrame& frame) {
 
 // The first frame of the program's own code, innermost first; the innermost frame when every
 // frame belongs to the runtime.
-SiteKey site_of(const std::vector<uint64_t>& stack, Symbolizer& symbolizer) {
+SiteKey site_key_of(const std::vector<uint64_t>& stack, Symbolizer& symbolizer) {
   std::optional<SiteKey> innermost;
   for (uint64_t address : stack) {
     for (const SourceFrame& frame : symbolizer.resolve(address)) {
@@ -73,6 +76,9 @@ void add(AllocationStats& into, const AllocationStats& stats) {
   into.live_bytes += stats.live_bytes;
   into.live_blocks += stats.live_blocks;
   into.peak_live_bytes += stats.peak_live_bytes;  // an upper bound: the stacks' peaks need not coincide
+  into.live_at_peak_bytes += stats.live_at_peak_bytes;  // exact: the same instant for every stack
+  into.live_at_peak_blocks += stats.live_at_peak_blocks;
+  into.temporary_allocations += stats.temporary_allocations;
 }
 
 // The stack from the site's frame outwards: the allocator's and the runtime's frames inside
@@ -107,31 +113,152 @@ Symbolizer symbolizer_for(const ProcessHeapProfile& profile) {
   return Symbolizer(std::move(modules));
 }
 
-std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer, size_t limit) {
+namespace {
+
+double seconds_between(uint64_t from_ns, uint64_t to_ns) { return static_cast<double>(to_ns - from_ns) / 1e9; }
+
+std::vector<SeriesPoint> series_points(const LiveSeries& series, const std::vector<double>& values) {
+  std::vector<SeriesPoint> points;
+  if (series.monotonic_ns.empty()) return points;
+  for (size_t i = 0; i < values.size() && i < series.monotonic_ns.size(); ++i) {
+    points.push_back({seconds_between(series.monotonic_ns.front(), series.monotonic_ns[i]), values[i]});
+  }
+  return points;
+}
+
+// A site's growth: the recorder's trend test on its own live series, with the same bytes
+// floor and warm-up, so "growing" means for a site what heap_growth means for the process.
+void judge_growth(HeapSite& site, const LiveSeries& series) {
+  std::vector<SeriesPoint> points = series_points(series, site.live_series);
+  // A container freed at exit ends at zero: the robust statistics look past its last points.
+  if (points.size() < 2 || std::max_element(points.begin(), points.end(), [](auto& a, auto& b) {
+                             return a.value < b.value;
+                           })->value <= points.front().value) {
+    return;
+  }
+  TrendOptions options = DiagnoseOptions::bytes_trend_options();
+  TrendResult trend = test_trend(points, options);
+  if (trend.verdict == TrendVerdict::kInsufficient) {
+    site.growth_bytes_per_s = std::max(0.0, theil_sen_slope(points));
+  } else {
+    site.growth_bytes_per_s = std::max(0.0, trend.slope_per_s);
+    site.growing = trend.verdict == TrendVerdict::kGrowing;
+  }
+}
+
+const std::vector<uint64_t>& frames_of(const ProcessHeapProfile& profile, uint32_t stack_id) {
+  static const std::vector<uint64_t> kNoFrames;
+  auto frames = profile.stacks.find(stack_id);
+  return frames == profile.stacks.end() ? kNoFrames : frames->second;
+}
+
+}  // namespace
+
+std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer, SiteMemory memory) {
+  const auto& by_stack = memory == SiteMemory::kHeap ? profile.heap_by_stack : profile.mapped_by_stack;
+  const LiveSeries& series = memory == SiteMemory::kHeap ? profile.heap_series : profile.mapped_series;
   std::map<SiteKey, HeapSite> sites;
   std::map<SiteKey, uint64_t> largest_stack_bytes;
-  for (const auto& [stack_id, stats] : profile.heap_by_stack) {
-    auto frames = profile.stacks.find(stack_id);
-    static const std::vector<uint64_t> kNoFrames;
-    const std::vector<uint64_t>& stack = frames == profile.stacks.end() ? kNoFrames : frames->second;
-    SiteKey key = site_of(stack, symbolizer);
+  for (const auto& [stack_id, stats] : by_stack) {
+    const std::vector<uint64_t>& stack = frames_of(profile, stack_id);
+    SiteKey key = site_key_of(stack, symbolizer);
     HeapSite& site = sites[key];
     if (site.function.empty()) std::tie(site.function, site.file, site.line) = std::tie(key.function, key.file, key.line);
     add(site.stats, stats);
+    if (auto live = series.by_stack.find(stack_id); live != series.by_stack.end()) {
+      site.live_series.resize(std::max(site.live_series.size(), live->second.size()), 0.0);
+      for (size_t i = 0; i < live->second.size(); ++i) site.live_series[i] += live->second[i];
+    }
     uint64_t weight = std::max(stats.live_bytes, stats.allocated_bytes);
     if (site.stack.empty() || weight > largest_stack_bytes[key]) {
       largest_stack_bytes[key] = weight;
       site.stack = formatted_stack(stack, symbolizer);
     }
   }
-  std::vector<HeapSite> ordered;
-  for (auto& [key, site] : sites) ordered.push_back(std::move(site));
-  std::sort(ordered.begin(), ordered.end(), [](const HeapSite& a, const HeapSite& b) {
-    return std::tie(a.stats.live_bytes, a.stats.peak_live_bytes, a.stats.allocated_bytes) >
-           std::tie(b.stats.live_bytes, b.stats.peak_live_bytes, b.stats.allocated_bytes);
-  });
-  if (limit && ordered.size() > limit) ordered.resize(limit);
-  return ordered;
+  std::vector<HeapSite> all;
+  for (auto& [key, site] : sites) {
+    judge_growth(site, series);
+    all.push_back(std::move(site));
+  }
+  return all;
+}
+
+namespace {
+
+template <typename Belongs, typename Before>
+std::vector<const HeapSite*> ranking(const std::vector<HeapSite>& sites, Belongs belongs, Before before) {
+  std::vector<const HeapSite*> ranked;
+  for (const HeapSite& site : sites) {
+    if (belongs(site)) ranked.push_back(&site);
+  }
+  std::stable_sort(ranked.begin(), ranked.end(), [&](const HeapSite* a, const HeapSite* b) { return before(*a, *b); });
+  return ranked;
+}
+
+}  // namespace
+
+std::vector<const HeapSite*> growth_ranking(const std::vector<HeapSite>& sites) {
+  return ranking(
+      sites, [](const HeapSite& s) { return s.growth_bytes_per_s > 0; },
+      [](const HeapSite& a, const HeapSite& b) {
+        return std::tie(a.growing, a.growth_bytes_per_s) > std::tie(b.growing, b.growth_bytes_per_s);
+      });
+}
+
+std::vector<const HeapSite*> peak_ranking(const std::vector<HeapSite>& sites) {
+  return ranking(
+      sites, [](const HeapSite& s) { return s.stats.live_at_peak_bytes > 0; },
+      [](const HeapSite& a, const HeapSite& b) { return a.stats.live_at_peak_bytes > b.stats.live_at_peak_bytes; });
+}
+
+std::vector<const HeapSite*> leak_ranking(const std::vector<HeapSite>& sites) {
+  return ranking(
+      sites, [](const HeapSite& s) { return s.stats.live_bytes > 0; },
+      [](const HeapSite& a, const HeapSite& b) {
+        return std::tie(a.stats.live_bytes, a.stats.live_blocks) > std::tie(b.stats.live_bytes, b.stats.live_blocks);
+      });
+}
+
+std::vector<const HeapSite*> temporary_ranking(const std::vector<HeapSite>& sites) {
+  return ranking(
+      sites, [](const HeapSite& s) { return s.stats.temporary_allocations > 0; },
+      [](const HeapSite& a, const HeapSite& b) { return a.stats.temporary_allocations > b.stats.temporary_allocations; });
+}
+
+std::unordered_map<uint32_t, uint64_t> growth_bytes_by_stack(const ProcessHeapProfile& profile, bool mapped) {
+  const LiveSeries& series = mapped ? profile.mapped_series : profile.heap_series;
+  std::unordered_map<uint32_t, uint64_t> growth;
+  if (series.monotonic_ns.size() < 2) return growth;
+  double duration_s = seconds_between(series.monotonic_ns.front(), series.monotonic_ns.back());
+  for (const auto& [stack_id, values] : series.by_stack) {
+    // Only a series that rose above where it began can have grown; the O(n^2) slope is spent
+    // on those alone.
+    if (values.empty() || *std::max_element(values.begin(), values.end()) <= values.front()) continue;
+    std::vector<double> live(values.begin(), values.end());
+    double slope = theil_sen_slope(series_points(series, live));
+    auto bytes = static_cast<uint64_t>(std::llround(std::max(0.0, slope) * duration_s));
+    if (bytes > 0) growth[stack_id] = bytes;
+  }
+  return growth;
+}
+
+std::map<pid_t, TracedMemory> traced_memory(const HeapTrace& trace) {
+  std::map<pid_t, const ProcessHeapProfile*> longest;
+  for (const ProcessHeapProfile& profile : trace.processes) {
+    const ProcessHeapProfile*& chosen = longest[profile.pid];
+    if (!chosen || profile.timeline.size() > chosen->timeline.size()) chosen = &profile;
+  }
+  std::map<pid_t, TracedMemory> traced;
+  for (const auto& [pid, profile] : longest) {
+    if (profile->timeline.empty()) continue;
+    TracedMemory& memory = traced[pid];
+    for (const HeapTimelinePoint& point : profile->timeline) {
+      double t_s = static_cast<double>(point.monotonic_ns) / 1e9;
+      memory.heap_live_bytes.push_back({t_s, static_cast<double>(point.heap_live_bytes)});
+      memory.mapped_live_bytes.push_back({t_s, static_cast<double>(point.mapped_live_bytes)});
+    }
+  }
+  return traced;
 }
 
 namespace {
@@ -150,21 +277,53 @@ std::string ending_of(const ProcessHeapProfile& profile) {
   return profile.closed_cleanly ? "killed" : "cut short";
 }
 
-model::HeapSiteSummary site_summary(HeapSite site) {
+model::HeapSiteSummary site_summary(const HeapSite& site) {
   model::HeapSiteSummary out;
-  out.function = std::move(site.function);
-  out.file = std::move(site.file);
+  out.function = site.function;
+  out.file = site.file;
   out.line = static_cast<int>(site.line);
   out.allocations = site.stats.allocations;
   out.allocated_bytes = site.stats.allocated_bytes;
   out.peak_live_bytes = site.stats.peak_live_bytes;
+  out.live_at_peak_bytes = site.stats.live_at_peak_bytes;
   out.final_live_bytes = site.stats.live_bytes;
   out.final_live_blocks = site.stats.live_blocks;
-  out.stack = std::move(site.stack);
+  out.temporary_allocations = site.stats.temporary_allocations;
+  out.growth_bytes_per_s = site.growth_bytes_per_s;
+  out.growing = site.growing;
+  out.stack = site.stack;
   return out;
 }
 
-model::HeapSummary heap_summary(const ProcessHeapProfile& profile, size_t site_limit) {
+// The sites among the first `limit` of any ranking (all with limit 0), largest final live first.
+std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites, size_t limit) {
+  std::set<const HeapSite*> chosen;
+  for (auto rank : {growth_ranking, peak_ranking, leak_ranking, temporary_ranking}) {
+    std::vector<const HeapSite*> ranked = rank(sites);
+    if (limit && ranked.size() > limit) ranked.resize(limit);
+    chosen.insert(ranked.begin(), ranked.end());
+  }
+  std::vector<const HeapSite*> ordered;
+  for (const HeapSite& site : sites) {
+    if (!limit || chosen.count(&site)) ordered.push_back(&site);
+  }
+  std::stable_sort(ordered.begin(), ordered.end(), [](const HeapSite* a, const HeapSite* b) {
+    return std::tie(a->stats.live_bytes, a->stats.live_at_peak_bytes, a->stats.allocated_bytes) >
+           std::tie(b->stats.live_bytes, b->stats.live_at_peak_bytes, b->stats.allocated_bytes);
+  });
+  std::vector<model::HeapSiteSummary> out;
+  for (const HeapSite* site : ordered) out.push_back(site_summary(*site));
+  return out;
+}
+
+struct ImageSites {
+  const ProcessHeapProfile* profile;
+  std::vector<HeapSite> heap;
+  std::vector<HeapSite> mapped;
+};
+
+model::HeapSummary heap_summary(const ImageSites& image, size_t site_limit) {
+  const ProcessHeapProfile& profile = *image.profile;
   model::HeapSummary out;
   out.pid = profile.pid;
   out.ppid = profile.ppid;
@@ -176,6 +335,7 @@ model::HeapSummary heap_summary(const ProcessHeapProfile& profile, size_t site_l
   out.peak_live_bytes = profile.heap.peak_live_bytes;
   out.final_live_bytes = profile.heap.live_bytes;
   out.final_live_blocks = profile.heap.live_blocks;
+  out.temporary_allocations = profile.heap.temporary_allocations;
   out.unmatched_frees = profile.unmatched_frees;
   out.maps = profile.mapped.maps;
   out.mapped_bytes = profile.mapped.mapped_bytes;
@@ -183,20 +343,67 @@ model::HeapSummary heap_summary(const ProcessHeapProfile& profile, size_t site_l
   out.final_mapped_live_bytes = profile.mapped.live_bytes;
   out.peak_tracer_bytes = profile.peak_tracer_bytes;
   out.distinct_stacks = profile.stacks.size();
-  Symbolizer symbolizer = symbolizer_for(profile);
-  for (HeapSite& site : heap_sites(profile, symbolizer, site_limit)) out.sites.push_back(site_summary(std::move(site)));
+  const auto& instants = profile.heap_series.monotonic_ns;
+  if (instants.size() >= 2) out.duration_s = seconds_between(instants.front(), instants.back());
+  out.sites = summaries(image.heap, site_limit);
+  out.mapped_sites = summaries(image.mapped, site_limit);
   return out;
+}
+
+// Sites named in a growth finding: those that grow, fastest first.
+constexpr size_t kFindingSites = 5;
+
+std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites) {
+  std::vector<model::Site> out;
+  std::vector<const HeapSite*> ranked = growth_ranking(sites);
+  // Sites that pass the trend test on their own come first; when none does (the growth is
+  // spread thin over many), the fastest risers still say where it goes.
+  for (const HeapSite* site : ranked) {
+    if (out.size() == kFindingSites) break;
+    if (!site->growing && !out.empty() && ranked.front()->growing) break;
+    out.push_back({site->function, site->file, static_cast<int>(site->line), site->stats.live_bytes,
+                   site->growth_bytes_per_s, site->stack});
+  }
+  return out;
+}
+
+std::string site_place(const model::Site& site) {
+  if (site.file.empty()) return site.function;
+  return fmt::format("{} ({}:{})", site.function, basename_of(site.file), site.line);
 }
 
 }  // namespace
 
 void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit) {
+  std::vector<ImageSites> images;
   for (const ProcessHeapProfile& profile : trace.processes) {
-    verdict.heap.push_back(heap_summary(profile, site_limit));
+    Symbolizer symbolizer = symbolizer_for(profile);
+    ImageSites image{&profile, heap_sites(profile, symbolizer, SiteMemory::kHeap),
+                     heap_sites(profile, symbolizer, SiteMemory::kMapped)};
+    verdict.heap.push_back(heap_summary(image, site_limit));
     for (model::ProcessSummary& process : verdict.processes) {
       if (process.pid != profile.pid) continue;
       process.peak_heap_live_bytes = std::max(process.peak_heap_live_bytes.value_or(0), profile.heap.peak_live_bytes);
     }
+    images.push_back(std::move(image));
+  }
+  for (model::Finding& finding : verdict.findings) {
+    bool heap = finding.kind == "heap_growth";
+    if (!heap && finding.kind != "anon_growth" && finding.kind != "shmem_growth") continue;
+    // The image of that pid with the longest timeline: the one whose series was tested.
+    const ImageSites* chosen = nullptr;
+    for (const ImageSites& image : images) {
+      if (image.profile->pid != finding.pid) continue;
+      if (!chosen || image.profile->timeline.size() > chosen->profile->timeline.size()) chosen = &image;
+    }
+    if (!chosen) continue;
+    finding.sites = finding_sites(heap ? chosen->heap : chosen->mapped);
+    if (finding.sites.empty()) continue;
+    const model::Site& top = finding.sites.front();
+    finding.evidence += fmt::format("; fastest-growing {}: {} (+{}/s, {} live at the end)",
+                                    heap ? "site" : "mmap site", site_place(top),
+                                    model::format_bytes(static_cast<uint64_t>(top.growth_bytes_per_s)),
+                                    model::format_bytes(top.live_bytes));
   }
 }
 

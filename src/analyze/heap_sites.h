@@ -4,10 +4,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
 #include "analyze/symbolize.h"
 #include "model/verdict.h"
@@ -20,17 +22,37 @@ struct HeapSite {
   uint32_t line = 0;
   AllocationStats stats;            // summed over the stacks of the site
   std::vector<std::string> stack;   // one formatted frame per entry, of the site's largest stack
+  std::vector<double> live_series;  // live bytes at the profile's series instants
+  // The Theil-Sen slope of live_series (bytes per second); 0 when it did not rise.
+  double growth_bytes_per_s = 0;
+  // The trend test (the recorder's, on the site's own series) calls it unbounded growth:
+  // significant, above the bytes floor, and still rising in the last half of the run.
+  bool growing = false;
 };
+
+// Which of a process's memory the sites are of.
+enum class SiteMemory { kHeap, kMapped };
 
 // The symbolizer of one traced process image, from the modules its stream named.
 Symbolizer symbolizer_for(const ProcessHeapProfile& profile);
 
-// The sites of the malloc-family heap of one process, largest first by live bytes at the end,
-// then peak live bytes, then bytes allocated. `limit` 0 means all.
-std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer, size_t limit);
+// Every site of one process's heap (or direct mappings), in no particular order.
+std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer,
+                                 SiteMemory memory = SiteMemory::kHeap);
 
-// Fills verdict.heap from the trace, with the top `site_limit` sites of each process image,
-// and each traced process's peak_heap_live_bytes.
+// The rankings of sites the reports show; each keeps only the sites that belong in it.
+std::vector<const HeapSite*> growth_ranking(const std::vector<HeapSite>& sites);     // growing first, fastest first
+std::vector<const HeapSite*> peak_ranking(const std::vector<HeapSite>& sites);       // most live at the peak
+std::vector<const HeapSite*> leak_ranking(const std::vector<HeapSite>& sites);       // most still live at the end
+std::vector<const HeapSite*> temporary_ranking(const std::vector<HeapSite>& sites);  // most temporary allocations
+
+// Per pid, the live-heap and mapped series of the trace, for the diagnosis (diagnose.h). Of the
+// images one pid ran (before and after exec), the one with the longest timeline.
+std::map<pid_t, TracedMemory> traced_memory(const HeapTrace& trace);
+
+// Fills verdict.heap from the trace (per process image: its totals and the sites among the
+// first `site_limit` of any ranking), each traced process's peak_heap_live_bytes, and the sites
+// of the verdict's heap_growth, anon_growth and shmem_growth findings.
 void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit);
 
 // How much each stack's live bytes grew over the process's life: the Theil-Sen slope of its live

@@ -17,6 +17,7 @@
 #include "analyze/snapshot.h"
 #include "cli/launch.h"
 #include "cli/live_view.h"
+#include "cli/progress_line.h"
 #include "cli/errors.h"
 #include "proc/procfs.h"
 #include "record/trace_collector.h"
@@ -84,18 +85,22 @@ model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::s
   return meta;
 }
 
-// Sites per traced process in the verdict; the text shows the first few.
-constexpr size_t kHeapSitesInJson = 20;
-
-Analysis analyze_recording(const std::string& recording_path) {
+Analysis analyze_recording(const std::string& recording_path, size_t site_limit) {
   Analysis analysis;
   try {
     store::RecordingReader reader = store::RecordingReader::open(recording_path);
-    analysis.heap = analyze::build_heap_trace(reader);
-    analysis.verdict = analyze::diagnose(reader);
+    {
+      ProgressLine progress("reading the heap trace");
+      analysis.heap = analyze::build_heap_trace(reader, [&progress](uint64_t done_bytes, uint64_t total_bytes) {
+        progress.update(done_bytes, total_bytes);
+      });
+    }
+    analyze::RecordingData data = analyze::load_recording(reader);
+    data.traced = analyze::traced_memory(analysis.heap);
+    analysis.verdict = analyze::diagnose(data);
     // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
     if (reader.meta().kind == "trace") analysis.verdict.findings.clear();
-    analyze::attach_heap_trace(analysis.verdict, analysis.heap, kHeapSitesInJson);
+    analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_limit);
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
   } catch (const analyze::TraceFormatError& e) {

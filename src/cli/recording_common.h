@@ -51,9 +51,14 @@ struct Analysis {
   analyze::HeapTrace heap;  // empty without the heap tracer
 };
 
-// Diagnoses the recording and aggregates its heap trace. Throws RuntimeError with one line
-// when the recording or its trace cannot be read.
-Analysis analyze_recording(const std::string& recording_path);
+// Sites per traced process image kept in the verdict: the first of each ranking.
+inline constexpr size_t kHeapSitesInJson = 20;
+
+// Diagnoses the recording and aggregates its heap trace, keeping the first `site_limit` sites of
+// each ranking (0: all). Shows a progress line on stderr while it reads a long trace, when
+// stderr is a terminal. Throws RuntimeError with one line when the recording or its trace
+// cannot be read.
+Analysis analyze_recording(const std::string& recording_path, size_t site_limit = kHeapSitesInJson);
 
 // analyze_recording, then the verdict's text on stdout and its JSON into json_out.
 model::Verdict analyze_and_report(const std::string& recording_path, OutputFile& json_out);

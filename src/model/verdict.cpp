@@ -78,14 +78,19 @@ Json heap_site_json(const HeapSiteSummary& s) {
           {"allocations", s.allocations},
           {"allocated_bytes", s.allocated_bytes},
           {"peak_live_bytes", s.peak_live_bytes},
+          {"live_at_peak_bytes", s.live_at_peak_bytes},
           {"final_live_bytes", s.final_live_bytes},
           {"final_live_blocks", s.final_live_blocks},
+          {"temporary_allocations", s.temporary_allocations},
+          {"growth_bytes_per_s", s.growth_bytes_per_s},
+          {"growing", s.growing},
           {"stack", s.stack}};
 }
 
 Json heap_json(const HeapSummary& h) {
-  Json sites = Json::array();
+  Json sites = Json::array(), mapped_sites = Json::array();
   for (const HeapSiteSummary& s : h.sites) sites.push_back(heap_site_json(s));
+  for (const HeapSiteSummary& s : h.mapped_sites) mapped_sites.push_back(heap_site_json(s));
   return {{"pid", h.pid},
           {"ppid", h.ppid},
           {"ended", h.ended},
@@ -96,6 +101,7 @@ Json heap_json(const HeapSummary& h) {
           {"peak_live_bytes", h.peak_live_bytes},
           {"final_live_bytes", h.final_live_bytes},
           {"final_live_blocks", h.final_live_blocks},
+          {"temporary_allocations", h.temporary_allocations},
           {"unmatched_frees", h.unmatched_frees},
           {"maps", h.maps},
           {"mapped_bytes", h.mapped_bytes},
@@ -103,7 +109,9 @@ Json heap_json(const HeapSummary& h) {
           {"final_mapped_live_bytes", h.final_mapped_live_bytes},
           {"peak_tracer_bytes", h.peak_tracer_bytes},
           {"distinct_stacks", h.distinct_stacks},
-          {"sites", sites}};
+          {"duration_s", h.duration_s},
+          {"sites", sites},
+          {"mapped_sites", mapped_sites}};
 }
 
 }  // namespace

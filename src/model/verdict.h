@@ -14,8 +14,7 @@
 
 namespace memdx::model {
 
-// A call site holding growing live memory (from the heap trace; filled by the trace analysis of
-// the next issue, empty until then).
+// A call site holding growing live memory (from the heap trace), in a growth finding.
 struct Site {
   std::string function;
   std::string file;
@@ -92,9 +91,13 @@ struct HeapSiteSummary {
   int line = 0;
   uint64_t allocations = 0;
   uint64_t allocated_bytes = 0;
-  uint64_t peak_live_bytes = 0;   // sum of its stacks' peaks: an upper bound of the site's peak
-  uint64_t final_live_bytes = 0;  // still allocated when the process ended (or the trace stopped)
+  uint64_t peak_live_bytes = 0;     // sum of its stacks' peaks: an upper bound of the site's peak
+  uint64_t live_at_peak_bytes = 0;  // live when the process's heap was at its peak
+  uint64_t final_live_bytes = 0;    // still allocated when the process ended (or the trace stopped)
   uint64_t final_live_blocks = 0;
+  uint64_t temporary_allocations = 0;  // freed before the thread allocated anything else
+  double growth_bytes_per_s = 0;       // Theil-Sen slope of its live bytes; 0 when not rising
+  bool growing = false;                // its own live bytes pass the trend test for unbounded growth
   std::vector<std::string> stack;
 };
 
@@ -111,6 +114,7 @@ struct HeapSummary {
   uint64_t peak_live_bytes = 0;
   uint64_t final_live_bytes = 0;
   uint64_t final_live_blocks = 0;
+  uint64_t temporary_allocations = 0;
   uint64_t unmatched_frees = 0;  // of blocks from before tracing started
   uint64_t maps = 0;             // direct mmap calls of the program
   uint64_t mapped_bytes = 0;
@@ -118,7 +122,9 @@ struct HeapSummary {
   uint64_t final_mapped_live_bytes = 0;
   uint64_t peak_tracer_bytes = 0;  // the tracer's own memory in the process
   uint64_t distinct_stacks = 0;
-  std::vector<HeapSiteSummary> sites;  // largest final live bytes first
+  double duration_s = 0;                 // from the first to the last event traced
+  std::vector<HeapSiteSummary> sites;    // heap sites among the first of any ranking, largest final live first
+  std::vector<HeapSiteSummary> mapped_sites;  // the same for direct mmap regions
 };
 
 struct Verdict {

@@ -172,37 +172,83 @@ std::string count_text(uint64_t n) {
   return out;
 }
 
-constexpr size_t kTextSites = 5;
 constexpr size_t kTextStackFrames = 6;
 
-void render_heap_site(std::string& out, const model::HeapSiteSummary& site) {
-  std::string where = site.file.empty() ? site.function : fmt::format("{} ({}:{})", site.function, site.file.substr(site.file.rfind('/') + 1), site.line);
-  out += fmt::format("    {:>10} live in {} blocks at the end, peak {}; {} allocations, {} in all: {}\n",
+std::string site_place(const model::HeapSiteSummary& site) {
+  if (site.file.empty()) return site.function;
+  return fmt::format("{} ({}:{})", site.function, site.file.substr(site.file.rfind('/') + 1), site.line);
+}
+
+// One line for the site (the figure its section is about first, then the rest), then its stack
+// from the caller of the site's own frame outwards, indented.
+void render_site(std::string& out, const model::HeapSiteSummary& site, const std::string& figure, size_t frames) {
+  out += fmt::format("    {:>12}  {}\n", figure, one_line(site_place(site), 100));
+  out += fmt::format("    {:>12}  {} allocations, {} allocated; {} live at the end in {} blocks, {} at the peak\n", "",
+                     count_text(site.allocations), model::format_bytes(site.allocated_bytes),
                      model::format_bytes(site.final_live_bytes), count_text(site.final_live_blocks),
-                     model::format_bytes(site.peak_live_bytes), count_text(site.allocations),
-                     model::format_bytes(site.allocated_bytes), one_line(where, 100));
-  for (size_t i = 0; i < site.stack.size() && i < kTextStackFrames; ++i) {
-    out += fmt::format("        {}\n", one_line(site.stack[i], 110));
+                     model::format_bytes(site.live_at_peak_bytes));
+  for (size_t i = 1; i < site.stack.size() && i <= frames; ++i) {
+    out += fmt::format("    {:>12}    {}\n", "", one_line(site.stack[i], 100));
   }
 }
 
-constexpr size_t kTextHeapProcesses = 8;
-constexpr size_t kTextHeapProcessesWithSites = 3;
+template <typename Belongs, typename Before, typename Figure>
+void render_section(std::string& out, const std::vector<model::HeapSiteSummary>& sites, const std::string& title,
+                    const TextOptions& options, Belongs belongs, Before before, Figure figure) {
+  std::vector<const model::HeapSiteSummary*> ranked;
+  for (const auto& site : sites) {
+    if (belongs(site)) ranked.push_back(&site);
+  }
+  if (ranked.empty()) return;
+  std::stable_sort(ranked.begin(), ranked.end(), [&](auto* a, auto* b) { return before(*a, *b); });
+  out += fmt::format("   {}:\n", title);
+  for (size_t i = 0; i < ranked.size() && i < options.sites_per_section; ++i) {
+    render_site(out, *ranked[i], figure(*ranked[i]), options.stack_frames);
+  }
+}
 
-void render_heap_process(std::string& out, const model::HeapSummary& h, bool with_sites) {
+void render_site_sections(std::string& out, const std::vector<model::HeapSiteSummary>& sites, const char* memory,
+                          const TextOptions& options) {
+  render_section(
+      out, sites, fmt::format("{} growth: live bytes rising, fastest first", memory), options,
+      [](auto& s) { return s.growth_bytes_per_s > 0 && s.growing; },
+      [](auto& a, auto& b) { return a.growth_bytes_per_s > b.growth_bytes_per_s; },
+      [](auto& s) { return "+" + model::format_bytes(static_cast<uint64_t>(s.growth_bytes_per_s)) + "/s"; });
+  render_section(
+      out, sites, fmt::format("{} at the peak: live when it was largest", memory), options,
+      [](auto& s) { return s.live_at_peak_bytes > 0; },
+      [](auto& a, auto& b) { return a.live_at_peak_bytes > b.live_at_peak_bytes; },
+      [](auto& s) { return model::format_bytes(s.live_at_peak_bytes); });
+  render_section(
+      out, sites, fmt::format("{} still live at the end (leaked at exit)", memory), options,
+      [](auto& s) { return s.final_live_bytes > 0; },
+      [](auto& a, auto& b) { return a.final_live_bytes > b.final_live_bytes; },
+      [](auto& s) { return model::format_bytes(s.final_live_bytes); });
+  render_section(
+      out, sites, fmt::format("{} temporary allocations: freed before the thread allocated again", memory), options,
+      [](auto& s) { return s.temporary_allocations > 0; },
+      [](auto& a, auto& b) { return a.temporary_allocations > b.temporary_allocations; },
+      [](auto& s) { return count_text(s.temporary_allocations); });
+}
+
+constexpr size_t kTextHeapProcesses = 8;
+
+void render_heap_process(std::string& out, const model::HeapSummary& h, bool with_sites, const TextOptions& options) {
   out += fmt::format("  pid {} ({}): {} allocations, {} allocated, peak live {}, live at the end {} in {} blocks",
                      h.pid, h.ended, count_text(h.allocations), model::format_bytes(h.allocated_bytes),
                      model::format_bytes(h.peak_live_bytes), model::format_bytes(h.final_live_bytes),
                      count_text(h.final_live_blocks));
+  if (h.temporary_allocations) out += fmt::format(", {} temporary", count_text(h.temporary_allocations));
   if (h.maps) out += fmt::format("; {} direct mmap calls, peak {} mapped", count_text(h.maps), model::format_bytes(h.peak_mapped_live_bytes));
   out += fmt::format("; the tracer used {} in the process\n", model::format_bytes(h.peak_tracer_bytes));
   if (!with_sites) return;
-  for (size_t i = 0; i < h.sites.size() && i < kTextSites; ++i) render_heap_site(out, h.sites[i]);
+  render_site_sections(out, h.sites, "heap", options);
+  if (h.maps) render_site_sections(out, h.mapped_sites, "direct mmap", options);
 }
 
 // The process images with the largest heaps first; a shell loop's hundred short children
 // would otherwise bury them.
-void render_heap(std::string& out, const Verdict& v) {
+void render_heap(std::string& out, const Verdict& v, const TextOptions& options) {
   if (v.heap.empty()) return;
   out += "\nHeap trace";
   if (v.heap.front().sample_bytes) {
@@ -214,7 +260,7 @@ void render_heap(std::string& out, const Verdict& v) {
   std::stable_sort(order.begin(), order.end(),
                    [](auto* a, auto* b) { return a->peak_live_bytes > b->peak_live_bytes; });
   for (size_t i = 0; i < order.size() && i < kTextHeapProcesses; ++i) {
-    render_heap_process(out, *order[i], i < kTextHeapProcessesWithSites);
+    render_heap_process(out, *order[i], i < options.processes_with_sites, options);
   }
   if (order.size() > kTextHeapProcesses) {
     out += fmt::format("  ... {} more with smaller heaps (all of them in --json)\n", order.size() - kTextHeapProcesses);
@@ -230,19 +276,19 @@ std::string format_duration(double seconds) {
   return fmt::format("{:.1f} days", seconds / 86400);
 }
 
-std::string render_verdict_text(const Verdict& verdict) {
+std::string render_verdict_text(const Verdict& verdict, const TextOptions& options) {
   if (verdict.findings.empty() && !verdict.heap.empty()) {
     // A `memdx trace` capture: no memory samples, so no trend verdict, only the heap.
     std::string out = fmt::format("{}: heap trace only (captured by 'memdx trace'; 'memdx run' adds the memory trend verdict)\n",
                                   one_line(command_of(verdict, verdict.target.pid)));
-    render_heap(out, verdict);
+    render_heap(out, verdict, options);
     return out;
   }
   std::string out = (model::has_leak(verdict) ? leak_headline(verdict) : no_leak_headline(verdict)) + "\n";
   if (!verdict.findings.empty()) render_evidence(out, verdict);
   render_next(out, verdict);
   render_processes(out, verdict);
-  render_heap(out, verdict);
+  render_heap(out, verdict, options);
   return out;
 }
 
