@@ -26,6 +26,9 @@ bool is_runtime_frame(const SourceFrame& frame) {
     if (module.rfind(prefix, 0) == 0) return true;
   }
   if (module == "libmemdx_trace.so") return true;
+  // Code inlined from installed headers (libstdc++'s containers, Boost) is a library's, even
+  // when it was compiled into the program.
+  if (frame.file.rfind("/usr/include/", 0) == 0) return true;
   static const std::set<std::string> kAllocationFunctions = {
       "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
       "valloc", "pvalloc", "mmap", "mmap64", "munmap", "mremap"};
