@@ -16,8 +16,9 @@ namespace {
 // Events of different threads arrive in batches, so seq order is restored by merging the
 // threads' queues (each already in order) within a window: a thread flushes at least every
 // 64 KiB or 100 ms. Beyond the window a late free is still matched to its allocation (see
-// pending_frees_); only the peak could then be off. 256 Ki queued events take 8 MiB.
-constexpr size_t kReorderWindow = size_t{1} << 18;
+// pending_frees_); only the peak could then be off. 128 Ki queued events take 4 MiB: at least
+// eight full buffers of every thread of a busy 8-thread process.
+constexpr size_t kReorderWindow = size_t{1} << 17;
 
 // The timeline's points: one every 100 ms of the process's life. Live bytes only change at
 // events, so a point is the state just before the first event at or after its instant, however

@@ -111,7 +111,9 @@ Symbolizer symbolizer_for(const ProcessHeapProfile& profile) {
   std::vector<ModuleMapping> modules;
   for (const TraceModule& module : profile.modules) {
     if (module.path.empty() || module.path[0] != '/') continue;  // linux-vdso.so.1 and the like
-    modules.push_back({module.path, module.load_bias, module.start, module.end});
+    SourceFrame probe;
+    probe.module = module.path;
+    modules.push_back({module.path, module.load_bias, module.start, module.end, is_runtime_frame(probe)});
   }
   return Symbolizer(std::move(modules));
 }

@@ -261,6 +261,10 @@ std::vector<SourceFrame> Symbolizer::Impl::symbolize(uint64_t address, bool is_r
   base.module_offset = pc - module->mapping.load_bias;
   Dwfl_Module* dwfl_module = open(*module);
   if (dwfl_module == nullptr) return {base};  // deleted, unreadable, not an ELF
+  if (module->mapping.names_only) {
+    base.function = symbol_name(dwfl_module, pc);
+    return {base};
+  }
   std::vector<SourceFrame> frames = inline_frames(dwfl_module, pc, base);
   if (frames.empty()) {  // no DWARF for pc: stripped, or code without debug information
     frames.push_back(base);

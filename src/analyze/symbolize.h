@@ -15,6 +15,10 @@ struct ModuleMapping {
   std::string path;             // a readable path to the ELF (for the main program: /proc/PID/exe's target)
   uint64_t load_bias = 0;       // dlpi_addr: run-time address minus the ELF's p_vaddr
   uint64_t start = 0, end = 0;  // [start, end) covering the PT_LOAD segments, absolute addresses
+  // Function names from the symbol table only, no DWARF (no inlined frames, no file:line): for
+  // the C and C++ runtime, whose debug information (libc6-dbg) costs tens of MiB to load and
+  // whose frames only say how memory was allocated, not who wanted it.
+  bool names_only = false;
 };
 
 // One frame of source code; an address inside inlined code gives several for one address.

@@ -112,6 +112,9 @@ RecordingReader RecordingReader::open(const std::string& path) {
   }
   Database db = Database::open(path, SQLITE_OPEN_READONLY, Activity::kOpening);
   const int version = check_schema(db);
+  // Everything is read once, in order: a page cache would only hold pages never read again
+  // (the trace's chunks are most of the file).
+  db.exec("PRAGMA cache_size = -256");
   db.set_activity(Activity::kReading);
   return RecordingReader(std::make_unique<Impl>(Impl{std::move(db), version}));
 }
