@@ -249,6 +249,65 @@ TEST(Diagnose, AnonGrowingFarBeyondTheHeapIsReportedToo) {
   EXPECT_EQ(findings_of(v, "anon_growth").size(), 1u) << describe(v);
 }
 
+// The tracer's own series (10 points a second, on its clock) rather than samples.
+analyze::TracedMemory traced_series(double duration_s, const Curve& heap, const Curve& mapped = flat(0)) {
+  analyze::TracedMemory traced;
+  for (double t_s = 0; t_s <= duration_s; t_s += 0.1) {
+    double clock_s = 5000 + t_s;  // any origin
+    traced.heap_live_bytes.push_back({clock_s, heap(t_s)});
+    traced.mapped_live_bytes.push_back({clock_s, mapped(t_s)});
+  }
+  return traced;
+}
+
+TEST(Diagnose, TracedLiveHeapGrowthIsAHeapLeakOfThatProcess) {
+  ProcessSpec parent;
+  ProcessSpec child;
+  child.pid = 4243;
+  child.ppid = parent.pid;
+  child.anon = linear(20 * kMiB, 1.3 * kMiB);
+  analyze::RecordingData data = recording_of({parent, child});
+  data.traced[child.pid] = traced_series(10, linear(3 * kMiB, 1.2 * kMiB));
+  data.traced[parent.pid] = traced_series(10, flat(70 * kKiB));
+  Verdict v = analyze::diagnose(data);
+  auto leaks = leaks_of(v);
+  ASSERT_EQ(leaks.size(), 1u) << describe(v);
+  EXPECT_EQ(leaks[0].kind, "heap_growth");
+  EXPECT_EQ(leaks[0].pid, child.pid);
+  EXPECT_NEAR(leaks[0].rate_per_s, 1.2 * kMiB, 0.05 * kMiB);
+}
+
+TEST(Diagnose, RssFarAboveTheLiveHeapIsAllocatorRetentionNotALeak) {
+  ProcessSpec spec;
+  spec.anon = flat(210 * kMiB);
+  analyze::RecordingData data = recording_of({spec});
+  data.traced[spec.pid] = traced_series(10, flat(19 * kMiB), flat(2 * kMiB));
+  Verdict v = analyze::diagnose(data);
+  EXPECT_TRUE(leaks_of(v).empty()) << describe(v);
+  auto retention = findings_of(v, "allocator_retention");
+  ASSERT_EQ(retention.size(), 1u) << describe(v);
+  EXPECT_EQ(retention[0].severity, "warning");
+  EXPECT_NEAR(retention[0].end_level, 210 * kMiB, 1 * kMiB);
+  EXPECT_NEAR(retention[0].start_level, 21 * kMiB, 0.1 * kMiB);
+  EXPECT_TRUE(contains(retention[0].evidence, "malloc_trim")) << retention[0].evidence;
+  EXPECT_TRUE(contains(retention[0].evidence, "not a leak")) << retention[0].evidence;
+}
+
+TEST(Diagnose, RssCloseToTheLiveHeapIsNoRetention) {
+  ProcessSpec spec;
+  spec.anon = flat(150 * kMiB);
+  analyze::RecordingData data = recording_of({spec});
+  // Twice the live heap is the threshold: 80 MiB live under 150 MiB anon is allocator overhead.
+  data.traced[spec.pid] = traced_series(10, flat(80 * kMiB));
+  EXPECT_TRUE(findings_of(analyze::diagnose(data), "allocator_retention").empty());
+  // A small process far above its tiny heap: the rest of anon (stacks, .bss) explains 30 MiB.
+  ProcessSpec small;
+  small.anon = flat(31 * kMiB);
+  analyze::RecordingData small_data = recording_of({small});
+  small_data.traced[small.pid] = traced_series(10, flat(1 * kMiB));
+  EXPECT_TRUE(findings_of(analyze::diagnose(small_data), "allocator_retention").empty());
+}
+
 TEST(Diagnose, WithoutTracerThereIsNoHeapPeak) {
   Verdict v = diagnose_one(ProcessSpec{});
   EXPECT_FALSE(v.processes[0].peak_heap_live_bytes.has_value());
