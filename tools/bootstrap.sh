@@ -5,7 +5,7 @@ MEMDX_ROOT=${MEMDX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
 # What building and running memdx needs.
 MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev
-                      libzstd-dev libdw-dev libelf-dev)
+                      libzstd-dev libdw-dev libelf-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
 # What ./run-tests needs on top.
 MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev python3 sqlite3 git)
 

@@ -359,6 +359,10 @@ void add_retention(const ProcessContext& c, ProcessFindings& out) {
   double live = heap_live + mapped_live;
   double retained = anon - live;
   if (retained < static_cast<double>(c.options.retention_min_bytes) || anon < c.options.retention_factor * live) return;
+  // Only memory that was freed can be retained: the heap must have been bigger earlier by most of
+  // the excess (a large .bss or other anon memory outside malloc is not the allocator's).
+  double heap_peak = std::max_element(heap.begin(), heap.end(), [](auto& a, auto& b) { return a.value < b.value; })->value;
+  if (heap_peak - heap_live < c.options.retention_freed_share * retained) return;
   Finding f;
   f.kind = "allocator_retention";
   f.severity = "warning";
@@ -369,10 +373,11 @@ void add_retention(const ProcessContext& c, ProcessFindings& out) {
   f.start_level = live;
   f.end_level = anon;
   f.evidence = fmt::format(
-      "anon RSS {} while the live heap is {} and direct mappings {}: {} was freed but is kept by the allocator "
-      "(fragmentation), not a leak; malloc_trim(0) after big frees, MALLOC_ARENA_MAX=2, or jemalloc/tcmalloc "
-      "can return it",
+      "anon RSS {} while the live heap is {} (peak {}) and direct mappings {}: {} was freed but is kept by the "
+      "allocator (fragmentation), not a leak; malloc_trim(0) after big frees, MALLOC_ARENA_MAX=2, or "
+      "jemalloc/tcmalloc can return it",
       model::format_bytes(static_cast<uint64_t>(anon)), model::format_bytes(static_cast<uint64_t>(heap_live)),
+      model::format_bytes(static_cast<uint64_t>(heap_peak)),
       model::format_bytes(static_cast<uint64_t>(mapped_live)), model::format_bytes(static_cast<uint64_t>(retained)));
   out.findings.push_back(std::move(f));
 }

@@ -12,7 +12,8 @@
 //                                                    growing while resident anon is capped -> anon_growth
 //   heap_live_bytes growing -> heap_growth  (leak)   when the tracer recorded it; anon_growth is then
 //                                                    kept only if anon clearly outgrows the heap
-//   anon RSS >= 2x traced live heap + mappings, 32 MiB beyond -> allocator_retention (warning)
+//   anon RSS >= 2x traced live heap + mappings, 32 MiB beyond,
+//   most of the excess freed from the heap's peak            -> allocator_retention (warning)
 //   rss_shmem_bytes growing -> shmem_growth (leak)
 //   rss_file_bytes  growing -> file_growth  (info)   page cache is reclaimable, normally not a leak
 //   fds             growing -> fd_growth    (leak)
@@ -70,6 +71,8 @@ struct DiagnoseOptions {
   // 32 MiB the rest of anon (stacks, .bss, the runtime's own arenas, the tracer) explains it.
   uint64_t retention_min_bytes = uint64_t{32} << 20;
   double retention_factor = 2.0;
+  // ... AND the heap's peak was above its final level by this share of the excess: freed memory.
+  double retention_freed_share = 0.5;
   double reservation_vsz_to_rss = 10.0;  // as analyze/notes.h for `inspect`
   uint64_t reservation_min_vsz_bytes = uint64_t{1} << 30;
 

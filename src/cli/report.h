@@ -1,4 +1,5 @@
-// `memdx report REC [--json FILE]`: analyse a recording again.
+// `memdx report REC [--json FILE] [--top N] [--pprof FILE] [--folded FILE [--metric M]]`: analyse a
+// recording again; name the call sites of its heap trace; export them for other tools.
 #pragma once
 
 #include <CLI/CLI.hpp>
