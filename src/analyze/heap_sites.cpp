@@ -402,11 +402,19 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t s
       if (!chosen || image.profile->timeline.size() > chosen->profile->timeline.size()) chosen = &image;
     }
     if (!chosen) continue;
-    finding.sites = finding_sites(heap ? chosen->heap : chosen->mapped);
+    if (heap || finding.kind == "shmem_growth") {
+      finding.sites = finding_sites(heap ? chosen->heap : chosen->mapped);
+    } else {
+      // Anon memory grows through direct mappings, and through the heap in ways its live bytes
+      // understate: a vector doubling its capacity reserves in steps (its live bytes level off
+      // between doublings) while its pages are touched, and resident, steadily.
+      std::vector<HeapSite> either = chosen->mapped;
+      either.insert(either.end(), chosen->heap.begin(), chosen->heap.end());
+      finding.sites = finding_sites(either);
+    }
     if (finding.sites.empty()) continue;
     const model::Site& top = finding.sites.front();
-    finding.evidence += fmt::format("; fastest-growing {}: {} (+{}/s, {} live at the end)",
-                                    heap ? "site" : "mmap site", site_place(top),
+    finding.evidence += fmt::format("; fastest-growing site: {} (+{}/s, {} live at the end)", site_place(top),
                                     model::format_bytes(static_cast<uint64_t>(top.growth_bytes_per_s)),
                                     model::format_bytes(top.live_bytes));
   }

@@ -130,6 +130,23 @@ TEST_F(SitesTest, MmapArenaIsAnAnonGrowthSite) {
   EXPECT_TRUE(findings_of(verdict, "heap_growth").empty());
 }
 
+// Whether its live bytes count as growth or as steps that level off, the vector's resident
+// pages rise steadily: the anon finding names it.
+TEST_F(SitesTest, DoublingVectorIsNamedByTheAnonFinding) {
+  json verdict = run_sites("vector");
+  std::vector<json> leaks;
+  for (const char* kind : {"heap_growth", "anon_growth"}) {
+    for (const json& f : findings_of(verdict, kind)) leaks.push_back(f);
+  }
+  ASSERT_FALSE(leaks.empty()) << verdict["findings"].dump(2);
+  for (const json& leak : leaks) {
+    ASSERT_FALSE(leak["sites"].empty()) << leak.dump(2);
+    EXPECT_TRUE(starts_with(leak["sites"][0]["function"].get<std::string>(), "(anonymous namespace)::log_events"))
+        << leak["sites"].dump(2);
+    EXPECT_EQ(std::set<int>{leak["sites"][0]["line"].get<int>()}, marked_lines(tracee_source("sites.cpp"), "log_events"));
+  }
+}
+
 TEST_F(SitesTest, InlinedSiteWithoutFramePointersKeepsItsFileAndLine) {
   json verdict = run_sites("inlined", "sites_inlined");
   std::vector<json> growth = findings_of(verdict, "heap_growth");

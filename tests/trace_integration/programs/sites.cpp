@@ -2,6 +2,8 @@
 //   growth   an unbounded container (reachable, freed at exit: no leak checker sees it), a bounded
 //            cache that evicts, short-lived temporaries, and a classic leak (never freed, lost)
 //   mmap     an arena of directly mapped 256 KiB chunks that are never unmapped
+//   vector   a std::vector<long> appended to for the whole run: its capacity doubles in steps (live
+//            bytes level off between doublings) while its pages are touched, and resident, steadily
 //   inlined  growth through a function inlined into its caller, in code built without frame
 //            pointers (see CMakeLists.txt): the site must still be that function's file:line
 // Lines the report must name end in "// site: FUNCTION".
@@ -63,6 +65,11 @@ __attribute__((noinline)) void map_chunk() {
   if (chunk != MAP_FAILED) std::memset(chunk, 1, 256 << 10);
 }
 
+std::vector<long> g_events;
+__attribute__((noinline)) void log_events(long n) {
+  for (long i = 0; i < 2000; ++i) g_events.push_back(n + i);  // site: log_events
+}
+
 // Inlined into index_document: no frame of its own, only DWARF's inlined-subroutine record.
 std::deque<std::string> g_index;
 __attribute__((always_inline)) inline void add_posting(long n) {
@@ -99,11 +106,13 @@ int main(int argc, char** argv) {
     g_history.shrink_to_fit();
   } else if (mode == "mmap") {
     run_for(seconds, [](long) { map_chunk(); });
+  } else if (mode == "vector") {
+    run_for(seconds, [](long n) { log_events(n); });
   } else if (mode == "inlined") {
     run_for(seconds, [](long n) { index_document(n); });
     g_index.clear();
   } else {
-    memdx::tracee::say("usage: sites growth|mmap|inlined [SECONDS]");
+    memdx::tracee::say("usage: sites growth|mmap|vector|inlined [SECONDS]");
     return 2;
   }
   return 0;
