@@ -144,12 +144,13 @@ void add_report_command(CLI::App& app, int& exit_code) {
       "  memdx report run.memdx --top 10                           # which code holds the growth\n"
       "  memdx report run.memdx --pprof heap.pb.gz                 # then: pprof -http=: heap.pb.gz\n"
       "  memdx report run.memdx --folded heap.txt --metric growth  # then: flamegraph.pl heap.txt > heap.svg\n");
-  cmd->add_option("recording", options->recording_path, "A recording made by memdx run or memdx watch")->required();
+  cmd->add_option("recording", options->recording_path, "A recording made by memdx run, memdx trace or memdx watch")->required();
   cmd->add_option("--json", options->json_path, "Write the verdict as JSON (schema memdx.verdict/1) to this file");
   cmd->add_option("--top", options->top_sites,
                   "Show N call sites in each ranking of the heap trace (growth, live at the peak, live at the end, "
                   "temporary), with their stacks, for every traced process")
-      ->check(CLI::Range(size_t{1}, size_t{100000}));
+      ->type_name("N")
+      ->check(CLI::Range(size_t{1}, size_t{100000}).description(""));
   cmd->add_option("--pprof", options->pprof_path,
                   "Write the heap trace as a gzipped pprof profile to this file (alloc_objects, alloc_space, "
                   "inuse_objects, inuse_space; in use = live when the trace ended)");
