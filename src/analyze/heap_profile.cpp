@@ -582,7 +582,9 @@ HeapTrace build_heap_trace(const store::RecordingReader& recording,
         builders.push_back(std::make_unique<ProfileBuilder>(*profiles.back()));
         return *builders.back();
       },
-      progress);
+      [&progress, total_bytes = progress ? recording.trace_chunk_bytes() : 0](uint64_t done_bytes, uint64_t) {
+        if (progress) progress(done_bytes, total_bytes);
+      });
   for (auto& profile : profiles) trace.processes.push_back(std::move(*profile));
   return trace;
 }

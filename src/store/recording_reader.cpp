@@ -192,6 +192,11 @@ std::vector<model::SystemSample> RecordingReader::system_samples() const {
   return samples;
 }
 
+uint64_t RecordingReader::trace_chunk_bytes() const {
+  // length() of a blob reads its record header, not its pages.
+  return static_cast<uint64_t>(impl_->db.query_int("SELECT COALESCE(SUM(length(data)), 0) FROM trace_chunks"));
+}
+
 TraceChunkCursor RecordingReader::trace_chunks() const {
   auto rows =
       std::make_unique<Statement>(impl_->db.prepare("SELECT id, kind, pid, t_ms, data FROM trace_chunks ORDER BY id"));

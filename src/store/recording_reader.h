@@ -80,6 +80,8 @@ class RecordingReader {
   std::vector<model::SystemSample> system_samples() const;
 
   TraceChunkCursor trace_chunks() const;
+  // The stored (compressed) size of every trace chunk, for progress while they are read.
+  uint64_t trace_chunk_bytes() const;
 
   const std::string& path() const;
 
