@@ -76,17 +76,22 @@ TraceChunkCursor& TraceChunkCursor::operator=(TraceChunkCursor&&) noexcept = def
 TraceChunkCursor::~TraceChunkCursor() = default;
 
 std::optional<TraceChunk> TraceChunkCursor::next() {
+  TraceChunk chunk;
+  if (!next_into(chunk)) return std::nullopt;
+  return chunk;
+}
+
+bool TraceChunkCursor::next_into(TraceChunk& chunk) {
   if (!stmt_ || !stmt_->step()) {
     stmt_.reset();  // ends the read transaction; the connection closes with its last statement
-    return std::nullopt;
+    return false;
   }
-  TraceChunk chunk;
   chunk.id = stmt_->int_at(0);
   chunk.kind = stmt_->text_at(1);
   chunk.pid = static_cast<pid_t>(stmt_->int_at(2));
   chunk.t_ms = stmt_->int_at(3);
-  chunk.data = stmt_->blob_at(4);
-  return chunk;
+  stmt_->blob_into(4, chunk.data);
+  return true;
 }
 
 // ---- RecordingReader

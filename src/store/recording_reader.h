@@ -42,6 +42,9 @@ class TraceChunkCursor {
 
   // The next chunk; nullopt at the end.
   std::optional<TraceChunk> next();
+  // The same into `chunk`, reusing its buffer: a reader of many MiB-sized chunks then allocates
+  // (and faults in) its buffer once. False at the end.
+  bool next_into(TraceChunk& chunk);
 
  private:
   friend class RecordingReader;

@@ -175,6 +175,16 @@ std::vector<std::byte> Statement::blob_at(int column) const {
   return std::vector<std::byte>(data, data + size);
 }
 
+void Statement::blob_into(int column, std::vector<std::byte>& out) const {
+  const auto* data = static_cast<const std::byte*>(sqlite3_column_blob(stmt_.get(), column));
+  const auto size = static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), column));
+  if (data == nullptr) {
+    out.clear();
+    return;
+  }
+  out.assign(data, data + size);
+}
+
 // ---- Database
 
 Database::Database(sqlite3* db, std::string path, Activity activity)

@@ -53,6 +53,7 @@ class Statement {
   std::optional<double> optional_real_at(int column) const;
   std::string text_at(int column) const;
   std::vector<std::byte> blob_at(int column) const;
+  void blob_into(int column, std::vector<std::byte>& out) const;  // reuses out's capacity
 
  private:
   friend class Database;
