@@ -472,11 +472,12 @@ void ProfileBuilder::release(const QueuedEvent& event, uint32_t queue) {
   site.live_blocks -= block.blocks;
   site.frees += block.blocks;
   profile_.heap.frees += block.blocks;
+  // Temporary: freed directly after it was allocated, nothing else done by the thread between.
   if (last_allocation_[queue] == event.address) {
     site.temporary_allocations += block.blocks;
     profile_.heap.temporary_allocations += block.blocks;
-    last_allocation_[queue] = 0;
   }
+  last_allocation_[queue] = 0;
 }
 
 void ProfileBuilder::map(const QueuedEvent& event) {

@@ -30,8 +30,8 @@ struct AllocationStats {
   // fit at the worst moment. Summing these over stacks gives the peak itself.
   uint64_t live_at_peak_bytes = 0;
   uint64_t live_at_peak_blocks = 0;
-  // Freed before the same thread allocated anything else (heaptrack's definition): churn that
-  // costs time, never memory.
+  // Freed by the thread directly after allocating it, with no other allocation or free between
+  // (heaptrack's definition, per thread): churn that costs time, never memory.
   uint64_t temporary_allocations = 0;
 };
 

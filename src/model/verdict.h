@@ -95,7 +95,7 @@ struct HeapSiteSummary {
   uint64_t live_at_peak_bytes = 0;  // live when the process's heap was at its peak
   uint64_t final_live_bytes = 0;    // still allocated when the process ended (or the trace stopped)
   uint64_t final_live_blocks = 0;
-  uint64_t temporary_allocations = 0;  // freed before the thread allocated anything else
+  uint64_t temporary_allocations = 0;  // freed by the thread right after, nothing else between
   double growth_bytes_per_s = 0;       // Theil-Sen slope of its live bytes; 0 when not rising
   bool growing = false;                // its own live bytes pass the trend test for unbounded growth
   std::vector<std::string> stack;

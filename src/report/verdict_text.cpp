@@ -225,7 +225,7 @@ void render_site_sections(std::string& out, const std::vector<model::HeapSiteSum
       [](auto& a, auto& b) { return a.final_live_bytes > b.final_live_bytes; },
       [](auto& s) { return model::format_bytes(s.final_live_bytes); });
   render_section(
-      out, sites, fmt::format("{} temporary allocations: freed before the thread allocated again", memory), options,
+      out, sites, fmt::format("{} temporary allocations: freed by the thread right after, nothing else between", memory), options,
       [](auto& s) { return s.temporary_allocations > 0; },
       [](auto& a, auto& b) { return a.temporary_allocations > b.temporary_allocations; },
       [](auto& s) { return count_text(s.temporary_allocations); });

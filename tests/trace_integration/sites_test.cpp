@@ -96,7 +96,7 @@ TEST_F(SitesTest, ClassicLeakIsLeakedAtExitAndTemporariesAreCounted) {
   EXPECT_EQ((*lost)["final_live_blocks"], 100);
   EXPECT_EQ((*lost)["final_live_bytes"], 100000);
   EXPECT_EQ((*lost)["temporary_allocations"], 0);
-  // Every format_line block is freed before the thread allocates again.
+  // Every format_line block is freed right after it is allocated, nothing else between.
   const json* scratch = site_named(heap["sites"], "(anonymous namespace)::format_line");
   ASSERT_NE(scratch, nullptr);
   EXPECT_GT((*scratch)["allocations"].get<uint64_t>(), 1000u);
