@@ -61,13 +61,16 @@ struct LiveBlock {
 // in a side map.
 class LiveBlockTable {
  public:
-  LiveBlockTable() : slots_(kInitialSlots) {}
+  // The slots come with the first block: a stream that never allocates (a process that only
+  // forked, or a corrupt stream of empty ones) costs nothing here.
+  LiveBlockTable() = default;
 
   void insert(const LiveBlock& block) {
     if (block.address == 0) {
       zero_ = block;
       return;
     }
+    if (slots_.empty()) slots_.resize(kInitialSlots);
     if ((size_ + 1) * 10 > slots_.size() * 7) grow();
     bool narrow = block.bytes < kWide && block.blocks == 1;
     if (!narrow) wide_[block.address] = {block.bytes, block.blocks};
@@ -80,6 +83,7 @@ class LiveBlockTable {
       if (!zero_.blocks) return std::nullopt;
       return std::exchange(zero_, LiveBlock{});
     }
+    if (slots_.empty()) return std::nullopt;
     size_t hole = home(address);
     for (;; hole = (hole + 1) & mask()) {
       if (slots_[hole].address == address) break;
@@ -101,7 +105,9 @@ class LiveBlockTable {
   }
   // Starts loading the slot `address` will probe first: the table is far larger than the
   // caches and most lookups of long-lived blocks miss.
-  void prefetch(uint64_t address) const { __builtin_prefetch(&slots_[home(address)]); }
+  void prefetch(uint64_t address) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home(address)]);
+  }
   template <typename Visit>
   void for_each(Visit visit) const {
     if (zero_.blocks) visit(zero_);
@@ -110,7 +116,7 @@ class LiveBlockTable {
     }
   }
   void clear() {
-    slots_ = std::vector<Slot>(kInitialSlots);
+    slots_ = std::vector<Slot>();
     size_ = 0;
     zero_ = {};
     wide_.clear();

@@ -1,5 +1,7 @@
 #include "analyze/symbolize.h"
 
+#include <sys/stat.h>
+
 #include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -240,6 +242,10 @@ Dwfl_Module* Symbolizer::Impl::open(LoadedModule& module) {
   if (module.open_attempted || dwfl == nullptr) return module.dwfl_module;
   module.open_attempted = true;
   const std::string& path = module.mapping.path;
+  // Only a regular file can be an ELF: a path that names a FIFO or a device now (the trace is
+  // from another time, or damaged) would block the open or read forever.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
   dwfl_report_begin_add(dwfl.get());
   // add_p_vaddr = true: load_bias is dlpi_addr, added to every p_vaddr; `false` would take it as
   // the address of the first segment, which differs for objects whose first p_vaddr is not 0.

@@ -5,7 +5,11 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <new>
+#include <span>
+#include <stdexcept>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -60,7 +64,21 @@ struct ThreadDecodeState {
   uint64_t previous_address = 0;  // of the last kAlloc
   uint64_t alloc_ordinal = 0;
   int32_t tid = 0;
-  std::vector<uint64_t> recent;   // kAlloc addresses by ordinal modulo kRecentAllocs
+  // The addresses of the thread's last kRecentAllocs kAllocs, allocation n at (n - 1) modulo
+  // kRecentAllocs. Grown as the thread allocates: a corrupt stream naming thousands of threads
+  // that allocate once each must not cost 32 KiB a thread.
+  std::vector<uint64_t> recent;
+
+  void remember_alloc(uint64_t address) {
+    ++alloc_ordinal;
+    if (recent.size() < wire::kRecentAllocs) {
+      recent.push_back(address);
+    } else {
+      recent[(alloc_ordinal - 1) % wire::kRecentAllocs] = address;
+    }
+  }
+  // The address of the kAlloc `distance` kAllocs back (1 = the latest), 1 <= distance <= alloc_ordinal.
+  uint64_t recent_alloc(uint64_t distance) const { return recent[(alloc_ordinal - distance) % wire::kRecentAllocs]; }
 };
 
 class StreamDecoder {
@@ -68,8 +86,15 @@ class StreamDecoder {
   StreamDecoder(uint32_t number, StreamSink& sink) : number_(number), sink_(sink) {}
 
   void feed(const std::byte* data, size_t bytes) {
+    if (closed_) throw TraceFormatError(fmt::format("heap trace stream {} continues after its end", number_));
     pending_.insert(pending_.end(), reinterpret_cast<const uint8_t*>(data), reinterpret_cast<const uint8_t*>(data) + bytes);
     parse();
+  }
+
+  // The process closed the stream: only once, since the collector numbers every connection anew.
+  void close_by_process() {
+    if (closed_) throw TraceFormatError(fmt::format("heap trace stream {} ends twice", number_));
+    close(true);
   }
 
   void close(bool clean) {
@@ -168,7 +193,7 @@ void StreamDecoder::decode_event(RecordReader& in, ThreadDecodeState& thread, wi
       in.fail("a free refers to an allocation the thread never made");
     }
     event.kind = TraceEvent::Kind::kFree;
-    event.address = thread.recent[(thread.alloc_ordinal - distance + 1) % wire::kRecentAllocs];
+    event.address = thread.recent_alloc(distance);
     sink_.event(event);
     return;
   }
@@ -179,9 +204,7 @@ void StreamDecoder::decode_event(RecordReader& in, ThreadDecodeState& thread, wi
       event.size = in.u();
       event.stack = static_cast<uint32_t>(in.u());
       thread.previous_address = event.address;
-      ++thread.alloc_ordinal;
-      if (thread.recent.empty()) thread.recent.resize(wire::kRecentAllocs);
-      thread.recent[thread.alloc_ordinal % wire::kRecentAllocs] = event.address;
+      thread.remember_alloc(event.address);
       break;
     case wire::Tag::kFree:
       event.kind = TraceEvent::Kind::kFree;
@@ -263,15 +286,21 @@ void StreamDecoder::decode_process_batch(const uint8_t* begin, const uint8_t* en
 
 class ChunkDecompressor {
  public:
-  ChunkDecompressor() : context_(ZSTD_createDCtx()) {}
+  ChunkDecompressor() : context_(ZSTD_createDCtx()) {
+    if (context_ == nullptr) throw std::bad_alloc();
+  }
   ~ChunkDecompressor() { ZSTD_freeDCtx(context_); }
   ChunkDecompressor(const ChunkDecompressor&) = delete;
   ChunkDecompressor& operator=(const ChunkDecompressor&) = delete;
 
-  const std::vector<std::byte>& decompress(const std::vector<std::byte>& data, int64_t chunk_id) {
+  std::span<const std::byte> decompress(std::span<const std::byte> data, int64_t chunk_id) {
     unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
-    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ull << 32)) {
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
       throw TraceFormatError(fmt::format("heap trace chunk {} is not a zstd frame memdx wrote", chunk_id));
+    }
+    if (size > kMaxTraceChunkBytes) {
+      throw TraceFormatError(fmt::format("heap trace chunk {} claims {} bytes, more than memdx writes in one chunk",
+                                         chunk_id, size));
     }
     output_.resize(size);
     size_t got = ZSTD_decompressDCtx(context_, output_.data(), output_.size(), data.data(), data.size());
@@ -289,42 +318,77 @@ class ChunkDecompressor {
 
 }  // namespace
 
+struct TraceReader::Impl {
+  explicit Impl(SinkFor make_sink) : sink_for(std::move(make_sink)) {}
+
+  StreamDecoder& decoder(uint32_t stream) {
+    auto& slot = decoders[stream];
+    if (!slot) {
+      slot = std::make_unique<StreamDecoder>(stream, sink_for(stream));
+      ++stats.streams;
+    }
+    return *slot;
+  }
+
+  SinkFor sink_for;
+  TraceReadStats stats;
+  std::map<uint32_t, std::unique_ptr<StreamDecoder>> decoders;
+  std::unique_ptr<ChunkDecompressor> decompressor;  // made on the first compressed chunk
+  bool finished = false;
+};
+
+TraceReader::TraceReader(SinkFor sink_for) : impl_(std::make_unique<Impl>(std::move(sink_for))) {}
+TraceReader::~TraceReader() = default;
+
+void TraceReader::add_compressed_chunk(std::span<const std::byte> zstd_frame, int64_t chunk_id) {
+  if (!impl_->decompressor) impl_->decompressor = std::make_unique<ChunkDecompressor>();
+  impl_->stats.compressed_bytes += zstd_frame.size();
+  add_chunk(impl_->decompressor->decompress(zstd_frame, chunk_id), chunk_id);
+}
+
+void TraceReader::add_chunk(std::span<const std::byte> frames, int64_t chunk_id) {
+  if (impl_->finished) throw std::logic_error("TraceReader::add_chunk after finish");
+  ++impl_->stats.chunks;
+  size_t at = 0;
+  while (at < frames.size()) {
+    trace::ChunkFrameHeader header{};
+    if (frames.size() - at < sizeof(header)) throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk_id));
+    std::memcpy(&header, frames.data() + at, sizeof(header));
+    at += sizeof(header);
+    if (frames.size() - at < header.bytes) throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk_id));
+    StreamDecoder& decoder = impl_->decoder(header.stream);
+    if (header.bytes == 0) {
+      decoder.close_by_process();
+    } else {
+      decoder.feed(frames.data() + at, header.bytes);
+    }
+    at += header.bytes;
+    impl_->stats.stream_bytes += header.bytes;
+  }
+}
+
+const TraceReadStats& TraceReader::finish() {
+  if (!impl_->finished) {
+    impl_->finished = true;
+    for (auto& [number, decoder] : impl_->decoders) decoder->close(false);
+  }
+  return impl_->stats;
+}
+
+const TraceReadStats& TraceReader::stats() const { return impl_->stats; }
+
 TraceReadStats read_heap_trace(const store::RecordingReader& recording,
                                const std::function<StreamSink&(uint32_t stream)>& sink_for,
                                const std::function<void(uint64_t, uint64_t)>& progress) {
-  TraceReadStats stats;
-  std::map<uint32_t, std::unique_ptr<StreamDecoder>> decoders;
-  ChunkDecompressor decompressor;
+  TraceReader reader(sink_for);
   store::TraceChunkCursor cursor = recording.trace_chunks();
-  while (std::optional<store::TraceChunk> chunk = cursor.next()) {
-    if (chunk->kind != trace::kChunkKind) continue;
-    ++stats.chunks;
-    stats.compressed_bytes += chunk->data.size();
-    const std::vector<std::byte>& raw = decompressor.decompress(chunk->data, chunk->id);
-    size_t at = 0;
-    while (at < raw.size()) {
-      trace::ChunkFrameHeader header{};
-      if (raw.size() - at < sizeof(header)) throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk->id));
-      std::memcpy(&header, raw.data() + at, sizeof(header));
-      at += sizeof(header);
-      if (raw.size() - at < header.bytes) throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk->id));
-      auto& decoder = decoders[header.stream];
-      if (!decoder) {
-        decoder = std::make_unique<StreamDecoder>(header.stream, sink_for(header.stream));
-        ++stats.streams;
-      }
-      if (header.bytes == 0) {
-        decoder->close(true);
-      } else {
-        decoder->feed(raw.data() + at, header.bytes);
-      }
-      at += header.bytes;
-      stats.stream_bytes += header.bytes;
-    }
-    if (progress) progress(stats.compressed_bytes, 0);
+  store::TraceChunk chunk;  // one buffer for every chunk: allocated and faulted in once
+  while (cursor.next_into(chunk)) {
+    if (chunk.kind != trace::kChunkKind) continue;
+    reader.add_compressed_chunk(chunk.data, chunk.id);
+    if (progress) progress(reader.stats().compressed_bytes, 0);
   }
-  for (auto& [number, decoder] : decoders) decoder->close(false);
-  return stats;
+  return reader.finish();
 }
 
 }  // namespace memdx::analyze

@@ -1,11 +1,12 @@
-// Decoding the heap tracer's streams out of a recording: chunks are decompressed one at a
-// time, their frames handed to the stream they belong to, and each stream's batches decoded
-// into calls on that stream's sink. Memory stays bounded by one chunk plus, per stream, one
-// partial batch and the decoder state of its threads.
+// Decoding the heap tracer's streams, from a recording or from chunks in memory: chunks are
+// decompressed one at a time, their frames handed to the stream they belong to, and each
+// stream's batches decoded into calls on that stream's sink. Memory stays bounded by one chunk
+// plus, per stream, one partial batch and the decoder state of its threads.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -73,14 +74,51 @@ class StreamSink {
 
 struct TraceReadStats {
   uint64_t chunks = 0;
-  uint64_t compressed_bytes = 0;
+  uint64_t compressed_bytes = 0;  // of the chunks handed over compressed
   uint64_t stream_bytes = 0;
   uint32_t streams = 0;
 };
 
-// Reads every heap-trace chunk of the recording. `sink_for(n)` is called once for stream n (in
-// order of first appearance) and must return a sink that lives until the end of the call.
-// `progress(done_bytes, total_bytes)` may be null. Throws TraceFormatError.
+// The most bytes one decompressed chunk may hold. The collector closes a chunk at about 8 MiB;
+// the margin is wide, and the bound keeps a corrupt size field from allocating gigabytes.
+inline constexpr uint64_t kMaxTraceChunkBytes = uint64_t{64} << 20;
+
+// Decodes heap-trace chunks handed over one at a time, in arrival order, from any source: the
+// recording (read_heap_trace), a test, a fuzzer. `sink_for(n)` is called once for stream n (in
+// order of first appearance) and must return a sink that outlives the reader's last call.
+//
+// Every method that reads input throws TraceFormatError (one line, naming the chunk or the
+// stream) on input memdx's collector cannot have written; after a throw the reader must only be
+// destroyed. Memory stays bounded by one chunk plus, per stream, one partial batch and its
+// threads' decoder state. Not thread-safe.
+class TraceReader {
+ public:
+  using SinkFor = std::function<StreamSink&(uint32_t stream)>;
+
+  explicit TraceReader(SinkFor sink_for);
+  ~TraceReader();
+  TraceReader(const TraceReader&) = delete;
+  TraceReader& operator=(const TraceReader&) = delete;
+
+  // One chunk as the recording stores it: a zstd frame. `chunk_id` names it in errors.
+  void add_compressed_chunk(std::span<const std::byte> zstd_frame, int64_t chunk_id);
+  // One chunk already decompressed: frames of {u32 stream, u32 bytes, bytes} (trace/format/chunk.h).
+  void add_chunk(std::span<const std::byte> frames, int64_t chunk_id);
+  // No more chunks: every stream not closed by its process is closed(false). Idempotent.
+  const TraceReadStats& finish();
+
+  const TraceReadStats& stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads every heap-trace chunk of the recording through a TraceReader (see there for
+// `sink_for`). `progress(done_bytes, total_bytes)`, which may be null, is called after each
+// chunk with the compressed bytes read so far; total_bytes is 0 (unknown): the store has no
+// query for the total size of the chunks. Throws TraceFormatError, and StoreError when the
+// recording cannot be read.
 TraceReadStats read_heap_trace(const store::RecordingReader& recording,
                                const std::function<StreamSink&(uint32_t stream)>& sink_for,
                                const std::function<void(uint64_t, uint64_t)>& progress = {});
