@@ -310,21 +310,29 @@ Peaks peaks_of(const std::vector<ProcessSample>& samples) {
   return p;
 }
 
+// A finding that states a measurement of a byte series between two levels, not an inferred trend.
+Finding measured_finding(const ProcessContext& c, const char* kind, const char* severity, const char* series,
+                         double start_level, double end_level) {
+  Finding f;
+  f.kind = kind;
+  f.severity = severity;
+  f.pid = c.pid;
+  f.series = series;
+  f.unit = "bytes";
+  f.confidence = 1;  // a measurement, not an inference
+  f.start_level = start_level;
+  f.end_level = end_level;
+  return f;
+}
+
 // Reserved address space is not memory use: say so, with both numbers, so nobody chases VSZ.
 void add_reservation(const ProcessContext& c, ProcessFindings& out) {
   Peaks p = peaks_of(c.samples);
   auto vsz = static_cast<double>(p.vsz_max_bytes);
   if (p.vsz_max_bytes < c.options.reservation_min_vsz_bytes) return;
   if (vsz < c.options.reservation_vsz_to_rss * static_cast<double>(p.rss_max_bytes)) return;
-  Finding f;
-  f.kind = "reservation_only";
-  f.severity = "info";
-  f.pid = c.pid;
-  f.series = "vsz_bytes";
-  f.unit = "bytes";
-  f.confidence = 1;  // a measurement, not an inference
-  f.start_level = static_cast<double>(c.samples.front().vsz_bytes);
-  f.end_level = static_cast<double>(c.samples.back().vsz_bytes);
+  Finding f = measured_finding(c, "reservation_only", "info", "vsz_bytes", static_cast<double>(c.samples.front().vsz_bytes),
+                               static_cast<double>(c.samples.back().vsz_bytes));
   f.evidence = fmt::format(
       "peak VSZ {} is {:.0f}x peak RSS {}: address space reserved but never touched (allocators, runtimes, "
       "GPU drivers reserve up front); it costs no memory and is harmless",
@@ -363,15 +371,7 @@ void add_retention(const ProcessContext& c, ProcessFindings& out) {
   // the excess (a large .bss or other anon memory outside malloc is not the allocator's).
   double heap_peak = std::max_element(heap.begin(), heap.end(), [](auto& a, auto& b) { return a.value < b.value; })->value;
   if (heap_peak - heap_live < c.options.retention_freed_share * retained) return;
-  Finding f;
-  f.kind = "allocator_retention";
-  f.severity = "warning";
-  f.pid = c.pid;
-  f.series = "rss_anon_bytes";
-  f.unit = "bytes";
-  f.confidence = 1;  // a measurement, not an inference
-  f.start_level = live;
-  f.end_level = anon;
+  Finding f = measured_finding(c, "allocator_retention", "warning", "rss_anon_bytes", live, anon);
   f.evidence = fmt::format(
       "anon RSS {} while the live heap is {} (peak {}) and direct mappings {}: {} was freed but is kept by the "
       "allocator (fragmentation), not a leak; malloc_trim(0) after big frees, MALLOC_ARENA_MAX=2, or "
