@@ -12,6 +12,7 @@
 #include "analyze/notes.h"
 #include "analyze/snapshot.h"
 #include "cli/errors.h"
+#include "model/json_text.h"
 #include "cli/target.h"
 #include "report/inspect_text.h"
 
@@ -88,7 +89,7 @@ int run_inspect(const InspectOptions& options) {
   proc::ProcFs fs;
   std::vector<pid_t> targets = select_targets(fs, options.target, options.all);
   model::InspectReport report = build_report(fs, options, targets);
-  std::string out = options.json ? model::to_json(report).dump(2) + "\n" : report::render_inspect_text(report);
+  std::string out = options.json ? model::json_text(model::to_json(report)) : report::render_inspect_text(report);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
   warn_partial(report);

@@ -19,6 +19,7 @@
 #include "cli/live_view.h"
 #include "cli/progress_line.h"
 #include "cli/errors.h"
+#include "model/json_text.h"
 #include "proc/procfs.h"
 #include "record/trace_collector.h"
 #include "report/verdict_text.h"
@@ -114,7 +115,7 @@ model::Verdict analyze_and_report(const std::string& recording_path, OutputFile&
   std::string text = report::render_verdict_text(analysis.verdict);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
-  json_out.write_all(model::to_json(analysis.verdict).dump(2) + "\n");
+  json_out.write_all(model::json_text(model::to_json(analysis.verdict)));
   return std::move(analysis.verdict);
 }
 

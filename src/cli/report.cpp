@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/errors.h"
+#include "model/json_text.h"
 #include "cli/recording_common.h"
 #include "report/folded.h"
 #include "report/pprof.h"
@@ -117,7 +118,7 @@ int run_report(const ReportOptions& options) {
   std::string text = report::render_verdict_text(analysis.verdict, text_options);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
-  json_out.write_all(model::to_json(analysis.verdict).dump(2) + "\n");
+  json_out.write_all(model::json_text(model::to_json(analysis.verdict)));
   write_heap_output(pprof_out, options.pprof_path, analysis, [&] {
     return report::render_pprof(analysis.heap, recording_start_unix_ns(options.recording_path));
   });

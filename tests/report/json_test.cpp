@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/json_text.h"
 #include "model/snapshot.h"
+#include "model/verdict.h"
 #include "sample_reports.h"
 
 namespace memdx::model {
@@ -180,3 +182,23 @@ TEST(ReportJson, ExitedDuringRead) {
 
 }  // namespace
 }  // namespace memdx::model
+
+namespace memdx {
+namespace {
+
+// A module path is bytes: one that is not UTF-8 (or a damaged trace's) still prints, as U+FFFD.
+TEST(ReportJson, BytesThatAreNotUtf8PrintAsReplacementCharacters) {
+  model::Verdict verdict;
+  model::HeapSummary heap;
+  model::HeapSiteSummary site;
+  site.function = "libpl\xca\xfeugin.so+0x1234";
+  heap.sites.push_back(site);
+  verdict.heap.push_back(heap);
+  std::string text;
+  ASSERT_NO_THROW(text = model::json_text(model::to_json(verdict)));
+  nlohmann::json parsed = nlohmann::json::parse(text);
+  EXPECT_EQ(parsed["heap"][0]["sites"][0]["function"], "libpl\uFFFD\uFFFDugin.so+0x1234");
+}
+
+}  // namespace
+}  // namespace memdx
