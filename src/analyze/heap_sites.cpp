@@ -175,9 +175,9 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
       for (size_t i = 0; i < live->second.size(); ++i) site.live_series[i] += live->second[i];
     }
     uint64_t weight = std::max(stats.live_bytes, stats.allocated_bytes);
-    if (site.stack.empty() || weight > largest_stack_bytes[key]) {
+    if (!site.largest_stack || weight > largest_stack_bytes[key]) {
       largest_stack_bytes[key] = weight;
-      site.stack = formatted_stack(stack, symbolizer);
+      site.largest_stack = &stack;
     }
   }
   std::vector<HeapSite> all;
@@ -186,6 +186,11 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
     all.push_back(std::move(site));
   }
   return all;
+}
+
+std::vector<std::string> site_stack(const HeapSite& site, Symbolizer& symbolizer) {
+  if (!site.largest_stack) return {};
+  return formatted_stack(*site.largest_stack, symbolizer);
 }
 
 namespace {
@@ -282,7 +287,7 @@ std::string ending_of(const ProcessHeapProfile& profile) {
   return profile.closed_cleanly ? "killed" : "cut short";
 }
 
-model::HeapSiteSummary site_summary(const HeapSite& site) {
+model::HeapSiteSummary site_summary(const HeapSite& site, Symbolizer& symbolizer) {
   model::HeapSiteSummary out;
   out.function = site.function;
   out.file = site.file;
@@ -296,12 +301,12 @@ model::HeapSiteSummary site_summary(const HeapSite& site) {
   out.temporary_allocations = site.stats.temporary_allocations;
   out.growth_bytes_per_s = site.growth_bytes_per_s;
   out.growing = site.growing;
-  out.stack = site.stack;
+  out.stack = site_stack(site, symbolizer);
   return out;
 }
 
 // The sites among the first `limit` of any ranking (all with limit 0), largest final live first.
-std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites, size_t limit) {
+std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites, size_t limit, Symbolizer& symbolizer) {
   std::set<const HeapSite*> chosen;
   for (auto rank : {growth_ranking, peak_ranking, leak_ranking, temporary_ranking}) {
     std::vector<const HeapSite*> ranked = rank(sites);
@@ -317,17 +322,18 @@ std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites
            std::tie(b->stats.live_bytes, b->stats.live_at_peak_bytes, b->stats.allocated_bytes);
   });
   std::vector<model::HeapSiteSummary> out;
-  for (const HeapSite* site : ordered) out.push_back(site_summary(*site));
+  for (const HeapSite* site : ordered) out.push_back(site_summary(*site, symbolizer));
   return out;
 }
 
 struct ImageSites {
   const ProcessHeapProfile* profile;
+  Symbolizer symbolizer;
   std::vector<HeapSite> heap;
   std::vector<HeapSite> mapped;
 };
 
-model::HeapSummary heap_summary(const ImageSites& image, size_t site_limit) {
+model::HeapSummary heap_summary(ImageSites& image, size_t site_limit) {
   const ProcessHeapProfile& profile = *image.profile;
   model::HeapSummary out;
   out.pid = profile.pid;
@@ -350,15 +356,15 @@ model::HeapSummary heap_summary(const ImageSites& image, size_t site_limit) {
   out.distinct_stacks = profile.stacks.size();
   const auto& instants = profile.heap_series.monotonic_ns;
   if (instants.size() >= 2) out.duration_s = seconds_between(instants.front(), instants.back());
-  out.sites = summaries(image.heap, site_limit);
-  out.mapped_sites = summaries(image.mapped, site_limit);
+  out.sites = summaries(image.heap, site_limit, image.symbolizer);
+  out.mapped_sites = summaries(image.mapped, site_limit, image.symbolizer);
   return out;
 }
 
 // Sites named in a growth finding: those that grow, fastest first.
 constexpr size_t kFindingSites = 5;
 
-std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites) {
+std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites, Symbolizer& symbolizer) {
   std::vector<model::Site> out;
   std::vector<const HeapSite*> ranked = growth_ranking(sites);
   // Sites that pass the trend test on their own come first; when none does (the growth is
@@ -367,7 +373,7 @@ std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites) {
     if (out.size() == kFindingSites) break;
     if (!site->growing && !out.empty() && ranked.front()->growing) break;
     out.push_back({site->function, site->file, static_cast<int>(site->line), site->stats.live_bytes,
-                   site->growth_bytes_per_s, site->stack});
+                   site->growth_bytes_per_s, site_stack(*site, symbolizer)});
   }
   return out;
 }
@@ -382,9 +388,9 @@ std::string site_place(const model::Site& site) {
 void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit) {
   std::vector<ImageSites> images;
   for (const ProcessHeapProfile& profile : trace.processes) {
-    Symbolizer symbolizer = symbolizer_for(profile);
-    ImageSites image{&profile, heap_sites(profile, symbolizer, SiteMemory::kHeap),
-                     heap_sites(profile, symbolizer, SiteMemory::kMapped)};
+    ImageSites image{&profile, symbolizer_for(profile), {}, {}};
+    image.heap = heap_sites(profile, image.symbolizer, SiteMemory::kHeap);
+    image.mapped = heap_sites(profile, image.symbolizer, SiteMemory::kMapped);
     verdict.heap.push_back(heap_summary(image, site_limit));
     for (model::ProcessSummary& process : verdict.processes) {
       if (process.pid != profile.pid) continue;
@@ -396,21 +402,21 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t s
     bool heap = finding.kind == "heap_growth";
     if (!heap && finding.kind != "anon_growth" && finding.kind != "shmem_growth") continue;
     // The image of that pid with the longest timeline: the one whose series was tested.
-    const ImageSites* chosen = nullptr;
-    for (const ImageSites& image : images) {
+    ImageSites* chosen = nullptr;
+    for (ImageSites& image : images) {
       if (image.profile->pid != finding.pid) continue;
       if (!chosen || image.profile->timeline.size() > chosen->profile->timeline.size()) chosen = &image;
     }
     if (!chosen) continue;
     if (heap || finding.kind == "shmem_growth") {
-      finding.sites = finding_sites(heap ? chosen->heap : chosen->mapped);
+      finding.sites = finding_sites(heap ? chosen->heap : chosen->mapped, chosen->symbolizer);
     } else {
       // Anon memory grows through direct mappings, and through the heap in ways its live bytes
       // understate: a vector doubling its capacity reserves in steps (its live bytes level off
       // between doublings) while its pages are touched, and resident, steadily.
       std::vector<HeapSite> either = chosen->mapped;
       either.insert(either.end(), chosen->heap.begin(), chosen->heap.end());
-      finding.sites = finding_sites(either);
+      finding.sites = finding_sites(either, chosen->symbolizer);
     }
     if (finding.sites.empty()) continue;
     const model::Site& top = finding.sites.front();

@@ -21,7 +21,7 @@ struct HeapSite {
   std::string file;
   uint32_t line = 0;
   AllocationStats stats;            // summed over the stacks of the site
-  std::vector<std::string> stack;   // one formatted frame per entry, of the site's largest stack
+  const std::vector<uint64_t>* largest_stack = nullptr;  // the profile's frames of its largest stack
   std::vector<double> live_series;  // live bytes at the profile's series instants
   // The Theil-Sen slope of live_series (bytes per second); 0 when it did not rise.
   double growth_bytes_per_s = 0;
@@ -39,6 +39,11 @@ Symbolizer symbolizer_for(const ProcessHeapProfile& profile);
 // Every site of one process's heap (or direct mappings), in no particular order.
 std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer,
                                  SiteMemory memory = SiteMemory::kHeap);
+
+// The site's largest stack from the site's own frame outwards, one formatted frame per entry
+// (formatted only for the sites a report shows: symbolizing every frame of every stack would
+// cost most of the analysis).
+std::vector<std::string> site_stack(const HeapSite& site, Symbolizer& symbolizer);
 
 // The rankings of sites the reports show; each keeps only the sites that belong in it.
 std::vector<const HeapSite*> growth_ranking(const std::vector<HeapSite>& sites);     // growing first, fastest first
