@@ -7,7 +7,8 @@ MEMDX_ROOT=${MEMDX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev
                       libzstd-dev libdw-dev libelf-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
 # What ./run-tests needs on top.
-MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev python3 sqlite3 git)
+# chromium: the HTML report is opened in a real headless browser (tests/browser).
+MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev python3 sqlite3 git chromium)
 
 memdx_say() { printf 'memdx: %s\n' "$*" >&2; }
 

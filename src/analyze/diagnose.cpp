@@ -8,6 +8,8 @@
 #include <string>
 #include <utility>
 
+#include "analyze/hypotheses.h"
+#include "analyze/wording.h"
 #include "model/units.h"
 #include "store/recording_reader.h"
 
@@ -86,11 +88,7 @@ bool long_enough(const std::vector<ProcessSample>& samples, const TrendOptions& 
 
 // ---- the memory limit a leak runs into ---------------------------------------------------------
 
-struct MemoryLimit {
-  std::string name;
-  double limit_bytes = 0;
-  double used_bytes = 0;  // already counted against the limit
-};
+using MemoryLimit = LimitObservation;
 
 std::optional<uint64_t> latest_cgroup_current(const std::vector<model::SystemSample>& system) {
   for (auto it = system.rbegin(); it != system.rend(); ++it) {
@@ -121,26 +119,6 @@ std::optional<MemoryLimit> memory_limit(const RecordingData& data) {
   return std::nullopt;
 }
 
-// ---- numbers in words --------------------------------------------------------------------------
-
-uint64_t to_bytes(double value) {
-  return static_cast<uint64_t>(std::llround(std::max(0.0, value)));
-}
-
-std::string level_text(double value, const std::string& unit) {
-  if (unit == "bytes") return model::format_bytes(to_bytes(value));
-  return fmt::format("{:.0f}", value);
-}
-
-std::string rate_text(double value_per_s, const std::string& unit) {
-  if (unit == "bytes") return model::format_bytes(to_bytes(value_per_s)) + "/s";
-  return fmt::format("{:.3g} {}/s", value_per_s, unit);
-}
-
-std::string p_text(double p) {
-  return p < 0.001 ? "p<0.001" : fmt::format("p={:.2g}", p);
-}
-
 // ---- per process -------------------------------------------------------------------------------
 
 struct ProcessContext {
@@ -151,17 +129,13 @@ struct ProcessContext {
   const TracedMemory* traced = nullptr;  // null without the heap tracer
 };
 
-struct Tested {
-  TrendResult trend;
-  double span_s = 0;  // of the points the levels and slope describe
-
-  bool growing() const { return trend.verdict == TrendVerdict::kGrowing; }
-};
+using Tested = SeriesObservation;
 
 // Findings of one process, plus the series that could not be judged (said in no_growth).
 struct ProcessFindings {
   std::vector<Finding> findings;
   std::vector<std::string> not_judged;
+  ProcessObservations seen;  // what the hypotheses are judged on
 };
 
 // The bytes floor for this process's window: 4 MiB over a long window is a leak too (DiagnoseOptions).
@@ -181,7 +155,7 @@ bool judged_last_half(const TrendResult& r) {
 
 Tested test_series(const ProcessContext& c, const SeriesSpec& spec, const std::vector<SeriesPoint>& points,
                    const TrendOptions& options, ProcessFindings& out) {
-  Tested t{test_trend(points, options), window_s(c.samples, options.warmup_s)};
+  Tested t{true, test_trend(points, options), window_s(c.samples, options.warmup_s)};
   if (judged_last_half(t.trend)) t.span_s /= 2;
   if (t.trend.verdict == TrendVerdict::kInsufficient)
     out.not_judged.push_back(std::string(spec.label) + ": " + t.trend.reason);
@@ -257,9 +231,13 @@ void add_heap_and_anon(const ProcessContext& c, ProcessFindings& out) {
       c, kAnon, [](const ProcessSample& s) { return static_cast<double>(s.rss_anon_bytes); }, out);
   Tested swap = test_bytes(
       c, kSwap, [](const ProcessSample& s) { return static_cast<double>(s.swap_bytes); }, out);
+  out.seen.heap = heap;
+  out.seen.anon = anon;
+  out.seen.swap = swap;
   if (anon.growing()) {
     if (!anon_beyond_heap(c, anon, heap)) return;
     Finding f = trend_finding(c, kAnon, anon, "anon_growth", "leak");
+    if (!heap.measured) f.evidence += "; the heap was not traced, so this includes the malloc heap";
     if (swap.growing()) {
       f.evidence += fmt::format("; swap also rose from {} to {}", level_text(swap.trend.start_level, "bytes"),
                                 level_text(swap.trend.end_level, "bytes"));
@@ -273,12 +251,14 @@ void add_heap_and_anon(const ProcessContext& c, ProcessFindings& out) {
 void add_shmem(const ProcessContext& c, ProcessFindings& out) {
   Tested shmem = test_bytes(
       c, kShmem, [](const ProcessSample& s) { return static_cast<double>(s.rss_shmem_bytes); }, out);
+  out.seen.shmem = shmem;
   if (shmem.growing()) out.findings.push_back(trend_finding(c, kShmem, shmem, "shmem_growth", "leak"));
 }
 
 void add_file(const ProcessContext& c, ProcessFindings& out) {
   Tested file = test_bytes(
       c, kFile, [](const ProcessSample& s) { return static_cast<double>(s.rss_file_bytes); }, out);
+  out.seen.file = file;
   if (!file.growing()) return;
   Finding f = trend_finding(c, kFile, file, "file_growth", "info");
   f.evidence += "; page cache / file-backed pages are reclaimable, normally not a leak";
@@ -286,11 +266,26 @@ void add_file(const ProcessContext& c, ProcessFindings& out) {
 }
 
 // Counts need a minimum total rise as well as a rate: a few fds or threads opened lazily are start-up.
-void add_count(const ProcessContext& c, const SeriesSpec& spec, SampleValue value, const TrendOptions& options,
-               double min_growth, const char* kind, ProcessFindings& out) {
-  Tested count = test_series(c, spec, series_of(c.samples, value), options, out);
-  if (!count.growing() || count.trend.growth_total < min_growth) return;
-  out.findings.push_back(trend_finding(c, spec, count, kind, "leak"));
+// Returns the leak finding, or null.
+Finding* add_count(const ProcessContext& c, const SeriesSpec& spec, SampleValue value, const TrendOptions& options,
+                   double min_growth, const char* kind, Tested& seen, ProcessFindings& out) {
+  seen = test_series(c, spec, series_of(c.samples, value), options, out);
+  if (!seen.growing() || seen.trend.growth_total < min_growth) return nullptr;
+  return &out.findings.emplace_back(trend_finding(c, spec, seen, kind, "leak"));
+}
+
+// Every thread has a stack, reserved in VSZ and resident as far as it was touched: say what the
+// leaked threads cost in address space, which is what runs out first on 32-bit and in containers.
+void add_threads(const ProcessContext& c, ProcessFindings& out) {
+  Finding* f = add_count(
+      c, kThreads, [](const ProcessSample& s) { return static_cast<double>(s.threads); }, c.options.threads,
+      c.options.threads_min_growth, "thread_growth", out.seen.threads, out);
+  // Both from the same two samples: the trend's levels are medians over a different window.
+  double threads_added = static_cast<double>(c.samples.back().threads) - static_cast<double>(c.samples.front().threads);
+  auto vsz_added = static_cast<double>(c.samples.back().vsz_bytes) - static_cast<double>(c.samples.front().vsz_bytes);
+  if (!f || threads_added < 1 || vsz_added <= 0) return;
+  f->evidence += fmt::format("; VSZ rose {} with them, about {} per thread (their stacks)", level_text(vsz_added, "bytes"),
+                             level_text(vsz_added / threads_added, "bytes"));
 }
 
 struct Peaks {
@@ -358,18 +353,22 @@ double final_level(size_t count, Value value) {
 // Freed memory the allocator keeps is resident but not live: RSS far above the live heap, and
 // not a leak. Judged on the levels at the end of the run, where a leak would also show.
 void add_retention(const ProcessContext& c, ProcessFindings& out) {
-  if (!c.traced || c.traced->heap_live_bytes.empty() || c.samples.empty()) return;
-  const auto& heap = c.traced->heap_live_bytes;
-  const auto& mapped = c.traced->mapped_live_bytes;
+  std::vector<SeriesPoint> heap = heap_series(c.samples, c.traced);
+  if (heap.empty() || c.samples.empty()) return;
+  static const std::vector<SeriesPoint> kNoMappings;
+  const auto& mapped = c.traced ? c.traced->mapped_live_bytes : kNoMappings;
   double anon = final_level(c.samples.size(), [&](size_t i) { return static_cast<double>(c.samples[i].rss_anon_bytes); });
   double heap_live = final_level(heap.size(), [&](size_t i) { return heap[i].value; });
   double mapped_live = mapped.empty() ? 0 : final_level(mapped.size(), [&](size_t i) { return mapped[i].value; });
   double live = heap_live + mapped_live;
   double retained = anon - live;
+  double heap_peak = std::max(
+      c.traced ? c.traced->heap_peak_bytes : 0.0,
+      std::max_element(heap.begin(), heap.end(), [](auto& a, auto& b) { return a.value < b.value; })->value);
+  out.seen.retention = RetentionObservation{anon, heap_live, heap_peak, mapped_live};
   if (retained < static_cast<double>(c.options.retention_min_bytes) || anon < c.options.retention_factor * live) return;
   // Only memory that was freed can be retained: the heap must have been bigger earlier by most of
   // the excess (a large .bss or other anon memory outside malloc is not the allocator's).
-  double heap_peak = std::max_element(heap.begin(), heap.end(), [](auto& a, auto& b) { return a.value < b.value; })->value;
   if (heap_peak - heap_live < c.options.retention_freed_share * retained) return;
   Finding f = measured_finding(c, "allocator_retention", "warning", "rss_anon_bytes", live, anon);
   f.evidence = fmt::format(
@@ -400,28 +399,37 @@ Finding no_growth(const ProcessContext& c, const std::vector<std::string>& not_j
   f.start_level = static_cast<double>(c.samples.front().rss_bytes);
   f.end_level = static_cast<double>(c.samples.back().rss_bytes);
   double span_s = seconds_of(c.samples.back().t_ms - c.samples.front().t_ms);
-  f.evidence = fmt::format("RSS stayed between {} and {} over {:.1f} s; no series grew",
-                           model::format_bytes(p.rss_min_bytes), model::format_bytes(p.rss_max_bytes), span_s);
+  std::string range = p.rss_min_bytes == p.rss_max_bytes
+                          ? fmt::format("at {}", model::format_bytes(p.rss_max_bytes))
+                          : fmt::format("between {} and {}", model::format_bytes(p.rss_min_bytes),
+                                        model::format_bytes(p.rss_max_bytes));
+  f.evidence = fmt::format("RSS stayed {} over {:.1f} s; no series grew", range, span_s);
   if (!not_judged.empty()) f.evidence += " (not judged: " + joined(not_judged, "; ") + ")";
   return f;
 }
 
-std::vector<Finding> process_findings(const ProcessContext& c) {
+// Every process's findings and what they were judged on.
+ProcessFindings process_findings(const ProcessContext& c) {
   ProcessFindings out;
+  out.seen.pid = c.pid;
+  Peaks peaks = peaks_of(c.samples);
+  out.seen.rss_max_bytes = peaks.rss_max_bytes;
+  out.seen.vsz_max_bytes = peaks.vsz_max_bytes;
+  out.seen.vsz_first_bytes = c.samples.front().vsz_bytes;
+  out.seen.vsz_last_bytes = c.samples.back().vsz_bytes;
+  out.seen.limit = c.limit;
   add_heap_and_anon(c, out);
   add_shmem(c, out);
   add_file(c, out);
   add_count(
       c, kFds, [](const ProcessSample& s) { return static_cast<double>(s.fds); }, c.options.fds,
-      c.options.fds_min_growth, "fd_growth", out);
-  add_count(
-      c, kThreads, [](const ProcessSample& s) { return static_cast<double>(s.threads); }, c.options.threads,
-      c.options.threads_min_growth, "thread_growth", out);
+      c.options.fds_min_growth, "fd_growth", out.seen.fds, out);
+  add_threads(c, out);
   bool grew = !out.findings.empty();  // every finding so far is a growth finding
   add_reservation(c, out);
   add_retention(c, out);
   if (!grew) out.findings.push_back(no_growth(c, out.not_judged));
-  return std::move(out.findings);
+  return out;
 }
 
 // ---- the whole tree ----------------------------------------------------------------------------
@@ -519,6 +527,30 @@ model::Target target_of(const RecordingData& data, const ProcessRecord* root) {
   return t;
 }
 
+// The root's hypotheses first, then those of every other process where something was found: a
+// thousand bounded workers need no table each (the root's child_growth speaks for them).
+void add_hypotheses(Verdict& verdict, const std::vector<ProcessObservations>& observed, const TreeObservations& tree,
+                    const DiagnoseOptions& options) {
+  auto found_something = [&](pid_t pid) {
+    return std::any_of(verdict.findings.begin(), verdict.findings.end(),
+                       [&](const Finding& f) { return f.pid == pid && f.kind != "no_growth"; });
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const ProcessObservations& seen : observed) {
+      bool is_root = seen.pid == tree.root_pid;
+      if (pass == 0 ? !is_root : is_root || !found_something(seen.pid)) continue;
+      std::vector<model::Hypothesis> table = process_hypotheses(seen, tree, verdict.findings, options);
+      verdict.hypotheses.insert(verdict.hypotheses.end(), table.begin(), table.end());
+    }
+  }
+  // A root that exited early (a launcher) has no table of its own; where its children lived long
+  // enough, whether they hold the growth is still the question.
+  bool root_judged = std::find(tree.judged.begin(), tree.judged.end(), tree.root_pid) != tree.judged.end();
+  if (!root_judged && !tree.judged.empty()) {
+    verdict.hypotheses.insert(verdict.hypotheses.begin(), child_growth_hypothesis(tree, verdict.findings));
+  }
+}
+
 }  // namespace
 
 TrendOptions DiagnoseOptions::bytes_trend_options() {
@@ -541,21 +573,42 @@ Verdict diagnose(const RecordingData& data, const DiagnoseOptions& options) {
   const ProcessRecord* root = root_of(data);
   verdict.target = target_of(data, root);
   std::optional<MemoryLimit> limit = memory_limit(data);
-  bool judged_any = false;
+  TreeObservations tree{verdict.target.pid, {}, data.processes.size()};
+  std::vector<ProcessObservations> observed;
   for (const ProcessRecord& p : data.processes) {
     const std::vector<ProcessSample>& samples = samples_of(data, p.pid);
     verdict.processes.push_back(summary_of(p, samples));
     if (!long_enough(samples, options.bytes)) continue;  // too short-lived to judge: no finding
-    judged_any = true;
+    tree.judged.push_back(p.pid);
     auto traced = data.traced.find(p.pid);
-    std::vector<Finding> found =
+    ProcessFindings found =
         process_findings({p.pid, samples, options, limit, traced == data.traced.end() ? nullptr : &traced->second});
-    verdict.findings.insert(verdict.findings.end(), found.begin(), found.end());
+    verdict.findings.insert(verdict.findings.end(), found.findings.begin(), found.findings.end());
+    observed.push_back(std::move(found.seen));
   }
-  if (!judged_any) verdict.findings.push_back(too_short(data, verdict.target.pid, options.bytes));
+  if (tree.judged.empty()) {
+    verdict.findings.push_back(too_short(data, verdict.target.pid, options.bytes));
+    verdict.hypotheses = unjudged_hypotheses(verdict.target.pid, verdict.findings.back().evidence);
+  }
   order_findings(verdict.findings);
+  add_hypotheses(verdict, observed, tree, options);
   return verdict;
 }
+
+namespace {
+
+// A meta value written with put_meta(key, integer); nullopt when absent or not a whole number.
+template <typename Integer>
+std::optional<Integer> integer_meta(const store::RecordingReader& recording, const char* key) {
+  std::optional<std::string> text = recording.meta_value(key);
+  if (!text) return std::nullopt;
+  Integer value = 0;
+  auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
 
 RecordingData load_recording(const store::RecordingReader& recording) {
   RecordingData data;
@@ -563,11 +616,8 @@ RecordingData load_recording(const store::RecordingReader& recording) {
   data.processes = recording.processes();
   for (const ProcessRecord& p : data.processes) data.samples[p.pid] = recording.samples(p.pid);
   data.system_samples = recording.system_samples();
-  if (auto text = recording.meta_value("root_pid")) {
-    pid_t pid = 0;
-    auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), pid);
-    if (error == std::errc() && end == text->data() + text->size()) data.root_pid = pid;
-  }
+  if (auto pid = integer_meta<pid_t>(recording, "root_pid")) data.root_pid = *pid;
+  data.monotonic_origin_ns = integer_meta<int64_t>(recording, "monotonic_origin_ns");
   return data;
 }
 

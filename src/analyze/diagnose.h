@@ -85,6 +85,8 @@ struct DiagnoseOptions {
 struct TracedMemory {
   std::vector<SeriesPoint> heap_live_bytes;    // malloc family and C++ new
   std::vector<SeriesPoint> mapped_live_bytes;  // direct mmap by the program
+  // The true peak of the live heap: between two points the heap can rise and fall again.
+  double heap_peak_bytes = 0;
 };
 
 // A recording already in memory.
@@ -97,6 +99,9 @@ struct RecordingData {
   // (smallest first_seen_ms, then lowest pid): the recorder registers the root before any
   // descendant, so the first-seen process is the one `run` started or `watch` was pointed at.
   std::optional<pid_t> root_pid;
+  // CLOCK_MONOTONIC at the recording's t_ms 0 (meta key "monotonic_origin_ns"; absent in
+  // recordings made before it was stored): the heap tracer's instants minus this are t_ms.
+  std::optional<int64_t> monotonic_origin_ns;
   // From the heap trace, when there is one: the live-heap series is then trend-tested
   // (heap_growth) and compared with anon RSS (allocator_retention).
   std::map<pid_t, TracedMemory> traced;

@@ -5,6 +5,7 @@
 #include <set>
 #include <tuple>
 
+#include "analyze/hypotheses.h"
 #include "analyze/trend.h"
 #include "model/units.h"
 
@@ -262,6 +263,7 @@ std::map<pid_t, TracedMemory> traced_memory(const HeapTrace& trace) {
   for (const auto& [pid, profile] : longest) {
     if (profile->timeline.empty()) continue;
     TracedMemory& memory = traced[pid];
+    memory.heap_peak_bytes = static_cast<double>(profile->heap.peak_live_bytes);
     for (const HeapTimelinePoint& point : profile->timeline) {
       double t_s = static_cast<double>(point.monotonic_ns) / 1e9;
       memory.heap_live_bytes.push_back({t_s, static_cast<double>(point.heap_live_bytes)});
@@ -424,6 +426,7 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t s
                                     model::format_bytes(static_cast<uint64_t>(top.growth_bytes_per_s)),
                                     model::format_bytes(top.live_bytes));
   }
+  refresh_confirmed_evidence(verdict);
 }
 
 }  // namespace memdx::analyze

@@ -407,12 +407,21 @@ size_t min_points_for_significance(double alpha) {
 }
 
 // "2.1 MB", "350 kB", "0.2": three significant digits and an SI prefix before the unit.
+// Bytes in binary units, as every other size memdx prints ("2.00 MiB"); other units in SI.
 std::string quantity(double value, const std::string& unit) {
   static const char* const kPrefixes[] = {"", "k", "M", "G", "T", "P"};
+  static const char* const kBinaryPrefixes[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
+  bool binary = unit == "B";
+  double step = binary ? 1024 : 1000;
   size_t prefix = 0;
-  while (std::abs(value) >= 1000 && prefix + 1 < std::size(kPrefixes)) {
-    value /= 1000;
+  while (std::abs(value) >= step && prefix + 1 < std::size(kPrefixes)) {
+    value /= step;
     ++prefix;
+  }
+  if (binary) {
+    char number[32];
+    std::snprintf(number, sizeof number, "%.3g", value);
+    return std::string(number) + " " + kBinaryPrefixes[prefix] + unit;
   }
   char number[32];
   std::snprintf(number, sizeof number, "%.3g", value);

@@ -22,6 +22,7 @@
 #include "model/json_text.h"
 #include "proc/procfs.h"
 #include "record/trace_collector.h"
+#include "report/html.h"
 #include "report/verdict_text.h"
 #include "store/recording_reader.h"
 #include "store/recording_writer.h"
@@ -45,18 +46,6 @@ std::string default_recording_path(const std::string& name) {
   std::string path = fmt::format("./memdx-{}-{}.memdx", safe, stamp);
   for (int n = 2; ::access(path.c_str(), F_OK) == 0; ++n) path = fmt::format("./memdx-{}-{}-{}.memdx", safe, stamp, n);
   return path;
-}
-
-OutputFile::OutputFile(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "w")) {
-  if (!file_) throw RuntimeError(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-}
-
-void OutputFile::write_all(const std::string& text) {
-  if (!file_) return;
-  std::rewind(file_.get());
-  if (std::fwrite(text.data(), 1, text.size(), file_.get()) != text.size() || std::fflush(file_.get()) != 0) {
-    throw RuntimeError(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
-  }
 }
 
 model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::string>& command,
@@ -96,9 +85,9 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit)
         progress.update(done_bytes, total_bytes);
       });
     }
-    analyze::RecordingData data = analyze::load_recording(reader);
-    data.traced = analyze::traced_memory(analysis.heap);
-    analysis.verdict = analyze::diagnose(data);
+    analysis.data = analyze::load_recording(reader);
+    analysis.data.traced = analyze::traced_memory(analysis.heap);
+    analysis.verdict = analyze::diagnose(analysis.data);
     // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
     if (reader.meta().kind == "trace") analysis.verdict.findings.clear();
     analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_limit);
@@ -110,12 +99,15 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit)
   return analysis;
 }
 
-model::Verdict analyze_and_report(const std::string& recording_path, OutputFile& json_out) {
+model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs) {
   Analysis analysis = analyze_recording(recording_path);
-  std::string text = report::render_verdict_text(analysis.verdict);
+  report::TextOptions text_options;
+  text_options.recording_path = recording_path;
+  std::string text = report::render_verdict_text(analysis.verdict, text_options);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
-  json_out.write_all(model::json_text(model::to_json(analysis.verdict)));
+  outputs.json.write_all(model::json_text(model::to_json(analysis.verdict)));
+  if (outputs.html.is_open()) outputs.html.write_all(report::render_html(analysis.verdict, analysis.data, analysis.heap));
   return std::move(analysis.verdict);
 }
 

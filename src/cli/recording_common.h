@@ -13,8 +13,10 @@
 #include <optional>
 
 #include "model/recording.h"
+#include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
 #include "model/verdict.h"
+#include "cli/output_file.h"
 #include "cli/tracing.h"
 #include "record/session.h"
 
@@ -23,24 +25,6 @@ namespace memdx::cli {
 // "./memdx-<name>-<yyyymmdd-hhmmss>.memdx" in the current directory, name made file-safe.
 std::string default_recording_path(const std::string& name);
 
-// A file opened for writing when the command starts, so an unwritable path fails before the
-// target runs rather than after a long recording. Throws RuntimeError with the reason.
-class OutputFile {
- public:
-  OutputFile() = default;
-  explicit OutputFile(const std::string& path);
-  bool is_open() const { return file_ != nullptr; }
-  void write_all(const std::string& text);  // replaces the content; throws RuntimeError
-  const std::string& path() const { return path_; }
-
- private:
-  struct Closer {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  std::string path_;
-  std::unique_ptr<std::FILE, Closer> file_;
-};
-
 // Metadata every recording starts with: time, host, kernel, version, interval, limits.
 model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::string>& command,
                                int64_t interval_ms, pid_t root);
@@ -48,7 +32,8 @@ model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::s
 // A recording analysed: the verdict (findings with their sites) and the heap trace behind it.
 struct Analysis {
   model::Verdict verdict;
-  analyze::HeapTrace heap;  // empty without the heap tracer
+  analyze::RecordingData data;  // the samples behind it, for the HTML report's timelines
+  analyze::HeapTrace heap;      // empty without the heap tracer
 };
 
 // Sites per traced process image kept in the verdict: the first of each ranking.
@@ -60,8 +45,14 @@ inline constexpr size_t kHeapSitesInJson = 20;
 // cannot be read.
 Analysis analyze_recording(const std::string& recording_path, size_t site_limit = kHeapSitesInJson);
 
-// analyze_recording, then the verdict's text on stdout and its JSON into json_out.
-model::Verdict analyze_and_report(const std::string& recording_path, OutputFile& json_out);
+// The files a recording command writes besides the recording (closed ones are not written).
+struct VerdictOutputs {
+  OutputFile json;  // memdx.verdict/1
+  OutputFile html;  // the self-contained HTML report
+};
+
+// analyze_recording, then the verdict's text on stdout and its JSON and HTML into `outputs`.
+model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs);
 
 struct RecordRequest {
   std::string out_path;

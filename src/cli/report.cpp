@@ -18,10 +18,9 @@
 #include "model/json_text.h"
 #include "cli/recording_common.h"
 #include "report/folded.h"
+#include "report/html.h"
 #include "report/pprof.h"
 #include "report/verdict_text.h"
-#include "store/recording_reader.h"
-#include "store/store_error.h"
 
 namespace memdx::cli {
 namespace {
@@ -29,64 +28,16 @@ namespace {
 struct ReportOptions {
   std::string recording_path;
   std::string json_path;
+  std::string html_path;
   std::string pprof_path;
   std::string folded_path;
   std::string folded_metric = "peak";
   size_t top_sites = 0;  // 0: the default summary
 };
 
-// A profile written beside its path and renamed over it once whole, so that a failed report
-// never leaves half a file; created before the analysis, so that a bad path fails at once.
-class ReplacedFile {
- public:
-  explicit ReplacedFile(const std::string& path) : path_(path), partial_path_(path + ".partial") {
-    if (path.empty()) return;
-    fd_ = ::open(partial_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd_ < 0) fail();
-  }
-  ReplacedFile(const ReplacedFile&) = delete;
-  ReplacedFile& operator=(const ReplacedFile&) = delete;
-  ~ReplacedFile() {
-    if (fd_ < 0) return;
-    ::close(fd_);
-    ::unlink(partial_path_.c_str());
-  }
-  bool is_open() const { return fd_ >= 0; }
-
-  void replace_with(const std::string& bytes) {
-    for (size_t written = 0; written < bytes.size();) {
-      ssize_t n = ::write(fd_, bytes.data() + written, bytes.size() - written);
-      if (n < 0 && errno != EINTR) fail();
-      if (n > 0) written += static_cast<size_t>(n);
-    }
-    int fd = std::exchange(fd_, -1);
-    if (::close(fd) != 0 || ::rename(partial_path_.c_str(), path_.c_str()) != 0) {
-      int reason = errno;
-      ::unlink(partial_path_.c_str());
-      errno = reason;
-      fail();
-    }
-  }
-
- private:
-  [[noreturn]] void fail() const { throw RuntimeError(fmt::format("cannot write {}: {}", path_, std::strerror(errno))); }
-
-  std::string path_, partial_path_;
-  int fd_ = -1;
-};
-
-// When the recording started, for the profile's header; 0 (unknown) when its metadata is unreadable.
-int64_t recording_start_unix_ns(const std::string& recording_path) {
-  try {
-    return store::RecordingReader::open(recording_path).meta().started_at_unix_ms * 1'000'000;
-  } catch (const store::StoreError&) {
-    return 0;
-  }
-}
-
 // Renders one heap-trace output into its file: a rendering failure is that file's failure.
 template <typename Render>
-void write_heap_output(ReplacedFile& out, const std::string& path, const Analysis& analysis, Render render) {
+void write_heap_output(OutputFile& out, const std::string& path, const Analysis& analysis, Render render) {
   if (!out.is_open()) return;
   if (analysis.heap.processes.empty()) {
     throw RuntimeError(fmt::format("cannot write {}: the recording has no heap trace (make one with memdx run or memdx trace)", path));
@@ -97,7 +48,7 @@ void write_heap_output(ReplacedFile& out, const std::string& path, const Analysi
   } catch (const std::runtime_error& e) {
     throw RuntimeError(fmt::format("cannot write {}: {}", path, e.what()));
   }
-  out.replace_with(bytes);
+  out.write_all(bytes);
 }
 
 int run_report(const ReportOptions& options) {
@@ -105,11 +56,13 @@ int run_report(const ReportOptions& options) {
   if (::stat(options.recording_path.c_str(), &st) != 0) {
     throw RuntimeError(fmt::format("{}: no such recording", options.recording_path));
   }
-  OutputFile json_out = options.json_path.empty() ? OutputFile() : OutputFile(options.json_path);
-  ReplacedFile pprof_out(options.pprof_path);
-  ReplacedFile folded_out(options.folded_path);
+  OutputFile json_out(options.json_path);
+  OutputFile html_out(options.html_path);
+  OutputFile pprof_out(options.pprof_path);
+  OutputFile folded_out(options.folded_path);
   Analysis analysis = analyze_recording(options.recording_path, std::max(kHeapSitesInJson, options.top_sites));
   report::TextOptions text_options;
+  text_options.recording_path = options.recording_path;
   if (options.top_sites) {
     text_options.sites_per_section = options.top_sites;
     text_options.stack_frames = 8;
@@ -119,8 +72,9 @@ int run_report(const ReportOptions& options) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   json_out.write_all(model::json_text(model::to_json(analysis.verdict)));
+  if (html_out.is_open()) html_out.write_all(report::render_html(analysis.verdict, analysis.data, analysis.heap));
   write_heap_output(pprof_out, options.pprof_path, analysis, [&] {
-    return report::render_pprof(analysis.heap, recording_start_unix_ns(options.recording_path));
+    return report::render_pprof(analysis.heap, analysis.data.meta.started_at_unix_ms * 1'000'000);
   });
   write_heap_output(folded_out, options.folded_path, analysis, [&] {
     return report::render_folded(analysis.heap, *report::folded_metric_named(options.folded_metric));
@@ -142,11 +96,16 @@ void add_report_command(CLI::App& app, int& exit_code) {
       "\nExamples:\n"
       "  memdx report memdx-server-20261124-101500.memdx\n"
       "  memdx report run.memdx --json verdict.json\n"
+      "  memdx report run.memdx --html report.html                 # open it in any browser, offline\n"
       "  memdx report run.memdx --top 10                           # which code holds the growth\n"
       "  memdx report run.memdx --pprof heap.pb.gz                 # then: pprof -http=: heap.pb.gz\n"
       "  memdx report run.memdx --folded heap.txt --metric growth  # then: flamegraph.pl heap.txt > heap.svg\n");
   cmd->add_option("recording", options->recording_path, "A recording made by memdx run, memdx trace or memdx watch")->required();
   cmd->add_option("--json", options->json_path, "Write the verdict as JSON (schema memdx.verdict/1) to this file");
+  cmd->add_option("--html", options->html_path,
+                  "Write the report as one self-contained HTML page to this file: the verdict, the hypotheses, "
+                  "timelines of every process, flame graphs of the heap at its peak and of its growth, top sites, "
+                  "the process tree; opens offline");
   cmd->add_option("--top", options->top_sites,
                   "Show N call sites in each ranking of the heap trace (growth, live at the peak, live at the end, "
                   "temporary), with their stacks, for every traced process")

@@ -27,6 +27,7 @@ struct RunOptions {
   int64_t interval_ms = 200;
   std::string out_path;
   std::string json_path;
+  std::string html_path;
   bool no_trace = false;
   TraceSettings trace;
   bool fail_on_leak = false;
@@ -42,7 +43,7 @@ int run_run(const RunOptions& options) {
   const std::string& path = resolved->path;
   const std::string& name = resolved->name;
   std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
-  OutputFile json_out = options.json_path.empty() ? OutputFile() : OutputFile(options.json_path);
+  VerdictOutputs outputs{OutputFile(options.json_path), OutputFile(options.html_path)};
 
   RecordRequest request;
   request.out_path = out_path;
@@ -55,7 +56,7 @@ int run_run(const RunOptions& options) {
   if (!outcome) return kCommandNotFound;
   say_if_nothing_traced(outcome->trace);
   int target_exit = exit_code_of(outcome->session.root_wait_status, name);
-  model::Verdict verdict = analyze_and_report(out_path, json_out);
+  model::Verdict verdict = analyze_and_report(out_path, outputs);
   std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", out_path.c_str(), out_path.c_str());
   if (options.fail_on_leak && model::has_leak(verdict)) return kLeakFound;
   return target_exit;
@@ -78,6 +79,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
       "Examples:\n"
       "  memdx run -- ./server --port 8080\n"
       "  memdx run --json verdict.json --fail-on-leak -- ./integration-test   # a CI gate: exit 3 on a leak\n"
+      "  memdx run --html report.html -- ./indexer --full               # open report.html in a browser\n"
       "  memdx run --interval 1000 --out nightly.memdx -- ./batch-job\n\n"
       "Exit codes: the command's own exit code; 128+N when a signal N killed it; 3 with --fail-on-leak\n"
       "when a leak is found; 127 when the command cannot be started; 1 when memdx itself fails; 2 usage.");
@@ -86,6 +88,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(int64_t{10}, int64_t{600000}));
   cmd->add_option("--out", options->out_path, "Recording file (default ./memdx-NAME-yyyymmdd-hhmmss.memdx)");
   cmd->add_option("--json", options->json_path, "Also write the verdict as JSON (schema memdx.verdict/1) to this file");
+  cmd->add_option("--html", options->html_path,
+                  "Also write the report as one self-contained HTML page (verdict, hypotheses, timelines, flame "
+                  "graphs, sites, process tree) to this file");
   cmd->add_flag("--no-trace", options->no_trace, "Sample only, without the heap tracer");
   add_trace_options(*cmd, options->trace);
   cmd->add_flag("--fail-on-leak", options->fail_on_leak, "Exit 3 when a leak is found, for test suites and CI");

@@ -37,7 +37,7 @@ int run_watch(const WatchOptions& options) {
   if (command.empty()) command = {name};
 
   std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
-  OutputFile json_out = options.json_path.empty() ? OutputFile() : OutputFile(options.json_path);
+  VerdictOutputs outputs{OutputFile(options.json_path), OutputFile()};
   RecordRequest request;
   request.out_path = out_path;
   request.meta = make_meta("watch", command, options.interval_ms, root);
@@ -48,7 +48,7 @@ int run_watch(const WatchOptions& options) {
     std::fprintf(stderr, "memdx: pid %d exited after %.1f s; watch ended\n", root,
                  static_cast<double>(result.duration_ms) / 1000.0);
   }
-  analyze_and_report(out_path, json_out);
+  analyze_and_report(out_path, outputs);
   std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", out_path.c_str(), out_path.c_str());
   return 0;
 }

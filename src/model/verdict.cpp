@@ -68,7 +68,11 @@ Json target_json(const Target& t) {
 }
 
 Json hypothesis_json(const Hypothesis& h) {
-  return {{"name", h.name}, {"status", h.status}, {"evidence", h.evidence}};
+  return {{"name", h.name},
+          {"pid", h.pid},
+          {"status", h.status},
+          {"statement", h.statement},
+          {"evidence", h.evidence}};
 }
 
 Json heap_site_json(const HeapSiteSummary& s) {

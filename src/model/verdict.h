@@ -52,10 +52,21 @@ struct Finding {
   bool is_bytes() const { return unit == "bytes"; }
 };
 
-// A candidate explanation the diagnosis checked (empty until the trace analysis lands).
+// One candidate explanation of a process's memory, checked against the measurements: the rows of
+// a differential diagnosis. Every judged process gets every hypothesis, so a reader sees what was
+// ruled out as well as what was found.
+//   name:      heap_growth, anon_growth, allocator_retention, reservation_only, file_growth,
+//              shmem_growth, fd_growth, thread_growth, child_growth, gpu_growth, swap_growth,
+//              limit_approach (kHypothesisNames, in this order)
+//   status:    "confirmed", "eliminated", "inconclusive" (measured, but the numbers cannot decide),
+//              or "not_measured" (memdx did not measure what it needs, e.g. GPU memory)
+//   statement: the hypothesis in words, "the malloc heap grows"
+//   evidence:  one sentence with the numbers that decide the status
 struct Hypothesis {
   std::string name;
-  std::string status;  // "confirmed", "eliminated" or "inconclusive"
+  pid_t pid = 0;
+  std::string status;
+  std::string statement;
   std::string evidence;
 };
 

@@ -86,6 +86,10 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
   Sampler sampler(fs, options.sampler);
   sigset_t signals = session_signals();
   const Clock::time_point start = Clock::now();
+  // The samples' t_ms count from here; the heap tracer stamps its markers with CLOCK_MONOTONIC
+  // (steady_clock's clock on Linux): this origin puts both on one time axis.
+  writer.put_meta("monotonic_origin_ns",
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
   SessionResult result;
   int interrupts = 0;
   size_t seen = 0;

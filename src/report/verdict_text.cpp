@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "analyze/wording.h"
 #include "model/units.h"
 
 namespace memdx::report {
@@ -109,9 +110,90 @@ void render_evidence(std::string& out, const Verdict& v) {
   }
 }
 
-// One concrete step for a leak of `kind` in `pid`; empty when there is none to give.
-std::string next_step(const std::string& kind, pid_t pid) {
-  if (kind == "heap_growth") return "see which call sites hold the growth: memdx report RECORDING --top 20";
+const Finding* finding_of(const Verdict& v, pid_t pid, const std::string& kind) {
+  auto it = std::find_if(v.findings.begin(), v.findings.end(), [&](auto& f) { return f.pid == pid && f.kind == kind; });
+  return it == v.findings.end() ? nullptr : &*it;
+}
+
+// "pid 42: anon_growth, fd_growth": the names of one status, per process, on one line each.
+std::string names_by_process(const Verdict& v, const std::string& status) {
+  std::string text;
+  pid_t current = 0;
+  for (const model::Hypothesis& h : v.hypotheses) {
+    if (h.status != status) continue;
+    if (text.empty() || h.pid != current) text += fmt::format("{}  pid {}: ", text.empty() ? "" : "\n", h.pid);
+    else text += ", ";
+    text += h.name;
+    current = h.pid;
+  }
+  return text.empty() ? text : text + "\n";
+}
+
+// The differential diagnosis: what is confirmed, with its evidence; what was ruled out and what
+// could not be decided, by name (`--json` and `--html` carry every row's evidence). Findings no
+// hypothesis stands for (no_growth) are said when nothing is confirmed.
+// Confirmed hypotheses in the findings' order (leaks first, fastest first); those that are no
+// finding of their own after them: the tree's and the swap's are about a leak, the limit's is a
+// warning about one. The same sentence twice (the root and its child run into one limit) once.
+void render_confirmed(std::string& confirmed, const Verdict& v) {
+  struct Row {
+    size_t rank;
+    const model::Hypothesis* hypothesis;
+    std::string severity;
+  };
+  std::vector<Row> rows;
+  for (const model::Hypothesis& h : v.hypotheses) {
+    if (h.status != "confirmed") continue;
+    const Finding* f = finding_of(v, h.pid, h.name);
+    size_t rank = f ? static_cast<size_t>(f - v.findings.data()) : v.findings.size();
+    rows.push_back({rank, &h, f ? f->severity : h.name == "limit_approach" ? "warning" : "leak"});
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rank < b.rank; });
+  std::set<std::string> said;
+  for (const Row& row : rows) {
+    const model::Hypothesis& h = *row.hypothesis;
+    if (!said.insert(h.name + h.evidence).second) continue;
+    confirmed += fmt::format("  [{}] {} pid {}: {}\n      {}\n", row.severity, h.name, h.pid, h.statement, h.evidence);
+  }
+}
+
+void render_hypotheses(std::string& out, const Verdict& v) {
+  std::string confirmed;
+  render_confirmed(confirmed, v);
+  if (confirmed.empty()) {
+    for (const Finding& f : v.findings) confirmed += fmt::format("  {} pid {}: {}\n", f.kind, f.pid, f.evidence);
+    out += "\nNothing confirmed:\n" + confirmed;
+  } else {
+    out += "\nConfirmed:\n" + confirmed;
+  }
+  std::string inconclusive;
+  for (const model::Hypothesis& h : v.hypotheses) {
+    if (h.status == "inconclusive") inconclusive += fmt::format("  {} pid {}: {}\n", h.name, h.pid, h.evidence);
+  }
+  if (!inconclusive.empty()) out += "Inconclusive:\n" + inconclusive;
+  std::string eliminated = names_by_process(v, "eliminated");
+  if (!eliminated.empty()) out += "Eliminated:\n" + eliminated;
+  std::string unmeasured = names_by_process(v, "not_measured");
+  if (!unmeasured.empty()) out += "Not measured:\n" + unmeasured;
+}
+
+std::string place_of(const model::Site& site) {
+  if (site.file.empty()) return fmt::format("`{}`", site.function);
+  return fmt::format("`{}` ({}:{})", site.function, site.file.substr(site.file.rfind('/') + 1), site.line);
+}
+
+// One concrete step for a leak; empty when there is none to give. A finding with call sites
+// names the fastest-growing one: that is where to look.
+std::string next_step(const Finding& f, const std::string& recording) {
+  const std::string& kind = f.kind;
+  pid_t pid = f.pid;
+  if (!f.sites.empty()) {
+    const model::Site& top = f.sites.front();
+    return fmt::format("look at {}: it holds {} and grows {}/s; all sites with stacks: memdx report {} --top 20",
+                       place_of(top), model::format_bytes(top.live_bytes),
+                       model::format_bytes(static_cast<uint64_t>(std::max(0.0, top.growth_bytes_per_s))), recording);
+  }
+  if (kind == "heap_growth") return fmt::format("see which call sites hold the growth: memdx report {} --top 20", recording);
   if (kind == "anon_growth") {
     return fmt::format(
         "see which mappings hold it (malloc heap, direct mmap, stacks) while it runs: memdx inspect {}; "
@@ -130,12 +212,12 @@ std::string next_step(const std::string& kind, pid_t pid) {
   return "";
 }
 
-void render_next(std::string& out, const Verdict& v) {
+void render_next(std::string& out, const Verdict& v, const std::string& recording) {
   std::string steps;
   std::set<std::pair<std::string, pid_t>> given;
   for (const Finding& f : v.findings) {
     if (f.severity != "leak" || !given.insert({f.kind, f.pid}).second) continue;
-    std::string step = next_step(f.kind, f.pid);
+    std::string step = next_step(f, recording);
     if (!step.empty()) steps += fmt::format("  pid {} {}: {}\n", f.pid, f.kind, step);
   }
   if (steps.empty() && too_short_to_judge(v)) {
@@ -270,10 +352,11 @@ void render_heap(std::string& out, const Verdict& v, const TextOptions& options)
 }  // namespace
 
 std::string format_duration(double seconds) {
-  if (seconds < 90) return fmt::format("{:.0f} s", seconds);
-  if (seconds < 90 * 60) return fmt::format("{:.0f} min", seconds / 60);
-  if (seconds < 48 * 3600) return fmt::format("{:.1f} h", seconds / 3600);
-  return fmt::format("{:.1f} days", seconds / 86400);
+  return analyze::duration_text(seconds);
+}
+
+std::string verdict_headline(const Verdict& verdict) {
+  return model::has_leak(verdict) ? leak_headline(verdict) : no_leak_headline(verdict);
 }
 
 std::string render_verdict_text(const Verdict& verdict, const TextOptions& options) {
@@ -284,9 +367,13 @@ std::string render_verdict_text(const Verdict& verdict, const TextOptions& optio
     render_heap(out, verdict, options);
     return out;
   }
-  std::string out = (model::has_leak(verdict) ? leak_headline(verdict) : no_leak_headline(verdict)) + "\n";
-  if (!verdict.findings.empty()) render_evidence(out, verdict);
-  render_next(out, verdict);
+  std::string out = verdict_headline(verdict) + "\n";
+  if (!verdict.hypotheses.empty()) {
+    render_hypotheses(out, verdict);
+  } else if (!verdict.findings.empty()) {
+    render_evidence(out, verdict);
+  }
+  render_next(out, verdict, options.recording_path.empty() ? "RECORDING" : options.recording_path);
   render_processes(out, verdict);
   render_heap(out, verdict, options);
   return out;

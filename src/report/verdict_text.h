@@ -17,7 +17,12 @@ struct TextOptions {
   size_t sites_per_section = 3;
   size_t stack_frames = 4;
   size_t processes_with_sites = 3;
+  std::string recording_path;  // named in the next steps; "RECORDING" when empty
 };
+
+// The verdict in one line, as the text opens with it: "LEAK: live heap of pid 42 (./app) grows
+// 2.00 MiB/s (confidence >99.9%)" or "No leak: memory stayed bounded in 3 processes over 12.0 s".
+std::string verdict_headline(const model::Verdict& verdict);
 
 std::string render_verdict_text(const model::Verdict& verdict, const TextOptions& options = {});
 

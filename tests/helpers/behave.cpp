@@ -11,6 +11,9 @@
 //   sawtooth  a batch grows to ~24 MiB and is dropped, again and again
 //   child     the parent stays flat; a forked child grows its heap
 //   startup   256 MiB allocated and touched at once, then flat
+//   retention 160 MiB of small blocks allocated, 63 in 64 freed at once: the allocator keeps the
+//             pages (the survivors pin them), then small churn
+//   reserve   64 GiB of address space reserved (PROT_NONE), never touched, then flat
 //   exit7     exits with status 7 after SECONDS
 //   sigterm   kills itself with SIGTERM after SECONDS
 //   marker    creates the file named by $MEMDX_TEST_MARKER, then runs flat
@@ -99,6 +102,30 @@ void tick_sawtooth(long t) {
   }
 }
 
+// Small blocks scattered over the whole heap keep every page of it in use for glibc: freeing the
+// rest cannot return them to the system (only the top of the heap is trimmed).
+std::vector<char*> g_survivors;
+void fragment_heap() {
+  constexpr size_t kBlockBytes = 2048, kBlocks = (160u << 20) / kBlockBytes;
+  std::vector<char*> blocks(kBlocks);
+  for (char*& p : blocks) {
+    p = static_cast<char*>(std::malloc(kBlockBytes));
+    touch(p, kBlockBytes);
+  }
+  for (size_t i = 0; i < kBlocks; ++i) {
+    if (i % 64 == 0) g_survivors.push_back(blocks[i]);
+    else std::free(blocks[i]);
+  }
+}
+
+void tick_churn(long t) {
+  for (int i = 0; i < 8; ++i) {
+    char* p = static_cast<char*>(std::malloc(512 + static_cast<size_t>(t % 7) * 64));
+    touch(p, 512);
+    std::free(p);
+  }
+}
+
 int run_mode(const std::string& mode, double seconds) {
   if (mode == "flat") run_for(seconds, 16, tick_flat);
   else if (mode == "anon") run_for(seconds, 16, tick_anon);
@@ -124,6 +151,13 @@ int run_mode(const std::string& mode, double seconds) {
     void* p = ::mmap(nullptr, 256u << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return 3;
     touch(p, 256u << 20);
+    run_for(seconds, 16, tick_flat);
+  } else if (mode == "retention") {
+    fragment_heap();
+    run_for(seconds, 16, tick_churn);
+  } else if (mode == "reserve") {
+    void* p = ::mmap(nullptr, size_t{64} << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return 3;
     run_for(seconds, 16, tick_flat);
   } else if (mode == "exit7") {
     run_for(seconds, 16, tick_flat);

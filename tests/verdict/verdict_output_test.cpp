@@ -164,12 +164,12 @@ TEST(VerdictJson, SitesAndHypothesesUseTheDesignNames) {
   f.sites.push_back({"keep_history", "child_leaker.cpp", 9, 1000, 2.5, {"keep_history", "main"}});
   Verdict v;
   v.findings.push_back(f);
-  v.hypotheses.push_back({"unbounded cache", "inconclusive", "no eviction seen"});
+  v.hypotheses.push_back({"heap_growth", 42, "inconclusive", "the malloc heap grows", "no eviction seen"});
   Json j = model::to_json(v);
   EXPECT_EQ(keys_of(j["findings"][0]["sites"][0]),
             (std::vector<std::string>{"function", "file", "line", "live_bytes", "growth_bytes_per_s", "stack"}));
   EXPECT_EQ(j["findings"][0]["sites"][0]["stack"], Json::array({"keep_history", "main"}));
-  EXPECT_EQ(keys_of(j["hypotheses"][0]), (std::vector<std::string>{"name", "status", "evidence"}));
+  EXPECT_EQ(keys_of(j["hypotheses"][0]), (std::vector<std::string>{"name", "pid", "status", "statement", "evidence"}));
 }
 
 TEST(VerdictJson, HasLeak) {
@@ -185,9 +185,16 @@ TEST(VerdictText, LeakFirstLineNamesKindProcessAndRate) {
   EXPECT_EQ(text.rfind("LEAK: anon memory of pid 4243 (./child_leaker) grows ", 0), 0u) << text;
   std::string first_line = text.substr(0, text.find('\n'));
   EXPECT_TRUE(contains(first_line, " MiB/s (confidence >99.9%)")) << first_line;  // ~2 MiB/s
-  EXPECT_TRUE(contains(text, "\nEvidence:\n  [leak] anon_growth pid 4243: anon RSS rose from "));
-  EXPECT_TRUE(contains(text, "at this rate memory.max (2.00 GiB) is reached in "));
-  EXPECT_TRUE(contains(text, "[info] no_growth pid 4242: RSS stayed between "));
+  // The differential diagnosis: the leak first with its evidence, then what follows from it.
+  EXPECT_TRUE(contains(text, "\nConfirmed:\n  [leak] anon_growth pid 4243: anonymous memory outside malloc grows"))
+      << text;
+  EXPECT_TRUE(contains(text, "\n      anon RSS rose from 7.79 MiB to 22.2 MiB")) << text;
+  EXPECT_TRUE(contains(text, "  [leak] child_growth pid 4242: a child process, not the root, holds the growth")) << text;
+  EXPECT_TRUE(contains(text, "(anon_growth of pid 4243) cgroup memory.max (2.00 GiB) is reached in ")) << text;
+  // One limit for both processes: said once.
+  EXPECT_EQ(text.find("limit_approach"), text.rfind("limit_approach")) << text;
+  EXPECT_TRUE(contains(text, "\nEliminated:\n  pid 4242: anon_growth, ")) << text;
+  EXPECT_TRUE(contains(text, "\nNot measured:\n  pid 4242: heap_growth, allocator_retention, gpu_growth\n")) << text;
   EXPECT_TRUE(contains(text, "\nNext:\n  pid 4243 anon_growth: see which mappings hold it"));
   EXPECT_TRUE(contains(text, "memdx inspect 4243"));
   EXPECT_TRUE(contains(text, "memdx watch 4243"));
@@ -195,7 +202,7 @@ TEST(VerdictText, LeakFirstLineNamesKindProcessAndRate) {
 
 TEST(VerdictText, EvidenceComesBeforeNextStepsAndTheTable) {
   std::string text = report::render_verdict_text(child_leaker_verdict());
-  auto evidence = text.find("Evidence:");
+  auto evidence = text.find("Confirmed:");
   auto next = text.find("Next:");
   auto table = text.find("peak RSS");
   ASSERT_NE(evidence, std::string::npos);

@@ -1,0 +1,25 @@
+// Numbers in the words of findings and hypotheses: sizes in binary units, counts plain, rates per
+// second, p-values the way a reader compares them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace memdx::analyze {
+
+// A non-negative level rounded to whole bytes (negative clamps to 0).
+uint64_t to_bytes(double value);
+
+// "27.0 MiB" for unit "bytes", "42" for a count.
+std::string level_text(double value, const std::string& unit);
+
+// "2.40 MiB/s" for unit "bytes", "20 fds/s" for a count.
+std::string rate_text(double value_per_s, const std::string& unit);
+
+// "p<0.001", "p=0.23".
+std::string p_text(double p);
+
+// "42 s", "25 min", "3.5 h", "2.1 days": a projected duration, rounded for reading.
+std::string duration_text(double seconds);
+
+}  // namespace memdx::analyze

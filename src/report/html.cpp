@@ -1,0 +1,327 @@
+#include "report/html.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "analyze/wording.h"
+#include "model/units.h"
+#include "report/html_assets.h"
+#include "report/html_data.h"
+#include "report/verdict_text.h"
+
+namespace memdx::report {
+namespace {
+
+using model::Finding;
+using model::ProcessSummary;
+using model::Verdict;
+
+// Nothing may be fetched: the page must open offline and leak nothing about the machine it
+// describes. Inline script and style are the only active content.
+constexpr std::string_view kContentSecurityPolicy =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:";
+
+constexpr std::string_view kNoHeapTrace = "no heap trace: record with memdx run without --no-trace";
+
+// Text and attribute values alike: with quotes escaped, one function serves both.
+std::string escaped(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+std::string bytes_text(uint64_t value) { return model::format_bytes(value); }
+
+std::string optional_bytes(const std::optional<uint64_t>& value) {
+  return value ? bytes_text(*value) : std::string("&ndash;");
+}
+
+std::string exit_text(const std::optional<int>& code, const std::optional<int>& signal) {
+  if (signal) return fmt::format("signal {}", *signal);
+  if (code) return fmt::format("exit {}", *code);
+  return "running";
+}
+
+// A sentence of the head: what ran, where and when.
+void render_header(std::string& out, const Verdict& verdict, const analyze::RecordingData& data) {
+  std::string command = joined(data.meta.command.empty() ? verdict.target.command : data.meta.command);
+  out += "<header>\n<h1>memdx report</h1>\n";
+  out += fmt::format("<p class=\"command\"><code>{}</code></p>\n", escaped(command));
+  out += "<dl class=\"meta\">\n";
+  auto item = [&](std::string_view term, const std::string& value) {
+    if (!value.empty()) out += fmt::format("<div><dt>{}</dt><dd>{}</dd></div>\n", term, escaped(value));
+  };
+  item("started", data.meta.started_at_utc);
+  item("duration", analyze::duration_text(verdict.target.duration_s));
+  item("host", data.meta.host);
+  item("kernel", data.meta.kernel);
+  item("interval", fmt::format("{} ms", data.meta.interval_ms));
+  item("processes", std::to_string(verdict.processes.size()));
+  if (data.meta.cgroup_max_bytes) item("cgroup memory.max", bytes_text(*data.meta.cgroup_max_bytes));
+  if (data.meta.mem_total_bytes) item("MemTotal", bytes_text(*data.meta.mem_total_bytes));
+  out += "</dl>\n</header>\n";
+}
+
+void render_nav(std::string& out) {
+  out += "<nav><a href=\"#verdict\">Verdict</a><a href=\"#hypotheses-section\">Hypotheses</a>"
+         "<a href=\"#timelines\">Timelines</a><a href=\"#heap\">Heap</a><a href=\"#sites\">Sites</a>"
+         "<a href=\"#processes\">Processes</a></nav>\n";
+}
+
+std::string site_place(const std::string& file, int line) {
+  if (file.empty()) return "\u2013";  // no debug information
+  return line > 0 ? fmt::format("{}:{}", file, line) : file;
+}
+
+std::string finding_sites(const Finding& f) {
+  if (f.sites.empty()) return "";
+  std::string out = "<ul class=\"sites\">";
+  for (const model::Site& site : f.sites) {
+    out += fmt::format("<li><code>{}</code> <span class=\"place\">{}</span> {} live, {}/s</li>", escaped(site.function),
+                       escaped(site_place(site.file, site.line)), bytes_text(site.live_bytes),
+                       bytes_text(analyze::to_bytes(site.growth_bytes_per_s)));
+  }
+  return out + "</ul>";
+}
+
+std::string time_to_limit(const Finding& f) {
+  if (!f.time_to_limit_s) return "&ndash;";
+  std::string limit = f.limit_name.empty() ? "the limit" : f.limit_name;
+  if (f.limit_bytes) limit += " (" + bytes_text(*f.limit_bytes) + ")";
+  return fmt::format("reaches {} in {}", escaped(limit), escaped(format_duration(*f.time_to_limit_s)));
+}
+
+void render_findings(std::string& out, const Verdict& verdict) {
+  if (verdict.findings.empty()) {
+    out += "<p class=\"empty\">No findings: the recording holds too few samples to judge.</p>\n";
+    return;
+  }
+  out += "<table class=\"findings\"><thead><tr><th>severity</th><th>kind</th><th class=\"num\">pid</th>"
+         "<th>evidence</th><th>time to limit</th></tr></thead><tbody>\n";
+  for (const Finding& f : verdict.findings) {
+    out += fmt::format(
+        "<tr data-kind=\"{0}\" data-severity=\"{1}\"><td><span class=\"badge sev-{1}\">{1}</span></td><td>{0}</td>"
+        "<td class=\"num\">{2}</td><td>{3}{4}</td><td>{5}</td></tr>\n",
+        escaped(f.kind), escaped(f.severity), f.pid, escaped(f.evidence), finding_sites(f), time_to_limit(f));
+  }
+  out += "</tbody></table>\n";
+}
+
+void render_verdict(std::string& out, const Verdict& verdict) {
+  bool leak = model::has_leak(verdict);
+  out += fmt::format("<section id=\"verdict\" data-leak=\"{}\" class=\"{}\">\n", leak ? "true" : "false",
+                     leak ? "leak" : "ok");
+  out += fmt::format("<h2 class=\"headline\">{}</h2>\n", escaped(verdict_headline(verdict)));
+  render_findings(out, verdict);
+  out += "</section>\n";
+}
+
+// Confirmed is red when it is a leak the verdict reports, amber otherwise (reserved address
+// space or page cache are confirmed without being a problem).
+std::string status_class(const Verdict& verdict, const model::Hypothesis& h) {
+  if (h.status != "confirmed") return "status-" + h.status;
+  bool leak = std::any_of(verdict.findings.begin(), verdict.findings.end(), [&](const Finding& f) {
+    return f.pid == h.pid && f.kind == h.name && f.severity == "leak";
+  });
+  return leak ? "status-confirmed leak" : "status-confirmed";
+}
+
+void render_hypotheses(std::string& out, const Verdict& verdict) {
+  out += "<section id=\"hypotheses-section\">\n<h2>Hypotheses</h2>\n";
+  if (verdict.hypotheses.empty()) {
+    out += "<p class=\"empty\">No hypotheses were judged for this recording.</p>\n";
+  }
+  out += "<table id=\"hypotheses\"><thead><tr><th class=\"num\">pid</th><th>hypothesis</th><th>status</th>"
+         "<th>statement</th><th>evidence</th></tr></thead><tbody>\n";
+  for (const model::Hypothesis& h : verdict.hypotheses) {
+    out += fmt::format(
+        "<tr data-name=\"{0}\" data-pid=\"{1}\" data-status=\"{2}\"><td class=\"num\">{1}</td><td><code>{0}</code></td>"
+        "<td><span class=\"badge {3}\">{4}</span></td><td>{5}</td><td>{6}</td></tr>\n",
+        escaped(h.name), h.pid, escaped(h.status), escaped(status_class(verdict, h)), escaped(h.status == "not_measured" ? "not measured" : h.status),
+        escaped(h.statement), escaped(h.evidence));
+  }
+  out += "</tbody></table>\n</section>\n";
+}
+
+void render_timelines(std::string& out, const Verdict& verdict, const std::set<pid_t>& with_timelines) {
+  out += "<section id=\"timelines\">\n<h2>Timelines</h2>\n";
+  size_t total = std::max(verdict.processes.size(), with_timelines.size());
+  if (with_timelines.size() < total) {
+    out += fmt::format("<p class=\"note\">Full timelines for {} of {} processes: the root and the largest by peak "
+                       "PSS. The others have a sparkline of RSS in the <a href=\"#processes\">process tree</a>.</p>\n",
+                       with_timelines.size(), total);
+  }
+  out += "<p class=\"note\">Each line spans the minimum and maximum of its time bucket, so short spikes stay "
+         "visible.</p>\n<div id=\"timeline-charts\"></div>\n</section>\n";
+}
+
+std::string pruned_note(const nlohmann::ordered_json& flame, const HtmlOptions& options) {
+  size_t pruned = flame.value("pruned", size_t{0});
+  if (pruned == 0) return "";
+  std::string why = fmt::format("under {:g}% of the total", options.flame_min_share * 100);
+  if (flame.value("nodes", size_t{0}) >= options.flame_max_nodes) {
+    why += fmt::format(", or beyond the {} largest", options.flame_max_nodes);
+  }
+  return fmt::format(" {} small frames ({}) are folded into their callers.", pruned, why);
+}
+
+void render_flame(std::string& out, const nlohmann::ordered_json& flame, const HtmlOptions& options, std::string_view id,
+                  std::string_view title, std::string_view what) {
+  out += fmt::format("<h3>{}</h3>\n<p class=\"note\">{} Total {}.{} Click a frame to zoom, the top bar to zoom out.</p>\n",
+                     title, what, bytes_text(flame.value("total", uint64_t{0})), pruned_note(flame, options));
+  out += fmt::format("<div class=\"flame\" id=\"{}\"></div>\n", id);
+}
+
+void render_heap_flames(std::string& out, const nlohmann::ordered_json& data, const HtmlOptions& options) {
+  out += "<section id=\"heap\">\n<h2>Heap</h2>\n";
+  const nlohmann::ordered_json& flame = data["flame"];
+  if (flame.is_null()) {
+    out += fmt::format("<p class=\"empty\" id=\"no-heap-trace\">{}</p>\n</section>\n", kNoHeapTrace);
+    return;
+  }
+  render_flame(out, flame["peak"], options, "flame-peak", "Live heap at its peak",
+               "Who held the heap when it was largest: what has to fit at the worst moment.");
+  render_flame(out, flame["growth"], options, "flame-growth", "Heap growth",
+               "Which stacks' live bytes grew over the run: where a leak is allocated.");
+  out += "</section>\n";
+}
+
+void render_heap_site_rows(std::string& out, const model::HeapSummary& heap, size_t limit) {
+  for (size_t i = 0; i < std::min(limit, heap.sites.size()); ++i) {
+    const model::HeapSiteSummary& s = heap.sites[i];
+    out += fmt::format(
+        "<tr{}><td class=\"num\">{}</td><td><code>{}</code></td><td class=\"place\">{}</td><td class=\"num\">{}/s</td>"
+        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+        s.growing ? " class=\"growing\"" : "", heap.pid, escaped(s.function.empty() ? "?" : s.function),
+        escaped(site_place(s.file, s.line)), bytes_text(analyze::to_bytes(s.growth_bytes_per_s)),
+        bytes_text(s.live_at_peak_bytes), bytes_text(s.final_live_bytes), s.allocations);
+  }
+}
+
+void render_sites(std::string& out, const Verdict& verdict, const HtmlOptions& options) {
+  out += "<section id=\"sites\">\n<h2>Top heap sites</h2>\n";
+  if (verdict.heap.empty()) {
+    out += fmt::format("<p class=\"empty\">{}</p>\n</section>\n", kNoHeapTrace);
+    return;
+  }
+  std::vector<const model::HeapSummary*> order;
+  for (const model::HeapSummary& h : verdict.heap) order.push_back(&h);
+  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->peak_live_bytes > b->peak_live_bytes; });
+  out += "<table id=\"site-table\"><thead><tr><th class=\"num\">pid</th><th>function</th><th>file:line</th>"
+         "<th class=\"num\">growth</th><th class=\"num\">live at peak</th><th class=\"num\">final live</th>"
+         "<th class=\"num\">allocations</th></tr></thead><tbody>\n";
+  for (size_t i = 0; i < std::min(order.size(), options.processes_with_sites); ++i) {
+    render_heap_site_rows(out, *order[i], options.sites_per_process);
+  }
+  out += "</tbody></table>\n";
+  if (order.size() > options.processes_with_sites) {
+    out += fmt::format("<p class=\"note\">{} more process images with smaller heaps: all of them in "
+                       "<code>memdx report --json</code>.</p>\n", order.size() - options.processes_with_sites);
+  }
+  out += "</section>\n";
+}
+
+// Depth-first from the roots (processes whose parent was not recorded), children by pid.
+void tree_order(const std::map<pid_t, std::vector<const ProcessSummary*>>& children, const ProcessSummary* p, size_t depth,
+                std::vector<std::pair<const ProcessSummary*, size_t>>& out) {
+  out.emplace_back(p, depth);
+  auto it = children.find(p->pid);
+  if (it == children.end()) return;
+  for (const ProcessSummary* child : it->second) tree_order(children, child, depth + 1, out);
+}
+
+std::vector<std::pair<const ProcessSummary*, size_t>> process_tree(const Verdict& verdict) {
+  std::set<pid_t> pids;
+  for (const ProcessSummary& p : verdict.processes) pids.insert(p.pid);
+  std::map<pid_t, std::vector<const ProcessSummary*>> children;
+  std::vector<const ProcessSummary*> roots;
+  for (const ProcessSummary& p : verdict.processes) {
+    bool has_parent = pids.count(p.ppid) && p.ppid != p.pid;
+    (has_parent ? children[p.ppid] : roots).push_back(&p);
+  }
+  auto by_pid = [](auto* a, auto* b) { return a->pid < b->pid; };
+  std::sort(roots.begin(), roots.end(), by_pid);
+  for (auto& [pid, list] : children) std::sort(list.begin(), list.end(), by_pid);
+  std::vector<std::pair<const ProcessSummary*, size_t>> order;
+  for (const ProcessSummary* root : roots) tree_order(children, root, 0, order);
+  return order;
+}
+
+void render_process_tree(std::string& out, const Verdict& verdict, const std::set<pid_t>& with_timelines) {
+  out += "<section id=\"processes\">\n<h2>Process tree</h2>\n";
+  out += "<table id=\"process-tree\"><thead><tr><th class=\"num\">pid</th><th class=\"num\">ppid</th><th>command</th>"
+         "<th class=\"num\">peak RSS</th><th class=\"num\">peak PSS</th><th>exit</th><th>RSS</th></tr></thead><tbody>\n";
+  for (const auto& [p, depth] : process_tree(verdict)) {
+    std::string chart = with_timelines.count(p->pid) ? fmt::format("<a href=\"#proc-{}\">timeline</a>", p->pid)
+                                                     : fmt::format("<span class=\"spark\" data-pid=\"{}\"></span>", p->pid);
+    out += fmt::format(
+        "<tr data-pid=\"{0}\"><td class=\"num\">{0}</td><td class=\"num\">{1}</td>"
+        "<td class=\"cmd\" style=\"padding-left:{2:.1f}em\"><code>{3}</code></td><td class=\"num\">{4}</td>"
+        "<td class=\"num\">{5}</td><td>{6}</td><td>{7}</td></tr>\n",
+        p->pid, p->ppid, 0.6 + 1.2 * static_cast<double>(std::min<size_t>(depth, 24)), escaped(p->command),
+        bytes_text(p->peak_rss_bytes), optional_bytes(p->peak_pss_bytes), exit_text(p->exit_code, p->exit_signal), chart);
+  }
+  out += "</tbody></table>\n</section>\n";
+}
+
+void render_head(std::string& out, const Verdict& verdict, const analyze::RecordingData& data) {
+  std::string command = joined(data.meta.command.empty() ? verdict.target.command : data.meta.command);
+  out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  out += fmt::format("<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\n", kContentSecurityPolicy);
+  out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+  out += fmt::format("<title>memdx: {}</title>\n", escaped(command.substr(0, 120)));
+  out += "<style>\n";
+  out += html_assets::kReportCss;
+  out += "</style>\n</head>\n";
+}
+
+}  // namespace
+
+std::string render_html(const model::Verdict& verdict, const analyze::RecordingData& data,
+                        const analyze::HeapTrace& heap, const HtmlOptions& options) {
+  std::set<pid_t> with_timelines = html::timeline_processes(data, options);
+  nlohmann::ordered_json blob = html::report_data(verdict, data, heap, with_timelines, options);
+  std::string out;
+  render_head(out, verdict, data);
+  out += "<body>\n";
+  render_header(out, verdict, data);
+  render_nav(out);
+  out += "<main>\n";
+  render_verdict(out, verdict);
+  render_hypotheses(out, verdict);
+  render_timelines(out, verdict, with_timelines);
+  render_heap_flames(out, blob, options);
+  render_sites(out, verdict, options);
+  render_process_tree(out, verdict, with_timelines);
+  out += "</main>\n<footer>Made by memdx";
+  if (!data.meta.memdx_version.empty()) out += " " + escaped(data.meta.memdx_version);
+  out += ". This page fetches nothing: everything it shows is inside it.</footer>\n";
+  out += "<script type=\"application/json\" id=\"memdx-data\">";
+  out += html::script_safe_json(blob);
+  out += "</script>\n<script>\n";
+  out += html_assets::kReportJs;
+  out += "</script>\n</body>\n</html>\n";
+  return out;
+}
+
+}  // namespace memdx::report
