@@ -225,7 +225,7 @@ std::string growth_list(const std::vector<Finding>& findings, const std::set<pid
   std::string text;
   for (const Finding& f : findings) {
     if (f.severity != "leak" || !f.is_bytes() || !pids.count(f.pid)) continue;
-    text += fmt::format("{}pid {} {} {}", text.empty() ? "" : ", ", f.pid, f.kind, rate_text(f.rate_per_s, f.unit));
+    text += fmt::format("{}pid {} ({}, {})", text.empty() ? "" : ", ", f.pid, f.kind, rate_text(f.rate_per_s, f.unit));
   }
   return text;
 }

@@ -419,8 +419,8 @@ TEST(Hypotheses, AGrowingChildIsChildGrowthWithItsOwnTable) {
   const Finding* leak = finding_of(v, kChild, "anon_growth");
   ASSERT_TRUE(leak) << describe(v);
   EXPECT_NEAR(leak->rate_per_s, 2 * kMiB, 0.1 * kMiB);
-  EXPECT_EQ(evidence, "pid 4243 anon_growth " + rate_text(leak->rate_per_s, "bytes") +
-                          " holds the growth; the root (pid 4242) stayed bounded");
+  EXPECT_EQ(evidence, "pid 4243 (anon_growth, " + rate_text(leak->rate_per_s, "bytes") +
+                          ") holds the growth; the root (pid 4242) stayed bounded");
   EXPECT_EQ(status_of(v, kRoot, "anon_growth"), "eliminated") << describe(v);
   EXPECT_EQ(status_of(v, kChild, "anon_growth"), "confirmed") << describe(v);
   EXPECT_EQ(status_of(v, kChild, "child_growth"), "absent") << describe(v);  // a question about the tree
