@@ -375,7 +375,7 @@ std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites, Symbo
     if (out.size() == kFindingSites) break;
     if (!site->growing && !out.empty() && ranked.front()->growing) break;
     out.push_back({site->function, site->file, static_cast<int>(site->line), site->stats.live_bytes,
-                   site->growth_bytes_per_s, site_stack(*site, symbolizer)});
+                   site->growth_bytes_per_s, site_stack(*site, symbolizer), site->stats.live_at_peak_bytes});
   }
   return out;
 }
@@ -422,9 +422,9 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t s
     }
     if (finding.sites.empty()) continue;
     const model::Site& top = finding.sites.front();
-    finding.evidence += fmt::format("; fastest-growing site: {} (+{}/s, {} live at the end)", site_place(top),
-                                    model::format_bytes(static_cast<uint64_t>(top.growth_bytes_per_s)),
-                                    model::format_bytes(top.live_bytes));
+    finding.evidence += fmt::format("; fastest-growing site: {} (+{}/s, {} live at the peak, {} at the end)",
+                                    site_place(top), model::format_bytes(static_cast<uint64_t>(top.growth_bytes_per_s)),
+                                    model::format_bytes(top.live_at_peak_bytes), model::format_bytes(top.live_bytes));
   }
   refresh_confirmed_evidence(verdict);
 }

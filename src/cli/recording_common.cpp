@@ -107,7 +107,11 @@ model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutp
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   outputs.json.write_all(model::json_text(model::to_json(analysis.verdict)));
-  if (outputs.html.is_open()) outputs.html.write_all(report::render_html(analysis.verdict, analysis.data, analysis.heap));
+  if (outputs.html.is_open()) {
+    report::HtmlOptions html_options;
+    html_options.recording_path = recording_path;
+    outputs.html.write_all(report::render_html(analysis.verdict, analysis.data, analysis.heap, html_options));
+  }
   return std::move(analysis.verdict);
 }
 

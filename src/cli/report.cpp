@@ -72,7 +72,11 @@ int run_report(const ReportOptions& options) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   json_out.write_all(model::json_text(model::to_json(analysis.verdict)));
-  if (html_out.is_open()) html_out.write_all(report::render_html(analysis.verdict, analysis.data, analysis.heap));
+  if (html_out.is_open()) {
+    report::HtmlOptions html_options;
+    html_options.recording_path = options.recording_path;
+    html_out.write_all(report::render_html(analysis.verdict, analysis.data, analysis.heap, html_options));
+  }
   write_heap_output(pprof_out, options.pprof_path, analysis, [&] {
     return report::render_pprof(analysis.heap, analysis.data.meta.started_at_unix_ms * 1'000'000);
   });

@@ -24,6 +24,7 @@ struct WatchOptions {
   double duration_s = 0;  // 0: until the process exits or Ctrl-C
   std::string out_path;
   std::string json_path;
+  std::string html_path;
   bool quiet = false;
 };
 
@@ -37,7 +38,7 @@ int run_watch(const WatchOptions& options) {
   if (command.empty()) command = {name};
 
   std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
-  VerdictOutputs outputs{OutputFile(options.json_path), OutputFile()};
+  VerdictOutputs outputs{OutputFile(options.json_path), OutputFile(options.html_path)};
   RecordRequest request;
   request.out_path = out_path;
   request.meta = make_meta("watch", command, options.interval_ms, root);
@@ -72,6 +73,7 @@ void add_watch_command(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--out", options->out_path, "Recording file (default ./memdx-NAME-yyyymmdd-hhmmss.memdx)");
   cmd->add_option("--json", options->json_path, "Also write the verdict as JSON (schema memdx.verdict/1) to this file");
+  cmd->add_option("--html", options->html_path, "Also write the report as one self-contained HTML page to this file");
   cmd->add_flag("--quiet", options->quiet, "No live view: print only the final summary");
   cmd->callback([options, &exit_code] { exit_code = run_watch(*options); });
 }

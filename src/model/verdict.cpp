@@ -20,6 +20,7 @@ Json site_json(const Site& s) {
           {"line", s.line},
           {"live_bytes", s.live_bytes},
           {"growth_bytes_per_s", s.growth_bytes_per_s},
+          {"live_at_peak_bytes", s.live_at_peak_bytes},
           {"stack", s.stack}};
 }
 

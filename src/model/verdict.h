@@ -19,9 +19,10 @@ struct Site {
   std::string function;
   std::string file;
   int line = 0;
-  uint64_t live_bytes = 0;
+  uint64_t live_bytes = 0;  // still live at the end: 0 for a container freed at exit
   double growth_bytes_per_s = 0;
   std::vector<std::string> stack;  // innermost frame first
+  uint64_t live_at_peak_bytes = 0;  // live when the process's heap (or mappings) peaked
 };
 
 // One conclusion about one process, backed by numbers.

@@ -127,12 +127,18 @@ void render_findings(std::string& out, const Verdict& verdict) {
   out += "</tbody></table>\n";
 }
 
-void render_verdict(std::string& out, const Verdict& verdict) {
+void render_verdict(std::string& out, const Verdict& verdict, const std::string& recording_path) {
   bool leak = model::has_leak(verdict);
   out += fmt::format("<section id=\"verdict\" data-leak=\"{}\" class=\"{}\">\n", leak ? "true" : "false",
                      leak ? "leak" : "ok");
   out += fmt::format("<h2 class=\"headline\">{}</h2>\n", escaped(verdict_headline(verdict)));
   render_findings(out, verdict);
+  std::vector<std::string> steps = next_steps(verdict, recording_path);
+  if (!steps.empty()) {
+    out += "<h3>Next</h3>\n<ul id=\"next-steps\">\n";
+    for (const std::string& step : steps) out += fmt::format("<li>{}</li>\n", escaped(step));
+    out += "</ul>\n";
+  }
   out += "</section>\n";
 }
 
@@ -146,6 +152,26 @@ std::string status_class(const Verdict& verdict, const model::Hypothesis& h) {
   return leak ? "status-confirmed leak" : "status-confirmed";
 }
 
+int status_rank(const std::string& status) {
+  if (status == "confirmed") return 0;
+  if (status == "inconclusive") return 1;
+  if (status == "eliminated") return 2;
+  return 3;  // not measured
+}
+
+// Each process's rows together, in the verdict's process order; within a process what was
+// confirmed first, then what could not be decided, then what was ruled out.
+std::vector<const model::Hypothesis*> reading_order(const std::vector<model::Hypothesis>& hypotheses) {
+  std::map<pid_t, size_t> first_row;
+  for (size_t i = 0; i < hypotheses.size(); ++i) first_row.emplace(hypotheses[i].pid, i);
+  std::vector<const model::Hypothesis*> order;
+  for (const model::Hypothesis& h : hypotheses) order.push_back(&h);
+  std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) {
+    return std::pair(first_row[a->pid], status_rank(a->status)) < std::pair(first_row[b->pid], status_rank(b->status));
+  });
+  return order;
+}
+
 void render_hypotheses(std::string& out, const Verdict& verdict) {
   out += "<section id=\"hypotheses-section\">\n<h2>Hypotheses</h2>\n";
   if (verdict.hypotheses.empty()) {
@@ -153,7 +179,8 @@ void render_hypotheses(std::string& out, const Verdict& verdict) {
   }
   out += "<table id=\"hypotheses\"><thead><tr><th class=\"num\">pid</th><th>hypothesis</th><th>status</th>"
          "<th>statement</th><th>evidence</th></tr></thead><tbody>\n";
-  for (const model::Hypothesis& h : verdict.hypotheses) {
+  for (const model::Hypothesis* hp : reading_order(verdict.hypotheses)) {
+    const model::Hypothesis& h = *hp;
     out += fmt::format(
         "<tr data-name=\"{0}\" data-pid=\"{1}\" data-status=\"{2}\"><td class=\"num\">{1}</td><td><code>{0}</code></td>"
         "<td><span class=\"badge {3}\">{4}</span></td><td>{5}</td><td>{6}</td></tr>\n",
@@ -307,7 +334,7 @@ std::string render_html(const model::Verdict& verdict, const analyze::RecordingD
   render_header(out, verdict, data);
   render_nav(out);
   out += "<main>\n";
-  render_verdict(out, verdict);
+  render_verdict(out, verdict, options.recording_path);
   render_hypotheses(out, verdict);
   render_timelines(out, verdict, with_timelines);
   render_heap_flames(out, blob, options);

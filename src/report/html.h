@@ -37,6 +37,8 @@ struct HtmlOptions {
   // Heap sites listed per process image, and how many process images list theirs.
   size_t sites_per_process = 10;
   size_t processes_with_sites = 10;
+  // The recording the page describes, named in the next steps' commands.
+  std::string recording_path;
 };
 
 // The whole report as one HTML document. Symbolizes the heap trace's stacks (via render_folded);

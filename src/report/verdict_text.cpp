@@ -189,8 +189,13 @@ std::string next_step(const Finding& f, const std::string& recording) {
   pid_t pid = f.pid;
   if (!f.sites.empty()) {
     const model::Site& top = f.sites.front();
-    return fmt::format("look at {}: it holds {} and grows {}/s; all sites with stacks: memdx report {} --top 20",
-                       place_of(top), model::format_bytes(top.live_bytes),
+    // A container freed at exit holds nothing at the end: what it held at the peak is the point.
+    std::string holds = top.live_bytes >= top.live_at_peak_bytes
+                            ? fmt::format("it holds {}", model::format_bytes(top.live_bytes))
+                            : fmt::format("it held {} at the peak ({} at the end)",
+                                          model::format_bytes(top.live_at_peak_bytes), model::format_bytes(top.live_bytes));
+    return fmt::format("look at {}: {} and grows {}/s; all sites with stacks: memdx report {} --top 20",
+                       place_of(top), holds,
                        model::format_bytes(static_cast<uint64_t>(std::max(0.0, top.growth_bytes_per_s))), recording);
   }
   if (kind == "heap_growth") return fmt::format("see which call sites hold the growth: memdx report {} --top 20", recording);
@@ -213,18 +218,10 @@ std::string next_step(const Finding& f, const std::string& recording) {
 }
 
 void render_next(std::string& out, const Verdict& v, const std::string& recording) {
-  std::string steps;
-  std::set<std::pair<std::string, pid_t>> given;
-  for (const Finding& f : v.findings) {
-    if (f.severity != "leak" || !given.insert({f.kind, f.pid}).second) continue;
-    std::string step = next_step(f, recording);
-    if (!step.empty()) steps += fmt::format("  pid {} {}: {}\n", f.pid, f.kind, step);
-  }
-  if (steps.empty() && too_short_to_judge(v)) {
-    steps =
-        fmt::format("  run a longer workload, or watch it for longer: memdx watch {} --duration 60\n", v.target.pid);
-  }
-  if (!steps.empty()) out += "\nNext:\n" + steps;
+  std::vector<std::string> steps = next_steps(v, recording);
+  if (steps.empty()) return;
+  out += "\nNext:\n";
+  for (const std::string& step : steps) out += "  " + step + "\n";
 }
 
 std::string exit_text(const ProcessSummary& p) {
@@ -355,6 +352,22 @@ std::string format_duration(double seconds) {
   return analyze::duration_text(seconds);
 }
 
+std::vector<std::string> next_steps(const Verdict& v, const std::string& recording_path) {
+  std::string recording = recording_path.empty() ? "RECORDING" : recording_path;
+  std::vector<std::string> steps;
+  std::set<std::pair<std::string, pid_t>> given;
+  for (const Finding& f : v.findings) {
+    if (f.severity != "leak" || !given.insert({f.kind, f.pid}).second) continue;
+    std::string step = next_step(f, recording);
+    if (!step.empty()) steps.push_back(fmt::format("pid {} {}: {}", f.pid, f.kind, step));
+  }
+  if (steps.empty() && too_short_to_judge(v)) {
+    steps.push_back(
+        fmt::format("run a longer workload, or watch it for longer: memdx watch {} --duration 60", v.target.pid));
+  }
+  return steps;
+}
+
 std::string verdict_headline(const Verdict& verdict) {
   return model::has_leak(verdict) ? leak_headline(verdict) : no_leak_headline(verdict);
 }
@@ -373,7 +386,7 @@ std::string render_verdict_text(const Verdict& verdict, const TextOptions& optio
   } else if (!verdict.findings.empty()) {
     render_evidence(out, verdict);
   }
-  render_next(out, verdict, options.recording_path.empty() ? "RECORDING" : options.recording_path);
+  render_next(out, verdict, options.recording_path);
   render_processes(out, verdict);
   render_heap(out, verdict, options);
   return out;

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "model/verdict.h"
 
@@ -23,6 +24,11 @@ struct TextOptions {
 // The verdict in one line, as the text opens with it: "LEAK: live heap of pid 42 (./app) grows
 // 2.00 MiB/s (confidence >99.9%)" or "No leak: memory stayed bounded in 3 processes over 12.0 s".
 std::string verdict_headline(const model::Verdict& verdict);
+
+// What to do next, one step per leak ("pid 42 heap_growth: look at `append_span` (telemetry.cpp:42):
+// it holds 24.1 MiB and grows 3.20 MiB/s; ..."), naming the recording where a command needs it
+// ("RECORDING" when empty). Empty when nothing leaks and the run was long enough to judge.
+std::vector<std::string> next_steps(const model::Verdict& verdict, const std::string& recording_path);
 
 std::string render_verdict_text(const model::Verdict& verdict, const TextOptions& options = {});
 

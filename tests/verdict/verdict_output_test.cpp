@@ -167,7 +167,8 @@ TEST(VerdictJson, SitesAndHypothesesUseTheDesignNames) {
   v.hypotheses.push_back({"heap_growth", 42, "inconclusive", "the malloc heap grows", "no eviction seen"});
   Json j = model::to_json(v);
   EXPECT_EQ(keys_of(j["findings"][0]["sites"][0]),
-            (std::vector<std::string>{"function", "file", "line", "live_bytes", "growth_bytes_per_s", "stack"}));
+            (std::vector<std::string>{"function", "file", "line", "live_bytes", "growth_bytes_per_s",
+                                      "live_at_peak_bytes", "stack"}));
   EXPECT_EQ(j["findings"][0]["sites"][0]["stack"], Json::array({"keep_history", "main"}));
   EXPECT_EQ(keys_of(j["hypotheses"][0]), (std::vector<std::string>{"name", "pid", "status", "statement", "evidence"}));
 }

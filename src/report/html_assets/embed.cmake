@@ -3,8 +3,9 @@
 #   cmake -DOUTPUT=assets.cpp -DASSETS="kName=path|kOther=path" -P embed.cmake
 # Each asset becomes `extern const std::string_view kName` in memdx::report::html_assets (declared
 # in report/html_assets.h). Raw string literals keep the text readable in the generated file; an
-# asset that contains the closing delimiter, or "</script" (which would end the page's <script>
-# element early), fails the build instead of producing a broken page.
+# asset that contains the closing delimiter, "</script" (which would end the page's <script>
+# element early) or "<!--" (which changes how the browser finds that end) fails the build instead
+# of producing a broken page.
 set(delimiter "memdx_asset")
 # "|" separates the assets: a ";" list does not survive the custom command's quoting.
 string(REPLACE "|" ";" ASSETS "${ASSETS}")
@@ -23,10 +24,12 @@ foreach(asset IN LISTS ASSETS)
     message(FATAL_ERROR "${path} contains the raw string delimiter ')${delimiter}\"'")
   endif()
   string(TOLOWER "${text}" lowered)
-  string(FIND "${lowered}" "</script" early_end)
-  if(NOT early_end EQUAL -1)
-    message(FATAL_ERROR "${path} contains '</script', which would end the report's script element")
-  endif()
+  foreach(forbidden "</script" "<!--")
+    string(FIND "${lowered}" "${forbidden}" found)
+    if(NOT found EQUAL -1)
+      message(FATAL_ERROR "${path} contains '${forbidden}', which breaks the report's inline <script>")
+    endif()
+  endforeach()
   string(APPEND body "extern const std::string_view ${name};\n")
   string(APPEND body "const std::string_view ${name} = R\"${delimiter}(${text})${delimiter}\";\n\n")
 endforeach()
