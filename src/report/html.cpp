@@ -118,11 +118,23 @@ void render_findings(std::string& out, const Verdict& verdict) {
   }
   out += "<table class=\"findings\"><thead><tr><th>severity</th><th>kind</th><th class=\"num\">pid</th>"
          "<th>evidence</th><th>time to limit</th></tr></thead><tbody>\n";
+  // A thousand bounded workers are one sentence, not a thousand rows: the root's no_growth is
+  // shown, the others counted (each is in the process tree and the JSON).
+  size_t bounded_others = 0;
   for (const Finding& f : verdict.findings) {
+    if (f.kind == "no_growth" && f.pid != verdict.target.pid && verdict.findings.size() > 1) {
+      ++bounded_others;
+      continue;
+    }
     out += fmt::format(
         "<tr data-kind=\"{0}\" data-severity=\"{1}\"><td><span class=\"badge sev-{1}\">{1}</span></td><td>{0}</td>"
         "<td class=\"num\">{2}</td><td>{3}{4}</td><td>{5}</td></tr>\n",
         escaped(f.kind), escaped(f.severity), f.pid, escaped(f.evidence), finding_sites(f), time_to_limit(f));
+  }
+  if (bounded_others) {
+    out += fmt::format("<tr class=\"more\"><td></td><td>no_growth</td><td></td><td>{} more process{} stayed bounded "
+                       "(see the <a href=\"#processes\">process tree</a>)</td><td></td></tr>\n",
+                       bounded_others, bounded_others == 1 ? "" : "es");
   }
   out += "</tbody></table>\n";
 }

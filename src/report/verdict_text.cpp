@@ -102,12 +102,27 @@ std::string limit_line(const Finding& f) {
                      format_duration(*f.time_to_limit_s));
 }
 
+// Whether a finding is one of many "this process stayed bounded": only the root's is said, the
+// others are counted, so a tree of a thousand workers does not print a thousand lines.
+bool counted_only(const Verdict& v, const Finding& f) {
+  return f.kind == "no_growth" && f.pid != v.target.pid && v.findings.size() > 1;
+}
+
+std::string bounded_count_line(const Verdict& v) {
+  auto others = static_cast<size_t>(std::count_if(v.findings.begin(), v.findings.end(),
+                                                  [&](const Finding& f) { return counted_only(v, f); }));
+  if (others == 0) return "";
+  return fmt::format("  ... and {} more process{} bounded\n", others, others == 1 ? "" : "es");
+}
+
 void render_evidence(std::string& out, const Verdict& v) {
   out += "\nEvidence:\n";
   for (const Finding& f : v.findings) {
+    if (counted_only(v, f)) continue;
     out += fmt::format("  [{}] {} pid {}: {}\n", f.severity, f.kind, f.pid, f.evidence);
     if (f.time_to_limit_s) out += fmt::format("      {}\n", limit_line(f));
   }
+  out += bounded_count_line(v);
 }
 
 const Finding* finding_of(const Verdict& v, pid_t pid, const std::string& kind) {
@@ -161,8 +176,10 @@ void render_hypotheses(std::string& out, const Verdict& v) {
   std::string confirmed;
   render_confirmed(confirmed, v);
   if (confirmed.empty()) {
-    for (const Finding& f : v.findings) confirmed += fmt::format("  {} pid {}: {}\n", f.kind, f.pid, f.evidence);
-    out += "\nNothing confirmed:\n" + confirmed;
+    for (const Finding& f : v.findings) {
+      if (!counted_only(v, f)) confirmed += fmt::format("  {} pid {}: {}\n", f.kind, f.pid, f.evidence);
+    }
+    out += "\nNothing confirmed:\n" + confirmed + bounded_count_line(v);
   } else {
     out += "\nConfirmed:\n" + confirmed;
   }
@@ -230,14 +247,35 @@ std::string exit_text(const ProcessSummary& p) {
   return p.exited_s ? "exited" : "running";
 }
 
+constexpr size_t kTextProcessRows = 20;
+
+// The root and the processes the findings name first, then the largest by peak PSS (RSS where
+// PSS was never read); a tree of a thousand workers shows its first rows and a count.
 void render_processes(std::string& out, const Verdict& v) {
   if (v.processes.empty()) return;
+  std::set<pid_t> named{v.target.pid};
+  for (const Finding& f : v.findings) {
+    if (f.kind != "no_growth") named.insert(f.pid);
+  }
+  std::vector<const ProcessSummary*> order;
+  for (const ProcessSummary& p : v.processes) order.push_back(&p);
+  auto size_of = [](const ProcessSummary* p) { return p->peak_pss_bytes.value_or(p->peak_rss_bytes); };
+  std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) {
+    bool a_named = named.count(a->pid) > 0, b_named = named.count(b->pid) > 0;
+    if (a_named != b_named) return a_named;
+    return !a_named && size_of(a) > size_of(b);  // named ones keep the recording's order
+  });
   out += fmt::format("\n  {:<8} {:>10} {:>10} {:>10} {:<9} {}\n", "pid", "peak RSS", "peak PSS", "final RSS", "exit",
                      "command");
-  for (const ProcessSummary& p : v.processes) {
+  for (size_t i = 0; i < order.size() && i < std::max(kTextProcessRows, named.size()); ++i) {
+    const ProcessSummary& p = *order[i];
     std::string pss = p.peak_pss_bytes ? model::format_bytes(*p.peak_pss_bytes) : "n/a";
     out += fmt::format("  {:<8} {:>10} {:>10} {:>10} {:<9} {}\n", p.pid, model::format_bytes(p.peak_rss_bytes), pss,
                        model::format_bytes(p.final_rss_bytes), exit_text(p), one_line(p.command));
+  }
+  size_t shown = std::min(order.size(), std::max(kTextProcessRows, named.size()));
+  if (order.size() > shown) {
+    out += fmt::format("  ... {} more with smaller peaks (all of them in --json and --html)\n", order.size() - shown);
   }
 }
 

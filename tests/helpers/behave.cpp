@@ -14,6 +14,7 @@
 //   retention 160 MiB of small blocks allocated, 63 in 64 freed at once: the allocator keeps the
 //             pages (the survivors pin them), then small churn
 //   reserve   64 GiB of address space reserved (PROT_NONE), never touched, then flat
+//   tree      300 children that sleep, the parent waits for them: a wide, bounded tree
 //   exit7     exits with status 7 after SECONDS
 //   sigterm   kills itself with SIGTERM after SECONDS
 //   marker    creates the file named by $MEMDX_TEST_MARKER, then runs flat
@@ -159,6 +160,15 @@ int run_mode(const std::string& mode, double seconds) {
     void* p = ::mmap(nullptr, size_t{64} << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return 3;
     run_for(seconds, 16, tick_flat);
+  } else if (mode == "tree") {
+    for (int i = 0; i < 300; ++i) {
+      if (::fork() == 0) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+        std::_Exit(0);
+      }
+    }
+    while (::wait(nullptr) > 0) {
+    }
   } else if (mode == "exit7") {
     run_for(seconds, 16, tick_flat);
     return 7;

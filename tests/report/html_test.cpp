@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <regex>
@@ -200,6 +202,36 @@ TEST(Html, OneHypothesisRowPerHypothesisWithItsStatus) {
                                             "file_growth/101/inconclusive/status-inconclusive"}));
   EXPECT_NE(rows.find("the malloc heap grows"), std::string::npos);
   EXPECT_NE(rows.find("no GPU probe"), std::string::npos);
+}
+
+// Within a process what was confirmed comes first, then undecided, then ruled out; the next
+// steps name the recording; bounded processes other than the root are one counted row.
+TEST(Html, HypothesesReadConfirmedFirstAndBoundedWorkersAreCounted) {
+  Fixture f = leaking_recording();
+  f.verdict.hypotheses.insert(f.verdict.hypotheses.begin(),
+                              {"anon_growth", 100, "eliminated", "anon grows", "the heap explains it"});
+  for (pid_t pid : {101, 102, 103}) {
+    model::Finding bounded;
+    bounded.kind = "no_growth";
+    bounded.severity = "info";
+    bounded.pid = pid;
+    bounded.evidence = fmt::format("RSS of {} stayed bounded", pid);
+    f.verdict.findings.push_back(bounded);
+  }
+  HtmlOptions options;
+  options.recording_path = "/tmp/app.memdx";
+  std::string page = render_html(f.verdict, f.data, {}, options);
+  size_t table = page.find("<table id=\"hypotheses\">");
+  ASSERT_NE(table, std::string::npos);
+  size_t confirmed = page.find("data-name=\"heap_growth\" data-pid=\"100\"", table);
+  size_t eliminated = page.find("data-name=\"anon_growth\" data-pid=\"100\"", table);
+  size_t child = page.find("data-name=\"file_growth\" data-pid=\"101\"", table);
+  EXPECT_LT(confirmed, eliminated);
+  EXPECT_LT(eliminated, child);
+  EXPECT_EQ(page.find("RSS of 102 stayed bounded"), std::string::npos);
+  EXPECT_NE(page.find("3 more processes stayed bounded"), std::string::npos);
+  EXPECT_NE(page.find("<ul id=\"next-steps\">"), std::string::npos);
+  EXPECT_NE(page.find("memdx report /tmp/app.memdx --top 20"), std::string::npos);
 }
 
 TEST(Html, BlobParsesBackWithEveryTimelineSeries) {

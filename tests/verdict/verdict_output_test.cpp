@@ -2,6 +2,8 @@
 // and the terminal text (verdict first, then evidence, next steps, the process table).
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -221,6 +223,46 @@ TEST(VerdictText, NoLeakSaysSo) {
   EXPECT_EQ(text.rfind("No leak: memory stayed bounded in 2 processes over 10.1 s", 0), 0u) << text;
   EXPECT_FALSE(contains(text, "LEAK"));
   EXPECT_FALSE(contains(text, "Next:"));
+}
+
+// A wide bounded tree: one sentence for the root, a count for the rest, and the largest rows of
+// the process table; the terminal is not flooded with a thousand lines.
+TEST(VerdictText, AWideBoundedTreeIsSummarised) {
+  Verdict v;
+  v.target.pid = 1000;
+  for (pid_t pid = 1000; pid < 1050; ++pid) {
+    model::ProcessSummary p;
+    p.pid = pid;
+    p.ppid = pid == 1000 ? 1 : 1000;
+    p.command = pid == 1000 ? "./pool" : "./worker";
+    p.peak_rss_bytes = (pid == 1049 ? 900u : 10u + static_cast<uint64_t>(pid % 7)) << 20;
+    v.processes.push_back(p);
+    Finding f;
+    f.kind = "no_growth";
+    f.severity = "info";
+    f.pid = pid;
+    f.unit = "bytes";
+    f.confidence = 0.99;
+    f.evidence = fmt::format("RSS of {} stayed bounded", pid);
+    v.findings.push_back(f);
+  }
+  // Without hypotheses (a verdict made before them) the evidence list is condensed the same way.
+  std::string text = report::render_verdict_text(v);
+  EXPECT_TRUE(contains(text, "\nEvidence:\n  [info] no_growth pid 1000: RSS of 1000 stayed bounded\n"
+                             "  ... and 49 more processes bounded\n")) << text;
+  EXPECT_FALSE(contains(text, "RSS of 1001 stayed")) << text;
+  v.hypotheses.push_back({"fd_growth", 1000, "eliminated", "file descriptors leak", "open fds stayed at 5"});
+  text = report::render_verdict_text(v);
+  EXPECT_TRUE(contains(text, "\nNothing confirmed:\n  no_growth pid 1000: RSS of 1000 stayed bounded\n"
+                             "  ... and 49 more processes bounded\nEliminated:\n  pid 1000: fd_growth\n")) << text;
+  EXPECT_FALSE(contains(text, "RSS of 1001 stayed")) << text;
+  // The root first, then the largest: the 900 MiB worker is the second row.
+  size_t table = text.find("  pid        peak RSS");
+  ASSERT_NE(table, std::string::npos) << text;
+  std::string rows = text.substr(table);
+  EXPECT_EQ(rows.find("\n  1000 "), rows.find('\n')) << rows;
+  EXPECT_LT(rows.find("\n  1049 "), rows.find("\n  10", rows.find("\n  1049 ") + 1)) << rows;
+  EXPECT_TRUE(contains(rows, "  ... 30 more with smaller peaks (all of them in --json and --html)\n")) << rows;
 }
 
 TEST(VerdictText, TooShortRunSaysSoAndWhatToDo) {
