@@ -366,6 +366,8 @@ void add_retention(const ProcessContext& c, ProcessFindings& out) {
       c.traced ? c.traced->heap_peak_bytes : 0.0,
       std::max_element(heap.begin(), heap.end(), [](auto& a, auto& b) { return a.value < b.value; })->value);
   out.seen.retention = RetentionObservation{anon, heap_live, heap_peak, mapped_live};
+  // Retention is RSS kept while the heap is flat or falling; a growing heap is growth (its own finding).
+  if (out.seen.heap.growing()) return;
   if (retained < static_cast<double>(c.options.retention_min_bytes) || anon < c.options.retention_factor * live) return;
   // Only memory that was freed can be retained: the heap must have been bigger earlier by most of
   // the excess (a large .bss or other anon memory outside malloc is not the allocator's).

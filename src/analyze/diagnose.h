@@ -13,7 +13,7 @@
 //   heap_live_bytes growing -> heap_growth  (leak)   when the tracer recorded it; anon_growth is then
 //                                                    kept only if anon clearly outgrows the heap
 //   anon RSS >= 2x traced live heap + mappings, 32 MiB beyond,
-//   most of the excess freed from the heap's peak            -> allocator_retention (warning)
+//   most of the excess freed from the heap's peak, heap not growing -> allocator_retention (warning)
 //   rss_shmem_bytes growing -> shmem_growth (leak)
 //   rss_file_bytes  growing -> file_growth  (info)   page cache is reclaimable, normally not a leak
 //   fds             growing -> fd_growth    (leak)

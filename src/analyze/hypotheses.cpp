@@ -99,6 +99,11 @@ Hypothesis allocator_retention(const ProcessObservations& seen, const std::vecto
     return make(kName, seen.pid, kNotMeasured,
                 "needs the heap trace to compare anon RSS with the bytes still allocated");
   }
+  if (seen.heap.growing()) {
+    return make(kName, seen.pid, kEliminated,
+                fmt::format("the live heap itself grows ({}): RSS above it is growth, not freed memory kept",
+                            rate_text(seen.heap.trend.slope_per_s, "bytes")));
+  }
   const RetentionObservation& r = *seen.retention;
   double live = r.heap_live_bytes + r.mapped_live_bytes;
   double excess = r.anon_bytes - live;
