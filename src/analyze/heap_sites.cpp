@@ -21,12 +21,16 @@ std::string basename_of(const std::string& path) { return path.substr(path.rfind
 // The runtime's own frames say how memory was allocated, not who wanted it: the C and C++
 // runtime libraries and the loader (by module), the allocation functions themselves (by exact
 // name: a program's own malloc_pool() is a site), and library templates compiled into the program.
-bool is_runtime_frame(const SourceFrame& frame) {
-  std::string module = basename_of(frame.module);
+bool is_runtime_module(const std::string& path) {
+  std::string module = basename_of(path);
   for (const char* prefix : {"libc.so.", "libstdc++.so.", "libc++.so.", "libc++abi.so.", "libgcc_s.so.", "ld-linux"}) {
     if (module.rfind(prefix, 0) == 0) return true;
   }
-  if (module == "libmemdx_trace.so") return true;
+  return module == "libmemdx_trace.so";
+}
+
+bool is_runtime_frame(const SourceFrame& frame) {
+  if (is_runtime_module(frame.module)) return true;
   // Code inlined from installed headers (libstdc++'s containers, Boost) is a library's, even
   // when it was compiled into the program.
   if (frame.file.rfind("/usr/include/", 0) == 0) return true;
@@ -112,9 +116,7 @@ Symbolizer symbolizer_for(const ProcessHeapProfile& profile) {
   std::vector<ModuleMapping> modules;
   for (const TraceModule& module : profile.modules) {
     if (module.path.empty() || module.path[0] != '/') continue;  // linux-vdso.so.1 and the like
-    SourceFrame probe;
-    probe.module = module.path;
-    modules.push_back({module.path, module.load_bias, module.start, module.end, is_runtime_frame(probe)});
+    modules.push_back({module.path, module.load_bias, module.start, module.end, is_runtime_module(module.path)});
   }
   return Symbolizer(std::move(modules));
 }
@@ -253,14 +255,25 @@ std::unordered_map<uint32_t, uint64_t> growth_bytes_by_stack(const ProcessHeapPr
   return growth;
 }
 
-std::map<pid_t, TracedMemory> traced_memory(const HeapTrace& trace) {
-  std::map<pid_t, const ProcessHeapProfile*> longest;
-  for (const ProcessHeapProfile& profile : trace.processes) {
-    const ProcessHeapProfile*& chosen = longest[profile.pid];
-    if (!chosen || profile.timeline.size() > chosen->timeline.size()) chosen = &profile;
+namespace {
+
+// Per pid, the index in trace.processes of its image with the longest timeline: a pid that
+// exec'd has several images, and the diagnosis tests the one that lived longest.
+std::map<pid_t, size_t> tested_image_of(const HeapTrace& trace) {
+  std::map<pid_t, size_t> longest;
+  for (size_t i = 0; i < trace.processes.size(); ++i) {
+    auto [it, first] = longest.emplace(trace.processes[i].pid, i);
+    if (!first && trace.processes[i].timeline.size() > trace.processes[it->second].timeline.size()) it->second = i;
   }
+  return longest;
+}
+
+}  // namespace
+
+std::map<pid_t, TracedMemory> traced_memory(const HeapTrace& trace) {
   std::map<pid_t, TracedMemory> traced;
-  for (const auto& [pid, profile] : longest) {
+  for (const auto& [pid, index] : tested_image_of(trace)) {
+    const ProcessHeapProfile* profile = &trace.processes[index];
     if (profile->timeline.empty()) continue;
     TracedMemory& memory = traced[pid];
     memory.heap_peak_bytes = static_cast<double>(profile->heap.peak_live_bytes);
@@ -400,16 +413,13 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t s
     }
     images.push_back(std::move(image));
   }
+  std::map<pid_t, size_t> tested = tested_image_of(trace);  // images[i] is trace.processes[i]'s
   for (model::Finding& finding : verdict.findings) {
     bool heap = finding.kind == "heap_growth";
     if (!heap && finding.kind != "anon_growth" && finding.kind != "shmem_growth") continue;
-    // The image of that pid with the longest timeline: the one whose series was tested.
-    ImageSites* chosen = nullptr;
-    for (ImageSites& image : images) {
-      if (image.profile->pid != finding.pid) continue;
-      if (!chosen || image.profile->timeline.size() > chosen->profile->timeline.size()) chosen = &image;
-    }
-    if (!chosen) continue;
+    auto image = tested.find(finding.pid);
+    if (image == tested.end()) continue;
+    ImageSites* chosen = &images[image->second];
     if (heap || finding.kind == "shmem_growth") {
       finding.sites = finding_sites(heap ? chosen->heap : chosen->mapped, chosen->symbolizer);
     } else {

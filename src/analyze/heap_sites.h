@@ -69,6 +69,10 @@ std::unordered_map<uint32_t, uint64_t> growth_bytes_by_stack(const ProcessHeapPr
 // functions, std:: templates, the tracer) rather than to the program: sites skip such frames.
 bool is_runtime_frame(const SourceFrame& frame);
 
+// Whether a module (by path) is the C/C++ runtime, the loader or the tracer: symbolized from its
+// symbol table only, its frames never sites.
+bool is_runtime_module(const std::string& path);
+
 // "function (file:line)" or "module+0xoffset".
 std::string format_frame(const SourceFrame& frame);
 
