@@ -172,9 +172,9 @@ std::string growth_sentence(const SeriesSpec& spec, const Tested& t) {
   std::string what = r.used_envelope
                          ? fmt::format("the lows of {} (minima of {} sawtooth cycles)", spec.label, r.points_used)
                          : std::string(spec.label);
-  return fmt::format("{} rose from {} to {} over {}{:.1f} s (Theil-Sen slope {}, Mann-Kendall {})", what,
+  return fmt::format("{} rose from {} to {} over {}{} (Theil-Sen slope {}, Mann-Kendall {})", what,
                      level_text(r.start_level, spec.unit), level_text(r.end_level, spec.unit),
-                     judged_last_half(r) ? "the last " : "", t.span_s, rate_text(r.slope_per_s, spec.unit),
+                     judged_last_half(r) ? "the last " : "", span_text(t.span_s), rate_text(r.slope_per_s, spec.unit),
                      p_text(r.p_value));
 }
 
@@ -405,7 +405,7 @@ Finding no_growth(const ProcessContext& c, const std::vector<std::string>& not_j
                           ? fmt::format("at {}", model::format_bytes(p.rss_max_bytes))
                           : fmt::format("between {} and {}", model::format_bytes(p.rss_min_bytes),
                                         model::format_bytes(p.rss_max_bytes));
-  f.evidence = fmt::format("RSS stayed {} over {:.1f} s; no series grew", range, span_s);
+  f.evidence = fmt::format("RSS stayed {} over {}; no series grew", range, span_text(span_s));
   if (!not_judged.empty()) f.evidence += " (not judged: " + joined(not_judged, "; ") + ")";
   return f;
 }

@@ -55,11 +55,11 @@ const Finding* finding_of(const std::vector<Finding>& findings, pid_t pid, std::
 std::string bounded_sentence(const char* label, const char* unit, const SeriesObservation& s) {
   std::string start = level_text(s.trend.start_level, unit), end = level_text(s.trend.end_level, unit);
   if (start == end) {
-    std::string sentence = fmt::format("{} stayed at {} over {:.1f} s", label, start, s.span_s);
+    std::string sentence = fmt::format("{} stayed at {} over {}", label, start, span_text(s.span_s));
     return s.trend.reason == "constant" ? sentence : sentence + "; " + s.trend.reason;
   }
-  return fmt::format("{} went from {} to {} over {:.1f} s: no unbounded growth; {}", label,
-                     level_text(s.trend.start_level, unit), level_text(s.trend.end_level, unit), s.span_s,
+  return fmt::format("{} went from {} to {} over {}: no unbounded growth; {}", label,
+                     level_text(s.trend.start_level, unit), level_text(s.trend.end_level, unit), span_text(s.span_s),
                      s.trend.reason);
 }
 

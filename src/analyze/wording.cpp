@@ -34,4 +34,8 @@ std::string duration_text(double seconds) {
   return fmt::format("{:.1f} days", seconds / 86400);
 }
 
+std::string span_text(double seconds) {
+  return seconds < 90 ? fmt::format("{:.1f} s", seconds) : duration_text(seconds);
+}
+
 }  // namespace memdx::analyze

@@ -22,4 +22,8 @@ std::string p_text(double p);
 // "42 s", "25 min", "3.5 h", "2.1 days": a projected duration, rounded for reading.
 std::string duration_text(double seconds);
 
+// A measured span: "9.8 s" (tenths, as the samples resolve it) up to 90 s, then as duration_text
+// ("24.0 h" rather than "86400.0 s").
+std::string span_text(double seconds);
+
 }  // namespace memdx::analyze

@@ -83,8 +83,8 @@ std::string no_leak_headline(const Verdict& v) {
   if (too_short_to_judge(v)) return "No leak found: the run was too short to judge";
   std::set<pid_t> judged;
   for (const Finding& f : v.findings) judged.insert(f.pid);
-  std::string line = fmt::format("No leak: memory stayed bounded in {} process{} over {:.1f} s", judged.size(),
-                                 judged.size() == 1 ? "" : "es", v.target.duration_s);
+  std::string line = fmt::format("No leak: memory stayed bounded in {} process{} over {}", judged.size(),
+                                 judged.size() == 1 ? "" : "es", analyze::span_text(v.target.duration_s));
   bool file = std::any_of(v.findings.begin(), v.findings.end(), [](auto& f) { return f.kind == "file_growth"; });
   if (file) line += " (only reclaimable file-backed pages grew)";
   if (v.processes.size() > judged.size()) {
