@@ -286,6 +286,7 @@ class ProfileBuilder final : public StreamSink {
   void marker(const TraceMarker& marker) override {
     enqueue(0, {marker.seq, markers_.size(), 0, 0, TraceEvent::Kind::kAlloc, 0});
     markers_.push_back(marker);
+    point_due_seq_ = 0;  // the clock's calibration changed: recompute at the next event
     ++buffered_;
   }
   void end(const TraceEnd& end) override { profile_.end = end; }
@@ -312,6 +313,8 @@ class ProfileBuilder final : public StreamSink {
   void unmap(uint64_t address, uint64_t length);
   void snapshot_series();
   std::optional<uint64_t> ns_of(uint64_t seq) const;
+  uint64_t seq_before_ns(uint64_t ns) const;
+  void advance_clock(uint64_t seq);
   void advance_to_ns(uint64_t ns);
   void add_timeline_point(uint64_t ns);
   void finish();
@@ -338,6 +341,9 @@ class ProfileBuilder final : public StreamSink {
   uint64_t live_bytes_ = 0;
   uint64_t mapped_live_ = 0;
   uint64_t next_point_ns_ = 0;  // the timeline's next instant; 0 before the clock is known
+  // Events before this seq cannot reach next_point_ns_ under the current calibration: one compare
+  // an event instead of converting every seq to nanoseconds. 0: check every event.
+  uint64_t point_due_seq_ = 0;
   uint64_t rss_bytes_ = 0;      // of the last marker applied
   uint64_t tracer_bytes_ = 0;
   uint64_t points_seen_ = 0;
@@ -357,7 +363,7 @@ void ProfileBuilder::drain(size_t count) {
       events.pop_front();
       --buffered_;
       --count;
-      if (std::optional<uint64_t> ns = ns_of(next.seq)) advance_to_ns(*ns);
+      if (next.seq >= point_due_seq_) advance_clock(next.seq);
       if (queue == 0) {
         apply_marker(markers_[next.address]);
       } else {
@@ -396,6 +402,27 @@ std::optional<uint64_t> ProfileBuilder::ns_of(uint64_t seq) const {
   double ns = static_cast<double>(first.monotonic_ns) + static_cast<double>(seq - first.seq) * ns_per_tick;
   if (!(ns < 1.8e19)) return std::nullopt;
   return static_cast<uint64_t>(ns);
+}
+
+// A seq at or before the first one whose time is `ns` (ns_of's inverse, rounded down with a tick
+// to spare); 0 when the clock is not known.
+uint64_t ProfileBuilder::seq_before_ns(uint64_t ns) const {
+  if (markers_.size() < 2) return 0;
+  const TraceMarker& first = markers_.front();
+  const TraceMarker& last = markers_.back();
+  if (last.seq <= first.seq || last.monotonic_ns <= first.monotonic_ns || ns <= first.monotonic_ns) return 0;
+  double ticks_per_ns = static_cast<double>(last.seq - first.seq) / static_cast<double>(last.monotonic_ns - first.monotonic_ns);
+  double seq = static_cast<double>(first.seq) + static_cast<double>(ns - first.monotonic_ns) * ticks_per_ns - 1;
+  if (!(seq > 0 && seq < 1.8e19)) return 0;
+  return static_cast<uint64_t>(seq);
+}
+
+// Adds the points due by the event at `seq`, then says which seq the next point waits for.
+void ProfileBuilder::advance_clock(uint64_t seq) {
+  std::optional<uint64_t> ns = ns_of(seq);
+  if (!ns) return;
+  advance_to_ns(*ns);
+  point_due_seq_ = seq_before_ns(next_point_ns_);
 }
 
 // Adds the timeline points due up to `ns` (the time of the event about to be applied).
