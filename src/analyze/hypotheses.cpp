@@ -47,7 +47,8 @@ Hypothesis make(std::string_view name, pid_t pid, const char* status, std::strin
 }
 
 const Finding* finding_of(const std::vector<Finding>& findings, pid_t pid, std::string_view kind) {
-  auto it = std::find_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.pid == pid && f.kind == kind; });
+  auto it =
+      std::find_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.pid == pid && f.kind == kind; });
   return it == findings.end() ? nullptr : &*it;
 }
 
@@ -83,10 +84,10 @@ Hypothesis heap_growth(const ProcessObservations& seen, const std::vector<Findin
 
 Hypothesis anon_growth(const ProcessObservations& seen, const std::vector<Finding>& findings) {
   if (!finding_of(findings, seen.pid, "anon_growth") && seen.anon.growing() && seen.heap.growing()) {
-    return make("anon_growth", seen.pid, kEliminated,
-                fmt::format("anon RSS rose {} but the live heap rose {}: the malloc heap explains it",
-                            rate_text(seen.anon.trend.slope_per_s, "bytes"),
-                            rate_text(seen.heap.trend.slope_per_s, "bytes")));
+    return make(
+        "anon_growth", seen.pid, kEliminated,
+        fmt::format("anon RSS rose {} but the live heap rose {}: the malloc heap explains it",
+                    rate_text(seen.anon.trend.slope_per_s, "bytes"), rate_text(seen.heap.trend.slope_per_s, "bytes")));
   }
   return from_series("anon_growth", seen, findings, seen.anon, "anon RSS", "bytes");
 }
@@ -124,7 +125,8 @@ Hypothesis reservation_only(const ProcessObservations& seen, const std::vector<F
                             const DiagnoseOptions& options) {
   constexpr std::string_view kName = "reservation_only";
   if (const Finding* f = finding_of(findings, seen.pid, kName)) return make(kName, seen.pid, kConfirmed, f->evidence);
-  double ratio = static_cast<double>(seen.vsz_max_bytes) / static_cast<double>(std::max<uint64_t>(seen.rss_max_bytes, 1));
+  double ratio =
+      static_cast<double>(seen.vsz_max_bytes) / static_cast<double>(std::max<uint64_t>(seen.rss_max_bytes, 1));
   if (seen.vsz_max_bytes < options.reservation_min_vsz_bytes) {
     return make(kName, seen.pid, kEliminated,
                 fmt::format("peak VSZ {} ({:.1f}x peak RSS {}) is under {}: no reservation worth explaining",
@@ -166,13 +168,14 @@ Hypothesis swap_growth(const ProcessObservations& seen, const std::vector<Findin
     return make(kName, seen.pid, kEliminated, rose + ", but anon RSS rises too: RSS shows the growth itself");
   }
   const Finding* anon = finding_of(findings, seen.pid, "anon_growth");
-  std::string start = level_text(seen.anon.trend.start_level, "bytes"), end = level_text(seen.anon.trend.end_level, "bytes");
+  std::string start = level_text(seen.anon.trend.start_level, "bytes"),
+              end = level_text(seen.anon.trend.end_level, "bytes");
   std::string anon_levels =
       start == end ? "anon RSS stayed at " + start : fmt::format("anon RSS went from {} to {}", start, end);
   if (anon && anon->series == "rss_anon_bytes+swap_bytes") {
     return make(kName, seen.pid, kConfirmed,
-                fmt::format("{} while {}: the growth is being paged out (anon RSS + swap rises {})", rose,
-                            anon_levels, rate_text(anon->rate_per_s, "bytes")));
+                fmt::format("{} while {}: the growth is being paged out (anon RSS + swap rises {})", rose, anon_levels,
+                            rate_text(anon->rate_per_s, "bytes")));
   }
   return make(kName, seen.pid, kEliminated,
               fmt::format("{} while {}: pages of a bounded process moving to swap, anon + swap does not grow", rose,
@@ -193,8 +196,8 @@ const Finding* soonest_to_limit(const std::vector<Finding>& findings, Counts cou
 std::string reach_text(const Finding& f) {
   std::string limit = fmt::format("{} ({})", f.limit_name, f.limit_bytes ? model::format_bytes(*f.limit_bytes) : "?");
   if (*f.time_to_limit_s <= 0) return fmt::format("{} is already reached", limit);
-  return fmt::format("at {} ({} of pid {}) {} is reached in {}", rate_text(f.rate_per_s, f.unit), f.kind, f.pid,
-                     limit, duration_text(*f.time_to_limit_s));
+  return fmt::format("at {} ({} of pid {}) {} is reached in {}", rate_text(f.rate_per_s, f.unit), f.kind, f.pid, limit,
+                     duration_text(*f.time_to_limit_s));
 }
 
 // For the root the question is the whole tree's: its children share its cgroup and machine.
@@ -206,21 +209,22 @@ Hypothesis limit_approach(const ProcessObservations& seen, const TreeObservation
   if (seen.limit && seen.limit->name == "cgroup memory.max" &&
       seen.limit->used_bytes >= kCgroupFullShare * seen.limit->limit_bytes) {
     return make(kName, seen.pid, kConfirmed,
-                fmt::format("the cgroup uses {} of its memory.max {} ({:.0f}%)", level_text(seen.limit->used_bytes, "bytes"),
-                            level_text(seen.limit->limit_bytes, "bytes"),
+                fmt::format("the cgroup uses {} of its memory.max {} ({:.0f}%)",
+                            level_text(seen.limit->used_bytes, "bytes"), level_text(seen.limit->limit_bytes, "bytes"),
                             100 * seen.limit->used_bytes / seen.limit->limit_bytes));
   }
   if (const Finding* f = soonest_to_limit(findings, counts)) {
     if (*f->time_to_limit_s <= kApproachingWithin_s) return make(kName, seen.pid, kConfirmed, reach_text(*f));
     return make(kName, seen.pid, kInconclusive, reach_text(*f) + ": far off, but the growth is unbounded");
   }
-  bool leaks_bytes = std::any_of(findings.begin(), findings.end(), [&](const Finding& f) {
-    return counts(f) && f.severity == "leak" && f.is_bytes();
-  });
+  bool leaks_bytes = std::any_of(findings.begin(), findings.end(),
+                                 [&](const Finding& f) { return counts(f) && f.severity == "leak" && f.is_bytes(); });
   if (leaks_bytes) {
-    return make(kName, seen.pid, kInconclusive, "memory grows, but no limit was read (no memory.max, MemAvailable unread)");
+    return make(kName, seen.pid, kInconclusive,
+                "memory grows, but no limit was read (no memory.max, MemAvailable unread)");
   }
-  std::string limit = seen.limit ? fmt::format("; {} is {}", seen.limit->name, level_text(seen.limit->limit_bytes, "bytes")) : "";
+  std::string limit =
+      seen.limit ? fmt::format("; {} is {}", seen.limit->name, level_text(seen.limit->limit_bytes, "bytes")) : "";
   return make(kName, seen.pid, kEliminated,
               fmt::format("no memory of the {} grows without bound, so none runs out{}",
                           whole_tree ? "process tree" : "process", limit));
@@ -241,8 +245,10 @@ Hypothesis child_growth(const TreeObservations& tree, const std::vector<Finding>
   bool root_grows = false;
   for (const Finding& f : findings) {
     if (f.severity != "leak" || !f.is_bytes()) continue;  // memory: an fd leak holds no growth
-    if (f.pid == tree.root_pid) root_grows = true;
-    else growing_children.insert(f.pid);
+    if (f.pid == tree.root_pid)
+      root_grows = true;
+    else
+      growing_children.insert(f.pid);
   }
   size_t children = tree.processes > 0 ? tree.processes - 1 : 0;
   size_t judged_children = static_cast<size_t>(
@@ -261,7 +267,8 @@ Hypothesis child_growth(const TreeObservations& tree, const std::vector<Finding>
   }
   std::string evidence = fmt::format("none of the {} child process{} sampled long enough grew", judged_children,
                                      judged_children == 1 ? "" : "es");
-  if (children > judged_children) evidence += fmt::format("; {} more lived too briefly to judge", children - judged_children);
+  if (children > judged_children)
+    evidence += fmt::format("; {} more lived too briefly to judge", children - judged_children);
   return make(kName, tree.root_pid, kEliminated, evidence);
 }
 

@@ -25,8 +25,8 @@ struct DiagnoseOptions;
 
 // The hypotheses in the order every output lists them.
 inline constexpr std::array<std::string_view, 12> kHypothesisNames = {
-    "heap_growth",  "anon_growth", "allocator_retention", "reservation_only", "file_growth", "shmem_growth",
-    "fd_growth",    "thread_growth", "child_growth",      "gpu_growth",       "swap_growth", "limit_approach"};
+    "heap_growth", "anon_growth",   "allocator_retention", "reservation_only", "file_growth", "shmem_growth",
+    "fd_growth",   "thread_growth", "child_growth",        "gpu_growth",       "swap_growth", "limit_approach"};
 
 // What test_trend said about one series of one process.
 struct SeriesObservation {

@@ -33,12 +33,23 @@ std::string escaped(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -50,7 +61,9 @@ std::string joined(const std::vector<std::string>& words) {
   return out;
 }
 
-std::string bytes_text(uint64_t value) { return model::format_bytes(value); }
+std::string bytes_text(uint64_t value) {
+  return model::format_bytes(value);
+}
 
 std::string optional_bytes(const std::optional<uint64_t>& value) {
   return value ? bytes_text(*value) : std::string("&ndash;");
@@ -83,9 +96,10 @@ void render_header(std::string& out, const Verdict& verdict, const analyze::Reco
 }
 
 void render_nav(std::string& out) {
-  out += "<nav><a href=\"#verdict\">Verdict</a><a href=\"#hypotheses-section\">Hypotheses</a>"
-         "<a href=\"#timelines\">Timelines</a><a href=\"#heap\">Heap</a><a href=\"#sites\">Sites</a>"
-         "<a href=\"#processes\">Processes</a></nav>\n";
+  out +=
+      "<nav><a href=\"#verdict\">Verdict</a><a href=\"#hypotheses-section\">Hypotheses</a>"
+      "<a href=\"#timelines\">Timelines</a><a href=\"#heap\">Heap</a><a href=\"#sites\">Sites</a>"
+      "<a href=\"#processes\">Processes</a></nav>\n";
 }
 
 std::string site_place(const std::string& file, int line) {
@@ -116,8 +130,9 @@ void render_findings(std::string& out, const Verdict& verdict) {
     out += "<p class=\"empty\">No findings: the recording holds too few samples to judge.</p>\n";
     return;
   }
-  out += "<table class=\"findings\"><thead><tr><th>severity</th><th>kind</th><th class=\"num\">pid</th>"
-         "<th>evidence</th><th>time to limit</th></tr></thead><tbody>\n";
+  out +=
+      "<table class=\"findings\"><thead><tr><th>severity</th><th>kind</th><th class=\"num\">pid</th>"
+      "<th>evidence</th><th>time to limit</th></tr></thead><tbody>\n";
   // A thousand bounded workers are one sentence, not a thousand rows: the root's no_growth is
   // shown, the others counted (each is in the process tree and the JSON).
   size_t bounded_others = 0;
@@ -132,9 +147,10 @@ void render_findings(std::string& out, const Verdict& verdict) {
         escaped(f.kind), escaped(f.severity), f.pid, escaped(f.evidence), finding_sites(f), time_to_limit(f));
   }
   if (bounded_others) {
-    out += fmt::format("<tr class=\"more\"><td></td><td>no_growth</td><td></td><td>{} more process{} stayed bounded "
-                       "(see the <a href=\"#processes\">process tree</a>)</td><td></td></tr>\n",
-                       bounded_others, bounded_others == 1 ? "" : "es");
+    out += fmt::format(
+        "<tr class=\"more\"><td></td><td>no_growth</td><td></td><td>{} more process{} stayed bounded "
+        "(see the <a href=\"#processes\">process tree</a>)</td><td></td></tr>\n",
+        bounded_others, bounded_others == 1 ? "" : "es");
   }
   out += "</tbody></table>\n";
 }
@@ -158,9 +174,8 @@ void render_verdict(std::string& out, const Verdict& verdict, const std::string&
 // space or page cache are confirmed without being a problem).
 std::string status_class(const Verdict& verdict, const model::Hypothesis& h) {
   if (h.status != "confirmed") return "status-" + h.status;
-  bool leak = std::any_of(verdict.findings.begin(), verdict.findings.end(), [&](const Finding& f) {
-    return f.pid == h.pid && f.kind == h.name && f.severity == "leak";
-  });
+  bool leak = std::any_of(verdict.findings.begin(), verdict.findings.end(),
+                          [&](const Finding& f) { return f.pid == h.pid && f.kind == h.name && f.severity == "leak"; });
   return leak ? "status-confirmed leak" : "status-confirmed";
 }
 
@@ -189,15 +204,16 @@ void render_hypotheses(std::string& out, const Verdict& verdict) {
   if (verdict.hypotheses.empty()) {
     out += "<p class=\"empty\">No hypotheses were judged for this recording.</p>\n";
   }
-  out += "<table id=\"hypotheses\"><thead><tr><th class=\"num\">pid</th><th>hypothesis</th><th>status</th>"
-         "<th>statement</th><th>evidence</th></tr></thead><tbody>\n";
+  out +=
+      "<table id=\"hypotheses\"><thead><tr><th class=\"num\">pid</th><th>hypothesis</th><th>status</th>"
+      "<th>statement</th><th>evidence</th></tr></thead><tbody>\n";
   for (const model::Hypothesis* hp : reading_order(verdict.hypotheses)) {
     const model::Hypothesis& h = *hp;
     out += fmt::format(
         "<tr data-name=\"{0}\" data-pid=\"{1}\" data-status=\"{2}\"><td class=\"num\">{1}</td><td><code>{0}</code></td>"
         "<td><span class=\"badge {3}\">{4}</span></td><td>{5}</td><td>{6}</td></tr>\n",
-        escaped(h.name), h.pid, escaped(h.status), escaped(status_class(verdict, h)), escaped(h.status == "not_measured" ? "not measured" : h.status),
-        escaped(h.statement), escaped(h.evidence));
+        escaped(h.name), h.pid, escaped(h.status), escaped(status_class(verdict, h)),
+        escaped(h.status == "not_measured" ? "not measured" : h.status), escaped(h.statement), escaped(h.evidence));
   }
   out += "</tbody></table>\n</section>\n";
 }
@@ -206,12 +222,14 @@ void render_timelines(std::string& out, const Verdict& verdict, const std::set<p
   out += "<section id=\"timelines\">\n<h2>Timelines</h2>\n";
   size_t total = std::max(verdict.processes.size(), with_timelines.size());
   if (with_timelines.size() < total) {
-    out += fmt::format("<p class=\"note\">Full timelines for {} of {} processes: the root and the largest by peak "
-                       "PSS. The others have a sparkline of RSS in the <a href=\"#processes\">process tree</a>.</p>\n",
-                       with_timelines.size(), total);
+    out += fmt::format(
+        "<p class=\"note\">Full timelines for {} of {} processes: the root and the largest by peak "
+        "PSS. The others have a sparkline of RSS in the <a href=\"#processes\">process tree</a>.</p>\n",
+        with_timelines.size(), total);
   }
-  out += "<p class=\"note\">Each line spans the minimum and maximum of its time bucket, so short spikes stay "
-         "visible.</p>\n<div id=\"timeline-charts\"></div>\n</section>\n";
+  out +=
+      "<p class=\"note\">Each line spans the minimum and maximum of its time bucket, so short spikes stay "
+      "visible.</p>\n<div id=\"timeline-charts\"></div>\n</section>\n";
 }
 
 std::string pruned_note(const nlohmann::ordered_json& flame, const HtmlOptions& options) {
@@ -224,10 +242,11 @@ std::string pruned_note(const nlohmann::ordered_json& flame, const HtmlOptions& 
   return fmt::format(" {} small frames ({}) are folded into their callers.", pruned, why);
 }
 
-void render_flame(std::string& out, const nlohmann::ordered_json& flame, const HtmlOptions& options, std::string_view id,
-                  std::string_view title, std::string_view what) {
-  out += fmt::format("<h3>{}</h3>\n<p class=\"note\">{} Total {}.{} Click a frame to zoom, the top bar to zoom out.</p>\n",
-                     title, what, bytes_text(flame.value("total", uint64_t{0})), pruned_note(flame, options));
+void render_flame(std::string& out, const nlohmann::ordered_json& flame, const HtmlOptions& options,
+                  std::string_view id, std::string_view title, std::string_view what) {
+  out +=
+      fmt::format("<h3>{}</h3>\n<p class=\"note\">{} Total {}.{} Click a frame to zoom, the top bar to zoom out.</p>\n",
+                  title, what, bytes_text(flame.value("total", uint64_t{0})), pruned_note(flame, options));
   out += fmt::format("<div class=\"flame\" id=\"{}\"></div>\n", id);
 }
 
@@ -265,24 +284,28 @@ void render_sites(std::string& out, const Verdict& verdict, const HtmlOptions& o
   }
   std::vector<const model::HeapSummary*> order;
   for (const model::HeapSummary& h : verdict.heap) order.push_back(&h);
-  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->peak_live_bytes > b->peak_live_bytes; });
-  out += "<table id=\"site-table\"><thead><tr><th class=\"num\">pid</th><th>function</th><th>file:line</th>"
-         "<th class=\"num\">growth</th><th class=\"num\">live at peak</th><th class=\"num\">final live</th>"
-         "<th class=\"num\">allocations</th></tr></thead><tbody>\n";
+  std::stable_sort(order.begin(), order.end(),
+                   [](auto* a, auto* b) { return a->peak_live_bytes > b->peak_live_bytes; });
+  out +=
+      "<table id=\"site-table\"><thead><tr><th class=\"num\">pid</th><th>function</th><th>file:line</th>"
+      "<th class=\"num\">growth</th><th class=\"num\">live at peak</th><th class=\"num\">final live</th>"
+      "<th class=\"num\">allocations</th></tr></thead><tbody>\n";
   for (size_t i = 0; i < std::min(order.size(), options.processes_with_sites); ++i) {
     render_heap_site_rows(out, *order[i], options.sites_per_process);
   }
   out += "</tbody></table>\n";
   if (order.size() > options.processes_with_sites) {
-    out += fmt::format("<p class=\"note\">{} more process images with smaller heaps: all of them in "
-                       "<code>memdx report --json</code>.</p>\n", order.size() - options.processes_with_sites);
+    out += fmt::format(
+        "<p class=\"note\">{} more process images with smaller heaps: all of them in "
+        "<code>memdx report --json</code>.</p>\n",
+        order.size() - options.processes_with_sites);
   }
   out += "</section>\n";
 }
 
 // Depth-first from the roots (processes whose parent was not recorded), children by pid.
-void tree_order(const std::map<pid_t, std::vector<const ProcessSummary*>>& children, const ProcessSummary* p, size_t depth,
-                std::vector<std::pair<const ProcessSummary*, size_t>>& out) {
+void tree_order(const std::map<pid_t, std::vector<const ProcessSummary*>>& children, const ProcessSummary* p,
+                size_t depth, std::vector<std::pair<const ProcessSummary*, size_t>>& out) {
   out.emplace_back(p, depth);
   auto it = children.find(p->pid);
   if (it == children.end()) return;
@@ -308,17 +331,20 @@ std::vector<std::pair<const ProcessSummary*, size_t>> process_tree(const Verdict
 
 void render_process_tree(std::string& out, const Verdict& verdict, const std::set<pid_t>& with_timelines) {
   out += "<section id=\"processes\">\n<h2>Process tree</h2>\n";
-  out += "<table id=\"process-tree\"><thead><tr><th class=\"num\">pid</th><th class=\"num\">ppid</th><th>command</th>"
-         "<th class=\"num\">peak RSS</th><th class=\"num\">peak PSS</th><th>exit</th><th>RSS</th></tr></thead><tbody>\n";
+  out +=
+      "<table id=\"process-tree\"><thead><tr><th class=\"num\">pid</th><th class=\"num\">ppid</th><th>command</th>"
+      "<th class=\"num\">peak RSS</th><th class=\"num\">peak PSS</th><th>exit</th><th>RSS</th></tr></thead><tbody>\n";
   for (const auto& [p, depth] : process_tree(verdict)) {
-    std::string chart = with_timelines.count(p->pid) ? fmt::format("<a href=\"#proc-{}\">timeline</a>", p->pid)
-                                                     : fmt::format("<span class=\"spark\" data-pid=\"{}\"></span>", p->pid);
+    std::string chart = with_timelines.count(p->pid)
+                            ? fmt::format("<a href=\"#proc-{}\">timeline</a>", p->pid)
+                            : fmt::format("<span class=\"spark\" data-pid=\"{}\"></span>", p->pid);
     out += fmt::format(
         "<tr data-pid=\"{0}\"><td class=\"num\">{0}</td><td class=\"num\">{1}</td>"
         "<td class=\"cmd\" style=\"padding-left:{2:.1f}em\"><code>{3}</code></td><td class=\"num\">{4}</td>"
         "<td class=\"num\">{5}</td><td>{6}</td><td>{7}</td></tr>\n",
         p->pid, p->ppid, 0.6 + 1.2 * static_cast<double>(std::min<size_t>(depth, 24)), escaped(p->command),
-        bytes_text(p->peak_rss_bytes), optional_bytes(p->peak_pss_bytes), exit_text(p->exit_code, p->exit_signal), chart);
+        bytes_text(p->peak_rss_bytes), optional_bytes(p->peak_pss_bytes), exit_text(p->exit_code, p->exit_signal),
+        chart);
   }
   out += "</tbody></table>\n</section>\n";
 }

@@ -19,7 +19,9 @@ struct SampleField {
   std::optional<double> (*value)(const model::ProcessSample&);
 };
 
-std::optional<double> bytes(uint64_t value) { return static_cast<double>(value); }
+std::optional<double> bytes(uint64_t value) {
+  return static_cast<double>(value);
+}
 std::optional<double> bytes(const std::optional<uint64_t>& value) {
   if (!value) return std::nullopt;
   return static_cast<double>(*value);
@@ -164,9 +166,13 @@ std::string joined(const std::vector<std::string>& words) {
 
 // The process's identity and exit, preferring the verdict's summary (what the text report says).
 ordered_json process_json(const model::Verdict& verdict, const model::ProcessRecord& record) {
-  ordered_json out = {{"pid", record.pid}, {"ppid", record.ppid}, {"command", joined(record.command)},
-                      {"first_seen_ms", record.first_seen_ms}, {"exited_ms", optional_json(record.exited_ms)},
-                      {"exit_code", optional_json(record.exit_code)}, {"exit_signal", optional_json(record.exit_signal)}};
+  ordered_json out = {{"pid", record.pid},
+                      {"ppid", record.ppid},
+                      {"command", joined(record.command)},
+                      {"first_seen_ms", record.first_seen_ms},
+                      {"exited_ms", optional_json(record.exited_ms)},
+                      {"exit_code", optional_json(record.exit_code)},
+                      {"exit_signal", optional_json(record.exit_signal)}};
   if (const model::ProcessSummary* summary = summary_of(verdict, record.pid)) {
     if (!summary->command.empty()) out["command"] = summary->command;
     if (summary->exited_s) out["exited_ms"] = std::llround(*summary->exited_s * 1000);
@@ -351,7 +357,8 @@ std::set<pid_t> timeline_processes(const analyze::RecordingData& data, const Htm
     }
     by_size.emplace_back(peak_pss ? peak_pss : peak_rss, pid);
   }
-  std::sort(by_size.begin(), by_size.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  std::sort(by_size.begin(), by_size.end(),
+            [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
   std::set<pid_t> chosen;
   if (auto root = root_process(data); root && options.processes_with_timelines > 0) chosen.insert(*root);
   for (const auto& [peak, pid] : by_size) {

@@ -58,10 +58,10 @@ struct FlameNode {
   std::vector<FlameNode> children;  // largest first
 };
 struct FlameTree {
-  FlameNode root;            // "all", the total
-  size_t kept_nodes = 0;     // root included
-  size_t pruned_nodes = 0;   // folded into their parents
-  size_t unparsed_lines = 0; // lines without a "stack VALUE" shape
+  FlameNode root;             // "all", the total
+  size_t kept_nodes = 0;      // root included
+  size_t pruned_nodes = 0;    // folded into their parents
+  size_t unparsed_lines = 0;  // lines without a "stack VALUE" shape
 };
 FlameTree flame_tree(std::string_view folded, double min_share, size_t max_nodes);
 

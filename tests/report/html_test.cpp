@@ -111,7 +111,9 @@ std::string blob_text(const std::string& page) {
   return page.substr(start, page.find("</script>", start) - start);
 }
 
-json blob(const std::string& page) { return json::parse(blob_text(page)); }
+json blob(const std::string& page) {
+  return json::parse(blob_text(page));
+}
 
 const json& process_in(const json& data, pid_t pid) {
   for (const json& p : data["processes"]) {
@@ -139,7 +141,8 @@ std::string unescaped(std::string text) {
 }
 
 std::string lowered(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return text;
 }
 
@@ -155,7 +158,8 @@ TEST(Html, ForbidsEveryFetchAndNamesNothingOutside) {
   EXPECT_EQ(lower.find("http://"), std::string::npos);
   EXPECT_EQ(lower.find("https://"), std::string::npos);
   EXPECT_EQ(lower.find("//cdn"), std::string::npos);
-  EXPECT_FALSE(std::regex_search(lower, std::regex(R"(\s(src|srcset|action|poster)\s*=)"))) << "an attribute that fetches";
+  EXPECT_FALSE(std::regex_search(lower, std::regex(R"(\s(src|srcset|action|poster)\s*=)")))
+      << "an attribute that fetches";
   EXPECT_FALSE(std::regex_search(lower, std::regex(R"(<link\b|@import|url\s*\()")));
   EXPECT_FALSE(std::regex_search(lower, std::regex(R"re(href\s*=\s*"(?!#))re"))) << "only in-page links";
   EXPECT_EQ(count_of(page, "<script"), 2u);
@@ -168,7 +172,9 @@ TEST(Html, VerdictSectionCarriesTheHeadlineAndFindings) {
   std::string headline = verdict_headline(f.verdict);
   ASSERT_EQ(headline.rfind("LEAK: live heap of pid 100", 0), 0u) << headline;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(page, m, std::regex(R"re(<section id="verdict" data-leak="(true|false)"[^>]*>\s*<h2 class="headline">([^<]*)</h2>)re")));
+  ASSERT_TRUE(std::regex_search(
+      page, m,
+      std::regex(R"re(<section id="verdict" data-leak="(true|false)"[^>]*>\s*<h2 class="headline">([^<]*)</h2>)re")));
   EXPECT_EQ(m[1], "true");
   EXPECT_EQ(unescaped(m[2]), headline);
   EXPECT_NE(page.find("live heap rose from 32 MiB to 81 MiB"), std::string::npos);
@@ -191,7 +197,8 @@ TEST(Html, OneHypothesisRowPerHypothesisWithItsStatus) {
   size_t table = page.find("<table id=\"hypotheses\">");
   ASSERT_NE(table, std::string::npos);
   std::string rows = page.substr(table, page.find("</table>", table) - table);
-  std::regex row(R"re(<tr data-name="([a-z_]+)" data-pid="(\d+)" data-status="([a-z_]+)">.*?<span class="badge ([a-z_ -]+)">)re");
+  std::regex row(
+      R"re(<tr data-name="([a-z_]+)" data-pid="(\d+)" data-status="([a-z_]+)">.*?<span class="badge ([a-z_ -]+)">)re");
   std::vector<std::string> seen;
   for (auto it = std::sregex_iterator(rows.begin(), rows.end(), row); it != std::sregex_iterator(); ++it) {
     seen.push_back((*it)[1].str() + "/" + (*it)[2].str() + "/" + (*it)[3].str() + "/" + (*it)[4].str());
@@ -241,8 +248,8 @@ TEST(Html, BlobParsesBackWithEveryTimelineSeries) {
   EXPECT_EQ(data["meta"]["root_pid"], 100);
   const json& root = process_in(data, 100);
   const json& series = root["timeline"]["series"];
-  for (const char* name : {"rss_bytes", "pss_bytes", "rss_anon_bytes", "rss_file_bytes", "rss_shmem_bytes", "swap_bytes",
-                           "vsz_bytes", "fds", "threads"}) {
+  for (const char* name : {"rss_bytes", "pss_bytes", "rss_anon_bytes", "rss_file_bytes", "rss_shmem_bytes",
+                           "swap_bytes", "vsz_bytes", "fds", "threads"}) {
     ASSERT_TRUE(series.contains(name)) << name;
     EXPECT_EQ(series[name]["max"].size(), 50u) << name;  // one bucket per sample when few
   }
@@ -410,8 +417,9 @@ TEST(Html, HeapTraceShipsFlameTrees) {
   EXPECT_EQ(peak["root"]["c"][0]["n"], "app+0x200");
   EXPECT_EQ(peak["root"]["c"][0]["c"][0]["v"], 3000);  // largest callee first
   EXPECT_EQ(data["flame"]["growth"]["total"], 0);
-  std::regex site_row(R"(<td><code>keep_history</code></td><td class="place">leaker\.cpp:9</td><td class="num">2\.00 MiB/s</td>)"
-                      R"(<td class="num">40\.0 MiB</td><td class="num">39\.0 MiB</td><td class="num">1234</td>)");
+  std::regex site_row(
+      R"(<td><code>keep_history</code></td><td class="place">leaker\.cpp:9</td><td class="num">2\.00 MiB/s</td>)"
+      R"(<td class="num">40\.0 MiB</td><td class="num">39\.0 MiB</td><td class="num">1234</td>)");
   EXPECT_TRUE(std::regex_search(page, site_row));
 }
 
@@ -434,7 +442,8 @@ TEST(HtmlData, FlameTreePrunesSmallFramesIntoTheirParents) {
 
 TEST(HtmlData, FlameTreeKeepsOnlyTheLargestNodesUnderTheCap) {
   std::string folded;
-  for (int i = 0; i < 1000; ++i) folded += "pid 7 (app);main;f" + std::to_string(i) + ";leaf " + std::to_string(1000 + i) + "\n";
+  for (int i = 0; i < 1000; ++i)
+    folded += "pid 7 (app);main;f" + std::to_string(i) + ";leaf " + std::to_string(1000 + i) + "\n";
   html::FlameTree tree = html::flame_tree(folded, 0, 50);
   EXPECT_EQ(tree.kept_nodes, 50u);
   EXPECT_EQ(tree.pruned_nodes, 3 + 2000 - 50 + 0u);
@@ -478,7 +487,8 @@ TEST(Html, ThousandProcessesOverADayStayUnderFiveMegabytes) {
     series.reserve(samples);
     for (int i = 0; i < samples; ++i) {
       uint64_t noise = static_cast<uint64_t>((i * 7919 + pid * 104729) % 4096) * 4096;
-      model::ProcessSample s = sample(pid, i * (kDayMs / samples), (200 + static_cast<uint64_t>(pid % 300)) * kMiB + noise);
+      model::ProcessSample s =
+          sample(pid, i * (kDayMs / samples), (200 + static_cast<uint64_t>(pid % 300)) * kMiB + noise);
       s.heap_live_bytes = s.rss_bytes / 2 + noise;
       s.fds = static_cast<uint32_t>(10 + i % 7);
       s.threads = static_cast<uint32_t>(4 + i % 3);
