@@ -436,12 +436,6 @@ ProcessFindings process_findings(const ProcessContext& c) {
 
 // ---- the whole tree ----------------------------------------------------------------------------
 
-const std::vector<ProcessSample>& samples_of(const RecordingData& data, pid_t pid) {
-  static const std::vector<ProcessSample> kNone;
-  auto it = data.samples.find(pid);
-  return it == data.samples.end() ? kNone : it->second;
-}
-
 // See RecordingData::root_pid.
 const ProcessRecord* root_of(const RecordingData& data) {
   const ProcessRecord* root = nullptr;
@@ -452,22 +446,21 @@ const ProcessRecord* root_of(const RecordingData& data) {
   return root;
 }
 
+// What the per-process pass saw of the samples as a whole: processes are read one at a time.
+struct SampleSpan {
+  int64_t last_t_ms = 0;  // the latest sample of any process
+  double longest_s = 0;   // the longest span of one process's samples
+};
+
 // Latest time anything was recorded, in ms since the recording started.
-int64_t last_t_ms(const RecordingData& data) {
-  int64_t last = 0;
-  for (const auto& [pid, samples] : data.samples) {
-    if (!samples.empty()) last = std::max(last, samples.back().t_ms);
-  }
+int64_t last_t_ms(const RecordingData& data, const SampleSpan& span) {
+  int64_t last = span.last_t_ms;
   if (!data.system_samples.empty()) last = std::max(last, data.system_samples.back().t_ms);
   for (const ProcessRecord& p : data.processes) last = std::max(last, p.exited_ms.value_or(p.first_seen_ms));
   return last;
 }
 
-Finding too_short(const RecordingData& data, pid_t root_pid, const TrendOptions& o) {
-  double longest_s = 0;
-  for (const auto& [pid, samples] : data.samples) {
-    if (!samples.empty()) longest_s = std::max(longest_s, seconds_of(samples.back().t_ms - samples.front().t_ms));
-  }
+Finding too_short(double longest_s, pid_t root_pid, const TrendOptions& o) {
   Finding f;
   f.kind = "no_growth";
   f.severity = "info";
@@ -517,10 +510,10 @@ model::ProcessSummary summary_of(const ProcessRecord& p, const std::vector<Proce
   return s;
 }
 
-model::Target target_of(const RecordingData& data, const ProcessRecord* root) {
+model::Target target_of(const RecordingData& data, const ProcessRecord* root, const SampleSpan& span) {
   model::Target t;
   t.command = data.meta.command;
-  t.duration_s = seconds_of(last_t_ms(data));
+  t.duration_s = seconds_of(last_t_ms(data, span));
   if (!root) return t;
   if (t.command.empty()) t.command = root->command;
   t.pid = root->pid;
@@ -573,12 +566,18 @@ TrendOptions DiagnoseOptions::count_trend_options(double min_growth_abs_per_s) {
 Verdict diagnose(const RecordingData& data, const DiagnoseOptions& options) {
   Verdict verdict;
   const ProcessRecord* root = root_of(data);
-  verdict.target = target_of(data, root);
+  verdict.target.pid = root ? root->pid : 0;
   std::optional<MemoryLimit> limit = memory_limit(data);
   TreeObservations tree{verdict.target.pid, {}, data.processes.size()};
   std::vector<ProcessObservations> observed;
+  SampleSpan span;
+  std::vector<ProcessSample> loaded;  // one process's samples at a time (RecordingData::load_samples)
   for (const ProcessRecord& p : data.processes) {
-    const std::vector<ProcessSample>& samples = samples_of(data, p.pid);
+    const std::vector<ProcessSample>& samples = data.samples_of(p.pid, loaded);
+    if (!samples.empty()) {
+      span.last_t_ms = std::max(span.last_t_ms, samples.back().t_ms);
+      span.longest_s = std::max(span.longest_s, seconds_of(samples.back().t_ms - samples.front().t_ms));
+    }
     verdict.processes.push_back(summary_of(p, samples));
     if (!long_enough(samples, options.bytes)) continue;  // too short-lived to judge: no finding
     tree.judged.push_back(p.pid);
@@ -588,8 +587,9 @@ Verdict diagnose(const RecordingData& data, const DiagnoseOptions& options) {
     verdict.findings.insert(verdict.findings.end(), found.findings.begin(), found.findings.end());
     observed.push_back(std::move(found.seen));
   }
+  verdict.target = target_of(data, root, span);
   if (tree.judged.empty()) {
-    verdict.findings.push_back(too_short(data, verdict.target.pid, options.bytes));
+    verdict.findings.push_back(too_short(span.longest_s, verdict.target.pid, options.bytes));
     verdict.hypotheses = unjudged_hypotheses(verdict.target.pid, verdict.findings.back().evidence);
   }
   order_findings(verdict.findings);
@@ -611,6 +611,26 @@ std::optional<Integer> integer_meta(const store::RecordingReader& recording, con
 }
 
 }  // namespace
+
+const std::vector<model::ProcessSample>& RecordingData::samples_of(pid_t pid,
+                                                                   std::vector<model::ProcessSample>& scratch) const {
+  auto it = samples.find(pid);
+  if (it != samples.end()) return it->second;
+  scratch.clear();
+  if (load_samples) scratch = load_samples(pid);
+  return scratch;
+}
+
+RecordingData open_recording(std::shared_ptr<const store::RecordingReader> recording) {
+  RecordingData data;
+  data.meta = recording->meta();
+  data.processes = recording->processes();
+  data.system_samples = recording->system_samples();
+  if (auto pid = integer_meta<pid_t>(*recording, "root_pid")) data.root_pid = *pid;
+  data.monotonic_origin_ns = integer_meta<int64_t>(*recording, "monotonic_origin_ns");
+  data.load_samples = [recording](pid_t pid) { return recording->samples(pid); };
+  return data;
+}
 
 RecordingData load_recording(const store::RecordingReader& recording) {
   RecordingData data;

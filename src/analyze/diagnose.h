@@ -27,7 +27,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -102,6 +104,12 @@ struct RecordingData {
   // CLOCK_MONOTONIC at the recording's t_ms 0 (meta key "monotonic_origin_ns"; absent in
   // recordings made before it was stored): the heap tracer's instants minus this are t_ms.
   std::optional<int64_t> monotonic_origin_ns;
+  // Where the samples of a process absent from `samples` come from: open_recording() reads a
+  // recording one process at a time, so that memory is bounded by the largest process rather than
+  // the whole tree (24 h of 1,000 processes is 12 million samples). Throws store::StoreError.
+  std::function<std::vector<model::ProcessSample>(pid_t)> load_samples;
+  // The samples of `pid`: held in `samples`, else loaded into `scratch`; empty when neither has them.
+  const std::vector<model::ProcessSample>& samples_of(pid_t pid, std::vector<model::ProcessSample>& scratch) const;
   // From the heap trace, when there is one: the live-heap series is then trend-tested
   // (heap_growth) and compared with anon RSS (allocator_retention).
   std::map<pid_t, TracedMemory> traced;
@@ -112,6 +120,10 @@ model::Verdict diagnose(const RecordingData& data, const DiagnoseOptions& option
 // Every process's samples and the meta key "root_pid" when the recording has it. Throws
 // store::StoreError when the recording cannot be read.
 RecordingData load_recording(const store::RecordingReader& recording);
+
+// The same without the samples: they are read per process, when asked for (load_samples), from
+// the recording kept open. Throws store::StoreError when the recording cannot be read.
+RecordingData open_recording(std::shared_ptr<const store::RecordingReader> recording);
 
 // Loads every process's samples, then diagnoses. Reads the meta key "root_pid" when the recording
 // has it. Throws store::StoreError when the recording cannot be read.

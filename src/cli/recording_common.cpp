@@ -78,18 +78,20 @@ model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::s
 Analysis analyze_recording(const std::string& recording_path, size_t site_limit) {
   Analysis analysis;
   try {
-    store::RecordingReader reader = store::RecordingReader::open(recording_path);
+    auto reader = std::make_shared<const store::RecordingReader>(store::RecordingReader::open(recording_path));
     {
       ProgressLine progress("reading the heap trace");
-      analysis.heap = analyze::build_heap_trace(reader, [&progress](uint64_t done_bytes, uint64_t total_bytes) {
+      analysis.heap = analyze::build_heap_trace(*reader, [&progress](uint64_t done_bytes, uint64_t total_bytes) {
         progress.update(done_bytes, total_bytes);
       });
     }
-    analysis.data = analyze::load_recording(reader);
+    // Samples are read one process at a time, by the diagnosis and again by the HTML page: a day
+    // of a thousand processes would otherwise be held whole (1.2 GB).
+    analysis.data = analyze::open_recording(reader);
     analysis.data.traced = analyze::traced_memory(analysis.heap);
     analysis.verdict = analyze::diagnose(analysis.data);
     // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
-    if (reader.meta().kind == "trace") analysis.verdict.findings.clear();
+    if (analysis.data.meta.kind == "trace") analysis.verdict.findings.clear();
     analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_limit);
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
@@ -97,6 +99,14 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit)
     throw RuntimeError(fmt::format("{}: {}", recording_path, e.what()));
   }
   return analysis;
+}
+
+std::string render_html_report(const Analysis& analysis, const report::HtmlOptions& options) {
+  try {
+    return report::render_html(analysis.verdict, analysis.data, analysis.heap, options);
+  } catch (const store::StoreError& e) {  // the page reads the recording's samples again
+    throw RuntimeError(e.what());
+  }
 }
 
 model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs) {
@@ -110,7 +120,7 @@ model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutp
   if (outputs.html.is_open()) {
     report::HtmlOptions html_options;
     html_options.recording_path = recording_path;
-    outputs.html.write_all(report::render_html(analysis.verdict, analysis.data, analysis.heap, html_options));
+    outputs.html.write_all(render_html_report(analysis, html_options));
   }
   return std::move(analysis.verdict);
 }

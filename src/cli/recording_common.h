@@ -16,6 +16,7 @@
 #include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
 #include "model/verdict.h"
+#include "report/html.h"
 #include "cli/output_file.h"
 #include "cli/tracing.h"
 #include "record/session.h"
@@ -50,6 +51,9 @@ struct VerdictOutputs {
   OutputFile json;  // memdx.verdict/1
   OutputFile html;  // the self-contained HTML report
 };
+
+// The HTML page of an analysis. Throws RuntimeError when the recording cannot be read again.
+std::string render_html_report(const Analysis& analysis, const report::HtmlOptions& options);
 
 // analyze_recording, then the verdict's text on stdout and its JSON and HTML into `outputs`.
 model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs);

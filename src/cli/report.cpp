@@ -75,7 +75,7 @@ int run_report(const ReportOptions& options) {
   if (html_out.is_open()) {
     report::HtmlOptions html_options;
     html_options.recording_path = options.recording_path;
-    html_out.write_all(report::render_html(analysis.verdict, analysis.data, analysis.heap, html_options));
+    html_out.write_all(render_html_report(analysis, html_options));
   }
   write_heap_output(pprof_out, options.pprof_path, analysis, [&] {
     return report::render_pprof(analysis.heap, analysis.data.meta.started_at_unix_ms * 1'000'000);

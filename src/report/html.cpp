@@ -364,7 +364,7 @@ void render_head(std::string& out, const Verdict& verdict, const analyze::Record
 
 std::string render_html(const model::Verdict& verdict, const analyze::RecordingData& data,
                         const analyze::HeapTrace& heap, const HtmlOptions& options) {
-  std::set<pid_t> with_timelines = html::timeline_processes(data, options);
+  std::set<pid_t> with_timelines = html::timeline_processes(verdict, data, options);
   nlohmann::ordered_json blob = html::report_data(verdict, data, heap, with_timelines, options);
   std::string out;
   render_head(out, verdict, data);

@@ -62,13 +62,12 @@ const model::ProcessSummary* summary_of(const model::Verdict& verdict, pid_t pid
 // The traced live heap on the recording's clock. The tracer stamps CLOCK_MONOTONIC; without the
 // recording's monotonic origin, the series is aligned so that it starts when the process was
 // first seen (the tracer starts with the process, within one sampling interval).
-std::vector<TimedValue> live_heap_points(const analyze::RecordingData& data, pid_t pid) {
+std::vector<TimedValue> live_heap_points(const analyze::RecordingData& data, pid_t pid,
+                                        const std::vector<model::ProcessSample>& samples) {
   std::vector<TimedValue> points;
   auto traced = data.traced.find(pid);
   if (traced == data.traced.end() || traced->second.heap_live_bytes.empty()) {
-    auto samples = data.samples.find(pid);
-    if (samples == data.samples.end()) return points;
-    for (const model::ProcessSample& s : samples->second) {
+    for (const model::ProcessSample& s : samples) {
       if (s.heap_live_bytes) points.push_back({s.t_ms, static_cast<double>(*s.heap_live_bytes)});
     }
     return points;
@@ -124,14 +123,15 @@ std::pair<int64_t, int64_t> time_range(const std::vector<std::vector<TimedValue>
 ordered_json timeline_json(const analyze::RecordingData& data, pid_t pid, const HtmlOptions& options) {
   std::vector<std::vector<TimedValue>> all;
   std::vector<const char*> names;
-  auto samples = data.samples.find(pid);
-  if (samples != data.samples.end()) {
+  std::vector<model::ProcessSample> loaded;
+  const std::vector<model::ProcessSample>& samples = data.samples_of(pid, loaded);
+  if (!samples.empty()) {
     for (const SampleField& field : kSampleFields) {
-      all.push_back(field_points(samples->second, field));
+      all.push_back(field_points(samples, field));
       names.push_back(field.name);
     }
   }
-  all.push_back(live_heap_points(data, pid));
+  all.push_back(live_heap_points(data, pid, samples));
   names.push_back("heap_live_bytes");
   size_t most_points = 0;
   for (const auto& points : all) most_points = std::max(most_points, points.size());
@@ -347,15 +347,12 @@ std::optional<pid_t> root_process(const analyze::RecordingData& data) {
   return first->pid;
 }
 
-std::set<pid_t> timeline_processes(const analyze::RecordingData& data, const HtmlOptions& options) {
+std::set<pid_t> timeline_processes(const model::Verdict& verdict, const analyze::RecordingData& data,
+                                   const HtmlOptions& options) {
   std::vector<std::pair<uint64_t, pid_t>> by_size;  // peak, pid
-  for (const auto& [pid, samples] : data.samples) {
-    uint64_t peak_pss = 0, peak_rss = 0;
-    for (const model::ProcessSample& s : samples) {
-      peak_pss = std::max(peak_pss, s.pss_bytes.value_or(0));
-      peak_rss = std::max(peak_rss, s.rss_bytes);
-    }
-    by_size.emplace_back(peak_pss ? peak_pss : peak_rss, pid);
+  for (const model::ProcessSummary& p : verdict.processes) {
+    if (p.peak_rss_bytes == 0) continue;  // never sampled: nothing to draw
+    by_size.emplace_back(p.peak_pss_bytes.value_or(0) ? *p.peak_pss_bytes : p.peak_rss_bytes, p.pid);
   }
   std::sort(by_size.begin(), by_size.end(),
             [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
@@ -372,12 +369,13 @@ nlohmann::ordered_json report_data(const model::Verdict& verdict, const analyze:
                                    const analyze::HeapTrace& heap, const std::set<pid_t>& with_timelines,
                                    const HtmlOptions& options) {
   ordered_json processes = ordered_json::array();
+  std::vector<model::ProcessSample> loaded;  // one process's samples at a time
   for (const model::ProcessRecord& record : data.processes) {
     ordered_json process = process_json(verdict, record);
     if (with_timelines.count(record.pid)) {
       process["timeline"] = timeline_json(data, record.pid, options);
-    } else if (auto samples = data.samples.find(record.pid); samples != data.samples.end()) {
-      process["spark"] = spark_json(samples->second, options);
+    } else if (const auto& samples = data.samples_of(record.pid, loaded); !samples.empty()) {
+      process["spark"] = spark_json(samples, options);
     }
     processes.push_back(std::move(process));
   }

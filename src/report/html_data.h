@@ -67,7 +67,8 @@ FlameTree flame_tree(std::string_view folded, double min_share, size_t max_nodes
 
 // The processes drawn with full timelines: the root, then the largest by peak PSS (peak RSS when
 // PSS was never read), up to options.processes_with_timelines in all.
-std::set<pid_t> timeline_processes(const analyze::RecordingData& data, const HtmlOptions& options);
+std::set<pid_t> timeline_processes(const model::Verdict& verdict, const analyze::RecordingData& data,
+                                   const HtmlOptions& options);
 
 // The recording's root: data.root_pid, else the process seen first (lowest pid on ties).
 std::optional<pid_t> root_process(const analyze::RecordingData& data);

@@ -458,11 +458,14 @@ TEST(Html, ATimelineGoesToTheRootAndTheLargestOnly) {
   for (pid_t pid = 200; pid < 260; ++pid) {
     f.data.processes.push_back(record(pid, 100, {"w"}));
     for (int i = 0; i < 5; ++i) f.data.samples[pid].push_back(sample(pid, i * 200, static_cast<uint64_t>(pid) * kMiB));
+    f.verdict.processes.push_back(summary(f.data.processes.back()));
+    f.verdict.processes.back().peak_rss_bytes = static_cast<uint64_t>(pid) * kMiB;
   }
   f.data.samples[100] = {sample(100, 0, 2 * kMiB)};  // the smallest, yet the root
+  f.verdict.processes[0].peak_rss_bytes = 2 * kMiB;
   HtmlOptions options;
   options.processes_with_timelines = 10;
-  std::set<pid_t> chosen = html::timeline_processes(f.data, options);
+  std::set<pid_t> chosen = html::timeline_processes(f.verdict, f.data, options);
   EXPECT_EQ(chosen, (std::set<pid_t>{100, 251, 252, 253, 254, 255, 256, 257, 258, 259}));
   json data = blob(render_html(f.verdict, f.data, {}, options));
   EXPECT_TRUE(process_in(data, 100).contains("timeline"));

@@ -8,6 +8,8 @@
 // number library's distribution.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -222,6 +224,21 @@ TEST(HypothesesGolden, FixtureLoadsAndIsDeterministic) {
   EXPECT_EQ(verdict.target.pid, kRoot);
   EXPECT_EQ(verdict.processes.size(), 3u);
   EXPECT_EQ(hypotheses_json(verdict), hypotheses_json(fixture_verdict()));
+}
+
+// memdx report reads samples one process at a time (open_recording); the verdict must be the one
+// of the recording held whole (load_recording), and nothing may be held in memory.
+TEST(HypothesesGolden, ReadingOneProcessAtATimeGivesTheSameVerdict) {
+  testing::TempDir dir;
+  const std::string path = dir.file("golden.memdx");
+  write_fixture(path);
+  auto reader = std::make_shared<const store::RecordingReader>(store::RecordingReader::open(path));
+  analyze::RecordingData lazy = analyze::open_recording(reader);
+  EXPECT_TRUE(lazy.samples.empty());
+  std::vector<model::ProcessSample> scratch;
+  EXPECT_FALSE(lazy.samples_of(kRoot, scratch).empty());
+  EXPECT_EQ(model::to_json(analyze::diagnose(lazy)).dump(2),
+            model::to_json(analyze::diagnose(analyze::load_recording(*reader))).dump(2));
 }
 
 }  // namespace
