@@ -417,8 +417,6 @@ ProcessFindings process_findings(const ProcessContext& c) {
   Peaks peaks = peaks_of(c.samples);
   out.seen.rss_max_bytes = peaks.rss_max_bytes;
   out.seen.vsz_max_bytes = peaks.vsz_max_bytes;
-  out.seen.vsz_first_bytes = c.samples.front().vsz_bytes;
-  out.seen.vsz_last_bytes = c.samples.back().vsz_bytes;
   out.seen.limit = c.limit;
   add_heap_and_anon(c, out);
   add_shmem(c, out);

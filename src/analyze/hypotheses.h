@@ -59,7 +59,6 @@ struct ProcessObservations {
   SeriesObservation heap, anon, swap, shmem, file, fds, threads;
   uint64_t rss_max_bytes = 0;
   uint64_t vsz_max_bytes = 0;
-  uint64_t vsz_first_bytes = 0, vsz_last_bytes = 0;
   std::optional<RetentionObservation> retention;  // absent without the heap trace
   std::optional<LimitObservation> limit;
 };
