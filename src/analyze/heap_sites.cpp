@@ -394,8 +394,8 @@ std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites, Symbo
 }
 
 std::string site_place(const model::Site& site) {
-  if (site.file.empty()) return site.function;
-  return fmt::format("{} ({}:{})", site.function, basename_of(site.file), site.line);
+  std::string place = model::source_place(site.file, site.line);
+  return place.empty() ? site.function : fmt::format("{} ({})", site.function, place);
 }
 
 }  // namespace

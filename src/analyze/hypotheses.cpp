@@ -46,11 +46,7 @@ Hypothesis make(std::string_view name, pid_t pid, const char* status, std::strin
   return {std::string(name), pid, status, statement_of(name), std::move(evidence)};
 }
 
-const Finding* finding_of(const std::vector<Finding>& findings, pid_t pid, std::string_view kind) {
-  auto it =
-      std::find_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.pid == pid && f.kind == kind; });
-  return it == findings.end() ? nullptr : &*it;
-}
+using model::find_finding;
 
 // "anon RSS went from 3.10 MiB to 3.20 MiB over 9.8 s: no unbounded growth (no significant trend, p=0.41)"
 std::string bounded_sentence(const char* label, const char* unit, const SeriesObservation& s) {
@@ -68,13 +64,13 @@ std::string bounded_sentence(const char* label, const char* unit, const SeriesOb
 // otherwise eliminated by the series' own numbers.
 Hypothesis from_series(std::string_view name, const ProcessObservations& seen, const std::vector<Finding>& findings,
                        const SeriesObservation& series, const char* label, const char* unit) {
-  if (const Finding* f = finding_of(findings, seen.pid, name)) return make(name, seen.pid, kConfirmed, f->evidence);
+  if (const Finding* f = find_finding(findings, seen.pid, name)) return make(name, seen.pid, kConfirmed, f->evidence);
   if (!series.judged()) return make(name, seen.pid, kInconclusive, fmt::format("{}: {}", label, series.trend.reason));
   return make(name, seen.pid, kEliminated, bounded_sentence(label, unit, series));
 }
 
 Hypothesis heap_growth(const ProcessObservations& seen, const std::vector<Finding>& findings) {
-  if (!seen.heap.measured && !finding_of(findings, seen.pid, "heap_growth")) {
+  if (!seen.heap.measured && !find_finding(findings, seen.pid, "heap_growth")) {
     return make("heap_growth", seen.pid, kNotMeasured,
                 "no heap trace for this process (recorded with --no-trace or by memdx watch): its live heap is "
                 "part of anon RSS, see anon_growth");
@@ -83,7 +79,7 @@ Hypothesis heap_growth(const ProcessObservations& seen, const std::vector<Findin
 }
 
 Hypothesis anon_growth(const ProcessObservations& seen, const std::vector<Finding>& findings) {
-  if (!finding_of(findings, seen.pid, "anon_growth") && seen.anon.growing() && seen.heap.growing()) {
+  if (!find_finding(findings, seen.pid, "anon_growth") && seen.anon.growing() && seen.heap.growing()) {
     return make(
         "anon_growth", seen.pid, kEliminated,
         fmt::format("anon RSS rose {} but the live heap rose {}: the malloc heap explains it",
@@ -95,7 +91,7 @@ Hypothesis anon_growth(const ProcessObservations& seen, const std::vector<Findin
 Hypothesis allocator_retention(const ProcessObservations& seen, const std::vector<Finding>& findings,
                                const DiagnoseOptions& options) {
   constexpr std::string_view kName = "allocator_retention";
-  if (const Finding* f = finding_of(findings, seen.pid, kName)) return make(kName, seen.pid, kConfirmed, f->evidence);
+  if (const Finding* f = find_finding(findings, seen.pid, kName)) return make(kName, seen.pid, kConfirmed, f->evidence);
   if (!seen.retention) {
     return make(kName, seen.pid, kNotMeasured,
                 "needs the heap trace to compare anon RSS with the bytes still allocated");
@@ -124,7 +120,7 @@ Hypothesis allocator_retention(const ProcessObservations& seen, const std::vecto
 Hypothesis reservation_only(const ProcessObservations& seen, const std::vector<Finding>& findings,
                             const DiagnoseOptions& options) {
   constexpr std::string_view kName = "reservation_only";
-  if (const Finding* f = finding_of(findings, seen.pid, kName)) return make(kName, seen.pid, kConfirmed, f->evidence);
+  if (const Finding* f = find_finding(findings, seen.pid, kName)) return make(kName, seen.pid, kConfirmed, f->evidence);
   double ratio =
       static_cast<double>(seen.vsz_max_bytes) / static_cast<double>(std::max<uint64_t>(seen.rss_max_bytes, 1));
   if (seen.vsz_max_bytes < options.reservation_min_vsz_bytes) {
@@ -140,7 +136,7 @@ Hypothesis reservation_only(const ProcessObservations& seen, const std::vector<F
 
 Hypothesis count_series(std::string_view name, const ProcessObservations& seen, const std::vector<Finding>& findings,
                         const SeriesObservation& series, const char* label) {
-  if (finding_of(findings, seen.pid, name) || !series.judged() || !series.growing()) {
+  if (find_finding(findings, seen.pid, name) || !series.judged() || !series.growing()) {
     return from_series(name, seen, findings, series, label, label);
   }
   // Rising, but by fewer than a leak needs (lazily opened fds, a pool filling up).
@@ -167,7 +163,7 @@ Hypothesis swap_growth(const ProcessObservations& seen, const std::vector<Findin
   if (seen.anon.growing()) {
     return make(kName, seen.pid, kEliminated, rose + ", but anon RSS rises too: RSS shows the growth itself");
   }
-  const Finding* anon = finding_of(findings, seen.pid, "anon_growth");
+  const Finding* anon = find_finding(findings, seen.pid, "anon_growth");
   std::string start = level_text(seen.anon.trend.start_level, "bytes"),
               end = level_text(seen.anon.trend.end_level, "bytes");
   std::string anon_levels =
@@ -307,7 +303,7 @@ std::vector<Hypothesis> unjudged_hypotheses(pid_t root_pid, const std::string& w
 void refresh_confirmed_evidence(model::Verdict& verdict) {
   for (Hypothesis& h : verdict.hypotheses) {
     if (h.status != kConfirmed) continue;
-    if (const Finding* f = finding_of(verdict.findings, h.pid, h.name)) h.evidence = f->evidence;
+    if (const Finding* f = find_finding(verdict.findings, h.pid, h.name)) h.evidence = f->evidence;
   }
 }
 

@@ -138,6 +138,16 @@ Json to_json(const Verdict& verdict) {
           {"hypotheses", hypotheses}};
 }
 
+const Finding* find_finding(const std::vector<Finding>& findings, pid_t pid, std::string_view kind) {
+  auto it = std::find_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.pid == pid && f.kind == kind; });
+  return it == findings.end() ? nullptr : &*it;
+}
+
+std::string source_place(const std::string& file, int line) {
+  if (file.empty()) return "";
+  return file.substr(file.rfind('/') + 1) + ":" + std::to_string(line);
+}
+
 bool has_leak(const Verdict& verdict) {
   return std::any_of(verdict.findings.begin(), verdict.findings.end(),
                      [](const Finding& f) { return f.severity == "leak"; });

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -152,5 +153,12 @@ nlohmann::ordered_json to_json(const Verdict& verdict);
 
 // Whether any finding has severity "leak" (what `run --fail-on-leak` exits 3 on).
 bool has_leak(const Verdict& verdict);
+
+// The finding of `kind` about `pid`, or null: the finding a hypothesis of that name stands on.
+const Finding* find_finding(const std::vector<Finding>& findings, pid_t pid, std::string_view kind);
+
+// Where a site's code is, as a reader scans it: "telemetry.cpp:42" (the file's base name), or ""
+// without debug information.
+std::string source_place(const std::string& file, int line);
 
 }  // namespace memdx::model

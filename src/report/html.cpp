@@ -137,7 +137,7 @@ void render_findings(std::string& out, const Verdict& verdict) {
   // shown, the others counted (each is in the process tree and the JSON).
   size_t bounded_others = 0;
   for (const Finding& f : verdict.findings) {
-    if (f.kind == "no_growth" && f.pid != verdict.target.pid && verdict.findings.size() > 1) {
+    if (counted_only_bounded(verdict, f)) {
       ++bounded_others;
       continue;
     }
@@ -174,9 +174,8 @@ void render_verdict(std::string& out, const Verdict& verdict, const std::string&
 // space or page cache are confirmed without being a problem).
 std::string status_class(const Verdict& verdict, const model::Hypothesis& h) {
   if (h.status != "confirmed") return "status-" + h.status;
-  bool leak = std::any_of(verdict.findings.begin(), verdict.findings.end(),
-                          [&](const Finding& f) { return f.pid == h.pid && f.kind == h.name && f.severity == "leak"; });
-  return leak ? "status-confirmed leak" : "status-confirmed";
+  const Finding* f = model::find_finding(verdict.findings, h.pid, h.name);
+  return f && f->severity == "leak" ? "status-confirmed leak" : "status-confirmed";
 }
 
 int status_rank(const std::string& status) {
@@ -364,7 +363,7 @@ void render_head(std::string& out, const Verdict& verdict, const analyze::Record
 
 std::string render_html(const model::Verdict& verdict, const analyze::RecordingData& data,
                         const analyze::HeapTrace& heap, const HtmlOptions& options) {
-  std::set<pid_t> with_timelines = html::timeline_processes(verdict, data, options);
+  std::set<pid_t> with_timelines = html::timeline_processes(verdict, options);
   nlohmann::ordered_json blob = html::report_data(verdict, data, heap, with_timelines, options);
   std::string out;
   render_head(out, verdict, data);

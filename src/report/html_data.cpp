@@ -184,23 +184,15 @@ ordered_json process_json(const model::Verdict& verdict, const model::ProcessRec
   return out;
 }
 
-int64_t last_sample_ms(const analyze::RecordingData& data) {
-  int64_t last = 0;
-  for (const auto& [pid, samples] : data.samples) {
-    if (!samples.empty()) last = std::max(last, samples.back().t_ms);
-  }
-  for (const model::ProcessRecord& p : data.processes) last = std::max(last, p.exited_ms.value_or(0));
-  return last;
-}
-
 ordered_json meta_json(const model::Verdict& verdict, const analyze::RecordingData& data) {
-  std::optional<pid_t> root = root_process(data);
+  std::optional<pid_t> root = root_of(verdict);
   return {{"command", joined(data.meta.command)},
           {"started_at_utc", data.meta.started_at_utc},
           {"host", data.meta.host},
           {"kernel", data.meta.kernel},
           {"interval_ms", data.meta.interval_ms},
-          {"duration_ms", std::max<int64_t>(last_sample_ms(data), std::llround(verdict.target.duration_s * 1000))},
+          // The diagnosis' duration: the last sample, system sample or exit of the recording.
+          {"duration_ms", std::llround(verdict.target.duration_s * 1000)},
           {"root_pid", optional_json(root)},
           {"cgroup_max_bytes", optional_json(data.meta.cgroup_max_bytes)},
           {"mem_total_bytes", optional_json(data.meta.mem_total_bytes)}};
@@ -338,17 +330,12 @@ FlameTree flame_tree(std::string_view folded, double min_share, size_t max_nodes
   return tree;
 }
 
-std::optional<pid_t> root_process(const analyze::RecordingData& data) {
-  if (data.root_pid) return data.root_pid;
-  auto first = std::min_element(data.processes.begin(), data.processes.end(), [](auto& a, auto& b) {
-    return std::pair(a.first_seen_ms, a.pid) < std::pair(b.first_seen_ms, b.pid);
-  });
-  if (first == data.processes.end()) return std::nullopt;
-  return first->pid;
+std::optional<pid_t> root_of(const model::Verdict& verdict) {
+  if (verdict.target.pid == 0) return std::nullopt;
+  return verdict.target.pid;
 }
 
-std::set<pid_t> timeline_processes(const model::Verdict& verdict, const analyze::RecordingData& data,
-                                   const HtmlOptions& options) {
+std::set<pid_t> timeline_processes(const model::Verdict& verdict, const HtmlOptions& options) {
   std::vector<std::pair<uint64_t, pid_t>> by_size;  // peak, pid
   for (const model::ProcessSummary& p : verdict.processes) {
     if (p.peak_rss_bytes == 0) continue;  // never sampled: nothing to draw
@@ -357,7 +344,7 @@ std::set<pid_t> timeline_processes(const model::Verdict& verdict, const analyze:
   std::sort(by_size.begin(), by_size.end(),
             [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
   std::set<pid_t> chosen;
-  if (auto root = root_process(data); root && options.processes_with_timelines > 0) chosen.insert(*root);
+  if (auto root = root_of(verdict); root && options.processes_with_timelines > 0) chosen.insert(*root);
   for (const auto& [peak, pid] : by_size) {
     if (chosen.size() >= options.processes_with_timelines) break;
     chosen.insert(pid);

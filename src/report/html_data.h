@@ -67,11 +67,10 @@ FlameTree flame_tree(std::string_view folded, double min_share, size_t max_nodes
 
 // The processes drawn with full timelines: the root, then the largest by peak PSS (peak RSS when
 // PSS was never read), up to options.processes_with_timelines in all.
-std::set<pid_t> timeline_processes(const model::Verdict& verdict, const analyze::RecordingData& data,
-                                   const HtmlOptions& options);
+std::set<pid_t> timeline_processes(const model::Verdict& verdict, const HtmlOptions& options);
 
-// The recording's root: data.root_pid, else the process seen first (lowest pid on ties).
-std::optional<pid_t> root_process(const analyze::RecordingData& data);
+// The tree's root as the diagnosis chose it (verdict.target.pid); none for a verdict without one.
+std::optional<pid_t> root_of(const model::Verdict& verdict);
 
 // The whole blob: meta, one entry per process (a "timeline" for those in `with_timelines`, a
 // "spark" for the others), and the flame graphs ("flame": null without a heap trace).

@@ -102,15 +102,10 @@ std::string limit_line(const Finding& f) {
                      format_duration(*f.time_to_limit_s));
 }
 
-// Whether a finding is one of many "this process stayed bounded": only the root's is said, the
-// others are counted, so a tree of a thousand workers does not print a thousand lines.
-bool counted_only(const Verdict& v, const Finding& f) {
-  return f.kind == "no_growth" && f.pid != v.target.pid && v.findings.size() > 1;
-}
 
 std::string bounded_count_line(const Verdict& v) {
   auto others = static_cast<size_t>(std::count_if(v.findings.begin(), v.findings.end(),
-                                                  [&](const Finding& f) { return counted_only(v, f); }));
+                                                  [&](const Finding& f) { return counted_only_bounded(v, f); }));
   if (others == 0) return "";
   return fmt::format("  ... and {} more process{} bounded\n", others, others == 1 ? "" : "es");
 }
@@ -118,16 +113,11 @@ std::string bounded_count_line(const Verdict& v) {
 void render_evidence(std::string& out, const Verdict& v) {
   out += "\nEvidence:\n";
   for (const Finding& f : v.findings) {
-    if (counted_only(v, f)) continue;
+    if (counted_only_bounded(v, f)) continue;
     out += fmt::format("  [{}] {} pid {}: {}\n", f.severity, f.kind, f.pid, f.evidence);
     if (f.time_to_limit_s) out += fmt::format("      {}\n", limit_line(f));
   }
   out += bounded_count_line(v);
-}
-
-const Finding* finding_of(const Verdict& v, pid_t pid, const std::string& kind) {
-  auto it = std::find_if(v.findings.begin(), v.findings.end(), [&](auto& f) { return f.pid == pid && f.kind == kind; });
-  return it == v.findings.end() ? nullptr : &*it;
 }
 
 // "pid 42: anon_growth, fd_growth": the names of one status, per process, on one line each.
@@ -159,7 +149,7 @@ void render_confirmed(std::string& confirmed, const Verdict& v) {
   std::vector<Row> rows;
   for (const model::Hypothesis& h : v.hypotheses) {
     if (h.status != "confirmed") continue;
-    const Finding* f = finding_of(v, h.pid, h.name);
+    const Finding* f = model::find_finding(v.findings, h.pid, h.name);
     size_t rank = f ? static_cast<size_t>(f - v.findings.data()) : v.findings.size();
     rows.push_back({rank, &h, f ? f->severity : h.name == "limit_approach" ? "warning" : "leak"});
   }
@@ -177,7 +167,7 @@ void render_hypotheses(std::string& out, const Verdict& v) {
   render_confirmed(confirmed, v);
   if (confirmed.empty()) {
     for (const Finding& f : v.findings) {
-      if (!counted_only(v, f)) confirmed += fmt::format("  {} pid {}: {}\n", f.kind, f.pid, f.evidence);
+      if (!counted_only_bounded(v, f)) confirmed += fmt::format("  {} pid {}: {}\n", f.kind, f.pid, f.evidence);
     }
     out += "\nNothing confirmed:\n" + confirmed + bounded_count_line(v);
   } else {
@@ -195,8 +185,8 @@ void render_hypotheses(std::string& out, const Verdict& v) {
 }
 
 std::string place_of(const model::Site& site) {
-  if (site.file.empty()) return fmt::format("`{}`", site.function);
-  return fmt::format("`{}` ({}:{})", site.function, site.file.substr(site.file.rfind('/') + 1), site.line);
+  std::string place = model::source_place(site.file, site.line);
+  return place.empty() ? fmt::format("`{}`", site.function) : fmt::format("`{}` ({})", site.function, place);
 }
 
 // One concrete step for a leak; empty when there is none to give. A finding with call sites
@@ -292,8 +282,8 @@ std::string count_text(uint64_t n) {
 constexpr size_t kTextStackFrames = 6;
 
 std::string site_place(const model::HeapSiteSummary& site) {
-  if (site.file.empty()) return site.function;
-  return fmt::format("{} ({}:{})", site.function, site.file.substr(site.file.rfind('/') + 1), site.line);
+  std::string place = model::source_place(site.file, site.line);
+  return place.empty() ? site.function : fmt::format("{} ({})", site.function, place);
 }
 
 // One line for the site (the figure its section is about first, then the rest), then its stack
@@ -388,6 +378,10 @@ void render_heap(std::string& out, const Verdict& v, const TextOptions& options)
 
 std::string format_duration(double seconds) {
   return analyze::duration_text(seconds);
+}
+
+bool counted_only_bounded(const Verdict& v, const Finding& f) {
+  return f.kind == "no_growth" && f.pid != v.target.pid && v.findings.size() > 1;
 }
 
 std::vector<std::string> next_steps(const Verdict& v, const std::string& recording_path) {

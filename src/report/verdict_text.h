@@ -25,6 +25,11 @@ struct TextOptions {
 // 2.00 MiB/s (confidence >99.9%)" or "No leak: memory stayed bounded in 3 processes over 12.0 s".
 std::string verdict_headline(const model::Verdict& verdict);
 
+// Whether `finding` is one of many "this process stayed bounded" that are counted rather than said:
+// a no_growth of a process other than the root. A tree of a thousand workers is one sentence and a
+// count in every output, not a thousand lines.
+bool counted_only_bounded(const model::Verdict& verdict, const model::Finding& finding);
+
 // What to do next, one step per leak ("pid 42 heap_growth: look at `append_span` (telemetry.cpp:42):
 // it holds 24.1 MiB and grows 3.20 MiB/s; ..."), naming the recording where a command needs it
 // ("RECORDING" when empty). Empty when nothing leaks and the run was long enough to judge.

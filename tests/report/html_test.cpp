@@ -465,7 +465,7 @@ TEST(Html, ATimelineGoesToTheRootAndTheLargestOnly) {
   f.verdict.processes[0].peak_rss_bytes = 2 * kMiB;
   HtmlOptions options;
   options.processes_with_timelines = 10;
-  std::set<pid_t> chosen = html::timeline_processes(f.verdict, f.data, options);
+  std::set<pid_t> chosen = html::timeline_processes(f.verdict, options);
   EXPECT_EQ(chosen, (std::set<pid_t>{100, 251, 252, 253, 254, 255, 256, 257, 258, 259}));
   json data = blob(render_html(f.verdict, f.data, {}, options));
   EXPECT_TRUE(process_in(data, 100).contains("timeline"));
