@@ -63,7 +63,7 @@ const model::ProcessSummary* summary_of(const model::Verdict& verdict, pid_t pid
 // recording's monotonic origin, the series is aligned so that it starts when the process was
 // first seen (the tracer starts with the process, within one sampling interval).
 std::vector<TimedValue> live_heap_points(const analyze::RecordingData& data, pid_t pid,
-                                        const std::vector<model::ProcessSample>& samples) {
+                                         const std::vector<model::ProcessSample>& samples) {
   std::vector<TimedValue> points;
   auto traced = data.traced.find(pid);
   if (traced == data.traced.end() || traced->second.heap_live_bytes.empty()) {
