@@ -38,7 +38,8 @@ def check_one(memdx, name, spec, zoo, work, seconds):
                          capture_output=True, text=True, timeout=float(seconds) * 6 + 60)
     if not os.path.exists(html):
         return f"no HTML report (memdx exited {run.returncode}: {run.stderr.strip()[-200:]})"
-    headline = run.stdout.split("\n", 1)[0]
+    # run prints its verdict on stderr, after the program's own lines.
+    headline = next((line for line in run.stderr.splitlines() if line.startswith(("LEAK", "No leak"))), "")
     verdict = json.load(open(verdict_path))
     expect_leak = bool(spec["leak_any"])
     args = [sys.executable, DRIVER, html, "--expect-headline", headline,

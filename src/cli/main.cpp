@@ -1,5 +1,6 @@
 // memdx: what a process's memory really is, whether it leaks, and which code holds the growth.
 // main only dispatches: each command lives in its own file.
+#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -69,6 +70,10 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A reader that closes its end of a pipe (`memdx report R | head -1`) is an EPIPE to report,
+  // not a signal that kills memdx before it writes its files. The commands memdx starts get the
+  // default disposition back (cli/launch.cpp).
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     return run(argc, argv);
   } catch (...) {

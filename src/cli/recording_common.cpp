@@ -15,10 +15,10 @@
 #include "analyze/diagnose.h"
 #include "analyze/heap_sites.h"
 #include "analyze/snapshot.h"
+#include "cli/errors.h"
 #include "cli/launch.h"
 #include "cli/live_view.h"
 #include "cli/progress_line.h"
-#include "cli/errors.h"
 #include "model/json_text.h"
 #include "proc/procfs.h"
 #include "record/trace_collector.h"
@@ -35,7 +35,8 @@ namespace memdx::cli {
 
 std::string default_recording_path(const std::string& name) {
   std::string safe;
-  for (char c : name) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
+  for (char c : name)
+    safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
   if (safe.empty()) safe = "target";
   std::time_t now = std::time(nullptr);
   std::tm local{};
@@ -48,8 +49,8 @@ std::string default_recording_path(const std::string& name) {
   return path;
 }
 
-model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::string>& command,
-                               int64_t interval_ms, pid_t root) {
+model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::string>& command, int64_t interval_ms,
+                               pid_t root) {
   model::RecordingMeta meta;
   meta.kind = kind;
   meta.command = command;
@@ -109,13 +110,22 @@ std::string render_html_report(const Analysis& analysis, const report::HtmlOptio
   }
 }
 
-model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs) {
+bool print_text(std::FILE* stream, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stream);
+  if (std::fflush(stream) == 0 && !std::ferror(stream)) return true;
+  if (stream != stderr) {
+    std::fprintf(stderr, "memdx: %s was closed before the text was printed (%s); files are still written\n",
+                 stream == stdout ? "standard output" : "the output", std::strerror(errno));
+  }
+  std::clearerr(stream);
+  return false;
+}
+
+model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream) {
   Analysis analysis = analyze_recording(recording_path);
   report::TextOptions text_options;
   text_options.recording_path = recording_path;
-  std::string text = report::render_verdict_text(analysis.verdict, text_options);
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  print_text(text_stream, report::render_verdict_text(analysis.verdict, text_options));
   outputs.json.write_all(model::json_text(model::to_json(analysis.verdict)));
   if (outputs.html.is_open()) {
     report::HtmlOptions html_options;
@@ -180,7 +190,7 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
     std::vector<std::string> environment = current_environment();
     if (request.tracer_library) {
       collector = record::TraceCollector::start();
-      environment = traced_environment(*request.tracer_library, collector->socket_name(), request.trace);
+      environment = traced_environment(*request.tracer_library, collector->address(), request.trace);
     }
     pid_t root = start_root(environment);
     if (root < 0) {

@@ -12,14 +12,14 @@
 #include <functional>
 #include <optional>
 
-#include "model/recording.h"
 #include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
-#include "model/verdict.h"
-#include "report/html.h"
 #include "cli/output_file.h"
 #include "cli/tracing.h"
+#include "model/recording.h"
+#include "model/verdict.h"
 #include "record/session.h"
+#include "report/html.h"
 
 namespace memdx::cli {
 
@@ -27,8 +27,8 @@ namespace memdx::cli {
 std::string default_recording_path(const std::string& name);
 
 // Metadata every recording starts with: time, host, kernel, version, interval, limits.
-model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::string>& command,
-                               int64_t interval_ms, pid_t root);
+model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::string>& command, int64_t interval_ms,
+                               pid_t root);
 
 // A recording analysed: the verdict (findings with their sites) and the heap trace behind it.
 struct Analysis {
@@ -55,14 +55,20 @@ struct VerdictOutputs {
 // The HTML page of an analysis. Throws RuntimeError when the recording cannot be read again.
 std::string render_html_report(const Analysis& analysis, const report::HtmlOptions& options);
 
-// analyze_recording, then the verdict's text on stdout and its JSON and HTML into `outputs`.
-model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs);
+// analyze_recording, then the verdict's text on `text_stream` and its JSON and HTML into
+// `outputs`. `run` and `trace` print on stderr, since the command's stdout belongs to the command.
+model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream);
+
+// Writes memdx's text to `stream` (stdout or stderr). A reader that went away (a closed pipe:
+// `memdx report R | head -1`) is said once on stderr and is no failure: the files are still
+// written. Returns whether all of it was written.
+bool print_text(std::FILE* stream, const std::string& text);
 
 struct RecordRequest {
   std::string out_path;
   model::RecordingMeta meta;
   std::optional<int64_t> duration_ms;
-  bool quiet = false;         // no live view
+  bool quiet = false;          // no live view
   bool root_is_child = false;  // run: memdx started the root, reaps it and forwards signals
   bool sample_memory = true;   // false: trace only (memdx trace)
   // Inject the heap tracer (library path and settings); start_root then gets the environment

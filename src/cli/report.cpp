@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/errors.h"
-#include "model/json_text.h"
 #include "cli/recording_common.h"
+#include "model/json_text.h"
 #include "report/folded.h"
 #include "report/html.h"
 #include "report/pprof.h"
@@ -40,7 +40,8 @@ template <typename Render>
 void write_heap_output(OutputFile& out, const std::string& path, const Analysis& analysis, Render render) {
   if (!out.is_open()) return;
   if (analysis.heap.processes.empty()) {
-    throw RuntimeError(fmt::format("cannot write {}: the recording has no heap trace (make one with memdx run or memdx trace)", path));
+    throw RuntimeError(
+        fmt::format("cannot write {}: the recording has no heap trace (make one with memdx run or memdx trace)", path));
   }
   std::string bytes;
   try {
@@ -68,9 +69,7 @@ int run_report(const ReportOptions& options) {
     text_options.stack_frames = 8;
     text_options.processes_with_sites = SIZE_MAX;
   }
-  std::string text = report::render_verdict_text(analysis.verdict, text_options);
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  print_text(stdout, report::render_verdict_text(analysis.verdict, text_options));
   json_out.write_all(model::json_text(model::to_json(analysis.verdict)));
   if (html_out.is_open()) {
     report::HtmlOptions html_options;
@@ -104,7 +103,8 @@ void add_report_command(CLI::App& app, int& exit_code) {
       "  memdx report run.memdx --top 10                           # which code holds the growth\n"
       "  memdx report run.memdx --pprof heap.pb.gz                 # then: pprof -http=: heap.pb.gz\n"
       "  memdx report run.memdx --folded heap.txt --metric growth  # then: flamegraph.pl heap.txt > heap.svg\n");
-  cmd->add_option("recording", options->recording_path, "A recording made by memdx run, memdx trace or memdx watch")->required();
+  cmd->add_option("recording", options->recording_path, "A recording made by memdx run, memdx trace or memdx watch")
+      ->required();
   cmd->add_option("--json", options->json_path, "Write the verdict as JSON (schema memdx.verdict/1) to this file");
   cmd->add_option("--html", options->html_path,
                   "Write the report as one self-contained HTML page to this file: the verdict, the hypotheses, "

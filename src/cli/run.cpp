@@ -56,7 +56,7 @@ int run_run(const RunOptions& options) {
   if (!outcome) return kCommandNotFound;
   say_if_nothing_traced(outcome->trace);
   int target_exit = exit_code_of(outcome->session.root_wait_status, name);
-  model::Verdict verdict = analyze_and_report(out_path, outputs);
+  model::Verdict verdict = analyze_and_report(out_path, outputs, stderr);
   std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", out_path.c_str(), out_path.c_str());
   if (options.fail_on_leak && model::has_leak(verdict)) return kLeakFound;
   return target_exit;

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <fstream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "trace/format/wire.h"
 
@@ -40,7 +40,8 @@ std::string script_interpreter(const std::string& head) {
 bool elf_is_static(std::ifstream& file) {
   Elf64_Ehdr header{};
   file.seekg(0);
-  if (!file.read(reinterpret_cast<char*>(&header), sizeof(header)) || header.e_ident[EI_CLASS] != ELFCLASS64) return false;
+  if (!file.read(reinterpret_cast<char*>(&header), sizeof(header)) || header.e_ident[EI_CLASS] != ELFCLASS64)
+    return false;
   for (unsigned i = 0; i < header.e_phnum; ++i) {
     Elf64_Phdr program{};
     file.seekg(static_cast<std::streamoff>(header.e_phoff + uint64_t{i} * header.e_phentsize));
@@ -53,7 +54,8 @@ bool elf_is_static(std::ifstream& file) {
 std::optional<std::string> check(const std::string& path, int depth) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  bool secure = ((st.st_mode & S_ISUID) && st.st_uid != ::getuid()) || ((st.st_mode & S_ISGID) && st.st_gid != ::getgid());
+  bool secure =
+      ((st.st_mode & S_ISUID) && st.st_uid != ::getuid()) || ((st.st_mode & S_ISGID) && st.st_gid != ::getgid());
   if (secure) return fmt::format("{} is setuid or setgid, and the loader ignores LD_PRELOAD for it", path);
   std::ifstream file(path, std::ios::binary);
   std::string head(256, '\0');
@@ -76,15 +78,18 @@ std::optional<std::string> find_tracer_library() {
   ssize_t length = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (length <= 0) return std::nullopt;
   std::string directory = directory_of(std::string(self, static_cast<size_t>(length)));
-  for (const std::string& candidate : {directory + "/libmemdx_trace.so", directory + "/../lib/memdx/libmemdx_trace.so"}) {
+  for (const std::string& candidate :
+       {directory + "/libmemdx_trace.so", directory + "/../lib/memdx/libmemdx_trace.so"}) {
     if (is_file(candidate)) return candidate;
   }
   return std::nullopt;
 }
 
-std::optional<std::string> why_untraceable(const std::string& path) { return check(path, 0); }
+std::optional<std::string> why_untraceable(const std::string& path) {
+  return check(path, 0);
+}
 
-std::vector<std::string> traced_environment(const std::string& library, const std::string& socket_name,
+std::vector<std::string> traced_environment(const std::string& library, const record::CollectorAddress& collector,
                                             const TraceSettings& settings) {
   namespace wire = trace::wire;
   std::vector<std::string> environment;
@@ -98,7 +103,9 @@ std::vector<std::string> traced_environment(const std::string& library, const st
     }
   }
   environment.push_back(preload);
-  environment.push_back(fmt::format("{}={}", wire::kEnvSocket, socket_name));
+  environment.push_back(fmt::format("{}={}", wire::kEnvSocket, collector.socket_path));
+  environment.push_back(fmt::format("{}={}", wire::kEnvKey, collector.key_hex));
+  environment.push_back(fmt::format("{}={}", wire::kEnvCollectorPid, collector.collector_pid));
   environment.push_back(fmt::format("{}={}", wire::kEnvMaxDepth, settings.max_depth));
   environment.push_back(fmt::format("{}={}", wire::kEnvSampleBytes, settings.sample_bytes));
   return environment;
@@ -122,7 +129,9 @@ std::optional<std::string> tracer_for(const std::string& path) {
   }
   std::optional<std::string> library = find_tracer_library();
   if (!library) {
-    std::fprintf(stderr, "memdx: libmemdx_trace.so is not next to memdx (rebuild with ./memdx): the heap is not traced, memory is sampled only\n");
+    std::fprintf(stderr,
+                 "memdx: libmemdx_trace.so is not next to memdx (rebuild with ./memdx): the heap is not traced, memory "
+                 "is sampled only\n");
   }
   return library;
 }

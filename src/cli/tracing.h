@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "record/trace_collector.h"
+
 namespace CLI {
 class App;
 }
@@ -26,8 +28,9 @@ std::optional<std::string> find_tracer_library();
 // a script its interpreter; nullopt when tracing can work.
 std::optional<std::string> why_untraceable(const std::string& path);
 
-// The current environment with LD_PRELOAD naming `library` first and the tracer's settings.
-std::vector<std::string> traced_environment(const std::string& library, const std::string& socket_name,
+// The current environment with LD_PRELOAD naming `library` first, where to reach the collector
+// and the tracer's settings.
+std::vector<std::string> traced_environment(const std::string& library, const record::CollectorAddress& collector,
                                             const TraceSettings& settings);
 
 // --sample-bytes and --max-depth, shared by run and trace.

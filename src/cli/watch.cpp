@@ -49,7 +49,7 @@ int run_watch(const WatchOptions& options) {
     std::fprintf(stderr, "memdx: pid %d exited after %.1f s; watch ended\n", root,
                  static_cast<double>(result.duration_ms) / 1000.0);
   }
-  analyze_and_report(out_path, outputs);
+  analyze_and_report(out_path, outputs, stdout);
   std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", out_path.c_str(), out_path.c_str());
   return 0;
 }

@@ -4,26 +4,33 @@
 #include <malloc.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <zstd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
-#include <random>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "proc/process_files.h"
 #include "trace/format/chunk.h"
+#include "trace/format/wire.h"
 
 namespace memdx::record {
 namespace {
@@ -60,43 +67,107 @@ class Fd {
   int fd_;
 };
 
-std::string random_socket_name() {
-  std::random_device device;
-  return fmt::format("memdx-{}-{:08x}{:08x}", ::getpid(), device(), device());
+// The directory the socket lives in: the user's runtime directory when it is theirs alone, else
+// $TMPDIR or /tmp. The socket's path must fit in sockaddr_un.
+std::string socket_directory_base() {
+  constexpr size_t kRoomForName = 40;  // "/memdx-XXXXXX/trace.sock" and then some
+  for (const char* variable : {"XDG_RUNTIME_DIR", "TMPDIR"}) {
+    const char* value = std::getenv(variable);
+    if (!value || value[0] != '/' || std::strlen(value) + kRoomForName > sizeof(sockaddr_un::sun_path)) continue;
+    struct stat st {};
+    if (::stat(value, &st) == 0 && S_ISDIR(st.st_mode) && ::access(value, W_OK | X_OK) == 0) return value;
+  }
+  return "/tmp";
 }
 
-Fd listen_abstract(const std::string& name) {
+// A new directory of mode 0700 (mkdtemp): no other user can reach what is inside.
+std::string make_private_directory() {
+  std::string pattern = socket_directory_base() + "/memdx-XXXXXX";
+  if (!::mkdtemp(pattern.data())) {
+    throw std::runtime_error(fmt::format("cannot create a private directory for the tracer's socket in {}: {}",
+                                         socket_directory_base(), std::strerror(errno)));
+  }
+  return pattern;
+}
+
+std::array<uint8_t, trace::wire::kKeyBytes> random_key() {
+  std::array<uint8_t, trace::wire::kKeyBytes> key{};
+  size_t filled = 0;
+  while (filled < key.size()) {
+    ssize_t got = ::getrandom(key.data() + filled, key.size() - filled, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) throw std::runtime_error(fmt::format("cannot make the tracer's secret: {}", std::strerror(errno)));
+    filled += static_cast<size_t>(got);
+  }
+  return key;
+}
+
+std::string hex(const uint8_t* bytes, size_t count) {
+  std::string out;
+  for (size_t i = 0; i < count; ++i) out += fmt::format("{:02x}", bytes[i]);
+  return out;
+}
+
+Fd listen_at(const std::string& path) {
   Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (fd.get() < 0) throw std::runtime_error(fmt::format("cannot create the tracer's socket: {}", std::strerror(errno)));
+  if (fd.get() < 0)
+    throw std::runtime_error(fmt::format("cannot create the tracer's socket: {}", std::strerror(errno)));
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path + 1, name.data(), name.size());
-  auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), length) != 0 || ::listen(fd.get(), 128) != 0) {
-    throw std::runtime_error(fmt::format("cannot listen for the tracer: {}", std::strerror(errno)));
+    throw std::runtime_error(fmt::format("cannot listen for the tracer at {}: {}", path, std::strerror(errno)));
   }
   return fd;
 }
 
-// Only processes of the same user (or root) may feed the recording.
-bool same_user(int fd) {
-  ucred peer{};
-  socklen_t length = sizeof(peer);
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) return false;
-  return peer.uid == ::getuid() || peer.uid == 0 || ::getuid() == 0;
+// Whether memdx is an ancestor of `pid` (memdx started the traced tree and, as a child subreaper,
+// adopts its orphans). A process already gone cannot be placed: it is let in on its other
+// credentials, since a short-lived child may exit before its connection is accepted.
+bool in_traced_tree(pid_t pid) {
+  const pid_t self = ::getpid();
+  for (int depth = 0; depth < 4096 && pid > 1; ++depth) {
+    if (pid == self) return true;
+    std::ifstream file(fmt::format("/proc/{}/stat", pid));
+    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    std::optional<proc::Stat> stat = proc::parse_stat(text);
+    if (!stat) return depth == 0;  // gone before it could be placed
+    pid = stat->ppid;
+  }
+  return false;
+}
+
+// Constant time: how many bytes match is not told by how long the comparison takes.
+bool same_key(const uint8_t* a, const uint8_t* b) {
+  uint8_t difference = 0;
+  for (size_t i = 0; i < trace::wire::kKeyBytes; ++i) difference |= static_cast<uint8_t>(a[i] ^ b[i]);
+  return difference == 0;
 }
 
 }  // namespace
 
+// One connection: first its secret, then its stream.
+struct Connection {
+  Fd fd;
+  pid_t pid = 0;
+  uid_t uid = 0;
+  uint32_t stream = 0;  // 0 until the secret checked out
+  trace::wire::StreamAuth auth{};
+  size_t auth_bytes = 0;
+};
+
 struct TraceCollector::State {
-  std::string name;
+  CollectorAddress address;
+  std::string directory;
+  std::array<uint8_t, trace::wire::kKeyBytes> key{};
   Fd listener;
   Fd wake;  // eventfd: finish() was called
   std::thread thread;
   Clock::time_point started = Clock::now();
 
   // Reading thread only.
-  std::map<int, std::pair<Fd, uint32_t>> streams;  // fd -> (fd, stream number)
+  std::map<int, Connection> connections;  // by fd
   uint32_t next_stream = 1;
   // The chunk being filled; never zero-filled (a resize of a vector would clear each read's room).
   std::unique_ptr<std::byte[]> raw = std::make_unique_for_overwrite<std::byte[]>(kRawCapacity);
@@ -106,16 +177,26 @@ struct TraceCollector::State {
   Clock::time_point raw_since;
   ZSTD_CCtx* zstd = nullptr;
 
-  std::mutex lock;
+  mutable std::mutex lock;
   std::vector<StoredTraceChunk> ready;  // under lock
-  std::atomic<uint64_t> streams_seen{0}, bytes_received{0}, bytes_compressed{0};
+  std::vector<RefusedPeer> refusals;    // under lock
+  std::atomic<uint64_t> streams_seen{0}, bytes_received{0}, bytes_compressed{0}, refused{0};
   std::atomic<bool> finishing{false};
   Clock::time_point finish_deadline;
   bool finished = false;
 
+  ~State() {
+    listener = Fd();
+    if (!address.socket_path.empty()) ::unlink(address.socket_path.c_str());
+    if (!directory.empty()) ::rmdir(directory.c_str());
+  }
+
   void run();
   void accept_all();
-  bool read_stream(int fd, uint32_t stream);  // false at EOF or error
+  void refuse(pid_t pid, uid_t uid, RefusalReason reason);
+  bool read_connection(Connection& connection);  // false when it is over
+  bool read_secret(Connection& connection);      // false when it is over
+  bool read_stream(int fd, uint32_t stream);     // false at EOF or error
   void add_frame_header(uint32_t stream, uint32_t bytes, size_t at);
   void compress();
 };
@@ -125,16 +206,63 @@ void TraceCollector::State::add_frame_header(uint32_t stream, uint32_t bytes, si
   std::memcpy(raw.get() + at, &header, sizeof(header));
 }
 
+void TraceCollector::State::refuse(pid_t pid, uid_t uid, RefusalReason reason) {
+  refused.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> guard(lock);
+  if (refusals.size() < kRefusalsKept) refusals.push_back({pid, uid, reason});
+}
+
 void TraceCollector::State::accept_all() {
   for (;;) {
     int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;
-    Fd owned(fd);
-    if (!same_user(fd)) continue;
-    uint32_t number = next_stream++;
-    streams.emplace(fd, std::make_pair(std::move(owned), number));
-    streams_seen.fetch_add(1, std::memory_order_relaxed);
+    Connection connection;
+    connection.fd = Fd(fd);
+    ucred peer{};
+    socklen_t length = sizeof(peer);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
+      refuse(0, 0, RefusalReason::kNoCredentials);
+      continue;
+    }
+    connection.pid = peer.pid;
+    connection.uid = peer.uid;
+    if (peer.uid != ::geteuid()) {
+      refuse(peer.pid, peer.uid, RefusalReason::kOtherUser);
+    } else if (!in_traced_tree(peer.pid)) {
+      refuse(peer.pid, peer.uid, RefusalReason::kOutsideTree);
+    } else {
+      connections.emplace(fd, std::move(connection));
+    }
   }
+}
+
+bool TraceCollector::State::read_secret(Connection& connection) {
+  auto* into = reinterpret_cast<uint8_t*>(&connection.auth) + connection.auth_bytes;
+  ssize_t got = ::read(connection.fd.get(), into, sizeof(connection.auth) - connection.auth_bytes);
+  if (got < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+  if (got <= 0) {
+    // A process that left before saying anything is no intruder; one that stopped mid-secret is.
+    if (connection.auth_bytes > 0) refuse(connection.pid, connection.uid, RefusalReason::kWrongSecret);
+    return false;
+  }
+  connection.auth_bytes += static_cast<size_t>(got);
+  if (connection.auth_bytes < sizeof(connection.auth)) return true;
+  if (std::memcmp(connection.auth.magic, trace::wire::kAuthMagic, sizeof(connection.auth.magic)) != 0 ||
+      !same_key(connection.auth.key, key.data())) {
+    refuse(connection.pid, connection.uid, RefusalReason::kWrongSecret);
+    return false;
+  }
+  connection.stream = next_stream++;
+  streams_seen.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool TraceCollector::State::read_connection(Connection& connection) {
+  if (connection.stream == 0) {
+    if (!read_secret(connection)) return false;
+    if (connection.stream == 0) return true;
+  }
+  return read_stream(connection.fd.get(), connection.stream);
 }
 
 bool TraceCollector::State::read_stream(int fd, uint32_t stream) {
@@ -188,20 +316,20 @@ void TraceCollector::State::run() {
     fds.clear();
     fds.push_back({wake.get(), POLLIN, 0});
     fds.push_back({listener.get(), POLLIN, 0});
-    for (const auto& [fd, stream] : streams) fds.push_back({fd, POLLIN, 0});
+    for (const auto& [fd, connection] : connections) fds.push_back({fd, POLLIN, 0});
     ::poll(fds.data(), fds.size(), 100);
     if (fds[1].revents) accept_all();
     for (size_t i = 2; i < fds.size(); ++i) {
       if (!fds[i].revents) continue;
       last_data = Clock::now();
-      auto found = streams.find(fds[i].fd);
-      if (!read_stream(found->first, found->second.second)) streams.erase(found);
+      auto found = connections.find(fds[i].fd);
+      if (!read_connection(found->second)) connections.erase(found);
     }
     if (raw_size > 0 && Clock::now() - raw_since >= kChunkAge) compress();
     if (finishing.load(std::memory_order_acquire)) {
       accept_all();
       bool quiet = Clock::now() - last_data >= kQuietStream;
-      if (streams.empty() || quiet || Clock::now() >= finish_deadline) break;
+      if (connections.empty() || quiet || Clock::now() >= finish_deadline) break;
     }
   }
   compress();
@@ -213,8 +341,12 @@ std::unique_ptr<TraceCollector> TraceCollector::start() {
   ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
   auto state = std::make_unique<State>();
-  state->name = random_socket_name();
-  state->listener = listen_abstract(state->name);
+  state->directory = make_private_directory();
+  state->key = random_key();
+  state->address.socket_path = state->directory + "/trace.sock";
+  state->address.key_hex = hex(state->key.data(), state->key.size());
+  state->address.collector_pid = ::getpid();
+  state->listener = listen_at(state->address.socket_path);
   state->wake = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   state->zstd = ZSTD_createCCtx();
   if (state->wake.get() < 0 || !state->zstd) throw std::runtime_error("cannot start the tracer's collector");
@@ -230,7 +362,9 @@ TraceCollector::~TraceCollector() {
   ZSTD_freeCCtx(state_->zstd);
 }
 
-const std::string& TraceCollector::socket_name() const { return state_->name; }
+const CollectorAddress& TraceCollector::address() const {
+  return state_->address;
+}
 
 std::vector<StoredTraceChunk> TraceCollector::take_chunks() {
   std::lock_guard<std::mutex> guard(state_->lock);
@@ -248,7 +382,27 @@ void TraceCollector::finish(std::chrono::milliseconds grace) {
 }
 
 CollectorStats TraceCollector::stats() const {
-  return {state_->streams_seen.load(), state_->bytes_received.load(), state_->bytes_compressed.load()};
+  return {state_->streams_seen.load(), state_->bytes_received.load(), state_->bytes_compressed.load(),
+          state_->refused.load()};
+}
+
+std::vector<RefusedPeer> TraceCollector::refused() const {
+  std::lock_guard<std::mutex> guard(state_->lock);
+  return state_->refusals;
+}
+
+std::string_view refusal_text(RefusalReason reason) {
+  switch (reason) {
+    case RefusalReason::kOtherUser:
+      return "another user";
+    case RefusalReason::kOutsideTree:
+      return "not a process of the traced tree";
+    case RefusalReason::kWrongSecret:
+      return "without the run's secret";
+    case RefusalReason::kNoCredentials:
+      return "credentials unreadable";
+  }
+  return "refused";
 }
 
 }  // namespace memdx::record

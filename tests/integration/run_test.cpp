@@ -67,6 +67,17 @@ class RunTest : public ::testing::Test {
   int runs_ = 0;
 };
 
+// memdx run prints its verdict on stderr, after the command's own lines: the text from the
+// headline on. The command's stdout is the command's alone.
+std::string verdict_text(const CommandResult& r) {
+  EXPECT_TRUE(r.out.empty()) << "memdx wrote on the command's stdout: " << r.out;
+  for (const char* headline : {"\nLEAK", "\nNo leak"}) {
+    if (r.err.rfind(headline + 1, 0) == 0) return r.err;
+    if (size_t at = r.err.find(headline); at != std::string::npos) return r.err.substr(at + 1);
+  }
+  return {};
+}
+
 std::vector<json> leaks(const json& v) {
   std::vector<json> out;
   for (const json& f : v["findings"]) {
@@ -121,11 +132,11 @@ TEST_F(RunTest, AnonymousGrowthIsALeakOfTheRoot) {
   json v = verdict();
   EXPECT_EQ(v["schema"], "memdx.verdict/1");
   expect_leak(v, "anon_growth");
-  EXPECT_EQ(r.out.rfind("LEAK", 0), 0u) << r.out;
+  EXPECT_EQ(verdict_text(r).rfind("LEAK", 0), 0u) << r.err;
   expect_hypotheses(v, {"anon_growth"}, {"heap_growth", "allocator_retention", "reservation_only", "shmem_growth",
                                          "fd_growth", "thread_growth", "child_growth", "swap_growth"});
   // The terminal summary: the verdict, then the confirmed hypotheses with their evidence.
-  EXPECT_NE(r.out.find("Confirmed:\n  [leak] anon_growth pid"), std::string::npos) << r.out;
+  EXPECT_NE(verdict_text(r).find("Confirmed:\n  [leak] anon_growth pid"), std::string::npos) << r.err;
 }
 
 TEST_F(RunTest, TracedHeapGrowthNamesItsSiteAndRulesOutTheRest) {
@@ -136,9 +147,9 @@ TEST_F(RunTest, TracedHeapGrowthNamesItsSiteAndRulesOutTheRest) {
   expect_hypotheses(v, {"heap_growth", "limit_approach"},
                     {"anon_growth", "allocator_retention", "reservation_only", "file_growth", "shmem_growth",
                      "fd_growth", "thread_growth", "child_growth", "swap_growth"});
-  EXPECT_NE(r.out.find("Next:\n  pid "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("heap_growth: look at `"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("tick_heap"), std::string::npos) << r.out;
+  EXPECT_NE(verdict_text(r).find("Next:\n  pid "), std::string::npos) << r.err;
+  EXPECT_NE(verdict_text(r).find("heap_growth: look at `"), std::string::npos) << r.err;
+  EXPECT_NE(verdict_text(r).find("tick_heap"), std::string::npos) << r.err;
 }
 
 TEST_F(RunTest, FreedMemoryKeptByTheAllocatorIsRetentionNotGrowth) {
@@ -201,7 +212,7 @@ TEST_F(RunTest, HealthyProgramsAreNotLeaks) {
     json v = verdict();
     EXPECT_TRUE(leaks(v).empty()) << mode << ":\n" << v.dump(2);
     EXPECT_TRUE(has_kind(v, "no_growth", "")) << mode << ":\n" << v.dump(2);
-    EXPECT_EQ(r.out.rfind("No leak", 0), 0u) << mode << ": " << r.out;
+    EXPECT_EQ(verdict_text(r).rfind("No leak", 0), 0u) << mode << ": " << r.err;
     for (const json& h : v["hypotheses"]) EXPECT_NE(h["status"], "confirmed") << mode << ": " << h.dump();
     // A sawtooth's few cycles may leave its heap and anon inconclusive: never confirmed (above).
     expect_hypotheses(v, {}, {"fd_growth", "thread_growth", "shmem_growth", "limit_approach"});

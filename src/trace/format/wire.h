@@ -30,11 +30,37 @@ inline constexpr uint32_t kVersion = 1;
 inline constexpr uint32_t kBatchMagic = 0x4254444du;  // "MDTB", checked on every batch
 
 // Environment variables the tracer reads (set by memdx, carried across exec by the tracer).
-inline constexpr char kEnvSocket[] = "MEMDX_TRACE_SOCKET";      // abstract socket name, no '@'
+inline constexpr char kEnvSocket[] = "MEMDX_TRACE_SOCKET";  // path of the collector's socket
+// The run's secret, 32 hex digits: the first bytes on every connection (StreamAuth), so that the
+// collector admits only processes memdx started.
+inline constexpr char kEnvKey[] = "MEMDX_TRACE_KEY";
+// The collector's pid: the tracer sends nothing to a socket whose listener is any other process
+// (SO_PEERCRED), so a name taken over after memdx exited learns nothing.
+inline constexpr char kEnvCollectorPid[] = "MEMDX_TRACE_COLLECTOR";
 inline constexpr char kEnvMaxDepth[] = "MEMDX_TRACE_MAX_DEPTH";  // frames per stack, default 64
 inline constexpr char kEnvSampleBytes[] = "MEMDX_TRACE_SAMPLE_BYTES";  // 0 or absent: every call
 inline constexpr uint32_t kDefaultMaxDepth = 64;
 inline constexpr uint32_t kMaxMaxDepth = 256;
+
+// Sent before the hello on every connection and consumed by the collector (never stored): the
+// run's secret from kEnvKey.
+inline constexpr char kAuthMagic[8] = {'M', 'D', 'X', 'A', 'U', 'T', 'H', '1'};
+inline constexpr size_t kKeyBytes = 16;
+struct StreamAuth {
+  char magic[8];
+  uint8_t key[kKeyBytes];
+};
+
+// kKeyBytes as 2 * kKeyBytes lowercase hex digits; false when `text` is not exactly that.
+inline bool parse_key(const char* text, uint8_t* key) noexcept {
+  for (size_t i = 0; i < 2 * kKeyBytes; ++i) {
+    const char c = text[i];
+    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (digit < 0) return false;
+    key[i / 2] = static_cast<uint8_t>(i % 2 == 0 ? digit << 4 : key[i / 2] | digit);
+  }
+  return text[2 * kKeyBytes] == 0;
+}
 
 struct StreamHello {
   char magic[8];

@@ -12,7 +12,8 @@
 namespace memdx::trace {
 namespace {
 
-const char* const kCarried[] = {wire::kEnvSocket, wire::kEnvMaxDepth, wire::kEnvSampleBytes};
+const char* const kCarried[] = {wire::kEnvSocket, wire::kEnvKey, wire::kEnvCollectorPid, wire::kEnvMaxDepth,
+                                wire::kEnvSampleBytes};
 constexpr char kPreload[] = "LD_PRELOAD";
 constexpr size_t kCarriedCount = sizeof(kCarried) / sizeof(kCarried[0]);
 // "NAME=value" of each setting as this process started with it: the program may since have

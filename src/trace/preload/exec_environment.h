@@ -6,8 +6,8 @@
 namespace memdx::trace {
 
 struct ExecEnvironment {
-  char** envp;     // what to pass to the real exec; the caller's own when nothing was needed
-  void* memory;    // mmap'd storage of the new array and strings, or null
+  char** envp;   // what to pass to the real exec; the caller's own when nothing was needed
+  void* memory;  // mmap'd storage of the new array and strings, or null
   unsigned long memory_bytes;
 };
 

@@ -75,9 +75,10 @@ MEMDX_EXPORT void* calloc(size_t count, size_t size) {
 
 __attribute__((always_inline)) inline void* realloc_impl(void* ptr, size_t size) {
   if (ptr && memdx::trace::is_bootstrap_block(ptr)) {
-    // Rare: a block from before start-up grows. Its size is unknown; copy what can be read.
+    // Rare: a block from before start-up grows. Its size is unknown; copy what it can hold,
+    // never reading past the arena.
     void* moved = malloc(size);
-    if (moved) std::memcpy(moved, ptr, size);
+    if (moved) std::memcpy(moved, ptr, memdx::trace::bootstrap_bytes_after(ptr, size));
     return moved;
   }
   if (!have_real()) return memdx::trace::bootstrap_alloc(size, 16);
@@ -87,7 +88,9 @@ __attribute__((always_inline)) inline void* realloc_impl(void* ptr, size_t size)
   return recorded(real.realloc(ptr, size), size);
 }
 
-MEMDX_EXPORT void* realloc(void* ptr, size_t size) { return realloc_impl(ptr, size); }
+MEMDX_EXPORT void* realloc(void* ptr, size_t size) {
+  return realloc_impl(ptr, size);
+}
 
 MEMDX_EXPORT void* reallocarray(void* ptr, size_t count, size_t size) {
   size_t bytes = 0;
@@ -139,7 +142,7 @@ MEMDX_EXPORT void* pvalloc(size_t size) {
 }
 
 __attribute__((always_inline)) inline void* mmap_impl(void* address, size_t length, int prot, int flags, int fd,
-                                                     off_t offset) {
+                                                      off_t offset) {
   if (!have_real()) return MAP_FAILED;
   if (!should_record()) return real.mmap(address, length, prot, flags, fd, offset);
   in_tracer = true;

@@ -1,16 +1,21 @@
 // The lifecycle hooks: exec in all its forms and posix_spawn (flush, then carry the tracer into
 // the new image), vfork (made a fork: a vforked child shares its parent's memory and would write
 // into the parent's buffers), dlclose (module map, unwinder cache), _exit and abort (final
-// flush), and the library's constructor and destructor. fork itself is handled by
+// flush), the library's constructor and destructor; then the descriptor hooks that keep the
+// tracer's socket open and the namespace hooks that pause its flusher thread. fork itself is handled by
 // pthread_atfork handlers (tracer.cpp), which also cover forks from inside libc.
+#include <linux/close_range.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "trace/preload/exec_environment.h"
+#include "trace/preload/flusher.h"
 #include "trace/preload/modules.h"
 #include "trace/preload/real.h"
+#include "trace/preload/stream.h"
 #include "trace/preload/tracer.h"
 
 #define MEMDX_EXPORT extern "C" __attribute__((visibility("default")))
@@ -154,7 +159,9 @@ MEMDX_EXPORT void _exit(int status) {
   __builtin_unreachable();
 }
 
-MEMDX_EXPORT void _Exit(int status) { _exit(status); }
+MEMDX_EXPORT void _Exit(int status) {
+  _exit(status);
+}
 
 MEMDX_EXPORT void abort() {
   memdx::trace::resolve_real_functions();
@@ -167,7 +174,12 @@ MEMDX_EXPORT void abort() {
   __builtin_unreachable();
 }
 
-__attribute__((constructor(101))) static void memdx_trace_start() { memdx::trace::tracer_init(); }
+// tracer_init may have run earlier, from another library's constructor that allocated; the
+// flusher starts here in any case, where no lock of libc's can be held.
+__attribute__((constructor(101))) static void memdx_trace_start() {
+  memdx::trace::tracer_init();
+  memdx::trace::flusher_start();
+}
 
 // Runs among the program's other destructors: later frees still go out, one batch each.
 __attribute__((destructor(101))) static void memdx_trace_stop() {
@@ -175,4 +187,108 @@ __attribute__((destructor(101))) static void memdx_trace_stop() {
   in_tracer = true;
   memdx::trace::finish_process(memdx::trace::wire::EndReason::kExit, 0);
   in_tracer = false;
+}
+
+// ---- The tracer's socket survives a program that closes every descriptor ------------------
+//
+// Daemons close every descriptor they did not open (a loop of close(), close_range(), closefrom())
+// and may dup2() onto any number. The socket stays: closing it is answered with success and
+// nothing done, a range is closed around it, and a dup2 onto its number moves it first. Without
+// this the trace would stop at the daemon's start, and its exit would look like a kill.
+
+namespace {
+
+using memdx::trace::stream_descriptor;
+
+// close_range over [first, last] without `keep`; CLOSE_RANGE_UNSHARE on the first call only.
+int close_range_around(unsigned int first, unsigned int last, int flags, unsigned int keep) {
+  int result = 0;
+  if (keep > first) {
+    result = real.close_range(first, keep - 1, flags);
+    flags &= ~CLOSE_RANGE_UNSHARE;
+  }
+  if (result == 0 && keep < last) result = real.close_range(keep + 1, last, flags);
+  return result;
+}
+
+bool protects(int fd) noexcept {
+  return fd >= 0 && fd == stream_descriptor();
+}
+
+}  // namespace
+
+MEMDX_EXPORT int close(int fd) {
+  memdx::trace::resolve_real_functions();
+  if (protects(fd)) return 0;
+  return real.close(fd);
+}
+
+MEMDX_EXPORT int close_range(unsigned int first, unsigned int last, int flags) {
+  memdx::trace::resolve_real_functions();
+  if (!real.close_range) {
+    errno = ENOSYS;
+    return -1;
+  }
+  const int keep = stream_descriptor();
+  // Marking the range close-on-exec is harmless: the socket is already.
+  if (keep < 0 || (flags & CLOSE_RANGE_CLOEXEC) || static_cast<unsigned int>(keep) < first ||
+      static_cast<unsigned int>(keep) > last) {
+    return real.close_range(first, last, flags);
+  }
+  return close_range_around(first, last, flags, static_cast<unsigned int>(keep));
+}
+
+MEMDX_EXPORT void closefrom(int lowest) {
+  memdx::trace::resolve_real_functions();
+  const int keep = stream_descriptor();
+  if (keep >= lowest && lowest >= 0 && real.close_range &&
+      close_range_around(static_cast<unsigned int>(lowest), ~0u, 0, static_cast<unsigned int>(keep)) == 0) {
+    return;
+  }
+  if (real.closefrom) real.closefrom(lowest);
+}
+
+MEMDX_EXPORT int dup2(int old_fd, int new_fd) {
+  memdx::trace::resolve_real_functions();
+  if (old_fd != new_fd) memdx::trace::stream_move_off(new_fd);
+  return real.dup2(old_fd, new_fd);
+}
+
+MEMDX_EXPORT int dup3(int old_fd, int new_fd, int flags) {
+  memdx::trace::resolve_real_functions();
+  if (old_fd != new_fd) memdx::trace::stream_move_off(new_fd);
+  return real.dup3(old_fd, new_fd, flags);
+}
+
+// ---- A moment of single-threadedness for the program -------------------------------------
+//
+// unshare() of a user namespace (or of CLONE_THREAD, CLONE_SIGHAND, CLONE_VM) and setns() into a
+// user or mount namespace fail with EINVAL in a process with more than one thread. The flusher
+// thread is stopped around them, so that a single-threaded program stays one to the kernel.
+
+namespace {
+
+constexpr int kNeedsOneThread = CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWNS | CLONE_FS;
+
+template <typename Call>
+int with_flusher_stopped(Call&& call) {
+  memdx::trace::flusher_stop();
+  int result = call();
+  int saved_errno = errno;
+  memdx::trace::flusher_start();
+  errno = saved_errno;
+  return result;
+}
+
+}  // namespace
+
+MEMDX_EXPORT int unshare(int flags) {
+  memdx::trace::resolve_real_functions();
+  if (!(flags & kNeedsOneThread)) return real.unshare(flags);
+  return with_flusher_stopped([&] { return real.unshare(flags); });
+}
+
+MEMDX_EXPORT int setns(int fd, int namespace_type) {
+  memdx::trace::resolve_real_functions();
+  return with_flusher_stopped([&] { return real.setns(fd, namespace_type); });
 }

@@ -126,8 +126,14 @@ void send_known_modules() noexcept {
   }
 }
 
-void modules_lock_for_fork() noexcept { pthread_mutex_lock(&modules_lock); }
-void modules_unlock_after_fork_parent() noexcept { pthread_mutex_unlock(&modules_lock); }
-void modules_after_fork_child() noexcept { modules_lock = PTHREAD_MUTEX_INITIALIZER; }
+void modules_lock_for_fork() noexcept {
+  pthread_mutex_lock(&modules_lock);
+}
+void modules_unlock_after_fork_parent() noexcept {
+  pthread_mutex_unlock(&modules_lock);
+}
+void modules_after_fork_child() noexcept {
+  modules_lock = PTHREAD_MUTEX_INITIALIZER;
+}
 
 }  // namespace memdx::trace

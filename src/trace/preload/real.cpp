@@ -40,6 +40,13 @@ bool is_bootstrap_block(const void* ptr) noexcept {
   return at >= base && at < base + sizeof(bootstrap_arena);
 }
 
+size_t bootstrap_bytes_after(const void* ptr, size_t wanted) noexcept {
+  if (!is_bootstrap_block(ptr)) return 0;
+  size_t available =
+      sizeof(bootstrap_arena) - static_cast<size_t>(static_cast<const unsigned char*>(ptr) - bootstrap_arena);
+  return wanted < available ? wanted : available;
+}
+
 void* map_zeroed_once(std::atomic<void*>& mapping, size_t bytes) noexcept {
   void* ready = mapping.load(std::memory_order_acquire);
   if (ready) return ready;
@@ -81,6 +88,13 @@ void resolve_real_functions() noexcept {
   find(real.posix_spawn, "posix_spawn");
   find(real.posix_spawnp, "posix_spawnp");
   find(real.fork, "fork");
+  find(real.close, "close");
+  find(real.close_range, "close_range");
+  find(real.closefrom, "closefrom");
+  find(real.dup2, "dup2");
+  find(real.dup3, "dup3");
+  find(real.unshare, "unshare");
+  find(real.setns, "setns");
   find(real.exit_now, "_exit");
   find(real.abort, "abort");
   resolve_state.store(2, std::memory_order_release);

@@ -29,11 +29,18 @@ struct RealFunctions {
   int (*execve)(const char*, char* const[], char* const[]);
   int (*execvpe)(const char*, char* const[], char* const[]);
   int (*fexecve)(int, char* const[], char* const[]);
-  int (*posix_spawn)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
-                     char* const[], char* const[]);
-  int (*posix_spawnp)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
-                      char* const[], char* const[]);
+  int (*posix_spawn)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*, char* const[],
+                     char* const[]);
+  int (*posix_spawnp)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*, char* const[],
+                      char* const[]);
   pid_t (*fork)();
+  int (*close)(int);
+  int (*close_range)(unsigned int, unsigned int, int);  // null before glibc 2.34
+  void (*closefrom)(int);                               // null before glibc 2.34
+  int (*dup2)(int, int);
+  int (*dup3)(int, int, int);
+  int (*unshare)(int);
+  int (*setns)(int, int);
   void (*exit_now)(int);  // _exit
   void (*abort)();
 };
@@ -48,6 +55,8 @@ void resolve_real_functions() noexcept;
 // are never given back: free() just recognises and ignores them.
 void* bootstrap_alloc(size_t size, size_t alignment) noexcept;
 bool is_bootstrap_block(const void* ptr) noexcept;
+// How many of `wanted` bytes from a bootstrap block at `ptr` lie inside the arena.
+size_t bootstrap_bytes_after(const void* ptr, size_t wanted) noexcept;
 
 // `bytes` of zeroed, lazily committed memory (MAP_NORESERVE) mapped on first use, once across
 // threads: a thread that loses the race unmaps its copy. Null when mmap fails.

@@ -15,8 +15,8 @@ constexpr size_t kSlotCount = size_t{1} << 20;
 constexpr size_t kMaxFilled = kSlotCount / 2;
 
 struct Slot {
-  std::atomic<uint64_t> hash;     // 0: empty
-  std::atomic<uint64_t> id_gen;   // stream generation << 32 | id; 0 while being written
+  std::atomic<uint64_t> hash;    // 0: empty
+  std::atomic<uint64_t> id_gen;  // stream generation << 32 | id; 0 while being written
 };
 
 std::atomic<void*> slots_memory{nullptr};
@@ -25,7 +25,9 @@ std::atomic<size_t> filled{0};
 std::atomic<uint32_t> generation{1};
 std::atomic<bool> full_reported{false};
 
-Slot* table() noexcept { return static_cast<Slot*>(map_zeroed_once(slots_memory, kSlotCount * sizeof(Slot))); }
+Slot* table() noexcept {
+  return static_cast<Slot*>(map_zeroed_once(slots_memory, kSlotCount * sizeof(Slot)));
+}
 
 StackLookup fresh_id(bool* became_full) noexcept {
   if (!full_reported.exchange(true, std::memory_order_relaxed)) *became_full = true;

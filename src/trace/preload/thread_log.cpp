@@ -23,7 +23,9 @@ __thread ThreadLog* this_thread_log __attribute__((tls_model("initial-exec"))) =
 void lock(ThreadLog& log) noexcept {
   while (log.flushing.exchange(true, std::memory_order_acquire)) sched_yield();
 }
-void unlock(ThreadLog& log) noexcept { log.flushing.store(false, std::memory_order_release); }
+void unlock(ThreadLog& log) noexcept {
+  log.flushing.store(false, std::memory_order_release);
+}
 
 void reset_encoder(ThreadLog& log, pid_t tid) noexcept {
   log.tid = tid;
@@ -31,7 +33,7 @@ void reset_encoder(ThreadLog& log, pid_t tid) noexcept {
   log.previous_address = 0;
   log.alloc_ordinal = 0;
   std::memset(log.recent_address, 0, sizeof(log.recent_address));
-  log.last_flush_ns = coarse_ns();
+  log.last_flush_ns.store(coarse_ns(), std::memory_order_relaxed);
   log.events_until_clock_check = 0;
   log.first_batch = true;
   start_sampling(log);
@@ -99,7 +101,7 @@ bool reserve(ThreadLog& log, size_t bytes) noexcept {
   log.committed.store(0, std::memory_order_relaxed);
   log.flushed = 0;
   unlock(log);
-  log.last_flush_ns = coarse_ns();
+  log.last_flush_ns.store(coarse_ns(), std::memory_order_relaxed);
   return stream_is_open();
 }
 
@@ -107,7 +109,18 @@ void flush_own(ThreadLog& log) noexcept {
   lock(log);
   send_published(log);
   unlock(log);
-  log.last_flush_ns = coarse_ns();
+  log.last_flush_ns.store(coarse_ns(), std::memory_order_relaxed);
+}
+
+void flush_idle(uint64_t age_ns) noexcept {
+  const uint64_t now = coarse_ns();
+  for (ThreadLog* log = registry.load(std::memory_order_acquire); log; log = log->next) {
+    if (now - log->last_flush_ns.load(std::memory_order_relaxed) < age_ns) continue;
+    if (log->flushing.exchange(true, std::memory_order_acquire)) continue;
+    send_published(*log);
+    unlock(*log);
+    log->last_flush_ns.store(now, std::memory_order_relaxed);
+  }
 }
 
 void flush_all(bool wait) noexcept {
@@ -143,6 +156,8 @@ void thread_logs_after_fork_child() noexcept {
   }
 }
 
-size_t thread_log_bytes() noexcept { return log_count.load(std::memory_order_relaxed) * sizeof(ThreadLog); }
+size_t thread_log_bytes() noexcept {
+  return log_count.load(std::memory_order_relaxed) * sizeof(ThreadLog);
+}
 
 }  // namespace memdx::trace

@@ -18,24 +18,24 @@ inline constexpr size_t kMaxEventBytes = 1 + 5 * 10;
 inline constexpr size_t kRecentSlots = 1024;
 
 struct ThreadLog {
-  ThreadLog* next;                      // registry link; logs are reused, never unmapped
-  std::atomic<bool> in_use;             // owned by a live thread
-  std::atomic<bool> flushing;           // the flush flag (a tiny spin lock, never held while unwinding)
-  std::atomic<uint32_t> committed;      // bytes of whole records, written by the owner only
-  uint32_t flushed;                     // bytes sent; under `flushing`
-  bool first_batch;                     // next batch starts this thread's stream; under `flushing`
+  ThreadLog* next;                  // registry link; logs are reused, never unmapped
+  std::atomic<bool> in_use;         // owned by a live thread
+  std::atomic<bool> flushing;       // the flush flag (a tiny spin lock, never held while unwinding)
+  std::atomic<uint32_t> committed;  // bytes of whole records, written by the owner only
+  uint32_t flushed;                 // bytes sent; under `flushing`
+  bool first_batch;                 // next batch starts this thread's stream; under `flushing`
   pid_t tid;
   // Encoder state, owner only: fields are deltas from these.
   uint64_t previous_seq;
-  uint64_t previous_address;            // of the last kAlloc
-  uint64_t alloc_ordinal;               // kAllocs written in this thread's stream
+  uint64_t previous_address;  // of the last kAlloc
+  uint64_t alloc_ordinal;     // kAllocs written in this thread's stream
   // Direct-mapped by address: the thread's recent allocations, for kFreeRecent.
   uint64_t recent_address[kRecentSlots];
   uint64_t recent_ordinal[kRecentSlots];
-  uint64_t last_flush_ns;
+  std::atomic<uint64_t> last_flush_ns;  // coarse clock; the owner and the flusher set it
   uint32_t events_until_clock_check;
-  int64_t bytes_until_sample;           // sampling mode: bytes left before the next sample
-  uint64_t random_state;                // sampling mode: xorshift state
+  int64_t bytes_until_sample;  // sampling mode: bytes left before the next sample
+  uint64_t random_state;       // sampling mode: xorshift state
   uint8_t data[kThreadBufferBytes];
 };
 
@@ -59,6 +59,10 @@ void flush_own(ThreadLog& log) noexcept;
 // Sends every thread's published bytes; a log whose flag another thread holds is skipped when
 // `wait` is false (periodic flush) and waited for when true (exit, exec, abort).
 void flush_all(bool wait) noexcept;
+
+// Sends the published bytes of every log not flushed for `age_ns` (the flusher's round); a log
+// another thread is flushing is skipped.
+void flush_idle(uint64_t age_ns) noexcept;
 
 // Thread exit: flush and give the log back for reuse.
 void release_thread_log(ThreadLog* log) noexcept;

@@ -2,8 +2,8 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,7 +11,9 @@
 #include <cstring>
 
 #include "trace/preload/exec_environment.h"
+#include "trace/preload/flusher.h"
 #include "trace/preload/modules.h"
+#include "trace/preload/raw_syscall.h"
 #include "trace/preload/real.h"
 #include "trace/preload/sampled_set.h"
 #include "trace/preload/stack_table.h"
@@ -35,7 +37,7 @@ constexpr uint64_t kMarkerIntervalNs = 100'000'000;
 constexpr size_t kTracerFrames = 2;
 
 struct Settings {
-  char socket_name[108];
+  StreamTarget target;
   uint64_t sample_bytes;
   uint32_t max_depth;
   char preload_path[4096];
@@ -46,7 +48,6 @@ std::atomic<uint64_t> last_marker_ns{0};
 std::atomic<bool> final_flush{false};  // after the library's destructor: flush every event
 pthread_key_t thread_exit_key;
 bool thread_exit_key_made = false;
-int statm_fd = -1;
 
 // The ordering clock of events (wire.h). 64-cycle units keep the per-thread deltas to a byte
 // or two at allocation rates that matter.
@@ -76,9 +77,13 @@ void copy_text(char* out, size_t capacity, const char* text) noexcept {
   out[length] = 0;
 }
 
+// Opened for each marker (ten a second at most) rather than kept: a program that closes every
+// descriptor cannot take it away, and none is held while the program runs.
 uint64_t resident_bytes() noexcept {
   char text[128];
-  ssize_t got = statm_fd >= 0 ? ::pread(statm_fd, text, sizeof(text) - 1, 0) : -1;
+  int fd = raw::open_read_only("/proc/self/statm");
+  ssize_t got = fd >= 0 ? raw::pread(fd, text, sizeof(text) - 1, 0) : -1;
+  if (fd >= 0) raw::close(fd);
   if (got <= 0) return 0;
   text[got] = 0;
   const char* at = std::strchr(text, ' ');  // size, then resident (pages)
@@ -88,7 +93,9 @@ uint64_t resident_bytes() noexcept {
   return pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-uint64_t tracer_bytes() noexcept { return thread_log_bytes() + stack_table_bytes() + sampled_set_bytes(); }
+uint64_t tracer_bytes() noexcept {
+  return thread_log_bytes() + stack_table_bytes() + sampled_set_bytes();
+}
 
 void send_marker() noexcept {
   uint8_t record[1 + 4 * wire::kMaxVarintBytes];
@@ -132,8 +139,7 @@ uint8_t* put_stack(uint8_t* out, uint32_t id, const uintptr_t* frames, size_t de
   out = wire::put_u64(out, id);
   out = wire::put_u64(out, depth);
   for (size_t i = 0; i < depth; ++i) {
-    out = i == 0 ? wire::put_u64(out, frames[0])
-                 : wire::put_s64(out, static_cast<int64_t>(frames[i] - frames[i - 1]));
+    out = i == 0 ? wire::put_u64(out, frames[0]) : wire::put_s64(out, static_cast<int64_t>(frames[i] - frames[i - 1]));
   }
   return out;
 }
@@ -231,7 +237,9 @@ bool take_sample(ThreadLog& log, size_t size) noexcept {
   return true;
 }
 
-void on_thread_exit(void* log) { release_thread_log(static_cast<ThreadLog*>(log)); }
+void on_thread_exit(void* log) {
+  release_thread_log(static_cast<ThreadLog*>(log));
+}
 
 void before_fork() noexcept {
   in_tracer = true;
@@ -251,12 +259,27 @@ void after_fork_child() noexcept {
   stack_table_new_stream();
   unwind_after_fork_child();
   last_marker_ns.store(0, std::memory_order_relaxed);
-  if (tracing_active() && stream_reopen_in_child(settings.socket_name, settings.sample_bytes, settings.max_depth)) {
+  if (tracing_active() && stream_reopen_in_child(settings.target, settings.sample_bytes, settings.max_depth)) {
     send_known_modules();
+    flusher_after_fork_child();
   } else {
     stop_tracing();
   }
   in_tracer = false;
+}
+
+// Where the collector listens, the run's secret and the collector's pid, as memdx set them;
+// false when any is missing or malformed (then nothing is traced).
+bool read_stream_target(StreamTarget& target) noexcept {
+  const char* path = std::getenv(wire::kEnvSocket);
+  const char* key = std::getenv(wire::kEnvKey);
+  if (!path || path[0] != '/' || std::strlen(path) >= sizeof(target.socket_path) || !key) return false;
+  if (!wire::parse_key(key, target.key)) return false;
+  uint64_t collector = read_env_u64(wire::kEnvCollectorPid, 0);
+  if (collector == 0 || collector > 0x7fffffff) return false;
+  target.collector_pid = static_cast<pid_t>(collector);
+  copy_text(target.socket_path, sizeof(target.socket_path), path);
+  return true;
 }
 
 void remember_preload_path() noexcept {
@@ -273,7 +296,9 @@ void send_process_record(const uint8_t* begin, const uint8_t* end) noexcept {
   if (!stream_send(wire::BatchKind::kProcess, static_cast<pid_t>(gettid()), &piece, 1)) stop_tracing();
 }
 
-void stop_tracing() noexcept { tracing.store(false, std::memory_order_relaxed); }
+void stop_tracing() noexcept {
+  tracing.store(false, std::memory_order_relaxed);
+}
 
 namespace {
 
@@ -300,21 +325,18 @@ void tracer_init() noexcept {
   in_tracer = true;
   remember_tracer_environment();
   resolve_real_functions();
-  const char* socket_name = std::getenv(wire::kEnvSocket);
-  if (!socket_name || !*socket_name || !real.malloc) {
+  if (!read_stream_target(settings.target) || !real.malloc) {
     init_state.store(2, std::memory_order_release);
     in_tracer = false;
     return;
   }
-  copy_text(settings.socket_name, sizeof(settings.socket_name), socket_name);
   settings.sample_bytes = read_env_u64(wire::kEnvSampleBytes, 0);
   uint64_t depth = read_env_u64(wire::kEnvMaxDepth, wire::kDefaultMaxDepth);
   settings.max_depth = static_cast<uint32_t>(depth < 1 ? 1 : depth > wire::kMaxMaxDepth ? wire::kMaxMaxDepth : depth);
   remember_preload_path();
-  statm_fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   thread_exit_key_made = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;
   pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-  if (stream_open(settings.socket_name, settings.sample_bytes, settings.max_depth, 0)) {
+  if (stream_open(settings.target, settings.sample_bytes, settings.max_depth, 0)) {
     tracing.store(true, std::memory_order_relaxed);
     scan_modules();
     send_marker();
@@ -404,8 +426,12 @@ void finish_process(wire::EndReason reason, int status) noexcept {
   if (reason == wire::EndReason::kExit) final_flush.store(true, std::memory_order_relaxed);
 }
 
-const char* preload_entry() noexcept { return settings.preload_path; }
+const char* preload_entry() noexcept {
+  return settings.preload_path;
+}
 
-uint64_t current_seq() noexcept { return sequence_now(); }
+uint64_t current_seq() noexcept {
+  return sequence_now();
+}
 
 }  // namespace memdx::trace

@@ -20,7 +20,9 @@ struct ThreadLog;
 extern __thread bool in_tracer __attribute__((tls_model("initial-exec")));
 
 extern std::atomic<bool> tracing;
-inline bool tracing_active() noexcept { return tracing.load(std::memory_order_relaxed); }
+inline bool tracing_active() noexcept {
+  return tracing.load(std::memory_order_relaxed);
+}
 
 // Reads the environment memdx set, connects, sends the module map. Runs once: from the first
 // hooked call after the loader is ready (other libraries' constructors allocate before this

@@ -225,7 +225,7 @@ struct MemoFrame {
 struct WalkMemo {  // zero-initialized TLS: empty
   MemoFrame frames[kMemoFrames];
   size_t count;
-  bool complete;       // the walk ended by itself (not at max_frames)
+  bool complete;  // the walk ended by itself (not at max_frames)
   uint32_t generation;
   uintptr_t stack_high;
 };
@@ -270,9 +270,10 @@ void remember_walk(const MemoFrame* fresh, size_t fresh_count, bool complete, ui
 
 // The walk met remembered frame `match` with equal registers and words: the frames from there
 // on are the remembered ones. A remembered walk cut at max_frames goes on from its last frame.
-__attribute__((noinline)) size_t finish_from_memo(WalkMemo& memo, size_t match, const MemoFrame* fresh, size_t fresh_count,
-                                                 uintptr_t* frames, size_t count, size_t max_frames, uint64_t key_bits,
-                                                 uint32_t generation, uintptr_t stack_high) noexcept {
+__attribute__((noinline)) size_t finish_from_memo(WalkMemo& memo, size_t match, const MemoFrame* fresh,
+                                                  size_t fresh_count, uintptr_t* frames, size_t count,
+                                                  size_t max_frames, uint64_t key_bits, uint32_t generation,
+                                                  uintptr_t stack_high) noexcept {
   const size_t tail = memo.count - match;
   const size_t copied = tail < max_frames - count ? tail : max_frames - count;
   for (size_t i = 0; i < copied; ++i) frames[count + i] = memo.frames[match + i].ip;

@@ -4,7 +4,7 @@
 // unwind rules so that the steady state costs a hash lookup and two loads per frame.
 //
 // Everything here is async-signal-safe once the calling thread has run unwind_thread_init()
-// (capture_stack runs it lazily; that first call may allocate inside pthread_getattr_np).
+// (capture_stack runs it lazily; that first call reads /proc/self/maps).
 // No locks, no malloc, no exceptions, no C++ runtime.
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +38,7 @@ size_t capture_stack(uintptr_t* frames, size_t max_frames, size_t skip) noexcept
 void unwind_forget_code() noexcept;
 
 // Optional per-thread set-up (stack bounds); capture_stack calls it lazily if not done.
-// Call it outside signal handlers: it may allocate (pthread_getattr_np) or read /proc.
+// Call it outside signal handlers: it reads /proc/self/maps. It takes no lock and never allocates.
 void unwind_thread_init() noexcept;
 
 // Resets per-thread state in a child after fork() (the TLS of the forking thread is copied, and

@@ -2,24 +2,27 @@
 // hot path.
 #include "trace/preload/unwind_stack.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstddef>
 
+#include "trace/preload/raw_syscall.h"
+
 namespace memdx::trace::unwind_detail {
 namespace {
 
-// Streaming scan of /proc/self/maps lines ("start-end perms offset dev inode path") for the main
-// thread's stack, the line whose path is "[stack]". It keeps only the two addresses of each line,
-// the end of the previous mapping and how much of "[stack]" the line has matched so far, so it
-// needs no line buffer and lines may straddle read() chunks.
-class MainStackScanner {
+// Streaming scan of /proc/self/maps lines ("start-end perms offset dev inode path"): the main
+// thread's [stack] and the mappings that hold two addresses (the stack pointer, the thread's
+// descriptor). It keeps only the two addresses of each line, the end of the previous mapping and
+// how much of "[stack]" the line has matched so far, so it needs no line buffer and lines may
+// straddle read() chunks.
+class MapsScanner {
  public:
+  MapsScanner(uintptr_t sp, uintptr_t descriptor) : sp_(sp), descriptor_(descriptor) {}
+
   void feed(char c) noexcept {
-    if (found_) return;
     switch (field_) {
       case Field::kStart:
         if (c == '-')
@@ -42,11 +45,11 @@ class MainStackScanner {
     }
   }
 
-  bool found() const noexcept { return found_; }
-
-  // The [stack] mapping, widened down to the end of the mapping below it: the stack grows into
-  // that gap, so a later, deeper stack pointer still falls inside.
-  AddressRange result() const noexcept { return result_; }
+  // The main thread's [stack], widened down to the end of the mapping below it: the stack grows
+  // into that gap, so a later, deeper stack pointer still falls inside.
+  AddressRange main_stack() const noexcept { return main_stack_; }
+  AddressRange holding_sp() const noexcept { return holding_sp_; }
+  AddressRange holding_descriptor() const noexcept { return holding_descriptor_; }
 
  private:
   enum class Field { kStart, kEnd, kRest };
@@ -68,62 +71,54 @@ class MainStackScanner {
   }
 
   void end_line() noexcept {
+    AddressRange mapping{start_, end_};
     if (matched_ == kStackNameLength) {
-      found_ = true;
-      result_ = AddressRange{previous_end_ < start_ ? previous_end_ : start_, end_};
+      mapping.low = previous_end_ < start_ ? previous_end_ : start_;
+      main_stack_ = mapping;
     }
+    if (mapping.contains(sp_)) holding_sp_ = mapping;
+    if (mapping.contains(descriptor_)) holding_descriptor_ = mapping;
     previous_end_ = end_;
     start_ = end_ = 0;
     matched_ = 0;
     field_ = Field::kStart;
   }
 
+  uintptr_t sp_;
+  uintptr_t descriptor_;
   Field field_ = Field::kStart;
   uintptr_t start_ = 0;
   uintptr_t end_ = 0;
   uintptr_t previous_end_ = 0;
   size_t matched_ = 0;
-  bool found_ = false;
-  AddressRange result_;
+  AddressRange main_stack_, holding_sp_, holding_descriptor_;
 };
 
-AddressRange main_thread_stack() noexcept {
-  const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  MainStackScanner scanner;
-  char chunk[1024];
-  ssize_t got = 0;
-  while (!scanner.found() && (got = read(fd, chunk, sizeof(chunk))) > 0) {
-    for (ssize_t i = 0; i < got; ++i) scanner.feed(chunk[i]);
-  }
-  close(fd);
-  return scanner.found() ? scanner.result() : AddressRange{};
-}
-
-AddressRange pthread_stack() noexcept {
-  pthread_attr_t attributes;
-  if (pthread_getattr_np(pthread_self(), &attributes) != 0) return {};
-  void* low = nullptr;
-  size_t size_bytes = 0;
-  const int error = pthread_attr_getstack(&attributes, &low, &size_bytes);
-  pthread_attr_destroy(&attributes);
-  if (error != 0) return {};
-  const auto start = reinterpret_cast<uintptr_t>(low);
-  return AddressRange{start, start + size_bytes};
+// Which of the scanned mappings is this thread's stack. glibc puts a thread's descriptor at the
+// top of its stack block (its own or one given with pthread_attr_setstack), so for a thread
+// pthread_create made, the mapping that holds pthread_self() is its stack wherever sp is now (a
+// coroutine's stack, say). The main thread's descriptor is not on its stack: its stack is [stack],
+// unless it is the child of a fork from another thread, running on that thread's block.
+AddressRange choose_stack(const MapsScanner& maps, uintptr_t sp, bool main_thread) noexcept {
+  if (!main_thread) return maps.holding_descriptor();
+  if (maps.main_stack().contains(sp)) return maps.main_stack();
+  if (maps.holding_descriptor().contains(sp)) return maps.holding_descriptor();
+  return maps.main_stack();
 }
 
 }  // namespace
 
 AddressRange query_thread_stack(uintptr_t sp) noexcept {
-  // pthread_getattr_np on the main thread would parse /proc/self/maps with stdio (malloc); our
-  // own scan finds the same mapping without it. It is the answer only if sp is in it: the main
-  // thread may run on a stack of its own making, and after a fork from another thread the child's
-  // main thread runs on that thread's stack, which glibc's descriptor still knows.
-  if (gettid() == getpid()) {
-    const AddressRange stack = main_thread_stack();
-    if (stack.contains(sp)) return stack;
+  const int fd = raw::open_read_only("/proc/self/maps");
+  if (fd < 0) return {};
+  MapsScanner scanner(sp, reinterpret_cast<uintptr_t>(pthread_self()));
+  char chunk[4096];
+  ssize_t got = 0;
+  while ((got = raw::read(fd, chunk, sizeof(chunk))) > 0) {
+    for (ssize_t i = 0; i < got; ++i) scanner.feed(chunk[i]);
   }
-  return pthread_stack();
+  raw::close(fd);
+  return choose_stack(scanner, sp, gettid() == getpid());
 }
 
 AddressRange query_active_altstack() noexcept {

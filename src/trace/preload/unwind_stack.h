@@ -11,11 +11,14 @@ struct AddressRange {
   bool contains(uintptr_t address) const noexcept { return address >= low && address < high; }
 };
 
-// The calling thread's own stack, whatever stack sp (the caller's stack pointer) is on:
-// pthread_getattr_np (which may allocate), except for the main thread running on its [stack]
-// mapping, found by reading /proc/self/maps with open/read into a stack buffer. For the main
-// thread the range starts where the mapping below the stack ends, since the stack grows down into
-// that gap. Empty if nothing is known. Not async-signal-safe.
+// The calling thread's stack, from /proc/self/maps read with direct system calls: no libc
+// function that locks or allocates (glibc's pthread_getattr_np holds the thread's lock while it
+// calls realloc, so a hook reaching it from inside that realloc would wait on itself forever).
+// For a thread of pthread_create, the mapping holding its descriptor (the top of its stack block);
+// for the main thread its [stack], widened down to the end of the mapping below it since the
+// stack grows into that gap. sp is the caller's stack pointer, which may be elsewhere (a
+// coroutine). Empty if nothing is known. Made of system calls alone, but it reads a file, so it
+// stays out of the hot path: once per thread.
 AddressRange query_thread_stack(uintptr_t sp) noexcept;
 
 // The sigaltstack the thread runs on, or an empty range when it is not on one.
