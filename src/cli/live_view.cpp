@@ -1,6 +1,9 @@
 #include "cli/live_view.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstdio>
@@ -26,9 +29,28 @@ const char* arrow(const std::deque<std::pair<int64_t, uint64_t>>& values) {
   return "\u2192";
 }
 
+// Whether one of the process's standard descriptors (input too: the terminal echoes what is
+// typed for it) is the terminal device `terminal` names. Unknown counts as yes.
+bool shares_terminal(pid_t pid, dev_t terminal) {
+  for (int fd = 0; fd <= 2; ++fd) {
+    struct stat st {};
+    std::string path = fmt::format("/proc/{}/fd/{}", pid, fd);
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT && ::access(fmt::format("/proc/{}", pid).c_str(), F_OK) == 0) continue;  // fd closed
+      return true;
+    }
+    if (S_ISCHR(st.st_mode) && st.st_rdev == terminal) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-LiveView::LiveView() : enabled_(::isatty(STDERR_FILENO) == 1) {}
+LiveView::LiveView(pid_t root) {
+  struct stat terminal {};
+  if (::isatty(STDERR_FILENO) != 1 || ::fstat(STDERR_FILENO, &terminal) != 0) return;
+  enabled_ = !shares_terminal(root, terminal.st_rdev);
+}
 
 std::string LiveView::render(const record::TickStatus& status) {
   const auto& samples = *status.samples;
@@ -40,10 +62,10 @@ std::string LiveView::render(const record::TickStatus& status) {
     while (h.rss.size() > 2 && status.t_ms - h.rss.front().first > kTrendWindowMs) h.rss.pop_front();
     total_pss += h.pss_bytes;
   }
-  std::string out = fmt::format("memdx  {:>7.1f} s  {} process{} alive ({} seen)  total PSS {}\n",
-                                static_cast<double>(status.t_ms) / 1000.0, status.processes_alive,
-                                status.processes_alive == 1 ? "" : "es", status.processes_seen,
-                                model::format_bytes(total_pss));
+  std::string out =
+      fmt::format("memdx  {:>7.1f} s  {} process{} alive ({} seen)  total PSS {}\n",
+                  static_cast<double>(status.t_ms) / 1000.0, status.processes_alive,
+                  status.processes_alive == 1 ? "" : "es", status.processes_seen, model::format_bytes(total_pss));
   std::vector<const model::ProcessSample*> busiest;
   for (const auto& s : samples) busiest.push_back(&s);
   std::sort(busiest.begin(), busiest.end(), [](auto* a, auto* b) { return a->rss_bytes > b->rss_bytes; });

@@ -1,6 +1,6 @@
-// The live view of run and watch on a terminal: elapsed time, total PSS, the busiest processes
-// with their fds and threads, and a trend arrow per series. Redrawn at most twice a second on
-// stderr, and erased before the final summary.
+// The live view of watch on a terminal: elapsed time, total PSS, the busiest processes with their
+// fds and threads, and a trend arrow per series. Redrawn at most twice a second on stderr, and
+// erased before the final summary; never drawn on a terminal the recorded process writes to.
 #pragma once
 
 #include <sys/types.h>
@@ -17,7 +17,11 @@ namespace memdx::cli {
 
 class LiveView {
  public:
-  LiveView();  // enabled only when stderr is a terminal
+  LiveView() = default;  // disabled
+  // Enabled when stderr is a terminal that `root` cannot write to: the view redraws its lines,
+  // and a program writing to the same terminal would have its own lines drawn over (a program
+  // started by `memdx run` inherits memdx's terminal, so there the view stays off).
+  explicit LiveView(pid_t root);
   bool enabled() const { return enabled_; }
   void update(const record::TickStatus& status);
   void clear();  // erases what was drawn

@@ -177,6 +177,15 @@ record::SessionOptions session_options(const RecordRequest& request, const proc:
   return session;
 }
 
+// On a terminal without the live view, one line that memdx is at work: the command's own output
+// may be all there is to see until the verdict.
+void say_recording(pid_t root, const RecordRequest& request, bool live_view) {
+  if (live_view || ::isatty(STDERR_FILENO) != 1) return;
+  std::fprintf(stderr, "memdx: recording pid %d and every process it starts into %s; the verdict follows when %s\n",
+               root, request.out_path.c_str(),
+               request.duration_ms ? "it ends, the duration passes, or Ctrl-C" : "it ends (or Ctrl-C)");
+}
+
 }  // namespace
 
 std::optional<RecordOutcome> record_tree(const RecordRequest& request,
@@ -203,9 +212,10 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
     writer->put_meta("root_pid", static_cast<int64_t>(root));
 
     proc::ProcFs fs;
-    LiveView live;
+    LiveView live = request.quiet ? LiveView() : LiveView(root);
+    if (!request.quiet) say_recording(root, request, live.enabled());
     record::SessionOptions session = session_options(request, fs, root);
-    if (!request.quiet) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
+    if (live.enabled()) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
     if (collector) session.on_store = [&collector](store::RecordingWriter& w) { store_trace_chunks(*collector, w); };
     RecordOutcome outcome;
     outcome.session = record::run_session(fs, *writer, root, session);
