@@ -274,6 +274,19 @@ Finding* add_count(const ProcessContext& c, const SeriesSpec& spec, SampleValue 
   return &out.findings.emplace_back(trend_finding(c, spec, seen, kind, "leak"));
 }
 
+// Open fds, from the samples that could count them: another user's process without root has
+// none, and is not measured rather than "no fds".
+void add_fds(const ProcessContext& c, ProcessFindings& out) {
+  std::vector<SeriesPoint> points;
+  for (const ProcessSample& s : c.samples) {
+    if (s.fds) points.push_back({seconds_of(s.t_ms), static_cast<double>(*s.fds)});
+  }
+  if (points.empty()) return;  // out.seen.fds stays unmeasured
+  out.seen.fds = test_series(c, kFds, points, c.options.fds, out);
+  if (!out.seen.fds.growing() || out.seen.fds.trend.growth_total < c.options.fds_min_growth) return;
+  out.findings.push_back(trend_finding(c, kFds, out.seen.fds, "fd_growth", "leak"));
+}
+
 // Every thread has a stack, reserved in VSZ and resident as far as it was touched: say what the
 // leaked threads cost in address space, which is what runs out first on 32-bit and in containers.
 void add_threads(const ProcessContext& c, ProcessFindings& out) {
@@ -421,9 +434,7 @@ ProcessFindings process_findings(const ProcessContext& c) {
   add_heap_and_anon(c, out);
   add_shmem(c, out);
   add_file(c, out);
-  add_count(
-      c, kFds, [](const ProcessSample& s) { return static_cast<double>(s.fds); }, c.options.fds,
-      c.options.fds_min_growth, "fd_growth", out.seen.fds, out);
+  add_fds(c, out);
   add_threads(c, out);
   bool grew = !out.findings.empty();  // every finding so far is a growth finding
   add_reservation(c, out);

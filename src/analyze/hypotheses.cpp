@@ -136,6 +136,12 @@ Hypothesis reservation_only(const ProcessObservations& seen, const std::vector<F
 
 Hypothesis count_series(std::string_view name, const ProcessObservations& seen, const std::vector<Finding>& findings,
                         const SeriesObservation& series, const char* label) {
+  if (!series.measured && !find_finding(findings, seen.pid, name)) {
+    return make(name, seen.pid, kNotMeasured,
+                fmt::format("{} could not be read (another user's process: memdx needs root or CAP_SYS_PTRACE to "
+                            "count them); nothing is assumed about them",
+                            label));
+  }
   if (find_finding(findings, seen.pid, name) || !series.judged() || !series.growing()) {
     return from_series(name, seen, findings, series, label, label);
   }

@@ -97,7 +97,9 @@ std::vector<pid_t> ProcessTable::subtree(pid_t root) const {
 
 ProcessTable scan_process_table(const proc::ProcFs& fs) {
   ProcessTable table;
-  for (pid_t pid : fs.list_pids()) {
+  proc::Result<std::vector<pid_t>> pids = fs.list_pids();
+  if (!pids.ok()) return table;  // no descendants can be found: the tree is its root alone
+  for (pid_t pid : *pids) {
     auto text = fs.read_pid_file(pid, "stat");
     if (!text.ok()) continue;  // exited since the directory listing
     auto stat = proc::parse_stat(*text);

@@ -73,7 +73,7 @@ std::string LiveView::render(const record::TickStatus& status) {
     const auto* s = busiest[i];
     out += fmt::format("  pid {:>7}  RSS {:>10} {}  anon {:>10}  fds {:>5}  threads {:>4}\n", s->pid,
                        model::format_bytes(s->rss_bytes), arrow(history_[s->pid].rss),
-                       model::format_bytes(s->rss_anon_bytes), s->fds, s->threads);
+                       model::format_bytes(s->rss_anon_bytes), s->fds ? std::to_string(*s->fds) : "?", s->threads);
   }
   return out;
 }

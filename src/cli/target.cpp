@@ -70,7 +70,11 @@ std::vector<TargetMatch> resolve_target(const proc::ProcFs& fs, const std::strin
   }
   std::set<pid_t> excluded = self_and_ancestors(fs);
   std::vector<TargetMatch> matches;
-  for (pid_t pid : fs.list_pids()) {
+  proc::Result<std::vector<pid_t>> pids = fs.list_pids();
+  if (!pids.ok()) {
+    throw RuntimeError(fmt::format("cannot list the processes in {}: {}", pids.error().path, pids.error().message));
+  }
+  for (pid_t pid : *pids) {
     auto comm = fs.read_pid_file(pid, "comm");
     if (!comm.ok()) continue;
     std::string name(proc::trim(*comm));

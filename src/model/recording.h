@@ -47,7 +47,9 @@ struct ProcessSample {
   uint64_t vsz_bytes = 0;
   uint64_t swap_bytes = 0;
   std::optional<uint64_t> pss_bytes;
-  uint32_t fds = 0;
+  // Absent when /proc/PID/fd cannot be read (another user's process without root): not measured,
+  // never a made-up zero.
+  std::optional<uint32_t> fds;
   uint32_t threads = 0;
   std::optional<uint64_t> heap_live_bytes;  // from the heap tracer, when it runs
 };

@@ -28,13 +28,14 @@ KeptFile::~KeptFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool KeptFile::read(std::string& out) const {
+bool KeptFile::read(std::string& out, int* error) const {
   out.clear();
   char chunk[4096];
   for (off_t offset = 0;;) {
     ssize_t n = ::pread(fd_, chunk, sizeof(chunk), offset);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (error) *error = errno;
       return false;
     }
     if (n == 0) return true;

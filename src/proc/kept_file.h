@@ -19,8 +19,9 @@ class KeptFile {
   KeptFile& operator=(const KeptFile&) = delete;
   ~KeptFile();
 
-  // Reads the whole file into `out`; false when it cannot be read any more.
-  bool read(std::string& out) const;
+  // Reads the whole file into `out`; false when it cannot be read any more, with the reason in
+  // `*error` when given (ESRCH: the process it was opened for has been reaped).
+  bool read(std::string& out, int* error = nullptr) const;
 
  private:
   explicit KeptFile(int fd) : fd_(fd) {}

@@ -66,10 +66,10 @@ std::optional<pid_t> parse_pid_name(const char* name) {
   return static_cast<pid_t>(*value);
 }
 
-std::vector<pid_t> numeric_entries(const std::string& dir_path) {
+Result<std::vector<pid_t>> numeric_entries(const std::string& dir_path) {
   std::vector<pid_t> ids;
   UniqueDir dir(::opendir(dir_path.c_str()));
-  if (!dir) return ids;
+  if (!dir) return make_error(errno, dir_path);
   while (dirent* entry = ::readdir(dir.get())) {
     if (auto id = parse_pid_name(entry->d_name)) ids.push_back(*id);
   }
@@ -122,10 +122,11 @@ bool ProcFs::process_exists(pid_t pid) const {
   return ::stat(pid_dir(pid).c_str(), &st) == 0;
 }
 
-std::vector<pid_t> ProcFs::list_pids() const { return numeric_entries(proc_root_); }
+Result<std::vector<pid_t>> ProcFs::list_pids() const { return numeric_entries(proc_root_); }
 
 std::vector<pid_t> ProcFs::thread_ids(pid_t pid) const {
-  return numeric_entries(pid_dir(pid) + "/task");
+  Result<std::vector<pid_t>> ids = numeric_entries(pid_dir(pid) + "/task");
+  return ids.ok() ? std::move(ids).value() : std::vector<pid_t>{};
 }
 
 Result<FdCounts> ProcFs::count_fds(pid_t pid) const {

@@ -42,7 +42,9 @@ class ProcFs {
   Result<std::string> read_file(const std::string& path) const;
 
   bool process_exists(pid_t pid) const;
-  std::vector<pid_t> list_pids() const;  // every numeric entry of /proc, ascending
+  // Every numeric entry of /proc, ascending; an error when /proc cannot be listed (out of file
+  // descriptors, say), which is not the same as no processes.
+  Result<std::vector<pid_t>> list_pids() const;
   std::vector<pid_t> thread_ids(pid_t pid) const;
 
   // Counts /proc/PID/fd by type. Needs the same access as smaps.

@@ -1,14 +1,35 @@
 #include "record/process_tree.h"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include "proc/kv.h"
 #include "proc/process_files.h"
 
 namespace memdx::record {
 
+namespace {
+
+// Descriptors memdx needs besides the kept files: the recording, the tracer's collector, reads of
+// /proc by path, the terminal.
+constexpr rlim_t kReservedDescriptors = 192;
+
+// Each followed process may hold two kept files and, when traced, one collector connection: two
+// thirds of what is left after the reserve go to kept files.
+size_t kept_file_budget() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur <= kReservedDescriptors) return 0;
+  rlim_t usable = std::min<rlim_t>(limit.rlim_cur, 1 << 20) - kReservedDescriptors;
+  return static_cast<size_t>(usable / 3 * 2);
+}
+
+}  // namespace
+
 ProcessTreeTracker::ProcessTreeTracker(const proc::ProcFs& fs, pid_t root, std::set<pid_t> anchors)
-    : fs_(fs), root_(root), anchors_(std::move(anchors)) {}
+    : fs_(fs), root_(root), anchors_(std::move(anchors)), kept_file_budget_(kept_file_budget()) {}
 
 bool ProcessTreeTracker::admit(pid_t pid, pid_t ppid) const {
   if (pid == root_) return true;
@@ -20,40 +41,68 @@ bool ProcessTreeTracker::admit(pid_t pid, pid_t ppid) const {
 
 TreeChanges ProcessTreeTracker::refresh(int64_t now_ms) {
   TreeChanges changes;
-  std::vector<pid_t> listed = fs_.list_pids();
-  std::set<pid_t> present(listed.begin(), listed.end());
+  proc::Result<std::vector<pid_t>> listed = fs_.list_pids();
+  // Without the list nothing can be said to have exited or been born: try again next time.
+  if (!listed.ok()) return changes;
+  std::set<pid_t> present(listed->begin(), listed->end());
   find_exits(present, now_ms, changes);
-  find_births(listed, now_ms, changes);
+  for (pid_t unread : find_births(*listed, now_ms, changes)) present.erase(unread);
   previously_listed_ = std::move(present);
   return changes;
 }
 
-std::optional<uint64_t> ProcessTreeTracker::read_cpu_ns(Known& known) {
-  if (!known.schedstat_file || !known.schedstat_file->read(buffer_)) return std::nullopt;
+ProcessTreeTracker::Probe ProcessTreeTracker::read_cpu_ns(Known& known, std::optional<uint64_t>& cpu_ns) {
+  if (!known.schedstat_file) return Probe::kAlive;
+  int error = 0;
+  if (!known.schedstat_file->read(buffer_, &error)) return error == ESRCH ? Probe::kGone : Probe::kUnreadable;
   // "cpu_ns wait_ns timeslices": nanoseconds, where stat's utime/stime move in 10 ms ticks.
-  return proc::parse_u64(buffer_.substr(0, buffer_.find(' ')));
+  cpu_ns = proc::parse_u64(buffer_.substr(0, buffer_.find(' ')));
+  return Probe::kAlive;
 }
 
 // A process that has not run since its stat was read cannot have exited, exec'd or faulted, so
 // its stat is not read again for a while: on a tree of idle processes this halves the reads.
 // A process gone for good fails the schedstat read at once (the kept file pins the old task).
-std::optional<proc::Stat> ProcessTreeTracker::read_stat(pid_t pid, Known& known, int64_t now_ms) {
+ProcessTreeTracker::Probe ProcessTreeTracker::read_stat(pid_t pid, Known& known, int64_t now_ms,
+                                                        std::optional<proc::Stat>& stat) {
   constexpr int64_t kStatRefreshMs = 5000;
-  std::optional<uint64_t> cpu_ns = read_cpu_ns(known);
+  std::optional<uint64_t> cpu_ns;
+  if (Probe probe = read_cpu_ns(known, cpu_ns); probe != Probe::kAlive) return probe;
   bool ran = !cpu_ns || !known.activity || known.activity->cpu_ns != *cpu_ns;
-  if (!ran && known.last_stat && now_ms - known.stat_read_ms < kStatRefreshMs) return known.last_stat;
-  if (known.schedstat_file && !cpu_ns) return std::nullopt;  // gone
-  std::optional<proc::Stat> stat;
+  if (!ran && known.last_stat && now_ms - known.stat_read_ms < kStatRefreshMs) {
+    stat = known.last_stat;
+    return Probe::kAlive;
+  }
   if (known.stat_file) {
-    if (known.stat_file->read(buffer_)) stat = proc::parse_stat(buffer_);
+    int error = 0;
+    if (!known.stat_file->read(buffer_, &error)) return error == ESRCH ? Probe::kGone : Probe::kUnreadable;
+    stat = proc::parse_stat(buffer_);
   } else if (auto text = fs_.read_pid_file(pid, "stat"); text.ok()) {
     stat = proc::parse_stat(*text);
+  } else {
+    bool gone = text.error().kind == proc::ReadErrorKind::kProcessGone || text.error().kind == proc::ReadErrorKind::kNotFound;
+    return gone ? Probe::kGone : Probe::kUnreadable;
   }
+  if (!stat) return Probe::kUnreadable;
   known.last_stat = stat;
   known.stat_read_ms = now_ms;
   known.activity.reset();
-  if (stat && cpu_ns) known.activity = Activity{*cpu_ns, stat->faults, stat->vsize_bytes, stat->rss_pages, stat->threads};
-  return stat;
+  if (cpu_ns) known.activity = Activity{*cpu_ns, stat->faults, stat->vsize_bytes, stat->rss_pages, stat->threads};
+  return Probe::kAlive;
+}
+
+void ProcessTreeTracker::keep_files(pid_t pid, Known& known) {
+  if (kept_files_ + 2 > kept_file_budget_) return;
+  std::string dir = fs_.proc_root() + "/" + std::to_string(pid);
+  known.stat_file = proc::KeptFile::open(dir + "/stat");
+  known.schedstat_file = proc::KeptFile::open(dir + "/schedstat");
+  kept_files_ += (known.stat_file ? 1 : 0) + (known.schedstat_file ? 1 : 0);
+}
+
+void ProcessTreeTracker::drop_files(Known& known) {
+  kept_files_ -= (known.stat_file ? 1 : 0) + (known.schedstat_file ? 1 : 0);
+  known.stat_file.reset();
+  known.schedstat_file.reset();
 }
 
 // Ours and alive: re-read stat to see an exit (gone, zombie, pid reused) or an exec (new comm).
@@ -62,8 +111,13 @@ void ProcessTreeTracker::find_exits(const std::set<pid_t>& present, int64_t now_
     pid_t pid = it->first;
     Known& known = known_[pid];
     std::optional<proc::Stat> stat;
-    if (present.count(pid) != 0) stat = read_stat(pid, known, now_ms);
-    bool gone = !stat || stat->start_time_ticks != known.start_time_ticks || stat->state == 'Z' || stat->state == 'X';
+    Probe probe = present.count(pid) != 0 ? read_stat(pid, known, now_ms, stat) : Probe::kGone;
+    if (probe == Probe::kUnreadable) {
+      ++it;  // alive as far as anyone knows; looked at again next time
+      continue;
+    }
+    bool gone = probe == Probe::kGone || stat->start_time_ticks != known.start_time_ticks || stat->state == 'Z' ||
+                stat->state == 'X';
     if (!gone) {
       if (stat->comm != known.comm) {
         known.comm = stat->comm;
@@ -83,8 +137,7 @@ void ProcessTreeTracker::find_exits(const std::set<pid_t>& present, int64_t now_
     if (status >= 0 && WIFEXITED(status)) record.exit_code = WEXITSTATUS(status);
     if (status >= 0 && WIFSIGNALED(status)) record.exit_signal = WTERMSIG(status);
     known.ours = false;
-    known.stat_file.reset();
-    known.schedstat_file.reset();
+    drop_files(known);
     known.activity.reset();
     known.last_stat.reset();
     changes.exited.push_back(std::move(record));
@@ -95,13 +148,18 @@ void ProcessTreeTracker::find_exits(const std::set<pid_t>& present, int64_t now_
 // Only pids that were not listed on the previous pass are read: on a quiet system of a
 // thousand processes a pass costs one readdir of /proc. The loop repeats while the tree grows,
 // since after pid wrap-around a child may carry a lower pid than its parent.
-void ProcessTreeTracker::find_births(const std::vector<pid_t>& listed, int64_t now_ms, TreeChanges& changes) {
+std::set<pid_t> ProcessTreeTracker::find_births(const std::vector<pid_t>& listed, int64_t now_ms,
+                                                TreeChanges& changes) {
   std::vector<std::pair<pid_t, proc::Stat>> candidates;
+  std::set<pid_t> unread;
   for (pid_t pid : listed) {
     if (previously_listed_.count(pid) != 0 && pid != root_) continue;
     if (records_.count(pid) != 0) continue;
     auto text = fs_.read_pid_file(pid, "stat");
-    if (!text.ok()) continue;
+    if (!text.ok()) {
+      if (text.error().kind == proc::ReadErrorKind::kOther) unread.insert(pid);  // not gone: retry
+      continue;
+    }
     if (auto stat = proc::parse_stat(*text)) candidates.emplace_back(pid, std::move(*stat));
   }
   bool grew = true;
@@ -113,9 +171,7 @@ void ProcessTreeTracker::find_births(const std::vector<pid_t>& listed, int64_t n
       known.start_time_ticks = stat.start_time_ticks;
       known.comm = stat.comm;
       known.ours = true;
-      std::string dir = fs_.proc_root() + "/" + std::to_string(pid);
-      known.stat_file = proc::KeptFile::open(dir + "/stat");
-      known.schedstat_file = proc::KeptFile::open(dir + "/schedstat");
+      keep_files(pid, known);
       model::ProcessRecord record;
       record.pid = pid;
       record.ppid = stat.ppid;
@@ -127,6 +183,7 @@ void ProcessTreeTracker::find_births(const std::vector<pid_t>& listed, int64_t n
       grew = true;
     }
   }
+  return unread;
 }
 
 void ProcessTreeTracker::note_exit_status(pid_t pid, int wait_status) { wait_statuses_[pid] = wait_status; }

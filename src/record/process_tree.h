@@ -27,7 +27,8 @@ struct TreeChanges {
 class ProcessTreeTracker {
  public:
   // `anchors` are extra parents whose children belong to the tree: memdx itself when it is a
-  // child subreaper, so orphaned grandchildren reparented to it stay followed.
+  // child subreaper, so orphaned grandchildren reparented to it stay followed. Make it after
+  // raising RLIMIT_NOFILE: it keeps files open within a share of the limit.
   ProcessTreeTracker(const proc::ProcFs& fs, pid_t root, std::set<pid_t> anchors = {});
 
   // One pass over /proc: finds new descendants and processes that exited. Cheap on a quiet
@@ -64,11 +65,17 @@ class ProcessTreeTracker {
     std::optional<proc::Stat> last_stat;
     int64_t stat_read_ms = 0;
   };
-  std::optional<proc::Stat> read_stat(pid_t pid, Known& known, int64_t now_ms);
-  std::optional<uint64_t> read_cpu_ns(Known& known);
+  // What one look at a followed process found. kUnreadable (out of file descriptors, say) is
+  // not an exit: only a process gone from /proc, reaped, replaced or a zombie has exited.
+  enum class Probe { kAlive, kGone, kUnreadable };
+  Probe read_stat(pid_t pid, Known& known, int64_t now_ms, std::optional<proc::Stat>& stat);
+  Probe read_cpu_ns(Known& known, std::optional<uint64_t>& cpu_ns);
   void find_exits(const std::set<pid_t>& present, int64_t now_ms, TreeChanges& changes);
-  void find_births(const std::vector<pid_t>& listed, int64_t now_ms, TreeChanges& changes);
+  // Returns the listed pids that could not be read, to be read again on the next refresh.
+  std::set<pid_t> find_births(const std::vector<pid_t>& listed, int64_t now_ms, TreeChanges& changes);
   bool admit(pid_t pid, pid_t ppid) const;
+  void keep_files(pid_t pid, Known& known);
+  void drop_files(Known& known);
 
   const proc::ProcFs& fs_;
   pid_t root_;
@@ -78,6 +85,10 @@ class ProcessTreeTracker {
   std::map<pid_t, int> wait_statuses_;
   std::set<pid_t> previously_listed_;
   std::string buffer_;  // reused by every read of a kept file
+  // Kept files cost a descriptor each while the process lives; past this many (a share of
+  // RLIMIT_NOFILE, read when the tracker is made), processes are read by path on each refresh.
+  size_t kept_files_ = 0;
+  size_t kept_file_budget_ = 0;
 };
 
 }  // namespace memdx::record

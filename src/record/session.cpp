@@ -59,12 +59,13 @@ bool handle_signal(int sig, pid_t root, const SessionOptions& options, int& inte
   return false;
 }
 
-// Two kept /proc files per process: a tree of thousands needs more than the usual soft limit of
-// 1024. Raised after the target started, so the target keeps the limit it was given.
+// Two kept /proc files and a collector connection per process: a tree of thousands needs more
+// than the usual soft limit of 1024. Raised to the hard limit after the target started, so the
+// target keeps the limit it was given; past it the tracker keeps fewer files open.
 void raise_fd_limit() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  rlim_t wanted = std::min<rlim_t>(limit.rlim_max, 1 << 16);
+  rlim_t wanted = std::min<rlim_t>(limit.rlim_max, 1 << 20);
   if (limit.rlim_cur >= wanted) return;
   limit.rlim_cur = wanted;
   ::setrlimit(RLIMIT_NOFILE, &limit);
@@ -81,8 +82,8 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
                           const SessionOptions& options) {
   std::set<pid_t> anchors;
   if (options.root_is_child) anchors.insert(::getpid());
-  ProcessTreeTracker tree(fs, root, anchors);
   raise_fd_limit();
+  ProcessTreeTracker tree(fs, root, anchors);
   Sampler sampler(fs, options.sampler);
   sigset_t signals = session_signals();
   const Clock::time_point start = Clock::now();

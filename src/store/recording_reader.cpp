@@ -26,7 +26,7 @@ model::ProcessSample sample_from_row(const Statement& row) {
   s.vsz_bytes = kib_to_bytes(row.int_at(6));
   s.swap_bytes = kib_to_bytes(row.int_at(7));
   if (auto pss_kib = row.optional_int_at(8)) s.pss_bytes = kib_to_bytes(*pss_kib);
-  s.fds = static_cast<uint32_t>(row.int_at(9));
+  if (auto fds = row.optional_int_at(9)) s.fds = static_cast<uint32_t>(*fds);
   s.threads = static_cast<uint32_t>(row.int_at(10));
   if (auto heap = row.optional_int_at(11)) s.heap_live_bytes = static_cast<uint64_t>(*heap);
   return s;

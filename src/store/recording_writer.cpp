@@ -204,7 +204,7 @@ void RecordingWriter::add_samples(std::span<const model::ProcessSample> samples)
         .bind_int(7, bytes_to_kib(s.vsz_bytes))
         .bind_int(8, bytes_to_kib(s.swap_bytes))
         .bind_int(9, pss_kib)
-        .bind_int(10, int64_t{s.fds})
+        .bind_int(10, s.fds ? std::optional<int64_t>(*s.fds) : std::nullopt)
         .bind_int(11, int64_t{s.threads})
         .bind_int(12, to_optional_int(s.heap_live_bytes))
         .run();

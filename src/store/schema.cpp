@@ -36,7 +36,7 @@ CREATE TABLE samples (
   vsz_kib         INTEGER NOT NULL,
   swap_kib        INTEGER NOT NULL,
   pss_kib         INTEGER,           -- NULL: smaps_rollup not read on this tick
-  fds             INTEGER NOT NULL,
+  fds             INTEGER,           -- NULL: /proc/PID/fd not readable (another user's process)
   threads         INTEGER NOT NULL,
   heap_live_bytes INTEGER,           -- NULL: no heap tracer
   PRIMARY KEY (pid, t_ms)

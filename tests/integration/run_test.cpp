@@ -316,7 +316,9 @@ TEST_F(RunTest, ReportReanalysesARecordingAndRejectsOtherFiles) {
 // Kills and reaps the processes reparented to this test (a child subreaper).
 void kill_orphans() {
   proc::ProcFs fs;
-  for (pid_t pid : fs.list_pids()) {
+  auto pids = fs.list_pids();
+  ASSERT_TRUE(pids.ok());
+  for (pid_t pid : *pids) {
     auto text = fs.read_pid_file(pid, "stat");
     if (!text.ok()) continue;
     auto stat = proc::parse_stat(*text);

@@ -85,8 +85,16 @@ TEST(ProcFsProcesses, ProcessExists) {
 
 TEST(ProcFsProcesses, ListPidsIsNumericEntriesAscending) {
   // "self", "pressure", "meminfo", "uptime" and "42abc" are not pids; 1000 sorts after 400.
-  EXPECT_EQ(v2_fs().list_pids(), (std::vector<pid_t>{100, 200, 300, 400, 1000}));
-  EXPECT_TRUE(ProcFs(fixture_path("no-such-root")).list_pids().empty());
+  auto pids = v2_fs().list_pids();
+  ASSERT_TRUE(pids.ok());
+  EXPECT_EQ(*pids, (std::vector<pid_t>{100, 200, 300, 400, 1000}));
+}
+
+TEST(ProcFsProcesses, AnUnlistableRootIsAnErrorNotAnEmptyList) {
+  // Out of file descriptors reads the same way: "no processes" would make every one look exited.
+  auto pids = ProcFs(fixture_path("no-such-root")).list_pids();
+  ASSERT_FALSE(pids.ok());
+  EXPECT_EQ(pids.error().kind, ReadErrorKind::kNotFound);
 }
 
 TEST(ProcFsProcesses, ThreadIds) {
