@@ -114,8 +114,10 @@ model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutp
   report::TextOptions text_options;
   text_options.recording_path = recording_path;
   std::string text = report::render_verdict_text(analysis.verdict, text_options);
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  // An output on standard output (`--json -`) keeps it for itself: the text goes to stderr.
+  std::FILE* text_stream = outputs.json.is_standard_output() || outputs.html.is_standard_output() ? stderr : stdout;
+  std::fwrite(text.data(), 1, text.size(), text_stream);
+  std::fflush(text_stream);
   outputs.json.write_all(model::json_text(model::to_json(analysis.verdict)));
   if (outputs.html.is_open()) {
     report::HtmlOptions html_options;

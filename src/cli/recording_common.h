@@ -55,7 +55,8 @@ struct VerdictOutputs {
 // The HTML page of an analysis. Throws RuntimeError when the recording cannot be read again.
 std::string render_html_report(const Analysis& analysis, const report::HtmlOptions& options);
 
-// analyze_recording, then the verdict's text on stdout and its JSON and HTML into `outputs`.
+// analyze_recording, then the verdict's text on stdout (on stderr when an output is standard
+// output) and its JSON and HTML into `outputs`.
 model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs);
 
 struct RecordRequest {
