@@ -183,8 +183,9 @@ RecordingWriter::~RecordingWriter() {
 
 RecordingWriter RecordingWriter::create(const std::string& path, const model::RecordingMeta& meta, bool overwrite) {
   prepare_path(path, overwrite);
-  // The file exists (prepare_path made it); NOFOLLOW: a link swapped in since is not followed.
-  Database db = Database::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, Activity::kCreating);
+  // prepare_path made the file. No SQLITE_OPEN_NOFOLLOW: it refuses a link anywhere in the path,
+  // and a recording's directory may well be reached through one.
+  Database db = Database::open(path, SQLITE_OPEN_READWRITE, Activity::kCreating);
   // auto_vacuum must precede the first table; WAL must be set outside a transaction.
   db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
   db.exec("BEGIN");

@@ -316,6 +316,17 @@ TEST_F(OutputFiles, AnOutputThatIsASymlinkReplacesTheFileItNames) {
   EXPECT_NE(read_file(path("real.html")).find("<html"), std::string::npos);
 }
 
+TEST_F(OutputFiles, ADirectoryReachedThroughALinkIsFine) {
+  fs::create_directories(path("real"));
+  fs::create_directory_symlink("real", path("link"));
+  CommandResult r = run_with({"--out", path("link/r.memdx"), "--json", path("link/v.json")}, {"/bin/true"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  CommandResult again = memdx_within({"report", "link/r.memdx", "--html", "link/v.html"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(is_verdict(read_file(path("real/v.json"))));
+  EXPECT_TRUE(fs::is_regular_file(path("real/v.html")));
+}
+
 TEST_F(OutputFiles, ASymlinkOfAnotherUserInAStickyDirectoryIsNotFollowed) {
   // /tmp's rule (the kernel's protected_symlinks): memdx run as root must not write where a
   // link planted by someone else points.

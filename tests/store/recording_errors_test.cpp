@@ -131,6 +131,14 @@ TEST(StoreErrors, CreateThroughASymlinkIsRefused) {
   EXPECT_TRUE(std::filesystem::is_symlink(path));
 }
 
+TEST(StoreCreate, ADirectoryReachedThroughALinkIsFine) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("real"));
+  std::filesystem::create_directory_symlink("real", dir.file("link"));
+  RecordingWriter::create(dir.file("link/r.memdx"), typical_meta()).close();
+  EXPECT_EQ(RecordingReader::open(dir.file("real/r.memdx")).meta().host, typical_meta().host);
+}
+
 TEST(StoreCreate, TheRecordingIsPrivate) {
   TempDir dir;
   const std::string path = dir.file("r.memdx");
