@@ -125,6 +125,7 @@ model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutp
   Analysis analysis = analyze_recording(recording_path);
   report::TextOptions text_options;
   text_options.recording_path = recording_path;
+  if (outputs.json.is_standard_output() || outputs.html.is_standard_output()) text_stream = stderr;
   print_text(text_stream, report::render_verdict_text(analysis.verdict, text_options));
   outputs.json.write_all(model::json_text(model::to_json(analysis.verdict)));
   if (outputs.html.is_open()) {

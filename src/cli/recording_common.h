@@ -56,7 +56,8 @@ struct VerdictOutputs {
 std::string render_html_report(const Analysis& analysis, const report::HtmlOptions& options);
 
 // analyze_recording, then the verdict's text on `text_stream` and its JSON and HTML into
-// `outputs`. `run` and `trace` print on stderr, since the command's stdout belongs to the command.
+// `outputs`. `run` prints on stderr, since the command's stdout belongs to the command; an output
+// on standard output (`--json -`) keeps stdout for itself, and the text goes to stderr.
 model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream);
 
 // Writes memdx's text to `stream` (stdout or stderr). A reader that went away (a closed pipe:

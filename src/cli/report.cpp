@@ -15,12 +15,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/errors.h"
+#include "cli/output_paths.h"
 #include "cli/recording_common.h"
 #include "model/json_text.h"
 #include "report/folded.h"
 #include "report/html.h"
 #include "report/pprof.h"
 #include "report/verdict_text.h"
+#include "store/file_type.h"
 
 namespace memdx::cli {
 namespace {
@@ -57,6 +59,16 @@ int run_report(const ReportOptions& options) {
   if (::stat(options.recording_path.c_str(), &st) != 0) {
     throw RuntimeError(fmt::format("{}: no such recording", options.recording_path));
   }
+  // SQLite would wait forever on a FIFO, and a device or a directory is no recording either.
+  if (!S_ISREG(st.st_mode)) {
+    throw RuntimeError(
+        fmt::format("{} is {}, not a recording", options.recording_path, store::file_type_name(st.st_mode)));
+  }
+  check_distinct_outputs({{"--json", options.json_path},
+                          {"--html", options.html_path},
+                          {"--pprof", options.pprof_path},
+                          {"--folded", options.folded_path}},
+                         options.recording_path);
   OutputFile json_out(options.json_path);
   OutputFile html_out(options.html_path);
   OutputFile pprof_out(options.pprof_path);
@@ -69,7 +81,10 @@ int run_report(const ReportOptions& options) {
     text_options.stack_frames = 8;
     text_options.processes_with_sites = SIZE_MAX;
   }
-  print_text(stdout, report::render_verdict_text(analysis.verdict, text_options));
+  // An output on standard output (`--json -`) keeps it for itself: the text goes to stderr.
+  const bool stdout_taken = json_out.is_standard_output() || html_out.is_standard_output() ||
+                            pprof_out.is_standard_output() || folded_out.is_standard_output();
+  print_text(stdout_taken ? stderr : stdout, report::render_verdict_text(analysis.verdict, text_options));
   json_out.write_all(model::json_text(model::to_json(analysis.verdict)));
   if (html_out.is_open()) {
     report::HtmlOptions html_options;

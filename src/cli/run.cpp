@@ -16,6 +16,7 @@
 
 #include "cli/errors.h"
 #include "cli/launch.h"
+#include "cli/output_paths.h"
 #include "cli/recording_common.h"
 
 extern char** environ;
@@ -43,6 +44,8 @@ int run_run(const RunOptions& options) {
   const std::string& path = resolved->path;
   const std::string& name = resolved->name;
   std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
+  check_distinct_outputs(
+      {{"--out", out_path, OutputKind::kRecording}, {"--json", options.json_path}, {"--html", options.html_path}});
   VerdictOutputs outputs{OutputFile(options.json_path), OutputFile(options.html_path)};
 
   RecordRequest request;

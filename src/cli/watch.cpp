@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/errors.h"
+#include "cli/output_paths.h"
 #include "cli/recording_common.h"
 #include "cli/target.h"
 #include "proc/kv.h"
@@ -38,6 +39,8 @@ int run_watch(const WatchOptions& options) {
   if (command.empty()) command = {name};
 
   std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
+  check_distinct_outputs(
+      {{"--out", out_path, OutputKind::kRecording}, {"--json", options.json_path}, {"--html", options.html_path}});
   VerdictOutputs outputs{OutputFile(options.json_path), OutputFile(options.html_path)};
   RecordRequest request;
   request.out_path = out_path;

@@ -1,21 +1,23 @@
 #include "store/recording_writer.h"
 
-#include <algorithm>
-#include <map>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <filesystem>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
 #include <stdexcept>
-#include <system_error>
 #include <utility>
 
+#include "store/file_type.h"
 #include "store/schema.h"
 #include "store/sqlite.h"
 #include "store/store_error.h"
 
 namespace memdx::store {
 namespace {
-
-namespace fs = std::filesystem;
 
 // Prepared once, reused for every row.
 struct Statements {
@@ -66,20 +68,62 @@ std::optional<int64_t> to_optional_int(std::optional<int> value) {
   return *value;
 }
 
-// Refuses to clobber a recording, and removes what would corrupt the new one: SQLite would
-// replay an old recording's leftover -wal into a new file of the same name.
-void prepare_path(const std::string& path, bool overwrite) {
-  std::error_code error;
-  const fs::file_status status = fs::status(path, error);
-  if (fs::is_directory(status)) throw StoreError("cannot create recording " + path + ": it is a directory");
-  if (fs::exists(status)) {
-    const auto size = fs::file_size(path, error);
-    if (!error && size > 0 && !overwrite) {
-      throw StoreError("recording " + path + " already exists; not overwriting it");
-    }
-    fs::remove(path, error);
+[[noreturn]] void refuse(const std::string& path, const std::string& why) {
+  throw StoreError("cannot create recording " + path + ": " + why);
+}
+
+[[noreturn]] void refuse_type(const std::string& path, mode_t mode) {
+  refuse(path,
+         std::string("it is ") + file_type_name(mode) + ", not a file (a recording is a SQLite file memdx reads back)");
+}
+
+// What may stand at a recording's path: nothing, or a regular file that is empty (made by
+// mktemp, say) or that the caller lets memdx overwrite. Anything else is refused, never
+// removed: a device node, a FIFO or a directory is not memdx's to delete. A symbolic link is
+// refused too: root writing where a link planted in /tmp points would let anyone pick the file.
+void check_existing(const std::string& path, bool overwrite) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;
+    refuse(path, std::strerror(errno));
   }
-  for (const char* suffix : {"-wal", "-shm", "-journal"}) fs::remove(path + suffix, error);
+  if (S_ISLNK(st.st_mode)) {
+    struct stat target {};
+    if (::stat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode)) refuse_type(path, target.st_mode);
+    refuse(path, "it is a symbolic link; give the path of the recording itself");
+  }
+  if (!S_ISREG(st.st_mode)) refuse_type(path, st.st_mode);
+  if (st.st_size > 0 && !overwrite) throw StoreError("recording " + path + " already exists; not overwriting it");
+  if (::unlink(path.c_str()) != 0) refuse(path, std::strerror(errno));
+}
+
+// SQLite would replay an old recording's leftover -wal into a new file of the same name.
+// unlink never follows a link (it removes the link itself); other kinds of file are left alone.
+void remove_stale_companions(const std::string& path) {
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    const std::string companion = path + suffix;
+    struct stat st {};
+    if (::lstat(companion.c_str(), &st) != 0) continue;
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+      refuse(path, companion + " is " + file_type_name(st.st_mode) + " where SQLite keeps its journal");
+    }
+    if (::unlink(companion.c_str()) != 0 && errno != ENOENT) refuse(path, companion + ": " + std::strerror(errno));
+  }
+}
+
+// Makes the empty file SQLite then opens: exclusive creation never follows a link planted at the
+// path, and 0600 keeps the command lines and paths a recording holds private (SQLite gives its
+// -wal and -shm the main file's mode).
+void create_private_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) refuse(path, std::strerror(errno));
+  ::close(fd);
+}
+
+void prepare_path(const std::string& path, bool overwrite) {
+  check_existing(path, overwrite);
+  remove_stale_companions(path);
+  create_private_file(path);
 }
 
 void write_meta(Statement& put, const model::RecordingMeta& meta) {
@@ -139,7 +183,9 @@ RecordingWriter::~RecordingWriter() {
 
 RecordingWriter RecordingWriter::create(const std::string& path, const model::RecordingMeta& meta, bool overwrite) {
   prepare_path(path, overwrite);
-  Database db = Database::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, Activity::kCreating);
+  // prepare_path made the file. No SQLITE_OPEN_NOFOLLOW: it refuses a link anywhere in the path,
+  // and a recording's directory may well be reached through one.
+  Database db = Database::open(path, SQLITE_OPEN_READWRITE, Activity::kCreating);
   // auto_vacuum must precede the first table; WAL must be set outside a transaction.
   db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
   db.exec("BEGIN");

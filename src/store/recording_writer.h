@@ -30,9 +30,10 @@ class RecordingWriter {
   using Clock = std::chrono::steady_clock;
   static constexpr std::chrono::milliseconds kCommitInterval{1000};
 
-  // Creates the recording at `path` and commits `meta` at once, so that the file is a valid,
-  // empty recording as soon as this returns. An existing non-empty file is refused unless
-  // `overwrite` is set.
+  // Creates the recording at `path` (mode 0600: it holds command lines and paths) and commits
+  // `meta` at once, so that the file is a valid, empty recording as soon as this returns. An
+  // existing non-empty file is refused unless `overwrite` is set; a symbolic link, a directory,
+  // a device, a FIFO or a socket at `path` is always refused, and never removed.
   static RecordingWriter create(const std::string& path, const model::RecordingMeta& meta, bool overwrite = false);
 
   RecordingWriter(RecordingWriter&&) noexcept;

@@ -2,11 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -95,6 +97,72 @@ TEST(StoreErrors, CreateOverADirectoryIsRefused) {
   TempDir dir;
   const std::string path = dir.file("");
   EXPECT_THROW(RecordingWriter::create(path, typical_meta(), /*overwrite=*/true), StoreError);
+}
+
+std::string create_error(const std::string& path, bool overwrite = false) {
+  try {
+    RecordingWriter::create(path, typical_meta(), overwrite);
+  } catch (const StoreError& e) {
+    return e.what();
+  }
+  return "(created)";
+}
+
+TEST(StoreErrors, CreateOntoAFifoIsRefusedAndTheFifoKept) {
+  TempDir dir;
+  const std::string path = dir.file("r.fifo");
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  EXPECT_EQ(
+      create_error(path, /*overwrite=*/true),
+      "cannot create recording " + path + ": it is a FIFO, not a file (a recording is a SQLite file memdx reads back)");
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+}
+
+TEST(StoreErrors, CreateThroughASymlinkIsRefused) {
+  TempDir dir;
+  const std::string target = dir.file("elsewhere.memdx");
+  const std::string path = dir.file("r.memdx");
+  std::filesystem::create_symlink(target, path);
+  EXPECT_EQ(create_error(path, /*overwrite=*/true),
+            "cannot create recording " + path + ": it is a symbolic link; give the path of the recording itself");
+  EXPECT_FALSE(std::filesystem::exists(target));
+  EXPECT_TRUE(std::filesystem::is_symlink(path));
+}
+
+TEST(StoreCreate, ADirectoryReachedThroughALinkIsFine) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("real"));
+  std::filesystem::create_directory_symlink("real", dir.file("link"));
+  RecordingWriter::create(dir.file("link/r.memdx"), typical_meta()).close();
+  EXPECT_EQ(RecordingReader::open(dir.file("real/r.memdx")).meta().host, typical_meta().host);
+}
+
+TEST(StoreCreate, TheRecordingIsPrivate) {
+  TempDir dir;
+  const std::string path = dir.file("r.memdx");
+  mode_t old_mask = ::umask(0);
+  RecordingWriter writer = RecordingWriter::create(path, typical_meta());
+  ::umask(old_mask);
+  for (const std::string& file : {path, path + "-wal"}) {  // the WAL holds the metadata until close
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0) << file;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << file;
+  }
+}
+
+TEST(StoreCreate, AStaleJournalThatIsASymlinkIsRemovedNotFollowed) {
+  TempDir dir;
+  const std::string path = dir.file("r.memdx");
+  const std::string outside = dir.file("outside.txt");
+  std::ofstream(outside) << "precious\n";
+  std::filesystem::create_symlink(outside, path + "-wal");
+  RecordingWriter::create(path, typical_meta()).close();
+  std::ifstream in(outside);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "precious");
 }
 
 TEST(StoreErrors, MessagesAreWordsNotCodes) {
