@@ -42,7 +42,7 @@ void render_memory(std::string& out, const ProcessSnapshot& p) {
                      format_bytes(m.peak_rss_bytes), format_bytes(m.locked_bytes));
 }
 
-void render_regions(std::string& out, const ProcessSnapshot& p, const TextOptions& options) {
+void render_regions(std::string& out, const ProcessSnapshot& p, const InspectTextOptions& options) {
   if (!p.regions_measured) return;
   out += fmt::format("\n  {:<22} {:>6} {:>11} {:>11} {:>11}\n", "by region", "count", "VSZ", "RSS", "PSS");
   for (const auto& r : p.regions) {
@@ -99,7 +99,7 @@ std::string process_heading(const ProcessSnapshot& p) {
   return fmt::format("pid {}  {}{}\n", p.pid, shorten(printable(p.command_line()), 80), kind);
 }
 
-void render_process(std::string& out, const ProcessSnapshot& p, const TextOptions& options) {
+void render_process(std::string& out, const ProcessSnapshot& p, const InspectTextOptions& options) {
   out += process_heading(p);
   out += fmt::format("  ppid {}, uid {}, state {}, {} thread{}, {}, {}\n", p.ppid, p.uid, p.state, p.threads,
                      p.threads == 1 ? "" : "s", fd_line(p), children_line(p));
@@ -108,7 +108,7 @@ void render_process(std::string& out, const ProcessSnapshot& p, const TextOption
   render_regions(out, p, options);
 }
 
-void render_tree(std::string& out, const InspectReport& report, const TextOptions& options) {
+void render_tree(std::string& out, const InspectReport& report, const InspectTextOptions& options) {
   const pid_t root = report.processes.front().pid;
   out += fmt::format("process tree of pid {}: {} process{}\n", root, report.processes.size(),
                      report.processes.size() == 1 ? "" : "es");
@@ -189,7 +189,7 @@ void render_system(std::string& out, const InspectReport& report) {
   if (c.version == 2) out += fmt::format("           PSI {}\n", psi_text(c.psi));
 }
 
-void render_notes(std::string& out, const InspectReport& report, const TextOptions& options) {
+void render_notes(std::string& out, const InspectReport& report, const InspectTextOptions& options) {
   if (report.notes.empty()) return;
   out += "\nnotes\n";
   for (const model::Note& note : report.notes) {
@@ -222,7 +222,7 @@ std::string wrap(const std::string& text, size_t width, const std::string& inden
   return out;
 }
 
-std::string render_inspect_text(const InspectReport& report, const TextOptions& options) {
+std::string render_inspect_text(const InspectReport& report, const InspectTextOptions& options) {
   std::string out;
   if (report.processes.empty()) return out;
   if (report.tree) {

@@ -75,7 +75,7 @@ TEST(ReportInspectText, SingleProcessRegionsAndModules) {
 }
 
 TEST(ReportInspectText, TopListsAreCutByOptions) {
-  TextOptions options;
+  InspectTextOptions options;
   options.top_regions = 1;
   options.top_modules = 0;
   std::string out = render_inspect_text(memdx::testing::single_process_report(), options);
@@ -150,7 +150,7 @@ TEST(ReportInspectText, LongNotesAreWrapped) {
   InspectReport report = memdx::testing::single_process_report();
   report.notes = {{"swap_in_use", 4242,
                    "2.00 MiB of this process is swapped out: RSS 64.0 MiB understates its memory by that much."}};
-  TextOptions options;
+  InspectTextOptions options;
   options.width = 40;
   std::string out = render_inspect_text(report, options);
   EXPECT_TRUE(contains(out, "  [swap_in_use] 2.00 MiB of this process\n    is swapped out:"));
