@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "model/terminal_text.h"
 #include "model/units.h"
 
 namespace memdx::report {
@@ -18,17 +19,12 @@ std::string opt_bytes(const std::optional<uint64_t>& bytes, const char* missing 
   return bytes ? format_bytes(*bytes) : std::string(missing);
 }
 
-std::string shorten(const std::string& text, size_t width) {
-  if (text.size() <= width) return text;
-  return text.substr(0, width - 3) + "...";
-}
+using model::shorten;
 
-// Keeps commands on one line: a comm or argument with a newline must not break the layout.
-std::string printable(std::string text) {
-  for (char& c : text) {
-    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
-  }
-  return text;
+// Command lines, region labels, module and cgroup paths come from the target: a name with an
+// escape sequence or a newline must neither act on the terminal nor break the layout.
+std::string printable(const std::string& text) {
+  return model::terminal_safe(text);
 }
 
 void render_memory(std::string& out, const ProcessSnapshot& p) {
@@ -179,7 +175,7 @@ void render_system(std::string& out, const InspectReport& report) {
     return;
   }
   const model::CgroupSummary& c = *s.cgroup;
-  out += fmt::format("  cgroup   v{} {}\n", c.version, c.path);
+  out += fmt::format("  cgroup   v{} {}\n", c.version, printable(c.path));
   out += fmt::format("           current {}, max {}, high {}\n", opt_bytes(c.memory_current_bytes),
                      c.memory_max_bytes ? format_bytes(*c.memory_max_bytes) : "unlimited",
                      c.memory_high_bytes ? format_bytes(*c.memory_high_bytes) : (c.version == 2 ? "unlimited" : "n/a"));
@@ -194,7 +190,9 @@ void render_notes(std::string& out, const InspectReport& report, const InspectTe
   out += "\nnotes\n";
   for (const model::Note& note : report.notes) {
     std::string who = note.pid != 0 && report.tree ? fmt::format(" pid {}:", note.pid) : "";
-    out += "  " + wrap(fmt::format("[{}]{} {}", note.kind, who, note.text), options.width - 2, "    ") + "\n";
+    // A note's sentence can name a path or a cgroup of the target.
+    out +=
+        "  " + wrap(fmt::format("[{}]{} {}", note.kind, who, printable(note.text)), options.width - 2, "    ") + "\n";
   }
 }
 

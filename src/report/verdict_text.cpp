@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "analyze/wording.h"
+#include "model/terminal_text.h"
 #include "model/units.h"
 
 namespace memdx::report {
@@ -19,15 +20,16 @@ using model::Verdict;
 
 constexpr size_t kCommandWidth = 60;
 
-// Keeps commands on one line and short: an argument with a newline must not break the layout.
-std::string one_line(std::string text, size_t width = kCommandWidth) {
-  for (char& c : text) {
-    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
-  }
-  if (text.size() > width) text = text.substr(0, width - 3) + "...";
-  return text;
+// Commands, function names, file names and stack frames come from the target: on the terminal an
+// escape sequence in them must show, not act, and a newline must not break the layout.
+std::string safe(const std::string& text) {
+  return model::terminal_safe(text);
 }
 
+// Keeps commands on one line and short.
+std::string one_line(const std::string& text, size_t width = kCommandWidth) {
+  return model::shorten(safe(text), width);
+}
 
 const ProcessSummary* process_of(const Verdict& v, pid_t pid) {
   auto it = std::find_if(v.processes.begin(), v.processes.end(), [&](auto& p) { return p.pid == pid; });
@@ -114,7 +116,7 @@ void render_evidence(std::string& out, const Verdict& v) {
   out += "\nEvidence:\n";
   for (const Finding& f : v.findings) {
     if (counted_only_bounded(v, f)) continue;
-    out += fmt::format("  [{}] {} pid {}: {}\n", f.severity, f.kind, f.pid, f.evidence);
+    out += fmt::format("  [{}] {} pid {}: {}\n", f.severity, f.kind, f.pid, safe(f.evidence));
     if (f.time_to_limit_s) out += fmt::format("      {}\n", limit_line(f));
   }
   out += bounded_count_line(v);
@@ -158,7 +160,8 @@ void render_confirmed(std::string& confirmed, const Verdict& v) {
   for (const Row& row : rows) {
     const model::Hypothesis& h = *row.hypothesis;
     if (!said.insert(h.name + h.evidence).second) continue;
-    confirmed += fmt::format("  [{}] {} pid {}: {}\n      {}\n", row.severity, h.name, h.pid, h.statement, h.evidence);
+    confirmed += fmt::format("  [{}] {} pid {}: {}\n      {}\n", row.severity, h.name, h.pid, safe(h.statement),
+                             safe(h.evidence));
   }
 }
 
@@ -167,7 +170,7 @@ void render_hypotheses(std::string& out, const Verdict& v) {
   render_confirmed(confirmed, v);
   if (confirmed.empty()) {
     for (const Finding& f : v.findings) {
-      if (!counted_only_bounded(v, f)) confirmed += fmt::format("  {} pid {}: {}\n", f.kind, f.pid, f.evidence);
+      if (!counted_only_bounded(v, f)) confirmed += fmt::format("  {} pid {}: {}\n", f.kind, f.pid, safe(f.evidence));
     }
     out += "\nNothing confirmed:\n" + confirmed + bounded_count_line(v);
   } else {
@@ -175,7 +178,7 @@ void render_hypotheses(std::string& out, const Verdict& v) {
   }
   std::string inconclusive;
   for (const model::Hypothesis& h : v.hypotheses) {
-    if (h.status == "inconclusive") inconclusive += fmt::format("  {} pid {}: {}\n", h.name, h.pid, h.evidence);
+    if (h.status == "inconclusive") inconclusive += fmt::format("  {} pid {}: {}\n", h.name, h.pid, safe(h.evidence));
   }
   if (!inconclusive.empty()) out += "Inconclusive:\n" + inconclusive;
   std::string eliminated = names_by_process(v, "eliminated");
@@ -228,7 +231,8 @@ void render_next(std::string& out, const Verdict& v, const std::string& recordin
   std::vector<std::string> steps = next_steps(v, recording);
   if (steps.empty()) return;
   out += "\nNext:\n";
-  for (const std::string& step : steps) out += "  " + step + "\n";
+  // Steps name functions and commands of the target; the HTML page escapes them its own way.
+  for (const std::string& step : steps) out += "  " + safe(step) + "\n";
 }
 
 std::string exit_text(const ProcessSummary& p) {
@@ -407,8 +411,9 @@ std::string verdict_headline(const Verdict& verdict) {
 std::string render_verdict_text(const Verdict& verdict, const TextOptions& options) {
   if (verdict.findings.empty() && !verdict.heap.empty()) {
     // A `memdx trace` capture: no memory samples, so no trend verdict, only the heap.
-    std::string out = fmt::format("{}: heap trace only (captured by 'memdx trace'; 'memdx run' adds the memory trend verdict)\n",
-                                  one_line(command_of(verdict, verdict.target.pid)));
+    std::string out =
+        fmt::format("{}: heap trace only (captured by 'memdx trace'; 'memdx run' adds the memory trend verdict)\n",
+                    command_of(verdict, verdict.target.pid));
     render_heap(out, verdict, options);
     return out;
   }

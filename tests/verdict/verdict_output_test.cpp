@@ -302,6 +302,50 @@ TEST(VerdictText, CountLeaksGetTheirOwnNextStep) {
   EXPECT_TRUE(contains(text, "ps -T -p 77"));
 }
 
+// Commands, function and file names, stack frames and evidence come from the target: on the
+// terminal their escape sequences show instead of acting.
+TEST(VerdictText, EscapeSequencesFromTheTargetAreShownNotSent) {
+  Verdict v = child_leaker_verdict();
+  v.target.command = {"./app\x1b[31m", "--flag"};
+  for (model::ProcessSummary& p : v.processes) p.command = "\x1b]0;pwned\x07\x1b[2J" + p.command;
+  Finding& leak = v.findings.front();
+  ASSERT_EQ(leak.severity, "leak");
+  leak.evidence += "; fastest-growing site: grow\x1b[31m";
+  for (model::Hypothesis& h : v.hypotheses) {
+    if (h.status == "confirmed") h.evidence += "; site grow\x1b[31m";
+  }
+  leak.sites.push_back(
+      {"grow\x1b[31m", "/src/\x1b[2Jleak.cpp", 9, 4 << 20, 1 << 20, {"grow\x1b[31m", "main\x1b[0m"}, 0});
+  model::HeapSummary heap;
+  heap.pid = 4243;
+  heap.ended = "exit";
+  model::HeapSiteSummary site;
+  site.function = "keep\x1b[31m";
+  site.file = "/src/k\x1b[2J.cpp";
+  site.line = 3;
+  site.final_live_bytes = 1 << 20;
+  site.stack = {"keep\x1b[31m", "caller\x1b[0m", "main"};
+  heap.sites = {site};
+  v.heap = {heap};
+  for (const std::string& text : {report::render_verdict_text(v), report::verdict_headline(v)}) {
+    EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+    EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
+  }
+  std::string text = report::render_verdict_text(v);
+  EXPECT_TRUE(contains(text, "(\\x1b]0;pwned\\x07\\x1b[2J./child_leaker)")) << text;  // the headline
+  EXPECT_TRUE(contains(text, "look at `grow\\x1b[31m` (\\x1b[2Jleak.cpp:9)")) << text;
+  EXPECT_TRUE(contains(text, "; site grow\\x1b[31m")) << text;
+  EXPECT_TRUE(contains(text, "keep\\x1b[31m (k\\x1b[2J.cpp:3)")) << text;
+  EXPECT_TRUE(contains(text, "caller\\x1b[0m")) << text;
+  // Without hypotheses the findings' evidence is listed instead.
+  v.hypotheses.clear();
+  text = report::render_verdict_text(v);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_TRUE(contains(text, "fastest-growing site: grow\\x1b[31m")) << text;
+  // The JSON keeps the exact bytes (its encoder escapes them its own way).
+  EXPECT_EQ(model::to_json(v)["findings"][0]["sites"][0]["function"], "grow\x1b[31m");
+}
+
 TEST(VerdictText, MemAvailableProjection) {
   Verdict v;
   Finding f;
