@@ -509,6 +509,7 @@ model::ProcessSummary summary_of(const ProcessRecord& p, const std::vector<Proce
   s.exit_signal = p.exit_signal;
   s.first_seen_s = seconds_of(p.first_seen_ms);
   if (p.exited_ms) s.exited_s = seconds_of(*p.exited_ms);
+  s.still_running = !p.exited_ms && p.pid > 0;
   for (const ProcessSample& x : samples) {
     s.peak_rss_bytes = std::max(s.peak_rss_bytes, x.rss_bytes);
     s.peak_vsz_bytes = std::max(s.peak_vsz_bytes, x.vsz_bytes);

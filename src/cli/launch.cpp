@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "cli/errors.h"
+#include "model/terminal_text.h"
 
 namespace memdx::cli {
 
@@ -26,8 +27,10 @@ std::string resolve_command(const std::string& name) {
   if (name.find('/') != std::string::npos) {
     if (executable(name)) return name;
     struct stat st {};
-    throw RuntimeError(::stat(name.c_str(), &st) == 0 ? fmt::format("{}: permission denied (not an executable file)", name)
-                                                      : fmt::format("{}: no such file", name));
+    std::string shown = model::terminal_safe(name);
+    throw RuntimeError(::stat(name.c_str(), &st) == 0
+                           ? fmt::format("{}: permission denied (not an executable file)", shown)
+                           : fmt::format("{}: no such file", shown));
   }
   const char* path_env = std::getenv("PATH");
   std::string path_list = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
@@ -40,7 +43,7 @@ std::string resolve_command(const std::string& name) {
     if (executable(candidate)) return candidate;
     start = end + 1;
   }
-  throw RuntimeError(fmt::format("{}: command not found", name));
+  throw RuntimeError(fmt::format("{}: command not found", model::terminal_safe(name)));
 }
 
 std::optional<ResolvedCommand> resolve_or_say(const std::vector<std::string>& command) {
@@ -74,7 +77,7 @@ pid_t spawn_target(const std::string& path, const std::vector<std::string>& comm
   int err = ::posix_spawn(&pid, path.c_str(), nullptr, &attr, argv.data(), envp.data());
   posix_spawnattr_destroy(&attr);
   if (err != 0) {
-    std::fprintf(stderr, "memdx: cannot start %s: %s\n", command[0].c_str(), std::strerror(err));
+    std::fprintf(stderr, "memdx: cannot start %s: %s\n", model::terminal_safe(command[0]).c_str(), std::strerror(err));
     return -1;
   }
   return pid;
@@ -86,8 +89,8 @@ int exit_code_of(const std::optional<int>& wait_status, const std::string& name)
   if (WIFSIGNALED(*wait_status)) {
     int sig = WTERMSIG(*wait_status);
     const char* abbrev = sigabbrev_np(sig);
-    std::fprintf(stderr, "memdx: %s was killed by signal SIG%s (%s)\n", name.c_str(), abbrev ? abbrev : "?",
-                 strsignal(sig));
+    std::fprintf(stderr, "memdx: %s was killed by signal SIG%s (%s)\n", model::terminal_safe(name).c_str(),
+                 abbrev ? abbrev : "?", strsignal(sig));
     return 128 + sig;
   }
   return 1;

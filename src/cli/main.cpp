@@ -12,6 +12,7 @@
 #include "cli/run.h"
 #include "cli/trace.h"
 #include "cli/watch.h"
+#include "model/terminal_text.h"
 
 #ifndef MEMDX_VERSION
 #define MEMDX_VERSION "0.0.0"
@@ -40,7 +41,8 @@ int run(int argc, char** argv) {
   // CLI11 would answer "memdx UNKNOWN --help" with the top-level help and exit 0.
   auto named = [&](CLI::App* cmd) { return cmd->get_name() == argv[1]; };
   if (argc > 1 && argv[1][0] != '-' && app.get_subcommands(named).empty()) {
-    std::fprintf(stderr, "memdx: unknown command '%s' (see 'memdx --help')\n", argv[1]);
+    std::fprintf(stderr, "memdx: unknown command '%s' (see 'memdx --help')\n",
+                 memdx::model::terminal_safe(argv[1]).c_str());
     return 2;
   }
   try {

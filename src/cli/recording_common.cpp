@@ -20,6 +20,7 @@
 #include "cli/live_view.h"
 #include "cli/progress_line.h"
 #include "model/json_text.h"
+#include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "record/trace_collector.h"
 #include "report/html.h"
@@ -76,6 +77,31 @@ model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::s
   return meta;
 }
 
+namespace {
+
+// Whether `p` is still the process the recording saw: its pid alive with the same command line.
+// A pid reused since by another program, or a process that rewrote its title, reads as gone: the
+// advice then says to run the command again rather than name a pid that may be another's.
+bool still_the_same(const proc::ProcFs& fs, const model::ProcessSummary& p) {
+  auto cmdline = fs.read_pid_file(p.pid, "cmdline");
+  if (!cmdline.ok()) return false;
+  std::vector<std::string> argv = proc::parse_cmdline(*cmdline);
+  std::string line;
+  for (const std::string& arg : argv) line += (line.empty() ? "" : " ") + arg;
+  return !argv.empty() && line == p.command;
+}
+
+// The recording knows which processes it did not see exit; a recording reported later may name
+// processes that have exited since.
+void forget_exited_since(model::Verdict& verdict) {
+  proc::ProcFs fs;
+  for (model::ProcessSummary& p : verdict.processes) {
+    if (p.still_running && !still_the_same(fs, p)) p.still_running = false;
+  }
+}
+
+}  // namespace
+
 Analysis analyze_recording(const std::string& recording_path, size_t site_limit) {
   Analysis analysis;
   try {
@@ -91,6 +117,7 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit)
     analysis.data = analyze::open_recording(reader);
     analysis.data.traced = analyze::traced_memory(analysis.heap);
     analysis.verdict = analyze::diagnose(analysis.data);
+    forget_exited_since(analysis.verdict);
     // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
     if (analysis.data.meta.kind == "trace") analysis.verdict.findings.clear();
     analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_limit);

@@ -18,6 +18,7 @@
 #include "cli/launch.h"
 #include "cli/output_paths.h"
 #include "cli/recording_common.h"
+#include "model/terminal_text.h"
 
 extern char** environ;
 
@@ -60,7 +61,8 @@ int run_run(const RunOptions& options) {
   say_if_nothing_traced(outcome->trace);
   int target_exit = exit_code_of(outcome->session.root_wait_status, name);
   model::Verdict verdict = analyze_and_report(out_path, outputs, stderr);
-  std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", out_path.c_str(), out_path.c_str());
+  std::string shown = model::terminal_safe(out_path);
+  std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", shown.c_str(), shown.c_str());
   if (options.fail_on_leak && model::has_leak(verdict)) return kLeakFound;
   return target_exit;
 }

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cli/errors.h"
+#include "model/terminal_text.h"
 #include "proc/kv.h"
 #include "proc/process_files.h"
 
@@ -49,8 +50,8 @@ std::string joined(const std::vector<std::string>& args) {
 pid_t parse_pid(const proc::ProcFs& fs, const std::string& argument) {
   auto value = proc::parse_u64(argument);
   if (!value || *value == 0 || *value > kPidMaxLimit) {
-    throw UsageError(fmt::format("'{}' is not a valid pid: a pid is a whole number from 1 to {}", argument,
-                                 kPidMaxLimit));
+    throw UsageError(fmt::format("'{}' is not a valid pid: a pid is a whole number from 1 to {}",
+                                 model::terminal_safe(argument), kPidMaxLimit));
   }
   pid_t pid = static_cast<pid_t>(*value);
   if (!fs.process_exists(pid)) throw RuntimeError(fmt::format("no process with pid {}", pid));
@@ -66,7 +67,7 @@ std::vector<TargetMatch> resolve_target(const proc::ProcFs& fs, const std::strin
   }
   if (argument.empty() || looks_numeric(argument)) {
     throw UsageError(fmt::format("'{}' is not a valid pid or process name: a pid is a positive whole number",
-                                 argument));
+                                 model::terminal_safe(argument)));
   }
   std::set<pid_t> excluded = self_and_ancestors(fs);
   std::vector<TargetMatch> matches;
@@ -86,7 +87,10 @@ std::vector<TargetMatch> resolve_target(const proc::ProcFs& fs, const std::strin
       matches.push_back({pid, command.empty() ? "[" + name + "]" : command});
     }
   }
-  if (matches.empty()) throw RuntimeError(fmt::format("no process matches '{}' (by name or command line)", argument));
+  if (matches.empty()) {
+    throw RuntimeError(
+        fmt::format("no process matches '{}' (by name or command line)", model::terminal_safe(argument)));
+  }
   return matches;
 }
 
@@ -95,11 +99,11 @@ std::vector<pid_t> select_targets(const proc::ProcFs& fs, const std::string& arg
   if (matches.size() > 1 && !allow_many) {
     std::string list;
     for (const TargetMatch& m : matches) {
-      std::string command = m.command.size() > 100 ? m.command.substr(0, 97) + "..." : m.command;
-      list += fmt::format("\n  {:>8}  {}", m.pid, command);
+      // Command lines and names are the processes' own: an escape sequence in one must not act.
+      list += fmt::format("\n  {:>8}  {}", m.pid, model::shorten(model::terminal_safe(m.command), 100));
     }
-    throw UsageError(fmt::format("'{}' matches {} processes; give one pid, or --all to inspect them all:{}", argument,
-                                 matches.size(), list));
+    throw UsageError(fmt::format("'{}' matches {} processes; give one pid, or --all to inspect them all:{}",
+                                 model::terminal_safe(argument), matches.size(), list));
   }
   std::vector<pid_t> pids;
   pids.reserve(matches.size());

@@ -9,6 +9,7 @@
 #include "cli/errors.h"
 #include "cli/launch.h"
 #include "cli/recording_common.h"
+#include "model/terminal_text.h"
 #include "model/units.h"
 
 namespace memdx::cli {
@@ -38,15 +39,14 @@ int run_trace(const TraceOptions& options) {
   if (!outcome) return kCommandNotFound;
   say_if_nothing_traced(outcome->trace);
   int exit_code = exit_code_of(outcome->session.root_wait_status, name);
+  std::string shown = model::terminal_safe(request.out_path);
   if (outcome->trace && outcome->trace->streams > 0) {
     std::fprintf(stderr, "memdx: traced %llu process image%s: %s of events, %s stored in %s (memdx report %s)\n",
                  static_cast<unsigned long long>(outcome->trace->streams), outcome->trace->streams == 1 ? "" : "s",
                  model::format_bytes(outcome->trace->bytes_received).c_str(),
-                 model::format_bytes(outcome->trace->bytes_stored).c_str(), request.out_path.c_str(),
-                 request.out_path.c_str());
+                 model::format_bytes(outcome->trace->bytes_stored).c_str(), shown.c_str(), shown.c_str());
   } else {
-    std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", request.out_path.c_str(),
-                 request.out_path.c_str());
+    std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", shown.c_str(), shown.c_str());
   }
   return exit_code;
 }

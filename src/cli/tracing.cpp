@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "model/terminal_text.h"
 #include "trace/format/wire.h"
 
 extern char** environ;
@@ -54,9 +55,10 @@ bool elf_is_static(std::ifstream& file) {
 std::optional<std::string> check(const std::string& path, int depth) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  bool secure =
-      ((st.st_mode & S_ISUID) && st.st_uid != ::getuid()) || ((st.st_mode & S_ISGID) && st.st_gid != ::getgid());
-  if (secure) return fmt::format("{} is setuid or setgid, and the loader ignores LD_PRELOAD for it", path);
+  bool secure = ((st.st_mode & S_ISUID) && st.st_uid != ::getuid()) || ((st.st_mode & S_ISGID) && st.st_gid != ::getgid());
+  if (secure) {
+    return fmt::format("{} is setuid or setgid, and the loader ignores LD_PRELOAD for it", model::terminal_safe(path));
+  }
   std::ifstream file(path, std::ios::binary);
   std::string head(256, '\0');
   file.read(head.data(), static_cast<std::streamsize>(head.size()));
@@ -66,7 +68,9 @@ std::optional<std::string> check(const std::string& path, int depth) {
   }
   if (head.size() >= 4 && std::memcmp(head.data(), ELFMAG, SELFMAG) == 0) {
     file.clear();
-    if (elf_is_static(file)) return fmt::format("{} is statically linked, so LD_PRELOAD cannot reach it", path);
+    if (elf_is_static(file)) {
+      return fmt::format("{} is statically linked, so LD_PRELOAD cannot reach it", model::terminal_safe(path));
+    }
   }
   return std::nullopt;
 }

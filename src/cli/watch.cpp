@@ -11,6 +11,7 @@
 #include "cli/output_paths.h"
 #include "cli/recording_common.h"
 #include "cli/target.h"
+#include "model/terminal_text.h"
 #include "proc/kv.h"
 #include "proc/process_files.h"
 #include "proc/procfs.h"
@@ -53,7 +54,8 @@ int run_watch(const WatchOptions& options) {
                  static_cast<double>(result.duration_ms) / 1000.0);
   }
   analyze_and_report(out_path, outputs, stdout);
-  std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", out_path.c_str(), out_path.c_str());
+  std::string shown = model::terminal_safe(out_path);
+  std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", shown.c_str(), shown.c_str());
   return 0;
 }
 

@@ -86,6 +86,11 @@ struct ProcessSummary {
   std::optional<int> exit_signal;
   double first_seen_s = 0;  // since the recording started
   std::optional<double> exited_s;
+  // Whether the process is alive when the verdict is given, so that advice may name its pid:
+  // diagnose() says true when the recording did not see it exit (a watch stopped by its duration),
+  // and memdx clears it when the pid is gone by the time it reports. Not in the JSON: it says
+  // nothing about the recording, only about the moment of reading it.
+  bool still_running = false;
 };
 
 struct Target {

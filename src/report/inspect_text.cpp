@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "model/terminal_text.h"
 #include "model/units.h"
 
 namespace memdx::report {
@@ -18,17 +19,12 @@ std::string opt_bytes(const std::optional<uint64_t>& bytes, const char* missing 
   return bytes ? format_bytes(*bytes) : std::string(missing);
 }
 
-std::string shorten(const std::string& text, size_t width) {
-  if (text.size() <= width) return text;
-  return text.substr(0, width - 3) + "...";
-}
+using model::shorten;
 
-// Keeps commands on one line: a comm or argument with a newline must not break the layout.
-std::string printable(std::string text) {
-  for (char& c : text) {
-    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
-  }
-  return text;
+// Command lines, region labels, module and cgroup paths come from the target: a name with an
+// escape sequence or a newline must neither act on the terminal nor break the layout.
+std::string printable(const std::string& text) {
+  return model::terminal_safe(text);
 }
 
 void render_memory(std::string& out, const ProcessSnapshot& p) {
@@ -42,7 +38,7 @@ void render_memory(std::string& out, const ProcessSnapshot& p) {
                      format_bytes(m.peak_rss_bytes), format_bytes(m.locked_bytes));
 }
 
-void render_regions(std::string& out, const ProcessSnapshot& p, const TextOptions& options) {
+void render_regions(std::string& out, const ProcessSnapshot& p, const InspectTextOptions& options) {
   if (!p.regions_measured) return;
   out += fmt::format("\n  {:<22} {:>6} {:>11} {:>11} {:>11}\n", "by region", "count", "VSZ", "RSS", "PSS");
   for (const auto& r : p.regions) {
@@ -99,7 +95,7 @@ std::string process_heading(const ProcessSnapshot& p) {
   return fmt::format("pid {}  {}{}\n", p.pid, shorten(printable(p.command_line()), 80), kind);
 }
 
-void render_process(std::string& out, const ProcessSnapshot& p, const TextOptions& options) {
+void render_process(std::string& out, const ProcessSnapshot& p, const InspectTextOptions& options) {
   out += process_heading(p);
   out += fmt::format("  ppid {}, uid {}, state {}, {} thread{}, {}, {}\n", p.ppid, p.uid, p.state, p.threads,
                      p.threads == 1 ? "" : "s", fd_line(p), children_line(p));
@@ -108,7 +104,7 @@ void render_process(std::string& out, const ProcessSnapshot& p, const TextOption
   render_regions(out, p, options);
 }
 
-void render_tree(std::string& out, const InspectReport& report, const TextOptions& options) {
+void render_tree(std::string& out, const InspectReport& report, const InspectTextOptions& options) {
   const pid_t root = report.processes.front().pid;
   out += fmt::format("process tree of pid {}: {} process{}\n", root, report.processes.size(),
                      report.processes.size() == 1 ? "" : "es");
@@ -179,7 +175,7 @@ void render_system(std::string& out, const InspectReport& report) {
     return;
   }
   const model::CgroupSummary& c = *s.cgroup;
-  out += fmt::format("  cgroup   v{} {}\n", c.version, c.path);
+  out += fmt::format("  cgroup   v{} {}\n", c.version, printable(c.path));
   out += fmt::format("           current {}, max {}, high {}\n", opt_bytes(c.memory_current_bytes),
                      c.memory_max_bytes ? format_bytes(*c.memory_max_bytes) : "unlimited",
                      c.memory_high_bytes ? format_bytes(*c.memory_high_bytes) : (c.version == 2 ? "unlimited" : "n/a"));
@@ -189,12 +185,14 @@ void render_system(std::string& out, const InspectReport& report) {
   if (c.version == 2) out += fmt::format("           PSI {}\n", psi_text(c.psi));
 }
 
-void render_notes(std::string& out, const InspectReport& report, const TextOptions& options) {
+void render_notes(std::string& out, const InspectReport& report, const InspectTextOptions& options) {
   if (report.notes.empty()) return;
   out += "\nnotes\n";
   for (const model::Note& note : report.notes) {
     std::string who = note.pid != 0 && report.tree ? fmt::format(" pid {}:", note.pid) : "";
-    out += "  " + wrap(fmt::format("[{}]{} {}", note.kind, who, note.text), options.width - 2, "    ") + "\n";
+    // A note's sentence can name a path or a cgroup of the target.
+    out +=
+        "  " + wrap(fmt::format("[{}]{} {}", note.kind, who, printable(note.text)), options.width - 2, "    ") + "\n";
   }
 }
 
@@ -222,7 +220,7 @@ std::string wrap(const std::string& text, size_t width, const std::string& inden
   return out;
 }
 
-std::string render_inspect_text(const InspectReport& report, const TextOptions& options) {
+std::string render_inspect_text(const InspectReport& report, const InspectTextOptions& options) {
   std::string out;
   if (report.processes.empty()) return out;
   if (report.tree) {

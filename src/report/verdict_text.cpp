@@ -3,11 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include "analyze/wording.h"
+#include "model/terminal_text.h"
 #include "model/units.h"
 
 namespace memdx::report {
@@ -19,15 +22,16 @@ using model::Verdict;
 
 constexpr size_t kCommandWidth = 60;
 
-// Keeps commands on one line and short: an argument with a newline must not break the layout.
-std::string one_line(std::string text, size_t width = kCommandWidth) {
-  for (char& c : text) {
-    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
-  }
-  if (text.size() > width) text = text.substr(0, width - 3) + "...";
-  return text;
+// Commands, function names, file names and stack frames come from the target: on the terminal an
+// escape sequence in them must show, not act, and a newline must not break the layout.
+std::string safe(const std::string& text) {
+  return model::terminal_safe(text);
 }
 
+// Keeps commands on one line and short.
+std::string one_line(const std::string& text, size_t width = kCommandWidth) {
+  return model::shorten(safe(text), width);
+}
 
 const ProcessSummary* process_of(const Verdict& v, pid_t pid) {
   auto it = std::find_if(v.processes.begin(), v.processes.end(), [&](auto& p) { return p.pid == pid; });
@@ -114,7 +118,7 @@ void render_evidence(std::string& out, const Verdict& v) {
   out += "\nEvidence:\n";
   for (const Finding& f : v.findings) {
     if (counted_only_bounded(v, f)) continue;
-    out += fmt::format("  [{}] {} pid {}: {}\n", f.severity, f.kind, f.pid, f.evidence);
+    out += fmt::format("  [{}] {} pid {}: {}\n", f.severity, f.kind, f.pid, safe(f.evidence));
     if (f.time_to_limit_s) out += fmt::format("      {}\n", limit_line(f));
   }
   out += bounded_count_line(v);
@@ -158,7 +162,8 @@ void render_confirmed(std::string& confirmed, const Verdict& v) {
   for (const Row& row : rows) {
     const model::Hypothesis& h = *row.hypothesis;
     if (!said.insert(h.name + h.evidence).second) continue;
-    confirmed += fmt::format("  [{}] {} pid {}: {}\n      {}\n", row.severity, h.name, h.pid, h.statement, h.evidence);
+    confirmed += fmt::format("  [{}] {} pid {}: {}\n      {}\n", row.severity, h.name, h.pid, safe(h.statement),
+                             safe(h.evidence));
   }
 }
 
@@ -167,7 +172,7 @@ void render_hypotheses(std::string& out, const Verdict& v) {
   render_confirmed(confirmed, v);
   if (confirmed.empty()) {
     for (const Finding& f : v.findings) {
-      if (!counted_only_bounded(v, f)) confirmed += fmt::format("  {} pid {}: {}\n", f.kind, f.pid, f.evidence);
+      if (!counted_only_bounded(v, f)) confirmed += fmt::format("  {} pid {}: {}\n", f.kind, f.pid, safe(f.evidence));
     }
     out += "\nNothing confirmed:\n" + confirmed + bounded_count_line(v);
   } else {
@@ -175,7 +180,7 @@ void render_hypotheses(std::string& out, const Verdict& v) {
   }
   std::string inconclusive;
   for (const model::Hypothesis& h : v.hypotheses) {
-    if (h.status == "inconclusive") inconclusive += fmt::format("  {} pid {}: {}\n", h.name, h.pid, h.evidence);
+    if (h.status == "inconclusive") inconclusive += fmt::format("  {} pid {}: {}\n", h.name, h.pid, safe(h.evidence));
   }
   if (!inconclusive.empty()) out += "Inconclusive:\n" + inconclusive;
   std::string eliminated = names_by_process(v, "eliminated");
@@ -189,23 +194,50 @@ std::string place_of(const model::Site& site) {
   return place.empty() ? fmt::format("`{}`", site.function) : fmt::format("`{}` ({})", site.function, place);
 }
 
-// One concrete step for a leak; empty when there is none to give. A finding with call sites
-// names the fastest-growing one: that is where to look.
-std::string next_step(const Finding& f, const std::string& recording) {
-  const std::string& kind = f.kind;
-  pid_t pid = f.pid;
-  if (!f.sites.empty()) {
-    const model::Site& top = f.sites.front();
-    // A container freed at exit holds nothing at the end: what it held at the peak is the point.
-    std::string holds = top.live_bytes >= top.live_at_peak_bytes
-                            ? fmt::format("it holds {}", model::format_bytes(top.live_bytes))
-                            : fmt::format("it held {} at the peak ({} at the end)",
-                                          model::format_bytes(top.live_at_peak_bytes), model::format_bytes(top.live_bytes));
-    return fmt::format("look at {}: {} and grows {}/s; all sites with stacks: memdx report {} --top 20",
-                       place_of(top), holds,
-                       model::format_bytes(static_cast<uint64_t>(std::max(0.0, top.growth_bytes_per_s))), recording);
-  }
-  if (kind == "heap_growth") return fmt::format("see which call sites hold the growth: memdx report {} --top 20", recording);
+// `arg` as a POSIX shell reads it back: bare when it holds only characters no shell treats
+// specially, otherwise in single quotes (a quote inside as '\'').
+std::string shell_quoted(const std::string& arg) {
+  auto plain = [](unsigned char c) {
+    return std::isalnum(c) != 0 || std::string_view("@%+=:,./_-").find(static_cast<char>(c)) != std::string_view::npos;
+  };
+  if (!arg.empty() && std::all_of(arg.begin(), arg.end(), plain)) return arg;
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+constexpr size_t kRerunWidth = 160;
+
+// `memdx run -- CMD` with the recorded command, to run it again once it has exited.
+std::string rerun_command(const Verdict& v) {
+  if (v.target.command.empty()) return "memdx run -- COMMAND";
+  std::string line = "memdx run --";
+  for (const std::string& arg : v.target.command) line += " " + shell_quoted(arg);
+  return model::shorten(line, kRerunWidth);
+}
+
+// Whether a step may name `pid` in a command: only while that process runs. After `memdx run`
+// the pid is gone (or, worse, another process's), and a `memdx trace` capture has pid 0.
+bool running(const Verdict& v, pid_t pid) {
+  const ProcessSummary* p = process_of(v, pid);
+  return pid > 0 && p != nullptr && p->still_running;
+}
+
+// A finding with call sites names the fastest-growing one: that is where to look.
+std::string site_step(const model::Site& top, const std::string& recording) {
+  // A container freed at exit holds nothing at the end: what it held at the peak is the point.
+  std::string holds =
+      top.live_bytes >= top.live_at_peak_bytes
+          ? fmt::format("it holds {}", model::format_bytes(top.live_bytes))
+          : fmt::format("it held {} at the peak ({} at the end)", model::format_bytes(top.live_at_peak_bytes),
+                        model::format_bytes(top.live_bytes));
+  return fmt::format("look at {}: {} and grows {}/s; all sites with stacks: memdx report {} --top 20", place_of(top),
+                     holds, model::format_bytes(static_cast<uint64_t>(std::max(0.0, top.growth_bytes_per_s))),
+                     recording);
+}
+
+// Steps that look at the process itself, while it runs.
+std::string running_step(const std::string& kind, pid_t pid) {
   if (kind == "anon_growth") {
     return fmt::format(
         "see which mappings hold it (malloc heap, direct mmap, stacks) while it runs: memdx inspect {}; "
@@ -224,11 +256,57 @@ std::string next_step(const Finding& f, const std::string& recording) {
   return "";
 }
 
+// The same once the process has exited: what the recording still shows, and how to see the rest
+// in a new run. No pid is named: the old one is gone.
+std::string exited_step(const Verdict& v, const std::string& kind, const std::string& recording) {
+  if (kind == "anon_growth") {
+    return fmt::format(
+        "it has exited; its timeline: memdx report {} --html report.html; to see which mappings hold it (malloc "
+        "heap, direct mmap, stacks), run it again and memdx inspect its new pid while it runs: {}",
+        recording, rerun_command(v));
+  }
+  if (kind == "shmem_growth") {
+    return fmt::format(
+        "look for shm_open/memfd segments never unmapped: ls -l /dev/shm; it has exited, so run it again "
+        "and memdx inspect its new pid while it runs: {}",
+        rerun_command(v));
+  }
+  if (kind == "fd_growth") {
+    return fmt::format("it has exited; run it again and list its fds while it runs (ls -l /proc/ITS_PID/fd): {}",
+                       rerun_command(v));
+  }
+  if (kind == "thread_growth") {
+    return fmt::format(
+        "it has exited; run it again and list its threads while it runs (ps -T -p ITS_PID); look for "
+        "threads started and never joined: {}",
+        rerun_command(v));
+  }
+  return "";
+}
+
+// One concrete step for a leak; empty when there is none to give.
+std::string next_step(const Verdict& v, const Finding& f, const std::string& recording) {
+  if (!f.sites.empty()) return site_step(f.sites.front(), recording);
+  if (f.kind == "heap_growth")
+    return fmt::format("see which call sites hold the growth: memdx report {} --top 20", recording);
+  return running(v, f.pid) ? running_step(f.kind, f.pid) : exited_step(v, f.kind, recording);
+}
+
+// Too short to judge: watch the process for longer while it runs, else run it again for longer.
+std::string longer_step(const Verdict& v) {
+  if (running(v, v.target.pid)) {
+    return fmt::format("run a longer workload, or watch it for longer: memdx watch {} --duration 60", v.target.pid);
+  }
+  return fmt::format("it has exited; run it again with a workload that lasts longer than the verdict needs (above): {}",
+                     rerun_command(v));
+}
+
 void render_next(std::string& out, const Verdict& v, const std::string& recording) {
   std::vector<std::string> steps = next_steps(v, recording);
   if (steps.empty()) return;
   out += "\nNext:\n";
-  for (const std::string& step : steps) out += "  " + step + "\n";
+  // Steps name functions and commands of the target; the HTML page escapes them its own way.
+  for (const std::string& step : steps) out += "  " + safe(step) + "\n";
 }
 
 std::string exit_text(const ProcessSummary& p) {
@@ -385,18 +463,15 @@ bool counted_only_bounded(const Verdict& v, const Finding& f) {
 }
 
 std::vector<std::string> next_steps(const Verdict& v, const std::string& recording_path) {
-  std::string recording = recording_path.empty() ? "RECORDING" : recording_path;
+  std::string recording = recording_path.empty() ? "RECORDING" : shell_quoted(recording_path);
   std::vector<std::string> steps;
   std::set<std::pair<std::string, pid_t>> given;
   for (const Finding& f : v.findings) {
     if (f.severity != "leak" || !given.insert({f.kind, f.pid}).second) continue;
-    std::string step = next_step(f, recording);
+    std::string step = next_step(v, f, recording);
     if (!step.empty()) steps.push_back(fmt::format("pid {} {}: {}", f.pid, f.kind, step));
   }
-  if (steps.empty() && too_short_to_judge(v)) {
-    steps.push_back(
-        fmt::format("run a longer workload, or watch it for longer: memdx watch {} --duration 60", v.target.pid));
-  }
+  if (steps.empty() && too_short_to_judge(v)) steps.push_back(longer_step(v));
   return steps;
 }
 
@@ -407,8 +482,9 @@ std::string verdict_headline(const Verdict& verdict) {
 std::string render_verdict_text(const Verdict& verdict, const TextOptions& options) {
   if (verdict.findings.empty() && !verdict.heap.empty()) {
     // A `memdx trace` capture: no memory samples, so no trend verdict, only the heap.
-    std::string out = fmt::format("{}: heap trace only (captured by 'memdx trace'; 'memdx run' adds the memory trend verdict)\n",
-                                  one_line(command_of(verdict, verdict.target.pid)));
+    std::string out =
+        fmt::format("{}: heap trace only (captured by 'memdx trace'; 'memdx run' adds the memory trend verdict)\n",
+                    command_of(verdict, verdict.target.pid));
     render_heap(out, verdict, options);
     return out;
   }

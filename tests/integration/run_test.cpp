@@ -137,6 +137,10 @@ TEST_F(RunTest, AnonymousGrowthIsALeakOfTheRoot) {
                                          "fd_growth", "thread_growth", "child_growth", "swap_growth"});
   // The terminal summary: the verdict, then the confirmed hypotheses with their evidence.
   EXPECT_NE(verdict_text(r).find("Confirmed:\n  [leak] anon_growth pid"), std::string::npos) << r.err;
+  // The command has exited: no next step names its pid.
+  std::string pid = std::to_string(v["target"]["pid"].get<int>());
+  EXPECT_EQ(verdict_text(r).find("memdx inspect " + pid), std::string::npos) << r.err;
+  EXPECT_EQ(verdict_text(r).find("memdx watch"), std::string::npos) << r.err;
 }
 
 TEST_F(RunTest, TracedHeapGrowthNamesItsSiteAndRulesOutTheRest) {
@@ -158,6 +162,19 @@ TEST_F(RunTest, FreedMemoryKeptByTheAllocatorIsRetentionNotGrowth) {
   json v = verdict();
   EXPECT_TRUE(leaks(v).empty()) << v.dump(2);
   expect_hypotheses(v, {"allocator_retention"}, {"heap_growth", "anon_growth", "reservation_only", "limit_approach"});
+}
+
+// A command that exits at once: too short to judge. The advice runs it again (quoted for a shell,
+// its escape sequences shown, not sent); it never watches a pid that is gone.
+TEST_F(RunTest, AnExitedCommandIsRunAgainNotWatched) {
+  CommandResult r = run_memdx(
+      {"run", "--quiet", "--no-trace", "--out", recording_path(), "--", "/bin/sh", "-c", "exit 0", "\x1b[2Jarg"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string text = verdict_text(r);
+  EXPECT_EQ(text.rfind("No leak found: the run was too short to judge", 0), 0u) << r.err;
+  EXPECT_NE(text.find("memdx run -- /bin/sh -c 'exit 0' '\\x1b[2Jarg'\n"), std::string::npos) << r.err;
+  EXPECT_EQ(text.find("memdx watch"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
 }
 
 TEST_F(RunTest, ReservedAddressSpaceIsOnlyAReservation) {

@@ -75,7 +75,7 @@ TEST(ReportInspectText, SingleProcessRegionsAndModules) {
 }
 
 TEST(ReportInspectText, TopListsAreCutByOptions) {
-  TextOptions options;
+  InspectTextOptions options;
   options.top_regions = 1;
   options.top_modules = 0;
   std::string out = render_inspect_text(memdx::testing::single_process_report(), options);
@@ -143,14 +143,46 @@ TEST(ReportInspectText, NewlinesInNamesDoNotBreakLines) {
   InspectReport report = memdx::testing::single_process_report();
   report.processes[0].command = {"evil\nname", "--x"};
   std::string out = render_inspect_text(report);
-  EXPECT_EQ(lines_of(out)[0], "pid 4242  evil name --x");
+  EXPECT_EQ(lines_of(out)[0], "pid 4242  evil\\nname --x");
+}
+
+// Everything the target names (its command line, its mappings' paths, its cgroup) shows its
+// escape sequences instead of sending them to the terminal.
+TEST(ReportInspectText, EscapeSequencesFromTheTargetAreShownNotSent) {
+  InspectReport report = memdx::testing::single_process_report();
+  model::ProcessSnapshot& p = report.processes[0];
+  p.command = {"\x1b]0;pwned\x07\x1b[2Jevil", "\x1b[31m"};
+  p.top_regions[0].label = "/memfd:\x1b[2J (deleted)";
+  p.modules[0].path = "/tmp/\x1b[31mlib.so";
+  report.system.cgroup->path = "/user.slice/\x1b[2J.service";
+  report.notes[0].text = "The cgroup /\x1b[2J uses a lot.";
+  for (bool tree : {false, true}) {
+    report.tree = tree;
+    std::string out = render_inspect_text(report);
+    EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+    EXPECT_EQ(out.find('\x07'), std::string::npos) << out;
+    EXPECT_TRUE(contains(out, "\\x1b]0;pwned\\x07\\x1b[2Jevil \\x1b[31m"));
+    EXPECT_TRUE(contains(out, "/user.slice/\\x1b[2J.service"));
+    EXPECT_TRUE(contains(out, "The cgroup /\\x1b[2J uses a lot."));
+    if (!tree) {  // the tree shows no regions of its own
+      EXPECT_TRUE(contains(out, "/memfd:\\x1b[2J (deleted)"));
+      EXPECT_TRUE(contains(out, "/tmp/\\x1b[31mlib.so"));
+    }
+  }
+}
+
+TEST(ReportInspectText, PrintableUtf8NamesAreUnchanged) {
+  InspectReport report = memdx::testing::single_process_report();
+  report.processes[0].command = {"/opt/données/服务器", "--café"};
+  std::string out = render_inspect_text(report);
+  EXPECT_EQ(lines_of(out)[0], "pid 4242  /opt/données/服务器 --café");
 }
 
 TEST(ReportInspectText, LongNotesAreWrapped) {
   InspectReport report = memdx::testing::single_process_report();
   report.notes = {{"swap_in_use", 4242,
                    "2.00 MiB of this process is swapped out: RSS 64.0 MiB understates its memory by that much."}};
-  TextOptions options;
+  InspectTextOptions options;
   options.width = 40;
   std::string out = render_inspect_text(report, options);
   EXPECT_TRUE(contains(out, "  [swap_in_use] 2.00 MiB of this process\n    is swapped out:"));

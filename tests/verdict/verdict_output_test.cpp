@@ -34,10 +34,14 @@ std::vector<std::string> keys_of(const Json& object) {
 }
 
 // The child_leaker scenario of DESIGN.md: a flat parent, a child leaking 2 MiB/s, a 2 GiB cgroup.
-Verdict child_leaker_verdict() {
+// `alive`: the recording ended with both still running (a watch stopped by its duration), rather
+// than with their exits (a run).
+Verdict child_leaker_verdict(bool alive = false) {
   ProcessSpec parent;
   parent.command = {"./app", "--flag"};
+  parent.exits = !alive;
   ProcessSpec child;
+  child.exits = !alive;
   child.pid = 4243;
   child.ppid = 4242;
   child.command = {"./child_leaker"};
@@ -198,9 +202,23 @@ TEST(VerdictText, LeakFirstLineNamesKindProcessAndRate) {
   EXPECT_EQ(text.find("limit_approach"), text.rfind("limit_approach")) << text;
   EXPECT_TRUE(contains(text, "\nEliminated:\n  pid 4242: anon_growth, ")) << text;
   EXPECT_TRUE(contains(text, "\nNot measured:\n  pid 4242: heap_growth, allocator_retention, gpu_growth\n")) << text;
-  EXPECT_TRUE(contains(text, "\nNext:\n  pid 4243 anon_growth: see which mappings hold it"));
+  // Both have exited: the next step names no pid, it runs the command again.
+  EXPECT_TRUE(contains(text,
+                       "\nNext:\n  pid 4243 anon_growth: it has exited; its timeline: "
+                       "memdx report RECORDING --html report.html; "))
+      << text;
+  EXPECT_TRUE(contains(text, "run it again and memdx inspect its new pid while it runs: memdx run -- ./app --flag\n"))
+      << text;
+  EXPECT_FALSE(contains(text, "memdx inspect 4243"));
+  EXPECT_FALSE(contains(text, "memdx watch"));
+}
+
+TEST(VerdictText, LeakOfALiveProcessIsLookedAtWhileItRuns) {
+  std::string text = report::render_verdict_text(child_leaker_verdict(true));
+  EXPECT_TRUE(contains(text, "\nNext:\n  pid 4243 anon_growth: see which mappings hold it")) << text;
   EXPECT_TRUE(contains(text, "memdx inspect 4243"));
-  EXPECT_TRUE(contains(text, "memdx watch 4243"));
+  EXPECT_TRUE(contains(text, "memdx watch 4243 --duration 300"));
+  EXPECT_FALSE(contains(text, "memdx run --"));
 }
 
 TEST(VerdictText, EvidenceComesBeforeNextStepsAndTheTable) {
@@ -265,13 +283,70 @@ TEST(VerdictText, AWideBoundedTreeIsSummarised) {
   EXPECT_TRUE(contains(rows, "  ... 30 more with smaller peaks (all of them in --json and --html)\n")) << rows;
 }
 
+// `memdx run` ends when its command exits: watching that pid for longer is no advice, running the
+// command again for longer is.
 TEST(VerdictText, TooShortRunSaysSoAndWhatToDo) {
   ProcessSpec spec;
+  spec.command = {"./app", "--input", "two words", "it's"};
   spec.duration_s = 1.5;
   std::string text = report::render_verdict_text(analyze::diagnose(recording_of({spec})));
   EXPECT_EQ(text.rfind("No leak found: the run was too short to judge", 0), 0u) << text;
   EXPECT_TRUE(contains(text, "needs 6.0 s of samples"));
-  EXPECT_TRUE(contains(text, "memdx watch 4242 --duration 60"));
+  EXPECT_TRUE(contains(text,
+                       "\nNext:\n  it has exited; run it again with a workload that lasts longer than the "
+                       "verdict needs (above): memdx run -- ./app --input 'two words' 'it'\\''s'\n"))
+      << text;
+  EXPECT_FALSE(contains(text, "memdx watch")) << text;
+}
+
+// A watch stopped by its duration: the process still runs, so watching it longer is the advice.
+TEST(VerdictText, TooShortWatchOfALiveProcessAdvisesAWatch) {
+  ProcessSpec spec;
+  spec.duration_s = 1.5;
+  spec.exits = false;
+  analyze::RecordingData data = recording_of({spec});
+  data.meta.kind = "watch";
+  std::string text = report::render_verdict_text(analyze::diagnose(data));
+  EXPECT_TRUE(contains(text, "memdx watch 4242 --duration 60")) << text;
+  EXPECT_FALSE(contains(text, "memdx run --")) << text;
+}
+
+// A process that still ran when the recording ended but is gone by the time of the report (the
+// CLI clears still_running) is advised like an exited one.
+TEST(VerdictText, AProcessGoneSinceIsNotWatched) {
+  ProcessSpec spec;
+  spec.duration_s = 1.5;
+  spec.exits = false;
+  Verdict v = analyze::diagnose(recording_of({spec}));
+  ASSERT_TRUE(v.processes[0].still_running);
+  v.processes[0].still_running = false;
+  std::string text = report::render_verdict_text(v);
+  EXPECT_FALSE(contains(text, "memdx watch")) << text;
+  EXPECT_TRUE(contains(text, "memdx run -- ./app")) << text;
+}
+
+// A capture without a root process (pid 0): no command may name pid 0.
+TEST(VerdictText, NoStepNamesPidZero) {
+  analyze::RecordingData data;
+  data.meta.kind = "trace";
+  data.meta.command = {"./app"};
+  Verdict v = analyze::diagnose(data);
+  ASSERT_EQ(v.target.pid, 0);
+  Finding anon;
+  anon.kind = "anon_growth";
+  anon.severity = "leak";
+  anon.unit = "bytes";
+  anon.rate_per_s = 1 << 20;
+  Verdict anon_leak = v;
+  anon_leak.findings = {anon};
+  for (const Verdict* verdict : {&v, &anon_leak}) {
+    std::string text = report::render_verdict_text(*verdict);
+    EXPECT_TRUE(contains(text, "memdx run -- ./app")) << text;
+    EXPECT_FALSE(contains(text, "memdx watch")) << text;
+    EXPECT_FALSE(contains(text, "watch 0")) << text;
+    EXPECT_FALSE(contains(text, "inspect 0")) << text;
+    EXPECT_FALSE(contains(text, "/proc/0/")) << text;
+  }
 }
 
 TEST(VerdictText, CountLeaksGetTheirOwnNextStep) {
@@ -279,6 +354,7 @@ TEST(VerdictText, CountLeaksGetTheirOwnNextStep) {
   v.processes.push_back({});
   v.processes[0].pid = 77;
   v.processes[0].command = "./server";
+  v.processes[0].still_running = true;
   Finding fds;
   fds.kind = "fd_growth";
   fds.severity = "leak";
@@ -300,6 +376,59 @@ TEST(VerdictText, CountLeaksGetTheirOwnNextStep) {
       << text;
   EXPECT_TRUE(contains(text, "ls -l /proc/77/fd"));
   EXPECT_TRUE(contains(text, "ps -T -p 77"));
+  // Once it has exited, no step names its pid.
+  v.processes[0].still_running = false;
+  v.target.command = {"./server"};
+  text = report::render_verdict_text(v);
+  EXPECT_FALSE(contains(text, "77/")) << text;
+  EXPECT_FALSE(contains(text, "-p 77")) << text;
+  EXPECT_TRUE(contains(text, "fd_growth: it has exited; run it again and list its fds while it runs")) << text;
+  EXPECT_TRUE(contains(text, "thread_growth: it has exited; run it again and list its threads")) << text;
+  EXPECT_TRUE(contains(text, "memdx run -- ./server")) << text;
+}
+
+// Commands, function and file names, stack frames and evidence come from the target: on the
+// terminal their escape sequences show instead of acting.
+TEST(VerdictText, EscapeSequencesFromTheTargetAreShownNotSent) {
+  Verdict v = child_leaker_verdict();
+  v.target.command = {"./app\x1b[31m", "--flag"};
+  for (model::ProcessSummary& p : v.processes) p.command = "\x1b]0;pwned\x07\x1b[2J" + p.command;
+  Finding& leak = v.findings.front();
+  ASSERT_EQ(leak.severity, "leak");
+  leak.evidence += "; fastest-growing site: grow\x1b[31m";
+  for (model::Hypothesis& h : v.hypotheses) {
+    if (h.status == "confirmed") h.evidence += "; site grow\x1b[31m";
+  }
+  leak.sites.push_back(
+      {"grow\x1b[31m", "/src/\x1b[2Jleak.cpp", 9, 4 << 20, 1 << 20, {"grow\x1b[31m", "main\x1b[0m"}, 0});
+  model::HeapSummary heap;
+  heap.pid = 4243;
+  heap.ended = "exit";
+  model::HeapSiteSummary site;
+  site.function = "keep\x1b[31m";
+  site.file = "/src/k\x1b[2J.cpp";
+  site.line = 3;
+  site.final_live_bytes = 1 << 20;
+  site.stack = {"keep\x1b[31m", "caller\x1b[0m", "main"};
+  heap.sites = {site};
+  v.heap = {heap};
+  for (const std::string& text : {report::render_verdict_text(v), report::verdict_headline(v)}) {
+    EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+    EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
+  }
+  std::string text = report::render_verdict_text(v);
+  EXPECT_TRUE(contains(text, "(\\x1b]0;pwned\\x07\\x1b[2J./child_leaker)")) << text;  // the headline
+  EXPECT_TRUE(contains(text, "look at `grow\\x1b[31m` (\\x1b[2Jleak.cpp:9)")) << text;
+  EXPECT_TRUE(contains(text, "; site grow\\x1b[31m")) << text;
+  EXPECT_TRUE(contains(text, "keep\\x1b[31m (k\\x1b[2J.cpp:3)")) << text;
+  EXPECT_TRUE(contains(text, "caller\\x1b[0m")) << text;
+  // Without hypotheses the findings' evidence is listed instead.
+  v.hypotheses.clear();
+  text = report::render_verdict_text(v);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_TRUE(contains(text, "fastest-growing site: grow\\x1b[31m")) << text;
+  // The JSON keeps the exact bytes (its encoder escapes them its own way).
+  EXPECT_EQ(model::to_json(v)["findings"][0]["sites"][0]["function"], "grow\x1b[31m");
 }
 
 TEST(VerdictText, MemAvailableProjection) {
