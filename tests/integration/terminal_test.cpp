@@ -94,7 +94,15 @@ class TerminalTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (started_) tmux({"kill-server"});
+    if (started_) {
+      // The server leaves its socket behind.
+      Finished socket = tmux({"display-message", "-p", "#{socket_path}"});
+      tmux({"kill-server"});
+      if (socket.exit_code == 0 && !socket.out.empty()) {
+        std::error_code ignored;
+        fs::remove(socket.out.substr(0, socket.out.find('\n')), ignored);
+      }
+    }
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
@@ -159,7 +167,10 @@ TEST_F(TerminalTest, RunNeverDrawsOverItsCommandsOutput) {
   if (HasFatalFailure()) return;
   auto [lines, finished] = capture_until(saved, 90);
   ASSERT_TRUE(finished) << "memdx run did not finish; the pane:\n" << dump(lines);
-  EXPECT_TRUE(starts_with(lines.front(), "memdx: recording pid")) << dump(lines);
+  // memdx's one line comes first, never between lines of its command's.
+  EXPECT_TRUE(starts_with(lines.front(), "memdx: recording pid"))
+      << "the terminal does not start with memdx's \"recording pid\" line:\n"
+      << dump(lines);
 
   // Before the verdict: line-1 .. line-10 in order, each alone on its line (nothing of memdx's
   // drawn into or over them), then nothing but memdx's own one-line messages.
