@@ -8,7 +8,13 @@ MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev n
                       libzstd-dev libdw-dev libelf-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
 # What ./run-tests needs on top.
 # chromium: the HTML report is opened in a real headless browser (tests/browser).
-MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev python3 sqlite3 git chromium)
+# The real programs run under memdx (tests/trace_integration/real_programs_test.cpp): a JVM (javac
+# builds its program), node, python3, perl, sqlite3, git, bash pipelines with coreutils and awk,
+# make and gcc. tmux gives the terminal tests a terminal of their own (tests/integration).
+# util-linux: setpriv.
+MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev chromium
+                     default-jdk-headless nodejs python3 perl sqlite3 git bash coreutils mawk make gcc
+                     tmux util-linux)
 
 memdx_say() { printf 'memdx: %s\n' "$*" >&2; }
 

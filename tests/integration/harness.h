@@ -45,7 +45,21 @@ struct CommandResult {
 // Runs argv (argv[0] a path) to completion. With `run_as_uid`, the child drops to that uid
 // and gid before exec.
 CommandResult run_command(const std::vector<std::string>& argv, std::optional<uid_t> run_as_uid = std::nullopt);
+
+// A command run with a deadline; timed_out when it ran past it and was killed (with its process
+// group) instead.
+struct Finished : CommandResult {
+  bool timed_out = false;
+};
+
+// Runs argv (argv[0] a path) in a process group of its own, stdin from /dev/null, stdout and
+// stderr captured; kills the whole group after `limit_s` seconds, so that a hang fails a test
+// quickly instead of stalling ctest.
+Finished run_for(const std::vector<std::string>& argv, int limit_s = 60);
 CommandResult run_memdx(const std::vector<std::string>& args);
+
+// Where execvp would find `name`; empty when it is not installed.
+std::string find_on_path(const std::string& name);
 
 // Counts lines of `text` (a trailing newline does not add one).
 size_t line_count(const std::string& text);

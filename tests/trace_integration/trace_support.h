@@ -22,20 +22,8 @@ namespace memdx::test {
 
 using nlohmann::json;
 
-// A finished command; timed_out when it ran past its deadline and was killed (with its
-// process group) instead.
-struct Finished : CommandResult {
-  bool timed_out = false;
-};
-
-// Runs argv (argv[0] a path) in a process group of its own, stdin from /dev/null, stdout and
-// stderr captured; kills the group after `limit_s` seconds.
-Finished run_for(const std::vector<std::string>& argv, int limit_s = 60);
-
-std::string tracee_path(const std::string& name);  // e.g. "counts" -> .../memdx_tracee_counts
+std::string tracee_path(const std::string& name);    // e.g. "counts" -> .../memdx_tracee_counts
 std::string tracee_source(const std::string& file);  // e.g. "counts.cpp", full path
-// Where execvp would find `name`; empty when it is not installed.
-std::string find_on_path(const std::string& name);
 
 // The figures of every site of one function, added up: a function with several allocating
 // lines has one site per line.
@@ -74,10 +62,14 @@ class TraceTest : public ::testing::Test {
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
   // memdx trace -o R -- command, with R a new recording in the test's directory.
   Finished trace(const std::vector<std::string>& command, int limit_s = 60);
+  // memdx run --quiet --out R --json J -- command, with R a new recording and J its verdict
+  // (verdict_path()).
+  Finished run(const std::vector<std::string>& command, int limit_s = 60);
   // The verdict of the latest recording (memdx report --json); an empty object, with a test
   // failure, when memdx report fails.
   json report();
   const std::string& recording() const { return recording_; }
+  std::string verdict_path() const { return recording_ + ".verdict.json"; }
 
   std::filesystem::path dir_;
   std::string recording_;
