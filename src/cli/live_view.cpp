@@ -92,8 +92,13 @@ void LiveView::update(const record::TickStatus& status) {
 
 void LiveView::clear() {
   if (!enabled_ || lines_drawn_ == 0) return;
-  // Up to the first drawn line, then erase to the end of the screen.
-  std::fprintf(stderr, "\033[%dF\033[J", lines_drawn_);
+  // Up to the first drawn line, erase each line, and back up again. Not "erase to the end of the
+  // screen": on a view drawn from the top row that clears the whole screen, which terminals such
+  // as tmux first copy into the scrollback, a frame there for every redraw.
+  std::string erase = fmt::format("\033[{}F", lines_drawn_);
+  for (int i = 0; i < lines_drawn_; ++i) erase += "\033[2K\n";
+  erase += fmt::format("\033[{}F", lines_drawn_);
+  std::fputs(erase.c_str(), stderr);
   std::fflush(stderr);
   lines_drawn_ = 0;
 }

@@ -20,6 +20,7 @@
 #include "cli/live_view.h"
 #include "cli/progress_line.h"
 #include "model/json_text.h"
+#include "model/terminal_text.h"
 #include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "record/trace_collector.h"
@@ -207,10 +208,10 @@ record::SessionOptions session_options(const RecordRequest& request, const proc:
 
 // On a terminal without the live view, one line that memdx is at work: the command's own output
 // may be all there is to see until the verdict.
-void say_recording(pid_t root, const RecordRequest& request, bool live_view) {
-  if (live_view || ::isatty(STDERR_FILENO) != 1) return;
-  std::fprintf(stderr, "memdx: recording pid %d and every process it starts into %s; the verdict follows when %s\n",
-               root, request.out_path.c_str(),
+void say_recording(const std::string& what, const RecordRequest& request, bool live_view) {
+  if (request.quiet || live_view || ::isatty(STDERR_FILENO) != 1) return;
+  std::fprintf(stderr, "memdx: recording %s and every process it starts into %s; the verdict follows when %s\n",
+               what.c_str(), model::terminal_safe(request.out_path).c_str(),
                request.duration_ms ? "it ends, the duration passes, or Ctrl-C" : "it ends (or Ctrl-C)");
 }
 
@@ -229,6 +230,13 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
       collector = record::TraceCollector::start();
       environment = traced_environment(*request.tracer_library, collector->address(), request.trace);
     }
+    // A command memdx starts inherits memdx's descriptors: whether the live view may draw is known
+    // before it starts, and the line saying memdx is at work comes before the command's own.
+    LiveView live;
+    if (request.root_is_child && !request.quiet) {
+      live = LiveView(::getpid());
+      say_recording("the command", request, live.enabled());
+    }
     pid_t root = start_root(environment);
     if (root < 0) {
       collector.reset();
@@ -240,8 +248,10 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
     writer->put_meta("root_pid", static_cast<int64_t>(root));
 
     proc::ProcFs fs;
-    LiveView live = request.quiet ? LiveView() : LiveView(root);
-    if (!request.quiet) say_recording(root, request, live.enabled());
+    if (!request.root_is_child && !request.quiet) {
+      live = LiveView(root);
+      say_recording(fmt::format("pid {}", root), request, live.enabled());
+    }
     record::SessionOptions session = session_options(request, fs, root);
     if (live.enabled()) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
     if (collector) session.on_store = [&collector](store::RecordingWriter& w) { store_trace_chunks(*collector, w); };

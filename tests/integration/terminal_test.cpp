@@ -168,8 +168,8 @@ TEST_F(TerminalTest, RunNeverDrawsOverItsCommandsOutput) {
   auto [lines, finished] = capture_until(saved, 90);
   ASSERT_TRUE(finished) << "memdx run did not finish; the pane:\n" << dump(lines);
   // memdx's one line comes first, never between lines of its command's.
-  EXPECT_TRUE(starts_with(lines.front(), "memdx: recording pid"))
-      << "the terminal does not start with memdx's \"recording pid\" line:\n"
+  EXPECT_TRUE(starts_with(lines.front(), "memdx: recording the command"))
+      << "the terminal does not start with memdx's \"recording the command\" line:\n"
       << dump(lines);
 
   // Before the verdict: line-1 .. line-10 in order, each alone on its line (nothing of memdx's
