@@ -1,5 +1,7 @@
 #include "cli/recording_common.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -103,7 +105,39 @@ void forget_exited_since(model::Verdict& verdict) {
 
 }  // namespace
 
+namespace {
+
+// What the handler below writes: prepared beforehand, since a handler may only write().
+char g_interrupted_line[1024];
+size_t g_interrupted_bytes = 0;
+
+void stop_analysis(int sig) {
+  [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, g_interrupted_line, g_interrupted_bytes);
+  ::_exit(128 + sig);
+}
+
+}  // namespace
+
+void stop_on_signal_during_analysis(const std::string& recording_path) {
+  std::string line = fmt::format("\nmemdx: interrupted while analysing; the recording is kept: memdx report {}\n",
+                                 model::terminal_safe(recording_path));
+  g_interrupted_bytes = std::min(line.size(), sizeof(g_interrupted_line));
+  std::memcpy(g_interrupted_line, line.data(), g_interrupted_bytes);
+  struct sigaction action {};
+  action.sa_handler = stop_analysis;
+  sigemptyset(&action.sa_mask);
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    ::sigaction(sig, &action, nullptr);
+    sigaddset(&signals, sig);
+  }
+  // The recording session blocked them to wait for them; the analysis must hear them at once.
+  ::pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+}
+
 Analysis analyze_recording(const std::string& recording_path, size_t site_limit) {
+  stop_on_signal_during_analysis(recording_path);
   Analysis analysis;
   try {
     auto reader = std::make_shared<const store::RecordingReader>(store::RecordingReader::open(recording_path));
@@ -174,6 +208,18 @@ std::optional<RecordOutcome> record_command(const RecordRequest& request, const 
 }
 
 void say_if_nothing_traced(const std::optional<TraceReceived>& trace) {
+  if (trace && trace->refused_count > 0) {
+    std::string who;
+    for (const record::RefusedPeer& peer : trace->refused) {
+      who += fmt::format("{}pid {} uid {} ({})", who.empty() ? "" : "; ", peer.pid, peer.uid,
+                         record::refusal_text(peer.reason));
+    }
+    std::fprintf(stderr,
+                 "memdx: refused %llu connection%s to the heap tracer's socket that did not come from the traced "
+                 "programs: %s; nothing of %s was recorded\n",
+                 static_cast<unsigned long long>(trace->refused_count), trace->refused_count == 1 ? "" : "s",
+                 who.c_str(), trace->refused_count == 1 ? "it" : "them");
+  }
   if (!trace || trace->streams > 0) return;
   std::fprintf(stderr,
                "memdx: no process loaded the heap tracer (the program may clear LD_PRELOAD or be statically "
@@ -199,6 +245,7 @@ record::SessionOptions session_options(const RecordRequest& request, const proc:
   session.interval_ms = request.meta.interval_ms;
   session.duration_ms = request.duration_ms;
   session.root_is_child = request.root_is_child;
+  session.follow_tree = request.follow_tree;
   session.sample_memory = request.sample_memory;
   // PSS reads may take 1% of each interval (at least 1 ms): memdx stays light at any rate.
   session.sampler.rollup_budget = std::chrono::microseconds(std::max<int64_t>(1000, request.meta.interval_ms * 10));
@@ -208,6 +255,59 @@ record::SessionOptions session_options(const RecordRequest& request, const proc:
 
 // On a terminal without the live view, one line that memdx is at work: the command's own output
 // may be all there is to see until the verdict.
+// "pid 4242 (./server --port 8080), pid 4250 (worker)": the first few, then a count.
+std::string some_processes(const std::vector<model::ProcessRecord>& processes) {
+  constexpr size_t kNamed = 3;
+  std::string out;
+  for (size_t i = 0; i < processes.size() && i < kNamed; ++i) {
+    std::string command;
+    for (const std::string& arg : processes[i].command) command += (command.empty() ? "" : " ") + arg;
+    if (command.size() > 60) command = model::shorten(command, 60);
+    out += fmt::format("{}pid {} ({})", i == 0 ? "" : ", ", processes[i].pid, model::terminal_safe(command));
+  }
+  if (processes.size() > kNamed) out += fmt::format(" and {} more", processes.size() - kNamed);
+  return out;
+}
+
+std::string command_name(const RecordRequest& request) {
+  return model::terminal_safe(request.meta.command.empty() ? "the command" : request.meta.command.front());
+}
+
+void say_store_error(const std::string& reason) {
+  std::fprintf(stderr,
+               "memdx: %s: the recording keeps what was written until now; memdx follows the command to its end "
+               "without writing more\n",
+               model::terminal_safe(reason).c_str());
+}
+
+// Connections the collector refused, kept in the recording ("trace_refused": how many, and the
+// first few with pid, uid and why) so that a report says the trace was offered foreign bytes.
+void store_refusals(const TraceReceived& trace, store::RecordingWriter& writer) {
+  if (trace.refused_count == 0) return;
+  nlohmann::json list = nlohmann::json::array();
+  for (const record::RefusedPeer& peer : trace.refused) {
+    list.push_back({{"pid", peer.pid}, {"uid", peer.uid}, {"reason", record::refusal_text(peer.reason)}});
+  }
+  writer.put_meta("trace_refused_connections", static_cast<int64_t>(trace.refused_count));
+  writer.put_meta("trace_refused", list.dump());
+}
+
+// The root exited while processes it started (daemons, background jobs) still run: said once,
+// with what memdx does about them and how to choose otherwise.
+void say_left_running(const RecordRequest& request, const std::vector<model::ProcessRecord>& running) {
+  const char* verb = running.size() == 1 ? "runs" : "run";
+  if (request.follow_tree) {
+    std::fprintf(stderr, "memdx: %s exited; what it started still %s: %s; recording until %s (Ctrl-C stops)\n",
+                 command_name(request).c_str(), verb, some_processes(running).c_str(),
+                 running.size() == 1 ? "it ends" : "they all end");
+  } else {
+    std::fprintf(stderr,
+                 "memdx: %s exited; what it started still %s, not recorded further: %s (to record until every "
+                 "process ends: memdx run --follow)\n",
+                 command_name(request).c_str(), verb, some_processes(running).c_str());
+  }
+}
+
 void say_recording(const std::string& what, const RecordRequest& request, bool live_view) {
   if (request.quiet || live_view || ::isatty(STDERR_FILENO) != 1) return;
   std::fprintf(stderr, "memdx: recording %s and every process it starts into %s; the verdict follows when %s\n",
@@ -255,17 +355,46 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
     record::SessionOptions session = session_options(request, fs, root);
     if (live.enabled()) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
     if (collector) session.on_store = [&collector](store::RecordingWriter& w) { store_trace_chunks(*collector, w); };
+    session.on_store_error = [&live](const std::string& reason) {
+      live.clear();
+      say_store_error(reason);
+    };
+    if (collector) session.on_store_discard = [&collector] { collector->take_chunks(); };
+    if (request.root_is_child && request.follow_tree) {
+      session.on_root_exit = [&](const std::vector<model::ProcessRecord>& running) {
+        live.clear();
+        say_left_running(request, running);
+      };
+    }
     RecordOutcome outcome;
     outcome.session = record::run_session(fs, *writer, root, session);
     live.clear();
+    if (request.root_is_child && !request.follow_tree && !outcome.session.still_running.empty()) {
+      say_left_running(request, outcome.session.still_running);
+    }
+    std::optional<std::string>& store_error = outcome.session.store_error;
     if (collector) {
       // What the processes sent before they ended is still in the sockets: read it all.
       collector->finish(std::chrono::seconds(2));
-      store_trace_chunks(*collector, *writer);
       record::CollectorStats stats = collector->stats();
-      outcome.trace = TraceReceived{stats.streams, stats.bytes_received, stats.bytes_compressed};
+      outcome.trace = TraceReceived{stats.streams, stats.bytes_received, stats.bytes_compressed, collector->refused(),
+                                    stats.refused};
+      if (!store_error) {
+        try {
+          store_trace_chunks(*collector, *writer);
+          store_refusals(*outcome.trace, *writer);
+        } catch (const store::StoreError& e) {
+          say_store_error(e.what());
+          store_error = e.what();
+        }
+      }
     }
-    writer->close();
+    try {
+      writer->close();
+    } catch (const store::StoreError& e) {
+      if (!store_error) say_store_error(e.what());
+      if (!store_error) store_error = e.what();
+    }
     return outcome;
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());

@@ -19,6 +19,7 @@
 #include "model/recording.h"
 #include "model/verdict.h"
 #include "record/session.h"
+#include "record/trace_collector.h"
 #include "report/html.h"
 
 namespace memdx::cli {
@@ -46,6 +47,11 @@ inline constexpr size_t kHeapSitesInJson = 20;
 // cannot be read.
 Analysis analyze_recording(const std::string& recording_path, size_t site_limit = kHeapSitesInJson);
 
+// From here on Ctrl-C, SIGTERM and SIGHUP end memdx at once (128+N), saying that the recording is
+// kept and how to analyse it again; output files not yet written are never left half-written.
+// analyze_recording calls it.
+void stop_on_signal_during_analysis(const std::string& recording_path);
+
 // The files a recording command writes besides the recording (closed ones are not written).
 struct VerdictOutputs {
   OutputFile json;  // memdx.verdict/1
@@ -71,6 +77,7 @@ struct RecordRequest {
   std::optional<int64_t> duration_ms;
   bool quiet = false;          // no live view
   bool root_is_child = false;  // run: memdx started the root, reaps it and forwards signals
+  bool follow_tree = false;    // run --follow: record until every process of the tree has ended
   bool sample_memory = true;   // false: trace only (memdx trace)
   // Inject the heap tracer (library path and settings); start_root then gets the environment
   // that carries it.
@@ -83,6 +90,8 @@ struct TraceReceived {
   uint64_t streams = 0;
   uint64_t bytes_received = 0;
   uint64_t bytes_stored = 0;
+  std::vector<record::RefusedPeer> refused;  // the first few connections the collector refused
+  uint64_t refused_count = 0;
 };
 
 struct RecordOutcome {
@@ -104,7 +113,8 @@ std::optional<RecordOutcome> record_command(const RecordRequest& request, const 
                                             const std::vector<std::string>& command);
 
 // One line on stderr when the tracer was injected but no process ever connected (a program
-// that clears LD_PRELOAD, or a static child): never a silently empty trace.
+// that clears LD_PRELOAD, or a static child): never a silently empty trace. Another when the
+// collector refused connections that did not come from the traced programs.
 void say_if_nothing_traced(const std::optional<TraceReceived>& trace);
 
 // The current environment as "NAME=value" entries.

@@ -34,6 +34,7 @@ struct RunOptions {
   TraceSettings trace;
   bool fail_on_leak = false;
   bool quiet = false;
+  bool follow = false;
   std::vector<std::string> command;
 };
 
@@ -53,6 +54,7 @@ int run_run(const RunOptions& options) {
   request.out_path = out_path;
   request.meta = make_meta("run", options.command, options.interval_ms, ::getpid());
   request.quiet = options.quiet;
+  request.follow_tree = options.follow;
   request.root_is_child = true;
   request.trace = options.trace;
   if (!options.no_trace) request.tracer_library = tracer_for(path);
@@ -60,9 +62,18 @@ int run_run(const RunOptions& options) {
   if (!outcome) return kCommandNotFound;
   say_if_nothing_traced(outcome->trace);
   int target_exit = exit_code_of(outcome->session.root_wait_status, name);
-  model::Verdict verdict = analyze_and_report(out_path, outputs, stderr);
+  model::Verdict verdict;
+  try {
+    verdict = analyze_and_report(out_path, outputs, stderr);
+  } catch (const RuntimeError& e) {
+    // A recording cut short by a full disk may be unreadable: the command's exit code still counts.
+    if (!outcome->session.store_error) throw;
+    std::fprintf(stderr, "memdx: no verdict: %s\n", model::terminal_safe(e.what()).c_str());
+    return target_exit;
+  }
   std::string shown = model::terminal_safe(out_path);
-  std::fprintf(stderr, "memdx: recording saved to %s (memdx report %s)\n", shown.c_str(), shown.c_str());
+  std::fprintf(stderr, "memdx: recording %s to %s (memdx report %s)\n",
+               outcome->session.store_error ? "cut short" : "saved", shown.c_str(), shown.c_str());
   if (options.fail_on_leak && model::has_leak(verdict)) return kLeakFound;
   return target_exit;
 }
@@ -74,10 +85,14 @@ void add_run_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("run", "Run a command, record its whole process tree, and say whether it leaks");
   cmd->footer(
       "\nmemdx samples the command and every process it starts (forks, execs, daemons) until it exits,\n"
-      "stores everything in one recording, then prints a verdict: which kind of memory grows, in\n"
-      "which process, how fast, how sure, and what to look at next. A recording can be analysed again\n"
-      "with 'memdx report'. Ctrl-C stops the command as usual (a second Ctrl-C kills it); the\n"
-      "recording is closed and the verdict printed all the same.\n\n"
+      "stores everything in one recording, then prints a verdict on stderr: which kind of memory grows,\n"
+      "in which process, how fast, how sure, and what to look at next. The command's stdout and stderr\n"
+      "stay its own. A recording can be analysed again with 'memdx report'. Ctrl-C stops the command as\n"
+      "usual (a second Ctrl-C kills it); the recording is closed and the verdict printed all the same.\n\n"
+      "When the command exits while processes it started still run (a script that starts a server in\n"
+      "the background, a daemon), memdx says which and stops with the command: a build that leaves a\n"
+      "compiler server behind must not keep memdx waiting. --follow records them until every one has\n"
+      "ended (Ctrl-C then stops the recording and leaves them running).\n\n"
       "The heap tracer (libmemdx_trace.so, injected with LD_PRELOAD) records every allocation with\n"
       "its call stack in every process of the tree; --no-trace turns it off, --sample-bytes makes\n"
       "it sample for long production runs.\n\n"
@@ -99,7 +114,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-trace", options->no_trace, "Sample only, without the heap tracer");
   add_trace_options(*cmd, options->trace);
   cmd->add_flag("--fail-on-leak", options->fail_on_leak, "Exit 3 when a leak is found, for test suites and CI");
-  cmd->add_flag("--quiet", options->quiet, "No live view: print only the final summary");
+  cmd->add_flag("--quiet", options->quiet, "No progress lines: print only the final summary");
+  cmd->add_flag("--follow", options->follow,
+                "After the command exits, go on recording what it started (daemons, background jobs) until every "
+                "process has ended");
   cmd->add_option("command", options->command, "The command to run, after --")->required();
   cmd->positionals_at_end();
   cmd->callback([options, &exit_code] { exit_code = run_run(*options); });

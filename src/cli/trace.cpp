@@ -18,6 +18,7 @@ namespace {
 struct TraceOptions {
   std::string out_path;
   TraceSettings trace;
+  bool follow = false;
   std::vector<std::string> command;
 };
 
@@ -30,6 +31,7 @@ int run_trace(const TraceOptions& options) {
   request.out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
   request.meta = make_meta("trace", options.command, 200, ::getpid());
   request.quiet = true;
+  request.follow_tree = options.follow;
   request.root_is_child = true;
   request.trace = options.trace;
   request.tracer_library = tracer_for(path);
@@ -55,7 +57,8 @@ int run_trace(const TraceOptions& options) {
 
 void add_trace_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<TraceOptions>();
-  CLI::App* cmd = app.add_subcommand("trace", "Run a command under the heap tracer and capture every allocation, nothing else");
+  CLI::App* cmd =
+      app.add_subcommand("trace", "Run a command under the heap tracer and capture every allocation, nothing else");
   cmd->footer(
       "\nThe lowest-overhead capture: libmemdx_trace.so is injected with LD_PRELOAD into the command and\n"
       "every process it starts (fork, exec, posix_spawn), and records each malloc/free/new/delete and\n"
@@ -69,6 +72,9 @@ void add_trace_command(CLI::App& app, int& exit_code) {
       "cannot be started; 1 when memdx itself fails; 2 usage.");
   cmd->add_option("-o,--out", options->out_path, "Recording file (default ./memdx-NAME-yyyymmdd-hhmmss.memdx)");
   add_trace_options(*cmd, options->trace);
+  cmd->add_flag("--follow", options->follow,
+                "After the command exits, go on tracing what it started (daemons, background jobs) until every "
+                "process has ended");
   cmd->add_option("command", options->command, "The command to run, after --")->required();
   cmd->positionals_at_end();
   cmd->callback([options, &exit_code] { exit_code = run_trace(*options); });

@@ -52,10 +52,40 @@ bool elf_is_static(std::ifstream& file) {
   return true;
 }
 
+// The sanitizer whose runtime a 64-bit ELF carries or needs, from its dynamic string table (the
+// DT_NEEDED names and the dynamic symbols): "" for none. Their runtimes replace malloc themselves
+// and insist on coming first in the process (ASan aborts when a preloaded library precedes it).
+std::string sanitizer_of(std::ifstream& file) {
+  static constexpr std::pair<std::string_view, std::string_view> kMarks[] = {
+      {"__asan_init", "AddressSanitizer"}, {"libasan.so", "AddressSanitizer"}, {"__hwasan_init", "HWAddressSanitizer"},
+      {"__tsan_init", "ThreadSanitizer"},  {"libtsan.so", "ThreadSanitizer"},  {"__msan_init", "MemorySanitizer"}};
+  Elf64_Ehdr header{};
+  file.seekg(0);
+  if (!file.read(reinterpret_cast<char*>(&header), sizeof(header)) || header.e_ident[EI_CLASS] != ELFCLASS64) return "";
+  auto section = [&](size_t index, Elf64_Shdr& out) {
+    file.seekg(static_cast<std::streamoff>(header.e_shoff + index * header.e_shentsize));
+    return static_cast<bool>(file.read(reinterpret_cast<char*>(&out), sizeof(out)));
+  };
+  constexpr uint64_t kMaxStringTableBytes = 64 << 20;
+  for (unsigned i = 0; i < header.e_shnum; ++i) {
+    Elf64_Shdr dynsym{}, strings{};
+    if (!section(i, dynsym) || dynsym.sh_type != SHT_DYNSYM || !section(dynsym.sh_link, strings)) continue;
+    if (strings.sh_size > kMaxStringTableBytes) return "";
+    std::string text(strings.sh_size, '\0');
+    file.seekg(static_cast<std::streamoff>(strings.sh_offset));
+    if (!file.read(text.data(), static_cast<std::streamsize>(text.size()))) return "";
+    for (const auto& [mark, name] : kMarks) {
+      if (text.find(mark) != std::string::npos) return std::string(name);
+    }
+  }
+  return "";
+}
+
 std::optional<std::string> check(const std::string& path, int depth) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  bool secure = ((st.st_mode & S_ISUID) && st.st_uid != ::getuid()) || ((st.st_mode & S_ISGID) && st.st_gid != ::getgid());
+  bool secure =
+      ((st.st_mode & S_ISUID) && st.st_uid != ::getuid()) || ((st.st_mode & S_ISGID) && st.st_gid != ::getgid());
   if (secure) {
     return fmt::format("{} is setuid or setgid, and the loader ignores LD_PRELOAD for it", model::terminal_safe(path));
   }
@@ -70,6 +100,13 @@ std::optional<std::string> check(const std::string& path, int depth) {
     file.clear();
     if (elf_is_static(file)) {
       return fmt::format("{} is statically linked, so LD_PRELOAD cannot reach it", model::terminal_safe(path));
+    }
+    file.clear();
+    if (std::string sanitizer = sanitizer_of(file); !sanitizer.empty()) {
+      return fmt::format(
+          "{} is built with {}, whose runtime must come first in the process and replaces malloc "
+          "itself (run it with --no-trace)",
+          model::terminal_safe(path), sanitizer);
     }
   }
   return std::nullopt;
@@ -136,6 +173,16 @@ std::optional<std::string> tracer_for(const std::string& path) {
     std::fprintf(stderr,
                  "memdx: libmemdx_trace.so is not next to memdx (rebuild with ./memdx): the heap is not traced, memory "
                  "is sampled only\n");
+    return std::nullopt;
+  }
+  // The loader splits LD_PRELOAD at spaces and colons: such a path would name files that do not
+  // exist, and every process would print the loader's complaint.
+  if (size_t bad = library->find_first_of(" :\t"); bad != std::string::npos) {
+    std::fprintf(stderr,
+                 "memdx: the heap tracer's path holds a %s, which LD_PRELOAD cannot carry (%s): move memdx to a "
+                 "directory without spaces or colons; the heap is not traced, memory is sampled only\n",
+                 (*library)[bad] == ':' ? "colon" : "space", model::terminal_safe(*library).c_str());
+    return std::nullopt;
   }
   return library;
 }

@@ -80,7 +80,8 @@ ProcessTreeTracker::Probe ProcessTreeTracker::read_stat(pid_t pid, Known& known,
   } else if (auto text = fs_.read_pid_file(pid, "stat"); text.ok()) {
     stat = proc::parse_stat(*text);
   } else {
-    bool gone = text.error().kind == proc::ReadErrorKind::kProcessGone || text.error().kind == proc::ReadErrorKind::kNotFound;
+    bool gone =
+        text.error().kind == proc::ReadErrorKind::kProcessGone || text.error().kind == proc::ReadErrorKind::kNotFound;
     return gone ? Probe::kGone : Probe::kUnreadable;
   }
   if (!stat) return Probe::kUnreadable;
@@ -132,8 +133,10 @@ void ProcessTreeTracker::find_exits(const std::set<pid_t>& present, int64_t now_
     model::ProcessRecord record = it->second;
     record.exited_ms = now_ms;
     int status = -1;
-    if (auto waited = wait_statuses_.find(pid); waited != wait_statuses_.end()) status = waited->second;
-    else if (stat && stat->state == 'Z' && stat->exit_code) status = *stat->exit_code;
+    if (auto waited = wait_statuses_.find(pid); waited != wait_statuses_.end())
+      status = waited->second;
+    else if (stat && stat->state == 'Z' && stat->exit_code)
+      status = *stat->exit_code;
     if (status >= 0 && WIFEXITED(status)) record.exit_code = WEXITSTATUS(status);
     if (status >= 0 && WIFSIGNALED(status)) record.exit_signal = WTERMSIG(status);
     known.ours = false;
@@ -176,7 +179,8 @@ std::set<pid_t> ProcessTreeTracker::find_births(const std::vector<pid_t>& listed
       record.pid = pid;
       record.ppid = stat.ppid;
       record.first_seen_ms = now_ms;
-      if (auto cmdline = fs_.read_pid_file(pid, "cmdline"); cmdline.ok()) record.command = proc::parse_cmdline(*cmdline);
+      if (auto cmdline = fs_.read_pid_file(pid, "cmdline"); cmdline.ok())
+        record.command = proc::parse_cmdline(*cmdline);
       if (record.command.empty()) record.command = {stat.comm};
       records_[pid] = record;
       changes.born.push_back(std::move(record));
@@ -186,7 +190,9 @@ std::set<pid_t> ProcessTreeTracker::find_births(const std::vector<pid_t>& listed
   return unread;
 }
 
-void ProcessTreeTracker::note_exit_status(pid_t pid, int wait_status) { wait_statuses_[pid] = wait_status; }
+void ProcessTreeTracker::note_exit_status(pid_t pid, int wait_status) {
+  wait_statuses_[pid] = wait_status;
+}
 
 std::vector<pid_t> ProcessTreeTracker::alive() const {
   std::vector<pid_t> pids;
@@ -195,11 +201,19 @@ std::vector<pid_t> ProcessTreeTracker::alive() const {
   return pids;
 }
 
+std::vector<model::ProcessRecord> ProcessTreeTracker::alive_records() const {
+  std::vector<model::ProcessRecord> records;
+  for (const auto& [pid, record] : records_) records.push_back(record);
+  return records;
+}
+
 std::optional<ProcessTreeTracker::Activity> ProcessTreeTracker::activity(pid_t pid) const {
   auto it = known_.find(pid);
   return it == known_.end() || !it->second.ours ? std::nullopt : it->second.activity;
 }
 
-bool ProcessTreeTracker::root_alive() const { return records_.count(root_) != 0; }
+bool ProcessTreeTracker::root_alive() const {
+  return records_.count(root_) != 0;
+}
 
 }  // namespace memdx::record

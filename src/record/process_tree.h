@@ -19,8 +19,8 @@
 namespace memdx::record {
 
 struct TreeChanges {
-  std::vector<model::ProcessRecord> born;   // new processes, with ppid and command line
-  std::vector<model::ProcessRecord> exited;  // with exit time and, when known, status
+  std::vector<model::ProcessRecord> born;          // new processes, with ppid and command line
+  std::vector<model::ProcessRecord> exited;        // with exit time and, when known, status
   std::vector<model::ProcessRecord> exec_changed;  // same pid, new command line after exec
 };
 
@@ -39,6 +39,7 @@ class ProcessTreeTracker {
   void note_exit_status(pid_t pid, int wait_status);
 
   std::vector<pid_t> alive() const;
+  std::vector<model::ProcessRecord> alive_records() const;
   // What `pid` did, as read on the last refresh (every alive process is read on each one), so
   // the sampler can tell an idle process without reading it again; nullopt when unknown.
   struct Activity {

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "record/process_tree.h"
+#include "store/store_error.h"
 
 namespace memdx::record {
 namespace {
@@ -45,12 +46,30 @@ void store_changes(store::RecordingWriter& writer, const TreeChanges& changes) {
   }
 }
 
+// Everything one tick writes; throws StoreError.
+void store_tick(store::RecordingWriter& writer, const TreeChanges& changes,
+                const std::vector<model::ProcessSample>& samples, int64_t now_ms, int64_t& next_thin_ms,
+                const SessionOptions& options, const Sampler& sampler) {
+  store_changes(writer, changes);
+  if (options.sample_memory) {
+    writer.add_samples(samples);
+    writer.add_system_sample(sampler.sample_system(now_ms, options.cgroup_directory));
+  }
+  if (options.on_store) options.on_store(writer);
+  writer.commit_if_due(Clock::now());
+  if (now_ms >= next_thin_ms) {
+    writer.thin_for_long_run(now_ms);
+    next_thin_ms = now_ms + 60000;
+  }
+}
+
 // What a signal means to the session. run: the target decides; SIGTERM/SIGHUP are passed on,
 // a first SIGINT is left to the target (the terminal sent it to the whole group), a second one
-// kills it. watch: any of them ends the watch.
-bool handle_signal(int sig, pid_t root, const SessionOptions& options, int& interrupts) {
+// kills it. watch, or run after its command exited (following what it left): any of them ends the
+// recording, and the processes are left alone.
+bool handle_signal(int sig, pid_t root, bool root_exited, const SessionOptions& options, int& interrupts) {
   if (sig == SIGCHLD) return false;
-  if (!options.root_is_child) return true;
+  if (!options.root_is_child || root_exited) return true;
   if (sig == SIGINT) {
     if (++interrupts >= 2) ::kill(root, SIGKILL);
     return false;
@@ -94,6 +113,7 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
   SessionResult result;
   int interrupts = 0;
   size_t seen = 0;
+  bool root_exit_said = false;
   int64_t next_thin_ms = 60000;
 
   for (;;) {
@@ -101,27 +121,34 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
     int64_t now_ms = elapsed_ms(start);
     TreeChanges changes = tree.refresh(now_ms);
     seen += changes.born.size();
-    store_changes(writer, changes);
     for (const auto& exited : changes.exited) sampler.forget(exited.pid);
     std::vector<pid_t> alive = tree.alive();
     std::vector<model::ProcessSample> samples;
-    if (options.sample_memory) {
+    if (options.sample_memory && !result.store_error) {
       samples = sampler.sample(alive, now_ms, [&tree](pid_t pid) { return tree.activity(pid); });
-      writer.add_samples(samples);
-      writer.add_system_sample(sampler.sample_system(now_ms, options.cgroup_directory));
     }
-    if (options.on_store) options.on_store(writer);
-    writer.commit_if_due(Clock::now());
-    if (now_ms >= next_thin_ms) {
-      writer.thin_for_long_run(now_ms);
-      next_thin_ms = now_ms + 60000;
+    if (!result.store_error) {
+      try {
+        store_tick(writer, changes, samples, now_ms, next_thin_ms, options, sampler);
+      } catch (const store::StoreError& e) {
+        // Disk full, say: what was committed stays, and the command is still memdx's to follow.
+        result.store_error = e.what();
+        if (options.on_store_error) options.on_store_error(e.what());
+      }
     }
+    if (result.store_error && options.on_store_discard) options.on_store_discard();
     ++result.ticks;
     if (options.on_tick) options.on_tick({now_ms, &samples, alive.size(), seen});
 
     if (!tree.root_alive() && result.ticks > 0) {
-      result.end = SessionResult::End::kRootExited;
-      break;
+      if (!root_exit_said) {
+        root_exit_said = true;
+        if (options.on_root_exit && !alive.empty()) options.on_root_exit(tree.alive_records());
+      }
+      if (!options.follow_tree || alive.empty()) {
+        result.end = options.follow_tree ? SessionResult::End::kTreeEnded : SessionResult::End::kRootExited;
+        break;
+      }
     }
     if (options.duration_ms && now_ms >= *options.duration_ms) {
       result.end = SessionResult::End::kDurationReached;
@@ -134,9 +161,9 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
     for (int64_t left_ms = wake_ms - elapsed_ms(start); left_ms > 0 && !stop; left_ms = wake_ms - elapsed_ms(start)) {
       timespec timeout{static_cast<time_t>(left_ms / 1000), static_cast<long>((left_ms % 1000) * 1000000)};
       int sig = ::sigtimedwait(&signals, nullptr, &timeout);
-      if (sig < 0) continue;  // timeout or EINTR
+      if (sig < 0) continue;      // timeout or EINTR
       if (sig == SIGCHLD) break;  // sample at once: the root may have exited
-      stop = handle_signal(sig, root, options, interrupts);
+      stop = handle_signal(sig, root, root_exit_said, options, interrupts);
     }
     if (stop) {
       result.end = SessionResult::End::kInterrupted;
@@ -145,12 +172,20 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
   }
   // The root can turn zombie between the reaping at the top of the loop and the tree's refresh:
   // its exit status is still waiting to be collected.
-  if (options.root_is_child && result.end == SessionResult::End::kRootExited && !result.root_wait_status) {
+  if (options.root_is_child && !tree.root_alive() && !result.root_wait_status) {
     int status = 0;
     if (::waitpid(root, &status, 0) == root) result.root_wait_status = status;
   }
   // Processes still alive at the end stay open-ended in the recording.
-  writer.commit();
+  result.still_running = tree.alive_records();
+  if (!result.store_error) {
+    try {
+      writer.commit();
+    } catch (const store::StoreError& e) {
+      result.store_error = e.what();
+      if (options.on_store_error) options.on_store_error(e.what());
+    }
+  }
   result.duration_ms = elapsed_ms(start);
   return result;
 }

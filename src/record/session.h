@@ -32,6 +32,11 @@ struct SessionOptions {
   std::optional<int64_t> duration_ms;  // watch --duration
   // run: memdx is the root's parent and a child subreaper; it reaps and forwards signals.
   bool root_is_child = false;
+  // After the root exits: go on recording until every process of the tree has ended (daemons
+  // the root started), instead of stopping with the root.
+  bool follow_tree = false;
+  // The root has exited while these processes of its tree still run (called once).
+  std::function<void(const std::vector<model::ProcessRecord>&)> on_root_exit;
   SamplerOptions sampler;
   std::string cgroup_directory;  // of the root, for per-tick memory.current
   std::function<void(const TickStatus&)> on_tick;
@@ -41,14 +46,23 @@ struct SessionOptions {
   // Called each tick before the commit, to store what other sources gathered (the heap
   // tracer's chunks).
   std::function<void(store::RecordingWriter&)> on_store;
+  // Writing the recording failed (disk full): called once with the one-line reason. The session
+  // goes on following the tree without writing, calling on_store_discard each tick instead of
+  // on_store so that other sources can drop what they gathered.
+  std::function<void(const std::string&)> on_store_error;
+  std::function<void()> on_store_discard;
 };
 
 struct SessionResult {
-  enum class End { kRootExited, kDurationReached, kInterrupted };
+  enum class End { kRootExited, kTreeEnded, kDurationReached, kInterrupted };
   End end = End::kRootExited;
+  // Processes of the tree still running when the session ended (daemons left by the root).
+  std::vector<model::ProcessRecord> still_running;
   std::optional<int> root_wait_status;  // run: from waitpid
   int64_t duration_ms = 0;
   int64_t ticks = 0;
+  // Why writing the recording stopped, when it did: the recording holds what was committed before.
+  std::optional<std::string> store_error;
 };
 
 // Blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD in the calling thread so that the session can wait

@@ -87,7 +87,6 @@ void flusher_stop() noexcept {
 void flusher_after_fork_child() noexcept {
   control = PTHREAD_MUTEX_INITIALIZER;
   running = false;
-  flusher_start();
 }
 
 }  // namespace memdx::trace

@@ -16,7 +16,7 @@ namespace memdx::trace {
 void flusher_start() noexcept;
 // Stops it and waits for it; it may be started again.
 void flusher_stop() noexcept;
-// In the child after fork: the flusher did not survive the fork.
+// In the child after fork: the flusher did not survive the fork (flusher_start starts the child's).
 void flusher_after_fork_child() noexcept;
 
 }  // namespace memdx::trace

@@ -19,6 +19,7 @@ namespace {
 
 // Away from the low numbers a program opens and closes as it goes.
 constexpr int kHighDescriptor = 512;
+constexpr time_t kSendTimeoutS = 5;
 
 int socket_fd = -1;
 // A copy of socket_fd readable without the lock, for the close hooks.
@@ -58,6 +59,11 @@ int connect_collector(const StreamTarget& target) noexcept {
   std::memcpy(address.sun_path, target.socket_path, length + 1);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  // A collector that stops reading (memdx stopped, stuck, or out of descriptors with this
+  // connection still in its backlog) must not stop the program: past this, connect and sendmsg
+  // fail and the tracer stops instead. It bounds how long any thread can wait on the socket's lock.
+  timeval limit{kSendTimeoutS, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
   auto address_length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length + 1);
   while (raw::connect(fd, reinterpret_cast<const sockaddr*>(&address), address_length) != 0) {
     if (errno == EINTR) continue;
@@ -164,13 +170,12 @@ bool stream_open(const StreamTarget& target, uint64_t sample_bytes, uint32_t max
   return ok;
 }
 
-bool stream_reopen_in_child(const StreamTarget& target, uint64_t sample_bytes, uint32_t max_depth) noexcept {
+void stream_after_fork_child() noexcept {
   // The parent's socket is shared with the parent: close only this process's descriptor.
   socket_lock = PTHREAD_MUTEX_INITIALIZER;
   if (socket_fd >= 0 && still_ours()) raw::close(socket_fd);
   set_socket(-1);
   open_now.store(false, std::memory_order_release);
-  return stream_open(target, sample_bytes, max_depth, wire::kHelloAfterFork);
 }
 
 bool stream_is_open() noexcept {

@@ -29,9 +29,9 @@ struct StreamTarget {
 // not there or the listener is not memdx's collector.
 bool stream_open(const StreamTarget& target, uint64_t sample_bytes, uint32_t max_depth, uint32_t hello_flags) noexcept;
 
-// After fork, in the child: drops the parent's connection (without touching the parent's
-// socket state) and opens a new one. False when that fails: the child then runs untraced.
-bool stream_reopen_in_child(const StreamTarget& target, uint64_t sample_bytes, uint32_t max_depth) noexcept;
+// After fork, in the child: releases the lock the prepare handler held and drops the parent's
+// connection (without touching the parent's socket state). stream_open may then open the child's.
+void stream_after_fork_child() noexcept;
 
 bool stream_is_open() noexcept;
 

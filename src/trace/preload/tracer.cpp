@@ -259,9 +259,14 @@ void after_fork_child() noexcept {
   stack_table_new_stream();
   unwind_after_fork_child();
   last_marker_ns.store(0, std::memory_order_relaxed);
-  if (tracing_active() && stream_reopen_in_child(settings.target, settings.sample_bytes, settings.max_depth)) {
+  // Always, traced or not: the prepare handler left the locks held in this copy, and a tracer that
+  // stopped (memdx went away) would otherwise wait on them at the child's own next fork.
+  stream_after_fork_child();
+  flusher_after_fork_child();
+  if (tracing_active() &&
+      stream_open(settings.target, settings.sample_bytes, settings.max_depth, wire::kHelloAfterFork)) {
     send_known_modules();
-    flusher_after_fork_child();
+    flusher_start();
   } else {
     stop_tracing();
   }

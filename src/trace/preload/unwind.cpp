@@ -393,7 +393,7 @@ void unwind_thread_init() noexcept {
   // On a sigaltstack we are in a signal handler: leave the work that is not async-signal-safe
   // for later (this capture uses the sigaltstack's bounds).
   if (unwind_detail::query_active_altstack().contains(sp)) return;
-  const AddressRange stack = unwind_detail::query_thread_stack(sp);
+  const AddressRange stack = unwind_detail::query_thread_stack();
   t_stack.low = stack.low;
   t_stack.high = stack.high;
   t_stack.known = true;

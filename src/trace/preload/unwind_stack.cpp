@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
 
 #include "trace/preload/raw_syscall.h"
@@ -14,13 +15,12 @@ namespace memdx::trace::unwind_detail {
 namespace {
 
 // Streaming scan of /proc/self/maps lines ("start-end perms offset dev inode path"): the main
-// thread's [stack] and the mappings that hold two addresses (the stack pointer, the thread's
-// descriptor). It keeps only the two addresses of each line, the end of the previous mapping and
-// how much of "[stack]" the line has matched so far, so it needs no line buffer and lines may
-// straddle read() chunks.
+// thread's [stack] and the mapping that holds the thread's descriptor. It keeps only the two addresses of each line,
+// the end of the previous mapping and how much of "[stack]" the line has matched so far, so it needs no line buffer and
+// lines may straddle read() chunks.
 class MapsScanner {
  public:
-  MapsScanner(uintptr_t sp, uintptr_t descriptor) : sp_(sp), descriptor_(descriptor) {}
+  explicit MapsScanner(uintptr_t descriptor) : descriptor_(descriptor) {}
 
   void feed(char c) noexcept {
     switch (field_) {
@@ -48,7 +48,6 @@ class MapsScanner {
   // The main thread's [stack], widened down to the end of the mapping below it: the stack grows
   // into that gap, so a later, deeper stack pointer still falls inside.
   AddressRange main_stack() const noexcept { return main_stack_; }
-  AddressRange holding_sp() const noexcept { return holding_sp_; }
   AddressRange holding_descriptor() const noexcept { return holding_descriptor_; }
 
  private:
@@ -76,7 +75,6 @@ class MapsScanner {
       mapping.low = previous_end_ < start_ ? previous_end_ : start_;
       main_stack_ = mapping;
     }
-    if (mapping.contains(sp_)) holding_sp_ = mapping;
     if (mapping.contains(descriptor_)) holding_descriptor_ = mapping;
     previous_end_ = end_;
     start_ = end_ = 0;
@@ -84,41 +82,50 @@ class MapsScanner {
     field_ = Field::kStart;
   }
 
-  uintptr_t sp_;
   uintptr_t descriptor_;
   Field field_ = Field::kStart;
   uintptr_t start_ = 0;
   uintptr_t end_ = 0;
   uintptr_t previous_end_ = 0;
   size_t matched_ = 0;
-  AddressRange main_stack_, holding_sp_, holding_descriptor_;
+  AddressRange main_stack_, holding_descriptor_;
 };
+
+// The descriptor of the process's original main thread, noted the first time the main thread
+// asks. In the child of a fork from another thread, the only thread is the main thread by its
+// tid, but its descriptor (and stack) are the forking thread's.
+std::atomic<uintptr_t> g_main_descriptor{0};
+
+bool on_original_main_thread(uintptr_t descriptor) noexcept {
+  if (gettid() != getpid()) return false;
+  uintptr_t known = 0;
+  if (g_main_descriptor.compare_exchange_strong(known, descriptor)) return true;
+  return known == descriptor;
+}
 
 // Which of the scanned mappings is this thread's stack. glibc puts a thread's descriptor at the
 // top of its stack block (its own or one given with pthread_attr_setstack), so for a thread
 // pthread_create made, the mapping that holds pthread_self() is its stack wherever sp is now (a
-// coroutine's stack, say). The main thread's descriptor is not on its stack: its stack is [stack],
-// unless it is the child of a fork from another thread, running on that thread's block.
-AddressRange choose_stack(const MapsScanner& maps, uintptr_t sp, bool main_thread) noexcept {
-  if (!main_thread) return maps.holding_descriptor();
-  if (maps.main_stack().contains(sp)) return maps.main_stack();
-  if (maps.holding_descriptor().contains(sp)) return maps.holding_descriptor();
-  return maps.main_stack();
+// coroutine's stack, say). The original main thread's descriptor is not on its stack: its stack is
+// [stack].
+AddressRange choose_stack(const MapsScanner& maps, bool original_main_thread) noexcept {
+  return original_main_thread ? maps.main_stack() : maps.holding_descriptor();
 }
 
 }  // namespace
 
-AddressRange query_thread_stack(uintptr_t sp) noexcept {
+AddressRange query_thread_stack() noexcept {
   const int fd = raw::open_read_only("/proc/self/maps");
   if (fd < 0) return {};
-  MapsScanner scanner(sp, reinterpret_cast<uintptr_t>(pthread_self()));
+  const auto descriptor = reinterpret_cast<uintptr_t>(pthread_self());
+  MapsScanner scanner(descriptor);
   char chunk[4096];
   ssize_t got = 0;
   while ((got = raw::read(fd, chunk, sizeof(chunk))) > 0) {
     for (ssize_t i = 0; i < got; ++i) scanner.feed(chunk[i]);
   }
   raw::close(fd);
-  return choose_stack(scanner, sp, gettid() == getpid());
+  return choose_stack(scanner, on_original_main_thread(descriptor));
 }
 
 AddressRange query_active_altstack() noexcept {

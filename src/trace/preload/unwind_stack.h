@@ -16,10 +16,10 @@ struct AddressRange {
 // calls realloc, so a hook reaching it from inside that realloc would wait on itself forever).
 // For a thread of pthread_create, the mapping holding its descriptor (the top of its stack block);
 // for the main thread its [stack], widened down to the end of the mapping below it since the
-// stack grows into that gap. sp is the caller's stack pointer, which may be elsewhere (a
-// coroutine). Empty if nothing is known. Made of system calls alone, but it reads a file, so it
+// stack grows into that gap. Either holds wherever the thread runs now (a coroutine's stack, a
+// signal stack). Empty if nothing is known. Made of system calls alone, but it reads a file, so it
 // stays out of the hot path: once per thread.
-AddressRange query_thread_stack(uintptr_t sp) noexcept;
+AddressRange query_thread_stack() noexcept;
 
 // The sigaltstack the thread runs on, or an empty range when it is not on one.
 // Async-signal-safe (one system call).
