@@ -14,7 +14,9 @@
 namespace memdx::analyze {
 namespace {
 
-std::string basename_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+std::string basename_of(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
+}
 
 }  // namespace
 
@@ -35,8 +37,8 @@ bool is_runtime_frame(const SourceFrame& frame) {
   // when it was compiled into the program.
   if (frame.file.rfind("/usr/include/", 0) == 0) return true;
   static const std::set<std::string> kAllocationFunctions = {
-      "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
-      "valloc", "pvalloc", "mmap", "mmap64", "munmap", "mremap"};
+      "malloc",   "free",   "calloc",  "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
+      "memalign", "valloc", "pvalloc", "mmap",    "mmap64",       "munmap",         "mremap"};
   if (kAllocationFunctions.count(frame.function)) return true;
   for (const char* prefix : {"operator new", "operator delete", "__cxa_"}) {
     if (frame.function.rfind(prefix, 0) == 0) return true;
@@ -46,7 +48,9 @@ bool is_runtime_frame(const SourceFrame& frame) {
   std::string_view name = std::string_view(frame.function).substr(0, frame.function.find('('));
   for (const char* scope : {"std::", "__gnu_cxx::"}) {
     size_t at = name.find(scope);
-    if (at == 0 || (at != std::string_view::npos && name[at - 1] == ' ' && name.substr(0, at).find('<') == std::string_view::npos)) return true;
+    if (at == 0 ||
+        (at != std::string_view::npos && name[at - 1] == ' ' && name.substr(0, at).find('<') == std::string_view::npos))
+      return true;
   }
   return false;
 }
@@ -83,7 +87,7 @@ void add(AllocationStats& into, const AllocationStats& stats) {
   into.allocated_bytes += stats.allocated_bytes;
   into.live_bytes += stats.live_bytes;
   into.live_blocks += stats.live_blocks;
-  into.peak_live_bytes += stats.peak_live_bytes;  // an upper bound: the stacks' peaks need not coincide
+  into.peak_live_bytes += stats.peak_live_bytes;        // an upper bound: the stacks' peaks need not coincide
   into.live_at_peak_bytes += stats.live_at_peak_bytes;  // exact: the same instant for every stack
   into.live_at_peak_blocks += stats.live_at_peak_blocks;
   into.temporary_allocations += stats.temporary_allocations;
@@ -123,7 +127,9 @@ Symbolizer symbolizer_for(const ProcessHeapProfile& profile) {
 
 namespace {
 
-double seconds_between(uint64_t from_ns, uint64_t to_ns) { return static_cast<double>(to_ns - from_ns) / 1e9; }
+double seconds_between(uint64_t from_ns, uint64_t to_ns) {
+  return static_cast<double>(to_ns - from_ns) / 1e9;
+}
 
 std::vector<SeriesPoint> series_points(const LiveSeries& series, const std::vector<double>& values) {
   std::vector<SeriesPoint> points;
@@ -171,7 +177,8 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
     const std::vector<uint64_t>& stack = frames_of(profile, stack_id);
     SiteKey key = site_key_of(stack, symbolizer);
     HeapSite& site = sites[key];
-    if (site.function.empty()) std::tie(site.function, site.file, site.line) = std::tie(key.function, key.file, key.line);
+    if (site.function.empty())
+      std::tie(site.function, site.file, site.line) = std::tie(key.function, key.file, key.line);
     add(site.stats, stats);
     if (auto live = series.by_stack.find(stack_id); live != series.by_stack.end()) {
       site.live_series.resize(std::max(site.live_series.size(), live->second.size()), 0.0);
@@ -235,7 +242,9 @@ std::vector<const HeapSite*> leak_ranking(const std::vector<HeapSite>& sites) {
 std::vector<const HeapSite*> temporary_ranking(const std::vector<HeapSite>& sites) {
   return ranking(
       sites, [](const HeapSite& s) { return s.stats.temporary_allocations > 0; },
-      [](const HeapSite& a, const HeapSite& b) { return a.stats.temporary_allocations > b.stats.temporary_allocations; });
+      [](const HeapSite& a, const HeapSite& b) {
+        return a.stats.temporary_allocations > b.stats.temporary_allocations;
+      });
 }
 
 std::unordered_map<uint32_t, uint64_t> growth_bytes_by_stack(const ProcessHeapProfile& profile, bool mapped) {
@@ -294,9 +303,12 @@ namespace {
 std::string ending_of(const ProcessHeapProfile& profile) {
   if (profile.end) {
     switch (profile.end->reason) {
-      case trace::wire::EndReason::kExec: return "exec";
-      case trace::wire::EndReason::kAbort: return "abort";
-      case trace::wire::EndReason::kExit: return "exit";
+      case trace::wire::EndReason::kExec:
+        return "exec";
+      case trace::wire::EndReason::kAbort:
+        return "abort";
+      case trace::wire::EndReason::kExit:
+        return "exit";
     }
   }
   return profile.closed_cleanly ? "killed" : "cut short";
@@ -321,7 +333,8 @@ model::HeapSiteSummary site_summary(const HeapSite& site, Symbolizer& symbolizer
 }
 
 // The sites among the first `limit` of any ranking (all with limit 0), largest final live first.
-std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites, size_t limit, Symbolizer& symbolizer) {
+std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites, size_t limit,
+                                              Symbolizer& symbolizer) {
   std::set<const HeapSite*> chosen;
   for (auto rank : {growth_ranking, peak_ranking, leak_ranking, temporary_ranking}) {
     std::vector<const HeapSite*> ranked = rank(sites);
@@ -398,6 +411,18 @@ std::string site_place(const model::Site& site) {
   return place.empty() ? site.function : fmt::format("{} ({})", site.function, place);
 }
 
+// A stream that closed without its end record looks like a kill; when the recording saw the
+// process exit with a code, its trace was lost instead (its connection closed while it ran on),
+// and the report must say so rather than blame a signal.
+void mark_lost_streams(model::Verdict& verdict) {
+  for (model::HeapSummary& heap : verdict.heap) {
+    if (heap.ended != "killed") continue;
+    for (const model::ProcessSummary& process : verdict.processes) {
+      if (process.pid == heap.pid && process.exit_code && !process.exit_signal) heap.ended = "trace lost";
+    }
+  }
+}
+
 }  // namespace
 
 void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit) {
@@ -413,6 +438,7 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t s
     }
     images.push_back(std::move(image));
   }
+  mark_lost_streams(verdict);
   std::map<pid_t, size_t> tested = tested_image_of(trace);  // images[i] is trace.processes[i]'s
   for (model::Finding& finding : verdict.findings) {
     bool heap = finding.kind == "heap_growth";

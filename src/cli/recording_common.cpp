@@ -220,6 +220,12 @@ void say_if_nothing_traced(const std::optional<TraceReceived>& trace) {
                  static_cast<unsigned long long>(trace->refused_count), trace->refused_count == 1 ? "" : "s",
                  who.c_str(), trace->refused_count == 1 ? "it" : "them");
   }
+  if (trace && trace->dropped > 0) {
+    std::fprintf(stderr,
+                 "memdx: %llu process image%s ran untraced: memdx was out of file descriptors (ulimit -n; memdx "
+                 "raises its soft limit to the hard one)\n",
+                 static_cast<unsigned long long>(trace->dropped), trace->dropped == 1 ? "" : "s");
+  }
   if (!trace || trace->streams > 0) return;
   std::fprintf(stderr,
                "memdx: no process loaded the heap tracer (the program may clear LD_PRELOAD or be statically "
@@ -377,8 +383,8 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
       // What the processes sent before they ended is still in the sockets: read it all.
       collector->finish(std::chrono::seconds(2));
       record::CollectorStats stats = collector->stats();
-      outcome.trace = TraceReceived{stats.streams, stats.bytes_received, stats.bytes_compressed, collector->refused(),
-                                    stats.refused};
+      outcome.trace = TraceReceived{stats.streams,        stats.bytes_received, stats.bytes_compressed,
+                                    collector->refused(), stats.refused,        stats.dropped};
       if (!store_error) {
         try {
           store_trace_chunks(*collector, *writer);

@@ -92,6 +92,7 @@ struct TraceReceived {
   uint64_t bytes_stored = 0;
   std::vector<record::RefusedPeer> refused;  // the first few connections the collector refused
   uint64_t refused_count = 0;
+  uint64_t dropped = 0;  // not traced: memdx was out of file descriptors
 };
 
 struct RecordOutcome {

@@ -124,7 +124,10 @@ struct HeapSiteSummary {
 struct HeapSummary {
   pid_t pid = 0;
   pid_t ppid = 0;
-  std::string ended;  // "exit", "exec", "abort", or "cut short" (killed, or still running)
+  // "exit", "exec", "abort", "killed" (no end record: a signal), "trace lost" (no end record, but the
+  // process exited with a code: its stream was cut while it ran), or "cut short" (still running
+  // when the recording stopped)
+  std::string ended;
   uint64_t sample_bytes = 0;
   uint64_t allocations = 0;
   uint64_t frees = 0;

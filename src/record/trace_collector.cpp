@@ -162,7 +162,8 @@ struct TraceCollector::State {
   std::string directory;
   std::array<uint8_t, trace::wire::kKeyBytes> key{};
   Fd listener;
-  Fd wake;  // eventfd: finish() was called
+  Fd wake;     // eventfd: finish() was called
+  Fd reserve;  // a descriptor given up when memdx runs out of them (drop_one_waiting)
   std::thread thread;
   Clock::time_point started = Clock::now();
 
@@ -180,7 +181,7 @@ struct TraceCollector::State {
   mutable std::mutex lock;
   std::vector<StoredTraceChunk> ready;  // under lock
   std::vector<RefusedPeer> refusals;    // under lock
-  std::atomic<uint64_t> streams_seen{0}, bytes_received{0}, bytes_compressed{0}, refused{0};
+  std::atomic<uint64_t> streams_seen{0}, bytes_received{0}, bytes_compressed{0}, refused{0}, dropped{0};
   std::atomic<bool> finishing{false};
   Clock::time_point finish_deadline;
   bool finished = false;
@@ -194,6 +195,7 @@ struct TraceCollector::State {
   void run();
   void accept_all();
   void refuse(pid_t pid, uid_t uid, RefusalReason reason);
+  bool drop_one_waiting();
   bool read_connection(Connection& connection);  // false when it is over
   bool read_secret(Connection& connection);      // false when it is over
   bool read_stream(int fd, uint32_t stream);     // false at EOF or error
@@ -206,6 +208,21 @@ void TraceCollector::State::add_frame_header(uint32_t stream, uint32_t bytes, si
   std::memcpy(raw.get() + at, &header, sizeof(header));
 }
 
+// Out of descriptors, a waiting connection would sit in the backlog and its process would wait on
+// it (up to the tracer's send timeout, at each fork). The descriptor kept in reserve makes room to
+// accept it and close it at once: that process runs on untraced, and the count says so.
+bool TraceCollector::State::drop_one_waiting() {
+  if (reserve.get() < 0) return false;
+  reserve = Fd();
+  int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+  reserve = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  return fd >= 0;
+}
+
 void TraceCollector::State::refuse(pid_t pid, uid_t uid, RefusalReason reason) {
   refused.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> guard(lock);
@@ -215,7 +232,10 @@ void TraceCollector::State::refuse(pid_t pid, uid_t uid, RefusalReason reason) {
 void TraceCollector::State::accept_all() {
   for (;;) {
     int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) return;
+    if (fd < 0) {
+      if ((errno == EMFILE || errno == ENFILE) && drop_one_waiting()) continue;
+      return;
+    }
     Connection connection;
     connection.fd = Fd(fd);
     ucred peer{};
@@ -348,6 +368,7 @@ std::unique_ptr<TraceCollector> TraceCollector::start() {
   state->address.collector_pid = ::getpid();
   state->listener = listen_at(state->address.socket_path);
   state->wake = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  state->reserve = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   state->zstd = ZSTD_createCCtx();
   if (state->wake.get() < 0 || !state->zstd) throw std::runtime_error("cannot start the tracer's collector");
   State* raw_state = state.get();
@@ -383,7 +404,7 @@ void TraceCollector::finish(std::chrono::milliseconds grace) {
 
 CollectorStats TraceCollector::stats() const {
   return {state_->streams_seen.load(), state_->bytes_received.load(), state_->bytes_compressed.load(),
-          state_->refused.load()};
+          state_->refused.load(), state_->dropped.load()};
 }
 
 std::vector<RefusedPeer> TraceCollector::refused() const {

@@ -33,6 +33,7 @@ struct CollectorStats {
   uint64_t bytes_received = 0;    // raw stream bytes
   uint64_t bytes_compressed = 0;  // as stored
   uint64_t refused = 0;           // connections that failed a check
+  uint64_t dropped = 0;           // connections closed unread: memdx was out of file descriptors
 };
 
 // Why a connection was refused.
