@@ -62,6 +62,9 @@ void OutputFile::open(const std::string& target) {
   struct stat st {};
   if (::lstat(target.c_str(), &st) != 0) {
     if (errno != ENOENT) fail(errno);
+    // /dev holds devices: a missing name there is a mistyped device (as root, a regular file
+    // would appear in /dev), never a place for a report.
+    if (std::filesystem::path(target).parent_path() == "/dev") refuse("there is no such device");
     return open_replacement(target);
   }
   if (S_ISREG(st.st_mode)) return open_replacement(target);

@@ -204,6 +204,14 @@ TEST_F(OutputFiles, JsonOntoABlockDeviceIsRefusedAndTheNodeKept) {
   EXPECT_EQ(st.st_rdev, ::makedev(7, 0));
 }
 
+TEST_F(OutputFiles, AMissingNameInDevIsRefusedNotCreated) {
+  std::string mistyped = "/dev/memdx-no-such-device-" + std::to_string(::getpid());
+  CommandResult r = run_with({"--out", path("r.memdx"), "--json", mistyped});
+  expect_refused(r, 1, "there is no such device", marker_);
+  EXPECT_NE(::access(mistyped.c_str(), F_OK), 0) << mistyped << " was created";
+  ::unlink(mistyped.c_str());
+}
+
 TEST_F(OutputFiles, JsonOntoASocketIsRefused) {
   std::string socket_path = path("sock");
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
