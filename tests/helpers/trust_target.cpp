@@ -12,13 +12,17 @@
 //   tree N SECONDS       starts N children that each sleep SECONDS, waits for them, exits 0
 //   fds SECONDS          opens /dev/null 50 times a second for SECONDS (a descriptor leak)
 //   sleep SECONDS        sleeps, allocating nothing (a quiet process to connect beside)
+//   unshare              allocates, then unshare(CLONE_NEWUSER), which a process of more than one
+//                        thread is refused: prints "unshare ok" or why not
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -156,6 +160,15 @@ int main(int argc, char** argv) {
   if (mode == "close_all") return run_close_all(argc > 2 ? argv[2] : "loop");
   if (mode == "tree" && argc > 3) return run_tree(std::atoi(argv[2]), std::atof(argv[3]));
   if (mode == "fds") return run_fds(seconds);
+  if (mode == "unshare") {
+    g_blocks[0] = std::malloc(100);
+    if (::unshare(CLONE_NEWUSER) != 0) {
+      std::printf("unshare failed: %s\n", std::strerror(errno));
+      return 1;
+    }
+    std::puts("unshare ok");
+    return 0;
+  }
   if (mode == "sleep") {
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
     return 0;

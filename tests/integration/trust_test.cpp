@@ -240,6 +240,16 @@ TEST_P(CloseAllTest, ClosingEveryDescriptorKeepsTheTrace) {
 INSTANTIATE_TEST_SUITE_P(Ways, CloseAllTest, ::testing::Values("loop", "close_range", "closefrom", "dup2"),
                          [](const auto& way) { return std::string(way.param); });
 
+// unshare(CLONE_NEWUSER) needs a single-threaded process: the tracer's flusher thread steps aside
+// for it, so the program does under memdx what it does alone.
+TEST_F(TrustTest, AProgramThatMustBeSingleThreadedStillIs) {
+  Finished native = run_for({target(), "unshare"}, 30);
+  ASSERT_EQ(native.out, "unshare ok\n") << "this kernel refuses user namespaces: " << native.err;
+  Finished traced = run_for({memdx_path(), "trace", "-o", path("r.memdx"), "--", target(), "unshare"}, 60);
+  EXPECT_EQ(traced.out, native.out) << traced.err;
+  EXPECT_EQ(traced.exit_code, 0);
+}
+
 // ---- The collector admits only its own tracer ------------------------------------------------
 
 // Connects to the UNIX socket at `socket_path` and sends `bytes`; -1 with errno when it cannot.
