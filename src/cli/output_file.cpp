@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,31 +24,6 @@ namespace memdx::cli {
 namespace {
 
 constexpr char kTempSuffix[] = ".partial";
-
-// While it lives, a reader that went away (a closed pipe or FIFO) makes write() fail with EPIPE,
-// one line, instead of killing memdx silently with SIGPIPE.
-class SigpipeAsError {
- public:
-  SigpipeAsError() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    ::pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
-  ~SigpipeAsError() {
-    timespec no_wait{};
-    if (!sigismember(&old_, SIGPIPE)) {
-      while (::sigtimedwait(&pipe_, nullptr, &no_wait) > 0) {
-      }  // the signal our write raised
-    }
-    ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeAsError(const SigpipeAsError&) = delete;
-  SigpipeAsError& operator=(const SigpipeAsError&) = delete;
-
- private:
-  sigset_t pipe_{};
-  sigset_t old_{};
-};
 
 }  // namespace
 
@@ -158,8 +132,8 @@ void OutputFile::open_waiting_fifo() {
   if (fd_ < 0) fail(errno);
 }
 
+// A reader that went away (a closed pipe or FIFO) is EPIPE here, one line: main() ignores SIGPIPE.
 int OutputFile::write_fully(const std::string& bytes) const {
-  SigpipeAsError sigpipe_as_error;
   for (size_t written = 0; written < bytes.size();) {
     ssize_t n = ::write(fd_, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
