@@ -251,6 +251,7 @@ record::SessionOptions session_options(const RecordRequest& request, const proc:
   session.interval_ms = request.meta.interval_ms;
   session.duration_ms = request.duration_ms;
   session.root_is_child = request.root_is_child;
+  session.root_command = request.meta.command;
   session.follow_tree = request.follow_tree;
   session.sample_memory = request.sample_memory;
   // PSS reads may take 1% of each interval (at least 1 ms): memdx stays light at any rate.

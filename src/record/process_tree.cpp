@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -48,6 +49,7 @@ TreeChanges ProcessTreeTracker::refresh(int64_t now_ms) {
   find_exits(present, now_ms, changes);
   for (pid_t unread : find_births(*listed, now_ms, changes)) present.erase(unread);
   previously_listed_ = std::move(present);
+  record_unseen_root(now_ms, changes);
   return changes;
 }
 
@@ -169,7 +171,9 @@ std::set<pid_t> ProcessTreeTracker::find_births(const std::vector<pid_t>& listed
   while (grew) {
     grew = false;
     for (auto& [pid, stat] : candidates) {
-      if (records_.count(pid) != 0 || stat.state == 'Z' || !admit(pid, stat.ppid)) continue;
+      // A zombie is no new process, but the root's zombie is the root: its exit is the run's.
+      if (records_.count(pid) != 0 || (stat.state == 'Z' && pid != root_) || !admit(pid, stat.ppid)) continue;
+      if (pid == root_) root_seen_ = true;
       Known& known = known_[pid];
       known.start_time_ticks = stat.start_time_ticks;
       known.comm = stat.comm;
@@ -181,7 +185,8 @@ std::set<pid_t> ProcessTreeTracker::find_births(const std::vector<pid_t>& listed
       record.first_seen_ms = now_ms;
       if (auto cmdline = fs_.read_pid_file(pid, "cmdline"); cmdline.ok())
         record.command = proc::parse_cmdline(*cmdline);
-      if (record.command.empty()) record.command = {stat.comm};
+      if (record.command.empty())
+        record.command = pid == root_ && !root_command_.empty() ? root_command_ : std::vector<std::string>{stat.comm};
       records_[pid] = record;
       changes.born.push_back(std::move(record));
       grew = true;
@@ -192,6 +197,24 @@ std::set<pid_t> ProcessTreeTracker::find_births(const std::vector<pid_t>& listed
 
 void ProcessTreeTracker::note_exit_status(pid_t pid, int wait_status) {
   wait_statuses_[pid] = wait_status;
+}
+
+// A command that lives a few milliseconds (`git --version`) can be reaped before the first look
+// at /proc: its exit status is all there is, and it is what `run` reports.
+void ProcessTreeTracker::record_unseen_root(int64_t now_ms, TreeChanges& changes) {
+  auto waited = wait_statuses_.find(root_);
+  if (root_seen_ || waited == wait_statuses_.end()) return;
+  root_seen_ = true;
+  model::ProcessRecord record;
+  record.pid = root_;
+  record.ppid = ::getpid();
+  record.command = root_command_;
+  record.first_seen_ms = now_ms;
+  changes.born.push_back(record);
+  record.exited_ms = now_ms;
+  if (WIFEXITED(waited->second)) record.exit_code = WEXITSTATUS(waited->second);
+  if (WIFSIGNALED(waited->second)) record.exit_signal = WTERMSIG(waited->second);
+  changes.exited.push_back(std::move(record));
 }
 
 std::vector<pid_t> ProcessTreeTracker::alive() const {

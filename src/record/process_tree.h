@@ -37,6 +37,9 @@ class ProcessTreeTracker {
 
   // Records an exit status learned from waitpid() (the root, reaped orphans).
   void note_exit_status(pid_t pid, int wait_status);
+  // The root's command line, for a root that exits (and is reaped) before any refresh saw it:
+  // it is then recorded as born and exited at once, with its exit status, never left out.
+  void set_root_command(std::vector<std::string> command) { root_command_ = std::move(command); }
 
   std::vector<pid_t> alive() const;
   std::vector<model::ProcessRecord> alive_records() const;
@@ -75,6 +78,7 @@ class ProcessTreeTracker {
   // Returns the listed pids that could not be read, to be read again on the next refresh.
   std::set<pid_t> find_births(const std::vector<pid_t>& listed, int64_t now_ms, TreeChanges& changes);
   bool admit(pid_t pid, pid_t ppid) const;
+  void record_unseen_root(int64_t now_ms, TreeChanges& changes);
   void keep_files(pid_t pid, Known& known);
   void drop_files(Known& known);
 
@@ -85,6 +89,8 @@ class ProcessTreeTracker {
   std::map<pid_t, model::ProcessRecord> records_;  // ours, alive
   std::map<pid_t, int> wait_statuses_;
   std::set<pid_t> previously_listed_;
+  bool root_seen_ = false;
+  std::vector<std::string> root_command_;
   std::string buffer_;  // reused by every read of a kept file
   // Kept files cost a descriptor each while the process lives; past this many (a share of
   // RLIMIT_NOFILE, read when the tracker is made), processes are read by path on each refresh.

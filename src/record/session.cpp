@@ -103,6 +103,7 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
   if (options.root_is_child) anchors.insert(::getpid());
   raise_fd_limit();
   ProcessTreeTracker tree(fs, root, anchors);
+  tree.set_root_command(options.root_command);
   Sampler sampler(fs, options.sampler);
   sigset_t signals = session_signals();
   const Clock::time_point start = Clock::now();

@@ -32,6 +32,7 @@ struct SessionOptions {
   std::optional<int64_t> duration_ms;  // watch --duration
   // run: memdx is the root's parent and a child subreaper; it reaps and forwards signals.
   bool root_is_child = false;
+  std::vector<std::string> root_command;  // run: recorded even if the root ends before it is seen
   // After the root exits: go on recording until every process of the tree has ended (daemons
   // the root started), instead of stopping with the root.
   bool follow_tree = false;

@@ -197,6 +197,21 @@ TEST_F(TrustTest, ADaemonIsNamedByDefaultAndRecordedWithFollow) {
   EXPECT_TRUE(daemon_leaks) << v["findings"].dump(1);
 }
 
+// A command that lives a millisecond can be reaped before memdx first looks at /proc: it is
+// recorded all the same, with its exit code (it once vanished from the verdict now and then).
+TEST_F(TrustTest, AnInstantCommandIsRecordedWithItsExitCode) {
+  for (int i = 0; i < 10; ++i) {
+    std::string json_path = path("v" + std::to_string(i) + ".json");
+    CommandResult r = run_memdx({"run", "--quiet", "--json", json_path, "--out",
+                                 path("r" + std::to_string(i) + ".memdx"), "--", "/bin/sh", "-c", "exit 3"});
+    ASSERT_EQ(r.exit_code, 3) << r.err;
+    json v = read_json(json_path);
+    EXPECT_EQ(v["target"]["exit_code"], 3) << v["target"].dump();
+    ASSERT_EQ(v["processes"].size(), 1u) << v["processes"].dump();
+    EXPECT_EQ(v["processes"][0]["command"], "/bin/sh -c exit 3");
+  }
+}
+
 // ---- The tracer's delivery ------------------------------------------------------------------
 
 // A thread allocates, then blocks for good; the process is SIGKILLed 3 s later. What the thread
