@@ -192,34 +192,49 @@ __attribute__((destructor(101))) static void memdx_trace_stop() {
 // ---- The tracer's socket survives a program that closes every descriptor ------------------
 //
 // Daemons close every descriptor they did not open (a loop of close(), close_range(), closefrom())
-// and may dup2() onto any number. The socket stays: closing it is answered with success and
-// nothing done, a range is closed around it, and a dup2 onto its number moves it first. Without
-// this the trace would stop at the daemon's start, and its exit would look like a kill.
+// and may dup2() onto any number. The tracer's two (its socket, /proc/self/statm) stay: closing
+// one is answered with success and nothing done, a range is closed around them, and a dup2 onto
+// one's number moves it first. Without this the trace would stop at the daemon's start, and its
+// exit would look like a kill.
 
 namespace {
 
-using memdx::trace::stream_descriptor;
+using memdx::trace::kMaxTracerDescriptors;
+using memdx::trace::tracer_descriptors;
 
-// close_range over [first, last] without `keep`; CLOSE_RANGE_UNSHARE on the first call only.
-int close_range_around(unsigned int first, unsigned int last, int flags, unsigned int keep) {
-  int result = 0;
-  if (keep > first) {
-    result = real.close_range(first, keep - 1, flags);
-    flags &= ~CLOSE_RANGE_UNSHARE;
+// close_range over [first, last] but the tracer's descriptors in it (ascending);
+// CLOSE_RANGE_UNSHARE goes with the first call only.
+int close_range_around(unsigned int first, unsigned int last, int flags) {
+  int kept[kMaxTracerDescriptors];
+  const size_t count = tracer_descriptors(kept);
+  unsigned int from = first;
+  for (size_t i = 0; i < count && from <= last; ++i) {
+    const auto keep = static_cast<unsigned int>(kept[i]);
+    if (keep < from || keep > last) continue;
+    if (keep > from) {
+      if (int result = real.close_range(from, keep - 1, flags); result != 0) return result;
+      flags &= ~CLOSE_RANGE_UNSHARE;
+    }
+    from = keep + 1;
+    if (from == 0) return 0;  // kept ~0u itself
   }
-  if (result == 0 && keep < last) result = real.close_range(keep + 1, last, flags);
-  return result;
+  return from <= last ? real.close_range(from, last, flags) : 0;
 }
 
 bool protects(int fd) noexcept {
-  return fd >= 0 && fd == stream_descriptor();
+  int kept[kMaxTracerDescriptors];
+  const size_t count = tracer_descriptors(kept);
+  for (size_t i = 0; i < count; ++i) {
+    if (kept[i] == fd) return true;
+  }
+  return false;
 }
 
 }  // namespace
 
 MEMDX_EXPORT int close(int fd) {
   memdx::trace::resolve_real_functions();
-  if (protects(fd)) return 0;
+  if (fd >= 0 && protects(fd)) return 0;
   return real.close(fd);
 }
 
@@ -229,34 +244,26 @@ MEMDX_EXPORT int close_range(unsigned int first, unsigned int last, int flags) {
     errno = ENOSYS;
     return -1;
   }
-  const int keep = stream_descriptor();
-  // Marking the range close-on-exec is harmless: the socket is already.
-  if (keep < 0 || (flags & CLOSE_RANGE_CLOEXEC) || static_cast<unsigned int>(keep) < first ||
-      static_cast<unsigned int>(keep) > last) {
-    return real.close_range(first, last, flags);
-  }
-  return close_range_around(first, last, flags, static_cast<unsigned int>(keep));
+  // Marking the range close-on-exec is harmless: the tracer's descriptors already are.
+  if (flags & CLOSE_RANGE_CLOEXEC) return real.close_range(first, last, flags);
+  return close_range_around(first, last, flags);
 }
 
 MEMDX_EXPORT void closefrom(int lowest) {
   memdx::trace::resolve_real_functions();
-  const int keep = stream_descriptor();
-  if (keep >= lowest && lowest >= 0 && real.close_range &&
-      close_range_around(static_cast<unsigned int>(lowest), ~0u, 0, static_cast<unsigned int>(keep)) == 0) {
-    return;
-  }
+  if (lowest >= 0 && real.close_range && close_range_around(static_cast<unsigned int>(lowest), ~0u, 0) == 0) return;
   if (real.closefrom) real.closefrom(lowest);
 }
 
 MEMDX_EXPORT int dup2(int old_fd, int new_fd) {
   memdx::trace::resolve_real_functions();
-  if (old_fd != new_fd) memdx::trace::stream_move_off(new_fd);
+  if (old_fd != new_fd) memdx::trace::tracer_move_descriptor_off(new_fd);
   return real.dup2(old_fd, new_fd);
 }
 
 MEMDX_EXPORT int dup3(int old_fd, int new_fd, int flags) {
   memdx::trace::resolve_real_functions();
-  if (old_fd != new_fd) memdx::trace::stream_move_off(new_fd);
+  if (old_fd != new_fd) memdx::trace::tracer_move_descriptor_off(new_fd);
   return real.dup3(old_fd, new_fd, flags);
 }
 

@@ -77,13 +77,28 @@ void copy_text(char* out, size_t capacity, const char* text) noexcept {
   out[length] = 0;
 }
 
-// Opened for each marker (ten a second at most) rather than kept: a program that closes every
-// descriptor cannot take it away, and none is held while the program runs.
+// Kept open (high, out of the program's way, guarded by the close hooks like the socket): opening
+// it for each marker would make the program's open-descriptor count flicker ten times a second.
+std::atomic<int> statm_fd{-1};
+
+// /proc/self/statm of this process: after fork the inherited one still shows the parent.
+void open_statm() noexcept {
+  int old = statm_fd.exchange(-1, std::memory_order_acq_rel);
+  if (old >= 0) raw::close(old);
+  int fd = raw::open_read_only("/proc/self/statm");
+  if (fd < 0) return;
+  int high = ::fcntl(fd, F_DUPFD_CLOEXEC, 512);
+  if (high >= 0) {
+    raw::close(fd);
+    fd = high;
+  }
+  statm_fd.store(fd, std::memory_order_release);
+}
+
 uint64_t resident_bytes() noexcept {
   char text[128];
-  int fd = raw::open_read_only("/proc/self/statm");
+  int fd = statm_fd.load(std::memory_order_acquire);
   ssize_t got = fd >= 0 ? raw::pread(fd, text, sizeof(text) - 1, 0) : -1;
-  if (fd >= 0) raw::close(fd);
   if (got <= 0) return 0;
   text[got] = 0;
   const char* at = std::strchr(text, ' ');  // size, then resident (pages)
@@ -263,6 +278,7 @@ void after_fork_child() noexcept {
   // stopped (memdx went away) would otherwise wait on them at the child's own next fork.
   stream_after_fork_child();
   flusher_after_fork_child();
+  if (tracing_active()) open_statm();
   if (tracing_active() &&
       stream_open(settings.target, settings.sample_bytes, settings.max_depth, wire::kHelloAfterFork)) {
     send_known_modules();
@@ -339,6 +355,7 @@ void tracer_init() noexcept {
   uint64_t depth = read_env_u64(wire::kEnvMaxDepth, wire::kDefaultMaxDepth);
   settings.max_depth = static_cast<uint32_t>(depth < 1 ? 1 : depth > wire::kMaxMaxDepth ? wire::kMaxMaxDepth : depth);
   remember_preload_path();
+  open_statm();
   thread_exit_key_made = pthread_key_create(&thread_exit_key, on_thread_exit) == 0;
   pthread_atfork(before_fork, after_fork_parent, after_fork_child);
   if (stream_open(settings.target, settings.sample_bytes, settings.max_depth, 0)) {
@@ -433,6 +450,28 @@ void finish_process(wire::EndReason reason, int status) noexcept {
 
 const char* preload_entry() noexcept {
   return settings.preload_path;
+}
+
+size_t tracer_descriptors(int* out) noexcept {
+  size_t count = 0;
+  for (int fd : {stream_descriptor(), statm_fd.load(std::memory_order_acquire)}) {
+    if (fd >= 0) out[count++] = fd;
+  }
+  if (count == 2 && out[0] > out[1]) {
+    int first = out[1];
+    out[1] = out[0];
+    out[0] = first;
+  }
+  return count;
+}
+
+void tracer_move_descriptor_off(int fd) noexcept {
+  if (fd < 0) return;
+  stream_move_off(fd);
+  int statm = fd;
+  if (statm_fd.load(std::memory_order_acquire) != fd) return;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);  // the program's dup2 then closes the old number
+  if (moved >= 0 && !statm_fd.compare_exchange_strong(statm, moved, std::memory_order_acq_rel)) raw::close(moved);
 }
 
 uint64_t current_seq() noexcept {

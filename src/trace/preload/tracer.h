@@ -58,6 +58,13 @@ void finish_process(wire::EndReason reason, int status) noexcept;
 void register_thread_exit(ThreadLog* log) noexcept;
 void start_sampling(ThreadLog& log) noexcept;
 
+// The tracer's own open descriptors (its socket, /proc/self/statm), which the program's close,
+// close_range, closefrom, dup2 and dup3 must leave alone: written ascending into `out`.
+inline constexpr size_t kMaxTracerDescriptors = 2;
+size_t tracer_descriptors(int* out) noexcept;
+// dup2/dup3 are about to put another file at `fd`: a tracer descriptor there moves first.
+void tracer_move_descriptor_off(int fd) noexcept;
+
 // The library path and settings memdx gave, for exec to pass on.
 const char* preload_entry() noexcept;  // this library's path as LD_PRELOAD named it
 
