@@ -77,11 +77,14 @@ workload() { printf '%s=%s' "$1" "$(shift; printf '%q ' "$@")"; }
 alloc=$(workload alloc "$workload_dir/memdx_workload_alloc" "$scale")
 alloc_fp=$(workload alloc_fp "$workload_dir/memdx_workload_alloc_fp" "$scale")
 python_workload=$(workload python3 "$python" "$script_dir/alloc_workload.py" "$scale")
+# Process start-up: every new image connects to the collector, proves itself, finds its stack and
+# starts its flusher thread. 300 fork + exec of /bin/true from bash.
+forkexec=$(workload forkexec /bin/bash -c 'for i in $(seq 300); do /bin/true; done; echo checksum 300')
 
 if [ "$mode" != analysis ]; then
   echo "== tracers: $runs runs each; native, memdx trace, heaptrack alternating"
   python3 "$script_dir/time_runs.py" tracers --runs "$runs" --workdir "$workdir" "${tool_args[@]}" \
-    --workload "$alloc" --workload "$alloc_fp" --workload "$python_workload"
+    --workload "$alloc" --workload "$alloc_fp" --workload "$python_workload" --workload "$forkexec"
 fi
 
 if [ "$mode" != tracers ]; then

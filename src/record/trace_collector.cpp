@@ -17,8 +17,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -29,6 +27,7 @@
 #include <fmt/format.h>
 
 #include "proc/process_files.h"
+#include "proc/procfs.h"
 #include "trace/format/chunk.h"
 #include "trace/format/wire.h"
 
@@ -129,9 +128,10 @@ bool in_traced_tree(pid_t pid) {
   const pid_t self = ::getpid();
   for (int depth = 0; depth < 4096 && pid > 1; ++depth) {
     if (pid == self) return true;
-    std::ifstream file(fmt::format("/proc/{}/stat", pid));
-    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    std::optional<proc::Stat> stat = proc::parse_stat(text);
+    // ProcFs reports a read error as a value: a process that dies mid-read (ESRCH) must not
+    // throw on the collector's thread.
+    proc::Result<std::string> text = proc::ProcFs().read_pid_file(pid, "stat");
+    std::optional<proc::Stat> stat = text.ok() ? proc::parse_stat(*text) : std::nullopt;
     if (!stat) return depth == 0;  // gone before it could be placed
     pid = stat->ppid;
   }
