@@ -212,6 +212,22 @@ TEST_F(TrustTest, AnInstantCommandIsRecordedWithItsExitCode) {
   }
 }
 
+// Hundreds of processes that live a millisecond each: each connects to the collector and may be
+// gone before its credentials are checked (a /proc read failing mid-way once threw on the
+// collector's thread and killed memdx).
+TEST_F(TrustTest, ShortLivedProcessesByTheHundredAreAllTraced) {
+  for (int round = 0; round < 3; ++round) {
+    std::string recording = path("r" + std::to_string(round) + ".memdx");
+    Finished r = run_for({memdx_path(), "trace", "-o", recording, "--", "/bin/bash", "-c",
+                          "for i in $(seq 300); do /bin/true; done; echo done"},
+                         120);
+    ASSERT_FALSE(r.timed_out);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "done\n");
+X
+  }
+}
+
 // ---- The tracer's delivery ------------------------------------------------------------------
 
 // A thread allocates, then blocks for good; the process is SIGKILLed 3 s later. What the thread
