@@ -376,7 +376,8 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
     RecordOutcome outcome;
     outcome.session = record::run_session(fs, *writer, root, session);
     live.clear();
-    if (request.root_is_child && !request.follow_tree && !outcome.session.still_running.empty()) {
+    if (request.root_is_child && outcome.session.end == record::SessionResult::End::kRootExited &&
+        !outcome.session.still_running.empty()) {
       say_left_running(request, outcome.session.still_running);
     }
     std::optional<std::string>& store_error = outcome.session.store_error;
@@ -399,8 +400,10 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
     try {
       writer->close();
     } catch (const store::StoreError& e) {
-      if (!store_error) say_store_error(e.what());
-      if (!store_error) store_error = e.what();
+      if (!store_error) {
+        say_store_error(e.what());
+        store_error = e.what();
+      }
     }
     return outcome;
   } catch (const store::StoreError& e) {
