@@ -12,8 +12,9 @@
 //   tree N SECONDS       starts N children that each sleep SECONDS, waits for them, exits 0
 //   fds SECONDS          opens /dev/null 50 times a second for SECONDS (a descriptor leak)
 //   sleep SECONDS        sleeps, allocating nothing (a quiet process to connect beside)
-//   unshare              allocates, then unshare(CLONE_NEWUSER), which a process of more than one
-//                        thread is refused: prints "unshare ok" or why not
+//   unshare vm|user      allocates, then unshare(CLONE_VM) 200 times, or unshare(CLONE_NEWUSER)
+//                        once, which a process of more than one thread is refused: prints
+//                        "unshare ok" or why not
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <pthread.h>
@@ -150,6 +151,24 @@ int run_fds(double seconds) {
   return 0;
 }
 
+// unshare(CLONE_VM) asks nothing of the kernel but that the process be single-threaded (no
+// privilege, no namespace), so it shows, on any machine, whether the tracer's own thread is out of
+// the way. A user namespace is what real programs (sandboxes, unshare -U) ask for. Done 200 times:
+// the tracer stops and restarts its thread around each, and each must find it fully gone.
+int run_unshare(const std::string& what) {
+  const int flags = what == "user" ? CLONE_NEWUSER : CLONE_VM;
+  const int times = what == "user" ? 1 : 200;
+  for (int i = 0; i < times; ++i) {
+    g_blocks[i % 1000] = std::malloc(100);
+    if (::unshare(flags) != 0) {
+      std::printf("unshare failed at %d: %s\n", i, std::strerror(errno));
+      return 1;
+    }
+  }
+  std::puts("unshare ok");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -160,15 +179,7 @@ int main(int argc, char** argv) {
   if (mode == "close_all") return run_close_all(argc > 2 ? argv[2] : "loop");
   if (mode == "tree" && argc > 3) return run_tree(std::atoi(argv[2]), std::atof(argv[3]));
   if (mode == "fds") return run_fds(seconds);
-  if (mode == "unshare") {
-    g_blocks[0] = std::malloc(100);
-    if (::unshare(CLONE_NEWUSER) != 0) {
-      std::printf("unshare failed: %s\n", std::strerror(errno));
-      return 1;
-    }
-    std::puts("unshare ok");
-    return 0;
-  }
+  if (mode == "unshare") return run_unshare(argc > 2 ? argv[2] : "vm");
   if (mode == "sleep") {
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
     return 0;

@@ -27,10 +27,26 @@ pthread_mutex_t control = PTHREAD_MUTEX_INITIALIZER;  // start and stop
 pthread_t thread;
 bool running = false;                     // under control
 std::atomic<uint32_t> stop_requested{0};  // futex word
+std::atomic<pid_t> thread_id{0};          // the kernel's id of the running flusher
+
+// pthread_join returns once the kernel has cleared the thread's id word, which it does before it
+// removes the thread from the process (release_task, a little later in the exit). Until then the
+// kernel still counts the process as threaded and unshare() fails with EINVAL. The thread is gone
+// when a signal 0 sent to it finds no such thread. Bounded: never wait more than about 1 s.
+void wait_until_gone(pid_t tid) noexcept {
+  if (tid <= 0) return;
+  const pid_t pid = static_cast<pid_t>(::syscall(SYS_getpid));
+  for (int attempt = 0; attempt < 10'000; ++attempt) {
+    if (::syscall(SYS_tgkill, pid, tid, 0) != 0) return;  // ESRCH: released
+    timespec pause{0, 100'000};
+    ::nanosleep(&pause, nullptr);
+  }
+}
 
 void* flusher_main(void*) {
   in_tracer = true;  // for good: nothing this thread does is the program's
   ::prctl(PR_SET_NAME, "memdx-flush", 0, 0, 0);
+  thread_id.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
   while (stop_requested.load(std::memory_order_acquire) == 0) {
     timespec wait{0, kWakeIntervalNs};
     ::syscall(SYS_futex, &stop_requested, FUTEX_WAIT_PRIVATE, 0, &wait, nullptr, 0);
@@ -43,6 +59,7 @@ void* flusher_main(void*) {
 void start_locked() noexcept {
   if (running) return;
   stop_requested.store(0, std::memory_order_release);
+  thread_id.store(0, std::memory_order_release);
   pthread_attr_t attributes;
   if (pthread_attr_init(&attributes) != 0) return;
   pthread_attr_setstacksize(&attributes, kStackBytes);
@@ -77,6 +94,8 @@ void flusher_stop() noexcept {
     const bool guard = in_tracer;
     in_tracer = true;
     pthread_join(thread, nullptr);
+    // The thread stored its id before its first wait, and it has run to its end: the id is set.
+    wait_until_gone(thread_id.load(std::memory_order_acquire));
     in_tracer = guard;
     running = false;
   }
@@ -87,6 +106,7 @@ void flusher_stop() noexcept {
 void flusher_after_fork_child() noexcept {
   control = PTHREAD_MUTEX_INITIALIZER;
   running = false;
+  thread_id.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace memdx::trace
