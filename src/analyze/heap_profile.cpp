@@ -1,10 +1,16 @@
 #include "analyze/heap_profile.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <deque>
+#include <limits>
 #include <map>
 #include <memory>
-#include <deque>
 #include <queue>
 #include <utility>
 
@@ -14,11 +20,21 @@ namespace wire = trace::wire;
 namespace {
 
 // Events of different threads arrive in batches, so seq order is restored by merging the
-// threads' queues (each already in order) within a window: a thread flushes at least every
-// 64 KiB or 100 ms. Beyond the window a late free is still matched to its allocation (see
-// pending_frees_); only the peak could then be off. 128 Ki queued events take 4 MiB: at least
-// eight full buffers of every thread of a busy 8-thread process.
+// threads' queues (each already in order). The first pass merges within a window of queued
+// events: a thread flushes at least every 64 KiB or 100 ms, so most streams never have an event
+// arrive later than the window allows, and for them the merge is the exact order. 128 Ki queued
+// events take 4 MiB: eight full buffers of every thread of a busy 8-thread process.
+//
+// A stream where an event does arrive after a later one was applied (an idle thread's buffer
+// flushed while busy threads made millions of events) is replayed exactly in a second pass:
+// the first pass notes the lowest seq of every batch, so the second knows, after each batch,
+// the seq below which nothing can still arrive, and applies exactly those events. It keeps the
+// threads' batches as they arrived, encoded (3-4 bytes an event), and decodes them a few events
+// at a time as the merge reaches them; past a memory budget the batches go to a temporary file.
 constexpr size_t kReorderWindow = size_t{1} << 17;
+// Events decoded at a time from a thread's kept batches in the exact pass.
+constexpr size_t kRefillEvents = 256;
+constexpr uint64_t kNoSeq = std::numeric_limits<uint64_t>::max();
 
 // The timeline's points: one every 100 ms of the process's life. Live bytes only change at
 // events, so a point is the state just before the first event at or after its instant, however
@@ -155,7 +171,7 @@ class LiveBlockTable {
 
   std::vector<Slot> slots_;
   size_t size_ = 0;
-  LiveBlock zero_{};  // address 0 is the empty mark of the slots
+  LiveBlock zero_{};                                                  // address 0 is the empty mark of the slots
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> wide_;  // address -> bytes, blocks
 };
 
@@ -255,9 +271,93 @@ struct Region {
   uint32_t stack;
 };
 
+// An unnamed temporary file (gone when closed, never visible to another user) for the batches
+// the exact pass cannot keep in memory.
+class SpillFile {
+ public:
+  SpillFile() = default;
+  ~SpillFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SpillFile(const SpillFile&) = delete;
+  SpillFile& operator=(const SpillFile&) = delete;
+
+  // Where `bytes` were written, or nullopt when they could not be (no temporary directory, disk
+  // full): the caller keeps them in memory instead.
+  std::optional<uint64_t> append(std::span<const uint8_t> bytes) {
+    if (fd_ < 0 && !open()) return std::nullopt;
+    uint64_t offset = size_;
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t wrote = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+      if (wrote < 0 && errno == EINTR) continue;
+      if (wrote <= 0) return std::nullopt;
+      done += static_cast<size_t>(wrote);
+    }
+    size_ += bytes.size();
+    return offset;
+  }
+  void read(uint64_t offset, size_t bytes, std::vector<uint8_t>& into) const {
+    into.resize(bytes);
+    size_t done = 0;
+    while (done < bytes) {
+      ssize_t got = ::pread(fd_, into.data() + done, bytes - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) throw TraceFormatError("the temporary file of the exact heap replay could not be read back");
+      done += static_cast<size_t>(got);
+    }
+  }
+
+ private:
+  bool open() {
+    const char* tmpdir = std::getenv("TMPDIR");
+    for (const char* directory : {tmpdir, "/tmp"}) {
+      if (directory == nullptr || *directory == 0) continue;
+      fd_ = ::open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+      if (fd_ >= 0) return true;
+    }
+    return false;
+  }
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+// One thread's batches in the exact pass, as they arrived, waiting to be decoded.
+struct RawBatch {
+  std::vector<uint8_t> bytes;  // empty when spilled
+  uint64_t spill_offset = 0;
+  uint32_t spill_bytes = 0;
+  bool spilled = false;
+  bool start = false;  // a kThreadStart batch
+};
+
+struct RawQueue {
+  RawQueue(uint32_t stream, int32_t tid) : decoder(stream, tid) {}
+  ThreadBatchDecoder decoder;
+  std::deque<RawBatch> batches;
+  bool begun = false;              // the decoder is inside batches.front()
+  std::vector<uint8_t> read_back;  // the front batch, when it was spilled
+};
+
 class ProfileBuilder final : public StreamSink {
  public:
+  // The first pass: merges within the window, and notes whether that was the exact order.
   explicit ProfileBuilder(ProcessHeapProfile& profile) : profile_(profile) {}
+  // The exact pass over a stream the first pass found out of window: `first` is that pass's
+  // builder of the same stream, whose batch seqs and markers it takes.
+  ProfileBuilder(ProcessHeapProfile& profile, ProfileBuilder& first, uint64_t raw_memory_bytes)
+      : profile_(profile), exact_(true), raw_memory_bytes_(raw_memory_bytes), markers_(std::move(first.markers_)) {
+    // After batch i, nothing below the lowest seq of the batches after it can still arrive.
+    safe_below_.assign(first.batch_min_seq_.size() + 1, kNoSeq);
+    for (size_t i = first.batch_min_seq_.size(); i-- > 0;) {
+      safe_below_[i] = std::min(safe_below_[i + 1], first.batch_min_seq_[i]);
+    }
+    first.batch_min_seq_ = {};
+  }
+
+  // Some event arrived after the window had applied a later one: only the exact pass gives this
+  // stream's figures.
+  bool out_of_window() const { return out_of_window_; }
 
   void hello(const wire::StreamHello& hello) override {
     profile_.pid = hello.pid;
@@ -268,15 +368,27 @@ class ProfileBuilder final : public StreamSink {
     profile_.max_depth = hello.max_depth;
   }
   void event(const TraceEvent& event) override {
-    auto [slot, fresh] = thread_queue_.try_emplace(event.tid, static_cast<uint32_t>(queues_.size()));
-    if (fresh) {
-      queues_.emplace_back();
-      last_allocation_.push_back(0);
+    batch_min_seq_now_ = std::min(batch_min_seq_now_, event.seq);
+    if (out_of_window_) return;
+    if (event.seq < applied_seq_) {
+      leave_window();
+      return;
     }
-    enqueue(slot->second, {event.seq, event.address, event.size, event.stack, event.kind,
-                           static_cast<uint8_t>(event.map_flags)});
-    if (++buffered_ > kReorderWindow) drain(kReorderWindow / 2);
+    enqueue(queue_of(event.tid),
+            {event.seq, event.address, event.size, event.stack, event.kind, static_cast<uint8_t>(event.map_flags)});
+    if (++buffered_ > kReorderWindow) drain(kReorderWindow / 2, kNoSeq);
   }
+  void batch_end() override {
+    if (!exact_) {
+      batch_min_seq_.push_back(batch_min_seq_now_);
+      batch_min_seq_now_ = kNoSeq;
+      return;
+    }
+    ++batches_seen_;
+    drain(std::numeric_limits<size_t>::max(), batches_seen_ < safe_below_.size() ? safe_below_[batches_seen_] : kNoSeq);
+  }
+  bool wants_raw_thread_batches() const override { return exact_; }
+  void raw_thread_batch(int32_t tid, bool start, std::span<const uint8_t> payload) override;
   void stack(uint32_t id, std::span<const uint64_t> frames) override {
     profile_.stacks[id].assign(frames.begin(), frames.end());
     heap_.note_defined(static_cast<uint32_t>(profile_.stacks.size()));
@@ -284,8 +396,21 @@ class ProfileBuilder final : public StreamSink {
   void module(const TraceModule& module) override { profile_.modules.push_back(module); }
   void unmodule(uint64_t, uint64_t) override {}
   void marker(const TraceMarker& marker) override {
-    enqueue(0, {marker.seq, markers_.size(), 0, 0, TraceEvent::Kind::kAlloc, 0});
+    if (exact_) {
+      // The first pass read every marker: the clock is calibrated on all of them from the start.
+      if (markers_applied_ < markers_.size())
+        enqueue(0, {marker.seq, markers_applied_++, 0, 0, TraceEvent::Kind::kAlloc, 0});
+      ++buffered_;
+      return;
+    }
+    batch_min_seq_now_ = std::min(batch_min_seq_now_, marker.seq);
     markers_.push_back(marker);
+    if (out_of_window_) return;
+    if (marker.seq < applied_seq_) {
+      leave_window();
+      return;
+    }
+    enqueue(0, {marker.seq, markers_.size() - 1, 0, 0, TraceEvent::Kind::kAlloc, 0});
     point_due_seq_ = 0;  // the clock's calibration changed: recompute at the next event
     ++buffered_;
   }
@@ -294,17 +419,38 @@ class ProfileBuilder final : public StreamSink {
     if (code == wire::NoteCode::kStackTableFull) profile_.stack_table_full = true;
   }
   void closed(bool clean) override {
-    drain(buffered_);
     profile_.closed_cleanly = clean;
+    if (out_of_window_) return;  // the exact pass makes this stream's profile
+    drain(std::numeric_limits<size_t>::max(), kNoSeq);
     finish();
   }
 
  private:
+  uint32_t queue_of(int32_t tid) {
+    auto [slot, fresh] = thread_queue_.try_emplace(tid, static_cast<uint32_t>(queues_.size()));
+    if (fresh) {
+      queues_.emplace_back();
+      last_allocation_.push_back(0);
+      if (exact_) raw_.push_back(std::make_unique<RawQueue>(profile_.stream, tid));
+    }
+    return slot->second;
+  }
+  // Stops aggregating: the figures so far are not in seq order. The batches' seqs are still
+  // noted for the exact pass.
+  void leave_window() {
+    out_of_window_ = true;
+    queues_ = {};
+    heads_ = {};
+    live_.clear();
+    pending_frees_.clear();
+    regions_.clear();
+  }
+  bool refill(uint32_t queue);
   void enqueue(uint32_t queue, const QueuedEvent& event) {
     if (queues_[queue].empty()) heads_.push({event.seq, queue});
     queues_[queue].push_back(event);
   }
-  void drain(size_t count);
+  void drain(size_t count, uint64_t below);
   void apply(const QueuedEvent& event, uint32_t queue);
   void apply_marker(const TraceMarker& marker);
   void allocate(const QueuedEvent& event, uint32_t queue);
@@ -327,6 +473,20 @@ class ProfileBuilder final : public StreamSink {
   }
 
   ProcessHeapProfile& profile_;
+  const bool exact_ = false;
+  const uint64_t raw_memory_bytes_ = 0;  // exact pass: kept in memory, the rest spilled
+  bool out_of_window_ = false;
+  uint64_t applied_seq_ = 0;  // of the last event applied
+  // First pass: the lowest seq of each batch in arrival order (kNoSeq: it had none).
+  std::vector<uint64_t> batch_min_seq_;
+  uint64_t batch_min_seq_now_ = kNoSeq;
+  // Exact pass: safe_below_[i] is the lowest seq still to come once i batches have arrived.
+  std::vector<uint64_t> safe_below_;
+  size_t batches_seen_ = 0;
+  size_t markers_applied_ = 0;
+  std::vector<std::unique_ptr<RawQueue>> raw_ = std::vector<std::unique_ptr<RawQueue>>(1);  // per queue; [0] unused
+  uint64_t raw_bytes_in_memory_ = 0;
+  SpillFile spill_;
   std::vector<std::deque<QueuedEvent>> queues_ = std::vector<std::deque<QueuedEvent>>(1);  // [0]: markers
   std::vector<uint64_t> last_allocation_ = std::vector<uint64_t>(1);  // per queue: its thread's last block
   std::unordered_map<int32_t, uint32_t> thread_queue_;
@@ -344,14 +504,15 @@ class ProfileBuilder final : public StreamSink {
   // Events before this seq cannot reach next_point_ns_ under the current calibration: one compare
   // an event instead of converting every seq to nanoseconds. 0: check every event.
   uint64_t point_due_seq_ = 0;
-  uint64_t rss_bytes_ = 0;      // of the last marker applied
+  uint64_t rss_bytes_ = 0;  // of the last marker applied
   uint64_t tracer_bytes_ = 0;
   uint64_t points_seen_ = 0;
   uint64_t series_stride_ = 1;  // timeline points between two series points
 };
 
-void ProfileBuilder::drain(size_t count) {
-  while (count > 0 && !heads_.empty()) {
+// Applies queued events in seq order: at most `count`, and only those below `below`.
+void ProfileBuilder::drain(size_t count, uint64_t below) {
+  while (count > 0 && !heads_.empty() && heads_.top().seq < below) {
     uint32_t queue = heads_.top().queue;
     heads_.pop();
     std::deque<QueuedEvent>& events = queues_[queue];
@@ -363,24 +524,84 @@ void ProfileBuilder::drain(size_t count) {
       events.pop_front();
       --buffered_;
       --count;
+      applied_seq_ = next.seq;
       if (next.seq >= point_due_seq_) advance_clock(next.seq);
       if (queue == 0) {
         apply_marker(markers_[next.address]);
       } else {
         apply(next, queue);
+        if (events.empty() && exact_) refill(queue);
       }
-    } while (count > 0 && !events.empty() &&
+    } while (count > 0 && !events.empty() && events.front().seq < below &&
              (heads_.empty() || !(Head{events.front().seq, queue} > heads_.top())));
     if (!events.empty()) heads_.push({events.front().seq, queue});
   }
 }
 
+void ProfileBuilder::raw_thread_batch(int32_t tid, bool start, std::span<const uint8_t> payload) {
+  uint32_t queue = queue_of(tid);
+  RawQueue& raw = *raw_[queue];
+  RawBatch batch;
+  batch.start = start;
+  if (raw_bytes_in_memory_ + payload.size() > raw_memory_bytes_) {
+    if (std::optional<uint64_t> offset = spill_.append(payload)) {
+      batch.spilled = true;
+      batch.spill_offset = *offset;
+      batch.spill_bytes = static_cast<uint32_t>(payload.size());
+    }
+  }
+  if (!batch.spilled) {
+    batch.bytes.assign(payload.begin(), payload.end());
+    raw_bytes_in_memory_ += payload.size();
+  }
+  raw.batches.push_back(std::move(batch));
+  if (queues_[queue].empty() && refill(queue)) heads_.push({queues_[queue].front().seq, queue});
+}
+
+// Decodes the next few events of a thread's kept batches into its queue (empty, and not in the
+// merge's heads); false when there are none yet.
+bool ProfileBuilder::refill(uint32_t queue) {
+  RawQueue& raw = *raw_[queue];
+  std::deque<QueuedEvent>& events = queues_[queue];
+  TraceEvent event;
+  while (events.size() < kRefillEvents && !raw.batches.empty()) {
+    RawBatch& batch = raw.batches.front();
+    if (!raw.begun) {
+      std::span<const uint8_t> bytes = batch.bytes;
+      if (batch.spilled) {
+        spill_.read(batch.spill_offset, batch.spill_bytes, raw.read_back);
+        bytes = raw.read_back;
+      }
+      raw.decoder.begin(bytes, batch.start);
+      raw.begun = true;
+    }
+    if (raw.decoder.next(event, *this)) {
+      events.push_back(
+          {event.seq, event.address, event.size, event.stack, event.kind, static_cast<uint8_t>(event.map_flags)});
+      ++buffered_;
+      continue;
+    }
+    raw_bytes_in_memory_ -= batch.bytes.size();
+    raw.batches.pop_front();
+    raw.begun = false;
+  }
+  return !events.empty();
+}
+
 void ProfileBuilder::apply(const QueuedEvent& event, uint32_t queue) {
   switch (event.kind) {
-    case TraceEvent::Kind::kAlloc: allocate(event, queue); break;
-    case TraceEvent::Kind::kFree: release(event, queue); break;
-    case TraceEvent::Kind::kMmap: map(event); break;
-    case TraceEvent::Kind::kMunmap: unmap(event.address, event.size); break;
+    case TraceEvent::Kind::kAlloc:
+      allocate(event, queue);
+      break;
+    case TraceEvent::Kind::kFree:
+      release(event, queue);
+      break;
+    case TraceEvent::Kind::kMmap:
+      map(event);
+      break;
+    case TraceEvent::Kind::kMunmap:
+      unmap(event.address, event.size);
+      break;
   }
 }
 
@@ -398,7 +619,8 @@ std::optional<uint64_t> ProfileBuilder::ns_of(uint64_t seq) const {
   const TraceMarker& first = markers_.front();
   const TraceMarker& last = markers_.back();
   if (last.seq <= first.seq || last.monotonic_ns <= first.monotonic_ns || seq < first.seq) return std::nullopt;
-  double ns_per_tick = static_cast<double>(last.monotonic_ns - first.monotonic_ns) / static_cast<double>(last.seq - first.seq);
+  double ns_per_tick =
+      static_cast<double>(last.monotonic_ns - first.monotonic_ns) / static_cast<double>(last.seq - first.seq);
   double ns = static_cast<double>(first.monotonic_ns) + static_cast<double>(seq - first.seq) * ns_per_tick;
   if (!(ns < 1.8e19)) return std::nullopt;
   return static_cast<uint64_t>(ns);
@@ -411,7 +633,8 @@ uint64_t ProfileBuilder::seq_before_ns(uint64_t ns) const {
   const TraceMarker& first = markers_.front();
   const TraceMarker& last = markers_.back();
   if (last.seq <= first.seq || last.monotonic_ns <= first.monotonic_ns || ns <= first.monotonic_ns) return 0;
-  double ticks_per_ns = static_cast<double>(last.seq - first.seq) / static_cast<double>(last.monotonic_ns - first.monotonic_ns);
+  double ticks_per_ns =
+      static_cast<double>(last.seq - first.seq) / static_cast<double>(last.monotonic_ns - first.monotonic_ns);
   double seq = static_cast<double>(first.seq) + static_cast<double>(ns - first.monotonic_ns) * ticks_per_ns - 1;
   if (!(seq > 0 && seq < 1.8e19)) return 0;
   return static_cast<uint64_t>(seq);
@@ -466,7 +689,8 @@ void ProfileBuilder::allocate(const QueuedEvent& event, uint32_t queue) {
     stats->allocated_bytes += bytes;
   }
   last_allocation_[queue] = event.address;
-  if (auto pending = pending_frees_.find(event.address); pending != pending_frees_.end() && pending->second >= event.seq) {
+  if (auto pending = pending_frees_.find(event.address);
+      pending != pending_frees_.end() && pending->second >= event.seq) {
     // Its free was seen first (beyond the reorder window): the block is already gone.
     pending_frees_.erase(pending);
     profile_.heap.frees += blocks;
@@ -594,7 +818,8 @@ void ProfileBuilder::finish() {
     profile_.heap.live_at_peak_bytes += stats.live_at_peak_bytes;
     profile_.heap.live_at_peak_blocks += stats.live_at_peak_blocks;
   }
-  for (const auto& [id, stats] : profile_.mapped_by_stack) profile_.mapped.live_at_peak_bytes += stats.live_at_peak_bytes;
+  for (const auto& [id, stats] : profile_.mapped_by_stack)
+    profile_.mapped.live_at_peak_bytes += stats.live_at_peak_bytes;
   live_.clear();
   pending_frees_.clear();
   regions_.clear();
@@ -602,12 +827,32 @@ void ProfileBuilder::finish() {
 
 }  // namespace
 
+namespace {
+
+// Takes nothing: the streams the exact pass does not replay.
+class IgnoredStream final : public StreamSink {
+ public:
+  void hello(const wire::StreamHello&) override {}
+  void event(const TraceEvent&) override {}
+  void stack(uint32_t, std::span<const uint64_t>) override {}
+  void module(const TraceModule&) override {}
+  void unmodule(uint64_t, uint64_t) override {}
+  void marker(const TraceMarker&) override {}
+  void end(const TraceEnd&) override {}
+  void note(wire::NoteCode) override {}
+  void closed(bool) override {}
+  bool wants_raw_thread_batches() const override { return true; }  // not even decoded
+};
+
+}  // namespace
+
 HeapTrace build_heap_trace(const store::RecordingReader& recording,
-                           const std::function<void(uint64_t, uint64_t)>& progress) {
+                           const std::function<void(uint64_t, uint64_t)>& progress, const HeapTraceOptions& options) {
   HeapTrace trace;
   // Stable addresses for the builders: profiles are moved into trace.processes at the end.
   std::vector<std::unique_ptr<ProcessHeapProfile>> profiles;
   std::vector<std::unique_ptr<ProfileBuilder>> builders;
+  const uint64_t total_bytes = progress ? recording.trace_chunk_bytes() : 0;
   trace.read = read_heap_trace(
       recording,
       [&](uint32_t stream) -> StreamSink& {
@@ -616,9 +861,39 @@ HeapTrace build_heap_trace(const store::RecordingReader& recording,
         builders.push_back(std::make_unique<ProfileBuilder>(*profiles.back()));
         return *builders.back();
       },
-      [&progress, total_bytes = progress ? recording.trace_chunk_bytes() : 0](uint64_t done_bytes, uint64_t) {
+      [&progress, total_bytes](uint64_t done_bytes, uint64_t) {
         if (progress) progress(done_bytes, total_bytes);
       });
+
+  // The exact pass, over the streams the window could not order. Streams are numbered by first
+  // appearance, the same in both passes.
+  std::vector<size_t> out_of_window;
+  for (size_t i = 0; i < builders.size(); ++i) {
+    if (builders[i]->out_of_window()) out_of_window.push_back(i);
+  }
+  if (!out_of_window.empty()) {
+    std::vector<std::unique_ptr<ProfileBuilder>> exact(builders.size());
+    for (size_t i : out_of_window) {
+      auto profile = std::make_unique<ProcessHeapProfile>();
+      profile->stream = profiles[i]->stream;
+      profile->replayed_exactly = true;
+      exact[i] = std::make_unique<ProfileBuilder>(*profile, *builders[i], options.exact_replay_memory_bytes);
+      profiles[i] = std::move(profile);
+    }
+    builders.clear();
+    IgnoredStream ignored;
+    size_t next_stream = 0;
+    read_heap_trace(
+        recording,
+        [&](uint32_t) -> StreamSink& {
+          size_t index = next_stream++;
+          if (index < exact.size() && exact[index]) return *exact[index];
+          return ignored;
+        },
+        [&progress, total_bytes](uint64_t done_bytes, uint64_t) {
+          if (progress) progress(done_bytes, total_bytes);
+        });
+  }
   for (auto& profile : profiles) trace.processes.push_back(std::move(*profile));
   return trace;
 }

@@ -58,12 +58,12 @@ struct HeapTimelinePoint {
 struct MappedRegionStats {
   uint64_t maps = 0;
   uint64_t unmaps = 0;
-  uint64_t mapped_bytes = 0;      // total ever mapped
-  uint64_t live_bytes = 0;        // at the end
+  uint64_t mapped_bytes = 0;  // total ever mapped
+  uint64_t live_bytes = 0;    // at the end
   uint64_t peak_live_bytes = 0;
   uint64_t live_at_peak_bytes = 0;  // summed over stacks: equals peak_live_bytes
-  uint64_t anon_live_bytes = 0;   // private or shared anonymous, at the end
-  uint64_t shared_live_bytes = 0; // MAP_SHARED (anonymous or file), at the end
+  uint64_t anon_live_bytes = 0;     // private or shared anonymous, at the end
+  uint64_t shared_live_bytes = 0;   // MAP_SHARED (anonymous or file), at the end
 };
 
 struct ProcessHeapProfile {
@@ -77,6 +77,9 @@ struct ProcessHeapProfile {
   bool closed_cleanly = false;  // false: cut short (killed mid-batch, or still running)
   std::optional<TraceEnd> end;  // exit, exec or abort, when the process said so
   bool stack_table_full = false;
+  // Its events reached the recording too far out of order for the first pass's window: the
+  // figures come from the exact second pass.
+  bool replayed_exactly = false;
 
   AllocationStats heap;          // malloc family and C++ new
   uint64_t unmatched_frees = 0;  // frees of blocks allocated before tracing began
@@ -85,7 +88,7 @@ struct ProcessHeapProfile {
   uint64_t peak_tracer_bytes = 0;
   std::vector<HeapTimelinePoint> timeline;
 
-  std::vector<TraceModule> modules;  // every module seen, in load order
+  std::vector<TraceModule> modules;                            // every module seen, in load order
   std::unordered_map<uint32_t, std::vector<uint64_t>> stacks;  // id -> return addresses, innermost first
   std::unordered_map<uint32_t, AllocationStats> heap_by_stack;
   std::unordered_map<uint32_t, AllocationStats> mapped_by_stack;
@@ -98,9 +101,17 @@ struct HeapTrace {
   TraceReadStats read;
 };
 
+struct HeapTraceOptions {
+  // A process whose events reached the recording too far out of order for the first pass is
+  // replayed exactly in a second; it keeps this many bytes of the threads' encoded batches in
+  // memory, and the rest in an unnamed temporary file.
+  uint64_t exact_replay_memory_bytes = uint64_t{24} << 20;
+};
+
 // Reads and aggregates the heap trace of a recording; an empty result when it has none.
 // Throws TraceFormatError.
 HeapTrace build_heap_trace(const store::RecordingReader& recording,
-                           const std::function<void(uint64_t, uint64_t)>& progress = {});
+                           const std::function<void(uint64_t, uint64_t)>& progress = {},
+                           const HeapTraceOptions& options = {});
 
 }  // namespace memdx::analyze

@@ -26,6 +26,7 @@ class RecordReader {
  public:
   RecordReader(const uint8_t* begin, const uint8_t* end, uint32_t stream) : at_(begin), end_(end), stream_(stream) {}
   bool done() const { return at_ == end_; }
+  const uint8_t* position() const { return at_; }
   uint8_t tag() {
     need(1);
     return *at_++;
@@ -59,35 +60,14 @@ class RecordReader {
   uint32_t stream_;
 };
 
-struct ThreadDecodeState {
-  uint64_t previous_seq = 0;
-  uint64_t previous_address = 0;  // of the last kAlloc
-  uint64_t alloc_ordinal = 0;
-  int32_t tid = 0;
-  // The addresses of the thread's last kRecentAllocs kAllocs, allocation n at (n - 1) modulo
-  // kRecentAllocs. Grown as the thread allocates: a corrupt stream naming thousands of threads
-  // that allocate once each must not cost 32 KiB a thread.
-  std::vector<uint64_t> recent;
-
-  void remember_alloc(uint64_t address) {
-    ++alloc_ordinal;
-    if (recent.size() < wire::kRecentAllocs) {
-      recent.push_back(address);
-    } else {
-      recent[(alloc_ordinal - 1) % wire::kRecentAllocs] = address;
-    }
-  }
-  // The address of the kAlloc `distance` kAllocs back (1 = the latest), 1 <= distance <= alloc_ordinal.
-  uint64_t recent_alloc(uint64_t distance) const { return recent[(alloc_ordinal - distance) % wire::kRecentAllocs]; }
-};
-
 class StreamDecoder {
  public:
   StreamDecoder(uint32_t number, StreamSink& sink) : number_(number), sink_(sink) {}
 
   void feed(const std::byte* data, size_t bytes) {
     if (closed_) throw TraceFormatError(fmt::format("heap trace stream {} continues after its end", number_));
-    pending_.insert(pending_.end(), reinterpret_cast<const uint8_t*>(data), reinterpret_cast<const uint8_t*>(data) + bytes);
+    pending_.insert(pending_.end(), reinterpret_cast<const uint8_t*>(data),
+                    reinterpret_cast<const uint8_t*>(data) + bytes);
     parse();
   }
 
@@ -109,8 +89,6 @@ class StreamDecoder {
   void decode_hello();
   void decode_thread_batch(int32_t tid, const uint8_t* begin, const uint8_t* end, bool start);
   void decode_process_batch(const uint8_t* begin, const uint8_t* end);
-  void decode_stack(RecordReader& in);
-  void decode_event(RecordReader& in, ThreadDecodeState& thread, wire::Tag tag);
 
   uint32_t number_;
   StreamSink& sink_;
@@ -118,8 +96,7 @@ class StreamDecoder {
   size_t consumed_ = 0;
   bool have_hello_ = false;
   bool closed_ = false;
-  std::unordered_map<int32_t, ThreadDecodeState> threads_;
-  std::vector<uint64_t> frames_;
+  std::unordered_map<int32_t, ThreadBatchDecoder> threads_;
 };
 
 void StreamDecoder::parse() {
@@ -146,9 +123,11 @@ void StreamDecoder::parse() {
     } else if (kind == wire::BatchKind::kProcess) {
       decode_process_batch(payload, payload_end);
     } else {
-      throw TraceFormatError(fmt::format("heap trace stream {} is corrupt: unknown batch kind {}", number_, header.kind));
+      throw TraceFormatError(
+          fmt::format("heap trace stream {} is corrupt: unknown batch kind {}", number_, header.kind));
     }
     consumed_ += sizeof(header) + header.payload_bytes;
+    sink_.batch_end();
   }
   if (consumed_ > (1u << 20) && consumed_ * 2 > pending_.size()) {
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(consumed_));
@@ -171,80 +150,17 @@ void StreamDecoder::decode_hello() {
   sink_.hello(hello);
 }
 
-void StreamDecoder::decode_stack(RecordReader& in) {
-  auto id = static_cast<uint32_t>(in.u());
-  uint64_t depth = in.u();
-  if (depth > wire::kMaxMaxDepth) in.fail("a stack deeper than the tracer allows");
-  frames_.resize(depth);
-  for (uint64_t i = 0; i < depth; ++i) {
-    frames_[i] = i == 0 ? in.u() : frames_[i - 1] + static_cast<uint64_t>(in.s());
-  }
-  sink_.stack(id, frames_);
-}
-
-void StreamDecoder::decode_event(RecordReader& in, ThreadDecodeState& thread, wire::Tag tag) {
-  TraceEvent event;
-  event.tid = thread.tid;
-  event.seq = thread.previous_seq + in.u();
-  thread.previous_seq = event.seq;
-  if (tag == wire::Tag::kFreeRecent) {
-    uint64_t distance = in.u();
-    if (distance == 0 || distance > wire::kRecentAllocs || distance > thread.alloc_ordinal) {
-      in.fail("a free refers to an allocation the thread never made");
-    }
-    event.kind = TraceEvent::Kind::kFree;
-    event.address = thread.recent_alloc(distance);
-    sink_.event(event);
+void StreamDecoder::decode_thread_batch(int32_t tid, const uint8_t* begin, const uint8_t* end, bool start) {
+  std::span<const uint8_t> payload(begin, end);
+  if (sink_.wants_raw_thread_batches()) {
+    sink_.raw_thread_batch(tid, start, payload);
     return;
   }
-  event.address = thread.previous_address + static_cast<uint64_t>(in.s());
-  switch (tag) {
-    case wire::Tag::kAlloc:
-      event.kind = TraceEvent::Kind::kAlloc;
-      event.size = in.u();
-      event.stack = static_cast<uint32_t>(in.u());
-      thread.previous_address = event.address;
-      thread.remember_alloc(event.address);
-      break;
-    case wire::Tag::kFree:
-      event.kind = TraceEvent::Kind::kFree;
-      break;
-    case wire::Tag::kMmap:
-      event.kind = TraceEvent::Kind::kMmap;
-      event.size = in.u();
-      event.map_flags = static_cast<uint32_t>(in.u());
-      event.stack = static_cast<uint32_t>(in.u());
-      break;
-    default:
-      event.kind = TraceEvent::Kind::kMunmap;
-      event.size = in.u();
-      break;
-  }
-  sink_.event(event);
-}
-
-void StreamDecoder::decode_thread_batch(int32_t tid, const uint8_t* begin, const uint8_t* end, bool start) {
-  ThreadDecodeState& thread = threads_[tid];
-  if (start) thread = {};
-  thread.tid = tid;
-  RecordReader in(begin, end, number_);
-  while (!in.done()) {
-    auto tag = static_cast<wire::Tag>(in.tag());
-    switch (tag) {
-      case wire::Tag::kStack:
-        decode_stack(in);
-        break;
-      case wire::Tag::kAlloc:
-      case wire::Tag::kFree:
-      case wire::Tag::kMmap:
-      case wire::Tag::kMunmap:
-      case wire::Tag::kFreeRecent:
-        decode_event(in, thread, tag);
-        break;
-      default:
-        in.fail(fmt::format("unknown record tag {} in a thread batch", static_cast<int>(tag)));
-    }
-  }
+  auto [slot, fresh] = threads_.try_emplace(tid, number_, tid);
+  ThreadBatchDecoder& thread = slot->second;
+  thread.begin(payload, start);
+  TraceEvent event;
+  while (thread.next(event, sink_)) sink_.event(event);
 }
 
 void StreamDecoder::decode_process_batch(const uint8_t* begin, const uint8_t* end) {
@@ -299,8 +215,8 @@ class ChunkDecompressor {
       throw TraceFormatError(fmt::format("heap trace chunk {} is not a zstd frame memdx wrote", chunk_id));
     }
     if (size > kMaxTraceChunkBytes) {
-      throw TraceFormatError(fmt::format("heap trace chunk {} claims {} bytes, more than memdx writes in one chunk",
-                                         chunk_id, size));
+      throw TraceFormatError(
+          fmt::format("heap trace chunk {} claims {} bytes, more than memdx writes in one chunk", chunk_id, size));
     }
     output_.resize(size);
     size_t got = ZSTD_decompressDCtx(context_, output_.data(), output_.size(), data.data(), data.size());
@@ -317,6 +233,122 @@ class ChunkDecompressor {
 };
 
 }  // namespace
+
+// ---- ThreadBatchDecoder ------------------------------------------------------------------
+
+struct ThreadBatchDecoder::State {
+  uint64_t previous_seq = 0;
+  uint64_t previous_address = 0;  // of the last kAlloc
+  uint64_t alloc_ordinal = 0;
+  int32_t tid = 0;
+  // The addresses of the thread's last kRecentAllocs kAllocs, allocation n at (n - 1) modulo
+  // kRecentAllocs. Grown as the thread allocates: a corrupt stream naming thousands of threads
+  // that allocate once each must not cost 32 KiB a thread.
+  std::vector<uint64_t> recent;
+
+  void remember_alloc(uint64_t address) {
+    ++alloc_ordinal;
+    if (recent.size() < wire::kRecentAllocs) {
+      recent.push_back(address);
+    } else {
+      recent[(alloc_ordinal - 1) % wire::kRecentAllocs] = address;
+    }
+  }
+  // The address of the kAlloc `distance` kAllocs back (1 = the latest), 1 <= distance <= alloc_ordinal.
+  uint64_t recent_alloc(uint64_t distance) const { return recent[(alloc_ordinal - distance) % wire::kRecentAllocs]; }
+
+  uint32_t stream = 0;
+  const uint8_t* at = nullptr;  // the batch being read
+  const uint8_t* end = nullptr;
+  std::vector<uint64_t> frames;
+};
+
+ThreadBatchDecoder::ThreadBatchDecoder(uint32_t stream, int32_t tid) : state_(std::make_unique<State>()) {
+  state_->stream = stream;
+  state_->tid = tid;
+}
+ThreadBatchDecoder::~ThreadBatchDecoder() = default;
+ThreadBatchDecoder::ThreadBatchDecoder(ThreadBatchDecoder&&) noexcept = default;
+ThreadBatchDecoder& ThreadBatchDecoder::operator=(ThreadBatchDecoder&&) noexcept = default;
+
+void ThreadBatchDecoder::begin(std::span<const uint8_t> payload, bool start) {
+  State& thread = *state_;
+  if (start) {
+    int32_t tid = thread.tid;
+    uint32_t stream = thread.stream;
+    std::vector<uint64_t> frames = std::move(thread.frames);
+    thread = {};
+    thread.tid = tid;
+    thread.stream = stream;
+    thread.frames = std::move(frames);
+  }
+  thread.at = payload.data();
+  thread.end = payload.data() + payload.size();
+}
+
+bool ThreadBatchDecoder::next(TraceEvent& event, StreamSink& stacks) {
+  State& thread = *state_;
+  RecordReader in(thread.at, thread.end, thread.stream);
+  while (!in.done()) {
+    auto tag = static_cast<wire::Tag>(in.tag());
+    if (tag == wire::Tag::kStack) {
+      auto id = static_cast<uint32_t>(in.u());
+      uint64_t depth = in.u();
+      if (depth > wire::kMaxMaxDepth) in.fail("a stack deeper than the tracer allows");
+      thread.frames.resize(depth);
+      for (uint64_t i = 0; i < depth; ++i) {
+        thread.frames[i] = i == 0 ? in.u() : thread.frames[i - 1] + static_cast<uint64_t>(in.s());
+      }
+      thread.at = in.position();
+      stacks.stack(id, thread.frames);
+      continue;
+    }
+    if (tag != wire::Tag::kAlloc && tag != wire::Tag::kFree && tag != wire::Tag::kMmap && tag != wire::Tag::kMunmap &&
+        tag != wire::Tag::kFreeRecent) {
+      in.fail(fmt::format("unknown record tag {} in a thread batch", static_cast<int>(tag)));
+    }
+    event = TraceEvent{};
+    event.tid = thread.tid;
+    event.seq = thread.previous_seq + in.u();
+    thread.previous_seq = event.seq;
+    if (tag == wire::Tag::kFreeRecent) {
+      uint64_t distance = in.u();
+      if (distance == 0 || distance > wire::kRecentAllocs || distance > thread.alloc_ordinal) {
+        in.fail("a free refers to an allocation the thread never made");
+      }
+      event.kind = TraceEvent::Kind::kFree;
+      event.address = thread.recent_alloc(distance);
+    } else {
+      event.address = thread.previous_address + static_cast<uint64_t>(in.s());
+      switch (tag) {
+        case wire::Tag::kAlloc:
+          event.kind = TraceEvent::Kind::kAlloc;
+          event.size = in.u();
+          event.stack = static_cast<uint32_t>(in.u());
+          thread.previous_address = event.address;
+          thread.remember_alloc(event.address);
+          break;
+        case wire::Tag::kFree:
+          event.kind = TraceEvent::Kind::kFree;
+          break;
+        case wire::Tag::kMmap:
+          event.kind = TraceEvent::Kind::kMmap;
+          event.size = in.u();
+          event.map_flags = static_cast<uint32_t>(in.u());
+          event.stack = static_cast<uint32_t>(in.u());
+          break;
+        default:
+          event.kind = TraceEvent::Kind::kMunmap;
+          event.size = in.u();
+          break;
+      }
+    }
+    thread.at = in.position();
+    return true;
+  }
+  thread.at = thread.end;
+  return false;
+}
 
 struct TraceReader::Impl {
   explicit Impl(SinkFor make_sink) : sink_for(std::move(make_sink)) {}
@@ -352,10 +384,12 @@ void TraceReader::add_chunk(std::span<const std::byte> frames, int64_t chunk_id)
   size_t at = 0;
   while (at < frames.size()) {
     trace::ChunkFrameHeader header{};
-    if (frames.size() - at < sizeof(header)) throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk_id));
+    if (frames.size() - at < sizeof(header))
+      throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk_id));
     std::memcpy(&header, frames.data() + at, sizeof(header));
     at += sizeof(header);
-    if (frames.size() - at < header.bytes) throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk_id));
+    if (frames.size() - at < header.bytes)
+      throw TraceFormatError(fmt::format("heap trace chunk {} is cut short", chunk_id));
     StreamDecoder& decoder = impl_->decoder(header.stream);
     if (header.bytes == 0) {
       decoder.close_by_process();
@@ -375,7 +409,9 @@ const TraceReadStats& TraceReader::finish() {
   return impl_->stats;
 }
 
-const TraceReadStats& TraceReader::stats() const { return impl_->stats; }
+const TraceReadStats& TraceReader::stats() const {
+  return impl_->stats;
+}
 
 TraceReadStats read_heap_trace(const store::RecordingReader& recording,
                                const std::function<StreamSink&(uint32_t stream)>& sink_for,

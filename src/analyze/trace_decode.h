@@ -67,9 +67,39 @@ class StreamSink {
   virtual void marker(const TraceMarker& marker) = 0;
   virtual void end(const TraceEnd& end) = 0;
   virtual void note(trace::wire::NoteCode code) = 0;
+  // One batch of the stream is over: every event, stack or record the batch held has been handed
+  // over. Batches are the unit of arrival: the events of any later batch are the only ones that
+  // can still precede, in seq order, an event already received.
+  virtual void batch_end() {}
+  // A sink that returns true gets each thread batch undecoded, through raw_thread_batch (which it
+  // decodes later with a ThreadBatchDecoder), instead of its stacks and events.
+  virtual bool wants_raw_thread_batches() const { return false; }
+  virtual void raw_thread_batch(int32_t /*tid*/, bool /*start*/, std::span<const uint8_t> /*payload*/) {}
   // The stream is over: `clean` when the process closed it, false when the recording ended
   // first (memdx stopped, or the process was still running).
   virtual void closed(bool clean) = 0;
+};
+
+// Decodes the events of one thread, batch after batch: a thread's events are delta-coded against
+// its previous ones, across batches. Used by the reader for every thread batch, and by a sink that
+// takes batches raw to decode them when it needs their events.
+class ThreadBatchDecoder {
+ public:
+  ThreadBatchDecoder(uint32_t stream, int32_t tid);
+  ~ThreadBatchDecoder();
+  ThreadBatchDecoder(ThreadBatchDecoder&&) noexcept;
+  ThreadBatchDecoder& operator=(ThreadBatchDecoder&&) noexcept;
+
+  // Starts a batch; `start` (a kThreadStart batch: a new thread with this id) resets the state.
+  // The bytes must stay valid while next() reads them.
+  void begin(std::span<const uint8_t> payload, bool start);
+  // The next event of the batch, with the stacks defined before it handed to `stacks.stack`;
+  // false at the end of the batch. Throws TraceFormatError on a corrupt batch.
+  bool next(TraceEvent& event, StreamSink& stacks);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 struct TraceReadStats {
