@@ -267,9 +267,12 @@ class StackLedger {
 
 struct Region {
   uint64_t length;
-  uint32_t flags;
+  uint32_t flags;  // wire::MapFlag bits, and kPiece
   uint32_t stack;
 };
+// A region split off another by mprotect or a partial munmap: unmapping it whole does not end
+// a mapping of its own.
+constexpr uint32_t kPiece = 1u << 31;
 
 // An unnamed temporary file (gone when closed, never visible to another user) for the batches
 // the exact pass cannot keep in memory.
@@ -457,6 +460,9 @@ class ProfileBuilder final : public StreamSink {
   void release(const QueuedEvent& event, uint32_t queue);
   void map(const QueuedEvent& event);
   void unmap(uint64_t address, uint64_t length);
+  void protect(uint64_t address, uint64_t length, uint32_t no_access);
+  // The accessible or reserved bytes of a region piece changed by `delta`.
+  void account(const Region& region, int64_t delta);
   void snapshot_series();
   std::optional<uint64_t> ns_of(uint64_t seq) const;
   uint64_t seq_before_ns(uint64_t ns) const;
@@ -499,7 +505,8 @@ class ProfileBuilder final : public StreamSink {
   StackLedger heap_;
   StackLedger mapped_;
   uint64_t live_bytes_ = 0;
-  uint64_t mapped_live_ = 0;
+  uint64_t mapped_live_ = 0;    // accessible
+  uint64_t reserved_live_ = 0;  // PROT_NONE
   uint64_t next_point_ns_ = 0;  // the timeline's next instant; 0 before the clock is known
   // Events before this seq cannot reach next_point_ns_ under the current calibration: one compare
   // an event instead of converting every seq to nanoseconds. 0: check every event.
@@ -601,6 +608,9 @@ void ProfileBuilder::apply(const QueuedEvent& event, uint32_t queue) {
       break;
     case TraceEvent::Kind::kMunmap:
       unmap(event.address, event.size);
+      break;
+    case TraceEvent::Kind::kProtect:
+      protect(event.address, event.size, event.map_flags);
       break;
   }
 }
@@ -744,19 +754,32 @@ void ProfileBuilder::map(const QueuedEvent& event) {
     flags = wire::kMapAnonymous;
   }
   unmap(event.address, event.size);  // MAP_FIXED over an old region replaces it
-  regions_[event.address] = {event.size, flags, event.stack};
-  mapped_live_ += event.size;
+  Region region{event.size, flags, event.stack};
+  regions_[event.address] = region;
   StackState& state = mapped_.at(event.stack);
   mapped_.touch(state);
-  AllocationStats& site = state.stats;
-  site.allocations += 1;
-  site.allocated_bytes += event.size;
-  site.live_bytes += event.size;
-  site.live_blocks += 1;
-  site.peak_live_bytes = std::max(site.peak_live_bytes, site.live_bytes);
+  state.stats.allocations += 1;
+  state.stats.allocated_bytes += event.size;
+  state.stats.live_blocks += 1;
   profile_.mapped.maps += 1;
   profile_.mapped.mapped_bytes += event.size;
-  mapped_.total_changed(mapped_live_, profile_.mapped.peak_live_bytes);
+  account(region, static_cast<int64_t>(event.size));
+}
+
+void ProfileBuilder::account(const Region& region, int64_t delta) {
+  StackState& state = mapped_.at(region.stack);
+  mapped_.touch(state);
+  AllocationStats& site = state.stats;
+  if (region.flags & wire::kMapNoAccess) {
+    reserved_live_ += static_cast<uint64_t>(delta);
+    site.reserved_bytes += static_cast<uint64_t>(delta);
+    profile_.mapped.peak_reserved_bytes = std::max(profile_.mapped.peak_reserved_bytes, reserved_live_);
+    return;
+  }
+  mapped_live_ += static_cast<uint64_t>(delta);
+  site.live_bytes += static_cast<uint64_t>(delta);
+  site.peak_live_bytes = std::max(site.peak_live_bytes, site.live_bytes);
+  if (delta > 0) mapped_.total_changed(mapped_live_, profile_.mapped.peak_live_bytes);
 }
 
 // Removes [address, address + length) from the live regions, trimming or splitting those that
@@ -777,18 +800,52 @@ void ProfileBuilder::unmap(uint64_t address, uint64_t length) {
     any = true;
     it = regions_.erase(it);
     uint64_t cut_start = std::max(start, address), cut_end = std::min(region_end, end);
-    mapped_live_ -= cut_end - cut_start;
-    StackState& state = mapped_.at(region.stack);
-    mapped_.touch(state);
-    state.stats.live_bytes -= cut_end - cut_start;
+    account(region, -static_cast<int64_t>(cut_end - cut_start));
     if (start < cut_start) regions_[start] = {cut_start - start, region.flags, region.stack};
-    if (cut_end < region_end) it = regions_.insert({cut_end, {region_end - cut_end, region.flags, region.stack}}).first;
-    if (start >= cut_start && region_end <= cut_end) {
+    if (cut_end < region_end) {
+      it = regions_.insert({cut_end, {region_end - cut_end, region.flags | kPiece, region.stack}}).first;
+    }
+    if (start >= cut_start && region_end <= cut_end && !(region.flags & kPiece)) {
+      StackState& state = mapped_.at(region.stack);
       state.stats.live_blocks -= 1;
       state.stats.frees += 1;
     }
   }
   if (any) profile_.mapped.unmaps += 1;
+}
+
+// mprotect over [address, address + length): the parts of the regions it covers become
+// accessible or reserved. A region is split where the range cuts it; the pieces keep the map's
+// stack, so a reservation and what was made accessible in it stay one site, and count as one
+// mapping (kPiece marks the pieces after the first).
+void ProfileBuilder::protect(uint64_t address, uint64_t length, uint32_t no_access) {
+  uint64_t end = address + length;
+  auto it = regions_.upper_bound(address);
+  if (it != regions_.begin()) --it;
+  while (it != regions_.end() && it->first < end) {
+    uint64_t start = it->first;
+    Region region = it->second;
+    uint64_t region_end = start + region.length;
+    if (region_end <= address || (region.flags & wire::kMapNoAccess) == no_access) {
+      ++it;
+      continue;
+    }
+    it = regions_.erase(it);
+    uint64_t cut_start = std::max(start, address), cut_end = std::min(region_end, end);
+    Region changed{cut_end - cut_start, (region.flags & ~uint32_t{wire::kMapNoAccess}) | no_access, region.stack};
+    if (start < cut_start) {
+      regions_[start] = {cut_start - start, region.flags, region.stack};
+      changed.flags |= kPiece;
+    }
+    account(region, -static_cast<int64_t>(changed.length));
+    account(changed, static_cast<int64_t>(changed.length));
+    it = regions_.insert({cut_start, changed}).first;
+    ++it;
+    if (cut_end < region_end) {
+      it = regions_.insert({cut_end, {region_end - cut_end, region.flags | kPiece, region.stack}}).first;
+      ++it;
+    }
+  }
 }
 
 void ProfileBuilder::finish() {
@@ -808,7 +865,9 @@ void ProfileBuilder::finish() {
   profile_.heap.live_blocks = blocks;
   profile_.unmatched_frees = pending_frees_.size();
   profile_.mapped.live_bytes = mapped_live_;
+  profile_.mapped.reserved_bytes = reserved_live_;
   for (const auto& [start, region] : regions_) {
+    if (region.flags & wire::kMapNoAccess) continue;
     if (region.flags & wire::kMapAnonymous) profile_.mapped.anon_live_bytes += region.length;
     if (region.flags & wire::kMapShared) profile_.mapped.shared_live_bytes += region.length;
   }

@@ -33,6 +33,9 @@ struct AllocationStats {
   // Freed by the thread directly after allocating it, with no other allocation or free between
   // (heaptrack's definition, per thread): churn that costs time, never memory.
   uint64_t temporary_allocations = 0;
+  // Direct mappings only: address space mapped PROT_NONE at the end, reserved but not memory
+  // (live_bytes counts only the accessible part).
+  uint64_t reserved_bytes = 0;
 };
 
 // Live bytes of every stack at up to kSeriesPoints instants spread evenly (by marker count) over
@@ -58,8 +61,10 @@ struct HeapTimelinePoint {
 struct MappedRegionStats {
   uint64_t maps = 0;
   uint64_t unmaps = 0;
-  uint64_t mapped_bytes = 0;  // total ever mapped
-  uint64_t live_bytes = 0;    // at the end
+  uint64_t mapped_bytes = 0;    // total ever mapped
+  uint64_t live_bytes = 0;      // at the end, accessible (PROT_NONE reservations are not memory)
+  uint64_t reserved_bytes = 0;  // at the end, mapped PROT_NONE
+  uint64_t peak_reserved_bytes = 0;
   uint64_t peak_live_bytes = 0;
   uint64_t live_at_peak_bytes = 0;  // summed over stacks: equals peak_live_bytes
   uint64_t anon_live_bytes = 0;     // private or shared anonymous, at the end

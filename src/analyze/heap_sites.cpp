@@ -91,6 +91,7 @@ void add(AllocationStats& into, const AllocationStats& stats) {
   into.live_at_peak_bytes += stats.live_at_peak_bytes;  // exact: the same instant for every stack
   into.live_at_peak_blocks += stats.live_at_peak_blocks;
   into.temporary_allocations += stats.temporary_allocations;
+  into.reserved_bytes += stats.reserved_bytes;
 }
 
 // The stack from the site's frame outwards: the allocator's and the runtime's frames inside
@@ -326,6 +327,7 @@ model::HeapSiteSummary site_summary(const HeapSite& site, Symbolizer& symbolizer
   out.final_live_bytes = site.stats.live_bytes;
   out.final_live_blocks = site.stats.live_blocks;
   out.temporary_allocations = site.stats.temporary_allocations;
+  out.reserved_bytes = site.stats.reserved_bytes;
   out.growth_bytes_per_s = site.growth_bytes_per_s;
   out.growing = site.growing;
   out.stack = site_stack(site, symbolizer);
@@ -380,6 +382,8 @@ model::HeapSummary heap_summary(ImageSites& image, size_t site_limit) {
   out.mapped_bytes = profile.mapped.mapped_bytes;
   out.peak_mapped_live_bytes = profile.mapped.peak_live_bytes;
   out.final_mapped_live_bytes = profile.mapped.live_bytes;
+  out.final_mapped_reserved_bytes = profile.mapped.reserved_bytes;
+  out.peak_mapped_reserved_bytes = profile.mapped.peak_reserved_bytes;
   out.peak_tracer_bytes = profile.peak_tracer_bytes;
   out.distinct_stacks = profile.stacks.size();
   const auto& instants = profile.heap_series.monotonic_ns;

@@ -141,7 +141,8 @@ void StreamDecoder::decode_hello() {
   if (std::memcmp(hello.magic, wire::kStreamMagic, sizeof(hello.magic)) != 0) {
     throw TraceFormatError(fmt::format("heap trace stream {} does not start with memdx's tracer header", number_));
   }
-  if (hello.version != wire::kVersion || hello.hello_bytes != sizeof(hello)) {
+  if (hello.version < wire::kOldestReadableVersion || hello.version > wire::kVersion ||
+      hello.hello_bytes != sizeof(hello)) {
     throw TraceFormatError(fmt::format("heap trace stream {} has tracer format version {}, this memdx reads {}",
                                        number_, hello.version, wire::kVersion));
   }
@@ -304,7 +305,7 @@ bool ThreadBatchDecoder::next(TraceEvent& event, StreamSink& stacks) {
       continue;
     }
     if (tag != wire::Tag::kAlloc && tag != wire::Tag::kFree && tag != wire::Tag::kMmap && tag != wire::Tag::kMunmap &&
-        tag != wire::Tag::kFreeRecent) {
+        tag != wire::Tag::kFreeRecent && tag != wire::Tag::kProtect) {
       in.fail(fmt::format("unknown record tag {} in a thread batch", static_cast<int>(tag)));
     }
     event = TraceEvent{};
@@ -336,6 +337,11 @@ bool ThreadBatchDecoder::next(TraceEvent& event, StreamSink& stacks) {
           event.size = in.u();
           event.map_flags = static_cast<uint32_t>(in.u());
           event.stack = static_cast<uint32_t>(in.u());
+          break;
+        case wire::Tag::kProtect:
+          event.kind = TraceEvent::Kind::kProtect;
+          event.size = in.u();
+          event.map_flags = in.u() != 0 ? 0u : uint32_t{wire::kMapNoAccess};
           break;
         default:
           event.kind = TraceEvent::Kind::kMunmap;

@@ -24,14 +24,14 @@ class TraceFormatError : public std::runtime_error {
 };
 
 struct TraceEvent {
-  enum class Kind : uint8_t { kAlloc, kFree, kMmap, kMunmap };
+  enum class Kind : uint8_t { kAlloc, kFree, kMmap, kMunmap, kProtect };
   Kind kind = Kind::kAlloc;
   int32_t tid = 0;  // the thread that made it; its events arrive in seq order
   uint64_t seq = 0;
   uint64_t address = 0;
-  uint64_t size = 0;       // bytes (alloc), length (mmap, munmap)
+  uint64_t size = 0;       // bytes (alloc), length (mmap, munmap, protect)
   uint32_t stack = 0;      // alloc, mmap
-  uint32_t map_flags = 0;  // mmap: wire::MapFlag bits
+  uint32_t map_flags = 0;  // mmap: wire::MapFlag bits; protect: kMapNoAccess or 0
 };
 
 struct TraceMarker {

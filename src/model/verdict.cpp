@@ -69,11 +69,7 @@ Json target_json(const Target& t) {
 }
 
 Json hypothesis_json(const Hypothesis& h) {
-  return {{"name", h.name},
-          {"pid", h.pid},
-          {"status", h.status},
-          {"statement", h.statement},
-          {"evidence", h.evidence}};
+  return {{"name", h.name}, {"pid", h.pid}, {"status", h.status}, {"statement", h.statement}, {"evidence", h.evidence}};
 }
 
 Json heap_site_json(const HeapSiteSummary& s) {
@@ -87,6 +83,7 @@ Json heap_site_json(const HeapSiteSummary& s) {
           {"final_live_bytes", s.final_live_bytes},
           {"final_live_blocks", s.final_live_blocks},
           {"temporary_allocations", s.temporary_allocations},
+          {"reserved_bytes", s.reserved_bytes},
           {"growth_bytes_per_s", s.growth_bytes_per_s},
           {"growing", s.growing},
           {"stack", s.stack}};
@@ -112,6 +109,8 @@ Json heap_json(const HeapSummary& h) {
           {"mapped_bytes", h.mapped_bytes},
           {"peak_mapped_live_bytes", h.peak_mapped_live_bytes},
           {"final_mapped_live_bytes", h.final_mapped_live_bytes},
+          {"final_mapped_reserved_bytes", h.final_mapped_reserved_bytes},
+          {"peak_mapped_reserved_bytes", h.peak_mapped_reserved_bytes},
           {"peak_tracer_bytes", h.peak_tracer_bytes},
           {"distinct_stacks", h.distinct_stacks},
           {"duration_s", h.duration_s},
@@ -130,16 +129,14 @@ Json to_json(const Verdict& verdict) {
   for (const Hypothesis& h : verdict.hypotheses) hypotheses.push_back(hypothesis_json(h));
   Json heap = Json::array();
   for (const HeapSummary& h : verdict.heap) heap.push_back(heap_json(h));
-  return {{"schema", "memdx.verdict/1"},
-          {"target", target_json(verdict.target)},
-          {"processes", processes},
-          {"heap", heap},
-          {"findings", findings},
-          {"hypotheses", hypotheses}};
+  return {{"schema", "memdx.verdict/1"}, {"target", target_json(verdict.target)},
+          {"processes", processes},      {"heap", heap},
+          {"findings", findings},        {"hypotheses", hypotheses}};
 }
 
 const Finding* find_finding(const std::vector<Finding>& findings, pid_t pid, std::string_view kind) {
-  auto it = std::find_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.pid == pid && f.kind == kind; });
+  auto it =
+      std::find_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.pid == pid && f.kind == kind; });
   return it == findings.end() ? nullptr : &*it;
 }
 

@@ -22,7 +22,7 @@ struct Site {
   int line = 0;
   uint64_t live_bytes = 0;  // still live at the end: 0 for a container freed at exit
   double growth_bytes_per_s = 0;
-  std::vector<std::string> stack;  // innermost frame first
+  std::vector<std::string> stack;   // innermost frame first
   uint64_t live_at_peak_bytes = 0;  // live when the process's heap (or mappings) peaked
 };
 
@@ -114,8 +114,11 @@ struct HeapSiteSummary {
   uint64_t final_live_bytes = 0;    // still allocated when the process ended (or the trace stopped)
   uint64_t final_live_blocks = 0;
   uint64_t temporary_allocations = 0;  // freed by the thread right after, nothing else between
-  double growth_bytes_per_s = 0;       // Theil-Sen slope of its live bytes; 0 when not rising
-  bool growing = false;                // its own live bytes pass the trend test for unbounded growth
+  // Direct mappings: address space still mapped PROT_NONE at the end (reserved, not memory: the
+  // live figures count only what is accessible).
+  uint64_t reserved_bytes = 0;
+  double growth_bytes_per_s = 0;  // Theil-Sen slope of its live bytes; 0 when not rising
+  bool growing = false;           // its own live bytes pass the trend test for unbounded growth
   std::vector<std::string> stack;
 };
 
@@ -140,11 +143,13 @@ struct HeapSummary {
   uint64_t maps = 0;             // direct mmap calls of the program
   uint64_t mapped_bytes = 0;
   uint64_t peak_mapped_live_bytes = 0;
-  uint64_t final_mapped_live_bytes = 0;
+  uint64_t final_mapped_live_bytes = 0;      // accessible
+  uint64_t final_mapped_reserved_bytes = 0;  // mapped PROT_NONE: address space, not memory
+  uint64_t peak_mapped_reserved_bytes = 0;
   uint64_t peak_tracer_bytes = 0;  // the tracer's own memory in the process
   uint64_t distinct_stacks = 0;
-  double duration_s = 0;                 // from the first to the last event traced
-  std::vector<HeapSiteSummary> sites;    // heap sites among the first of any ranking, largest final live first
+  double duration_s = 0;                      // from the first to the last event traced
+  std::vector<HeapSiteSummary> sites;         // heap sites among the first of any ranking, largest final live first
   std::vector<HeapSiteSummary> mapped_sites;  // the same for direct mmap regions
 };
 

@@ -106,7 +106,6 @@ std::string limit_line(const Finding& f) {
                      format_duration(*f.time_to_limit_s));
 }
 
-
 std::string bounded_count_line(const Verdict& v) {
   auto others = static_cast<size_t>(std::count_if(v.findings.begin(), v.findings.end(),
                                                   [&](const Finding& f) { return counted_only_bounded(v, f); }));
@@ -130,8 +129,10 @@ std::string names_by_process(const Verdict& v, const std::string& status) {
   pid_t current = 0;
   for (const model::Hypothesis& h : v.hypotheses) {
     if (h.status != status) continue;
-    if (text.empty() || h.pid != current) text += fmt::format("{}  pid {}: ", text.empty() ? "" : "\n", h.pid);
-    else text += ", ";
+    if (text.empty() || h.pid != current)
+      text += fmt::format("{}  pid {}: ", text.empty() ? "" : "\n", h.pid);
+    else
+      text += ", ";
     text += h.name;
     current = h.pid;
   }
@@ -366,12 +367,18 @@ std::string site_place(const model::HeapSiteSummary& site) {
 
 // One line for the site (the figure its section is about first, then the rest), then its stack
 // from the caller of the site's own frame outwards, indented.
-void render_site(std::string& out, const model::HeapSiteSummary& site, const std::string& figure, size_t frames) {
+void render_site(std::string& out, const model::HeapSiteSummary& site, const std::string& figure, size_t frames,
+                 bool mapped) {
   out += fmt::format("    {:>12}  {}\n", figure, one_line(site_place(site), 100));
-  out += fmt::format("    {:>12}  {} allocations, {} allocated; {} live at the end in {} blocks, {} at the peak\n", "",
-                     count_text(site.allocations), model::format_bytes(site.allocated_bytes),
+  out += fmt::format("    {:>12}  {} {}, {} {}; {} live at the end in {} {}, {} at the peak\n", "",
+                     count_text(site.allocations), mapped ? "mappings" : "allocations",
+                     model::format_bytes(site.allocated_bytes), mapped ? "mapped" : "allocated",
                      model::format_bytes(site.final_live_bytes), count_text(site.final_live_blocks),
-                     model::format_bytes(site.live_at_peak_bytes));
+                     mapped ? "mappings" : "blocks", model::format_bytes(site.live_at_peak_bytes));
+  if (site.reserved_bytes) {
+    out += fmt::format("    {:>12}  and {} of address space reserved (PROT_NONE): not memory, never counted as live\n",
+                       "", model::format_bytes(site.reserved_bytes));
+  }
   for (size_t i = 1; i < site.stack.size() && i <= frames; ++i) {
     out += fmt::format("    {:>12}    {}\n", "", one_line(site.stack[i], 100));
   }
@@ -379,7 +386,7 @@ void render_site(std::string& out, const model::HeapSiteSummary& site, const std
 
 template <typename Belongs, typename Before, typename Figure>
 void render_section(std::string& out, const std::vector<model::HeapSiteSummary>& sites, const std::string& title,
-                    const TextOptions& options, Belongs belongs, Before before, Figure figure) {
+                    const TextOptions& options, bool mapped, Belongs belongs, Before before, Figure figure) {
   std::vector<const model::HeapSiteSummary*> ranked;
   for (const auto& site : sites) {
     if (belongs(site)) ranked.push_back(&site);
@@ -388,30 +395,31 @@ void render_section(std::string& out, const std::vector<model::HeapSiteSummary>&
   std::stable_sort(ranked.begin(), ranked.end(), [&](auto* a, auto* b) { return before(*a, *b); });
   out += fmt::format("   {}:\n", title);
   for (size_t i = 0; i < ranked.size() && i < options.sites_per_section; ++i) {
-    render_site(out, *ranked[i], figure(*ranked[i]), options.stack_frames);
+    render_site(out, *ranked[i], figure(*ranked[i]), options.stack_frames, mapped);
   }
 }
 
 void render_site_sections(std::string& out, const std::vector<model::HeapSiteSummary>& sites, const char* memory,
-                          const TextOptions& options) {
+                          const TextOptions& options, bool mapped) {
   render_section(
-      out, sites, fmt::format("{} growth: live bytes rising, fastest first", memory), options,
+      out, sites, fmt::format("{} growth: live bytes rising, fastest first", memory), options, mapped,
       [](auto& s) { return s.growth_bytes_per_s > 0 && s.growing; },
       [](auto& a, auto& b) { return a.growth_bytes_per_s > b.growth_bytes_per_s; },
       [](auto& s) { return "+" + model::format_bytes(static_cast<uint64_t>(s.growth_bytes_per_s)) + "/s"; });
   render_section(
-      out, sites, fmt::format("{} at the peak: live when it was largest", memory), options,
+      out, sites, fmt::format("{} at the peak: live when it was largest", memory), options, mapped,
       [](auto& s) { return s.live_at_peak_bytes > 0; },
       [](auto& a, auto& b) { return a.live_at_peak_bytes > b.live_at_peak_bytes; },
       [](auto& s) { return model::format_bytes(s.live_at_peak_bytes); });
   render_section(
-      out, sites, fmt::format("{} still live at the end (leaked at exit)", memory), options,
+      out, sites, fmt::format("{} still live at the end (leaked at exit)", memory), options, mapped,
       [](auto& s) { return s.final_live_bytes > 0; },
       [](auto& a, auto& b) { return a.final_live_bytes > b.final_live_bytes; },
       [](auto& s) { return model::format_bytes(s.final_live_bytes); });
   render_section(
-      out, sites, fmt::format("{} temporary allocations: freed by the thread right after, nothing else between", memory), options,
-      [](auto& s) { return s.temporary_allocations > 0; },
+      out, sites,
+      fmt::format("{} temporary allocations: freed by the thread right after, nothing else between", memory), options,
+      mapped, [](auto& s) { return s.temporary_allocations > 0; },
       [](auto& a, auto& b) { return a.temporary_allocations > b.temporary_allocations; },
       [](auto& s) { return count_text(s.temporary_allocations); });
 }
@@ -424,11 +432,16 @@ void render_heap_process(std::string& out, const model::HeapSummary& h, bool wit
                      model::format_bytes(h.peak_live_bytes), model::format_bytes(h.final_live_bytes),
                      count_text(h.final_live_blocks));
   if (h.temporary_allocations) out += fmt::format(", {} temporary", count_text(h.temporary_allocations));
-  if (h.maps) out += fmt::format("; {} direct mmap calls, peak {} mapped", count_text(h.maps), model::format_bytes(h.peak_mapped_live_bytes));
+  if (h.maps)
+    out += fmt::format("; {} direct mmap calls, peak {} mapped", count_text(h.maps),
+                       model::format_bytes(h.peak_mapped_live_bytes));
+  if (h.final_mapped_reserved_bytes) {
+    out += fmt::format(" (and {} only reserved, PROT_NONE)", model::format_bytes(h.final_mapped_reserved_bytes));
+  }
   out += fmt::format("; the tracer used {} in the process\n", model::format_bytes(h.peak_tracer_bytes));
   if (!with_sites) return;
-  render_site_sections(out, h.sites, "heap", options);
-  if (h.maps) render_site_sections(out, h.mapped_sites, "direct mmap", options);
+  render_site_sections(out, h.sites, "heap", options, false);
+  if (h.maps) render_site_sections(out, h.mapped_sites, "direct mmap", options, true);
 }
 
 // The process images with the largest heaps first; a shell loop's hundred short children
@@ -437,7 +450,8 @@ void render_heap(std::string& out, const Verdict& v, const TextOptions& options)
   if (v.heap.empty()) return;
   out += "\nHeap trace";
   if (v.heap.front().sample_bytes) {
-    out += fmt::format(" (sampled, one sample per {} on average; figures are estimates)", model::format_bytes(v.heap.front().sample_bytes));
+    out += fmt::format(" (sampled, one sample per {} on average; figures are estimates)",
+                       model::format_bytes(v.heap.front().sample_bytes));
   }
   out += fmt::format(" of {} process image{}:\n", v.heap.size(), v.heap.size() == 1 ? "" : "s");
   std::vector<const model::HeapSummary*> order;

@@ -39,6 +39,7 @@ class ContractSink final : public analyze::StreamSink {
       case TraceEvent::Kind::kFree:
       case TraceEvent::Kind::kMmap:
       case TraceEvent::Kind::kMunmap:
+      case TraceEvent::Kind::kProtect:
         break;
       default:
         violate("an event of no known kind");

@@ -26,7 +26,9 @@
 namespace memdx::trace::wire {
 
 inline constexpr char kStreamMagic[8] = {'M', 'D', 'X', 'T', 'R', 'A', 'C', 'E'};
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
+// Version 2 added kProtect and kMapNoAccess; a reader of version 2 reads version 1 too.
+inline constexpr uint32_t kOldestReadableVersion = 1;
 inline constexpr uint32_t kBatchMagic = 0x4254444du;  // "MDTB", checked on every batch
 
 // Environment variables the tracer reads (set by memdx, carried across exec by the tracer).
@@ -37,7 +39,7 @@ inline constexpr char kEnvKey[] = "MEMDX_TRACE_KEY";
 // The collector's pid: the tracer sends nothing to a socket whose listener is any other process
 // (SO_PEERCRED), so a name taken over after memdx exited learns nothing.
 inline constexpr char kEnvCollectorPid[] = "MEMDX_TRACE_COLLECTOR";
-inline constexpr char kEnvMaxDepth[] = "MEMDX_TRACE_MAX_DEPTH";  // frames per stack, default 64
+inline constexpr char kEnvMaxDepth[] = "MEMDX_TRACE_MAX_DEPTH";        // frames per stack, default 64
 inline constexpr char kEnvSampleBytes[] = "MEMDX_TRACE_SAMPLE_BYTES";  // 0 or absent: every call
 inline constexpr uint32_t kDefaultMaxDepth = 64;
 inline constexpr uint32_t kMaxMaxDepth = 256;
@@ -105,6 +107,8 @@ enum class Tag : uint8_t {
                     // kAllocs back (1 = the latest), 1..kRecentAllocs; most frees are of blocks
                     // the same thread allocated shortly before, and a small repeating number
                     // compresses far better than an address
+  kProtect = 7,     // seq, addr (s), length (u), access (u: 1 readable or writable, 0 PROT_NONE):
+                    // an mprotect() that succeeded
   // process batches (absolute values)
   kModule = 16,    // seq (u), load_bias (u), start (u), end (u), path_len (u), path bytes
   kUnmodule = 17,  // seq (u), load_bias (u)
@@ -116,7 +120,8 @@ enum class Tag : uint8_t {
 enum MapFlag : uint32_t {
   kMapAnonymous = 1u << 0,
   kMapShared = 1u << 1,
-  kMapFile = 1u << 2,  // backed by a file descriptor
+  kMapFile = 1u << 2,      // backed by a file descriptor
+  kMapNoAccess = 1u << 3,  // mapped PROT_NONE: address space reserved, no memory behind it
 };
 
 enum class EndReason : uint32_t { kExit = 1, kExec = 2, kAbort = 3 };
@@ -145,7 +150,9 @@ inline int64_t unzigzag(uint64_t value) noexcept {
   return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1);
 }
 
-inline uint8_t* put_s64(uint8_t* out, int64_t value) noexcept { return put_u64(out, zigzag(value)); }
+inline uint8_t* put_s64(uint8_t* out, int64_t value) noexcept {
+  return put_u64(out, zigzag(value));
+}
 
 // The most bytes one varint takes.
 inline constexpr size_t kMaxVarintBytes = 10;

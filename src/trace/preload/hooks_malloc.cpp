@@ -147,7 +147,7 @@ __attribute__((always_inline)) inline void* mmap_impl(void* address, size_t leng
   if (!should_record()) return real.mmap(address, length, prot, flags, fd, offset);
   in_tracer = true;
   void* mapped = real.mmap(address, length, prot, flags, fd, offset);
-  if (mapped != MAP_FAILED) memdx::trace::record_mmap(mapped, length, flags, fd);
+  if (mapped != MAP_FAILED) memdx::trace::record_mmap(mapped, length, prot, flags, fd);
   in_tracer = false;
   return mapped;
 }
@@ -170,6 +170,21 @@ MEMDX_EXPORT int munmap(void* address, size_t length) {
   return result;
 }
 
+// Reserving address space (PROT_NONE) and committing parts of it later (mprotect) is how JITs,
+// garbage-collected heaps and arenas grow: only the accessible part is memory in use.
+MEMDX_EXPORT int mprotect(void* address, size_t length, int prot) {
+  if (!have_real()) {
+    errno = ENOSYS;
+    return -1;
+  }
+  if (!should_record()) return real.mprotect(address, length, prot);
+  in_tracer = true;
+  int result = real.mprotect(address, length, prot);
+  if (result == 0) memdx::trace::record_protect(address, length, prot);
+  in_tracer = false;
+  return result;
+}
+
 MEMDX_EXPORT void* mremap(void* old_address, size_t old_length, size_t new_length, int flags, ...) {
   void* new_address = nullptr;
   if (flags & MREMAP_FIXED) {
@@ -185,7 +200,7 @@ MEMDX_EXPORT void* mremap(void* old_address, size_t old_length, size_t new_lengt
   if (moved != MAP_FAILED) {
     // The region's kind is not known here; the reader carries it over from the old region.
     memdx::trace::record_munmap(old_address, old_length);
-    memdx::trace::record_mmap(moved, new_length, 0, -1);
+    memdx::trace::record_mmap(moved, new_length, PROT_READ, 0, -1);
   }
   in_tracer = false;
   return moved;

@@ -79,6 +79,7 @@ void resolve_real_functions() noexcept {
   find(real.pvalloc, "pvalloc");
   find(real.mmap, "mmap");
   find(real.munmap, "munmap");
+  find(real.mprotect, "mprotect");
   find(real.mremap, "mremap");
   find(real.dlopen, "dlopen");
   find(real.dlclose, "dlclose");

@@ -23,6 +23,7 @@ struct RealFunctions {
   void* (*pvalloc)(size_t);
   void* (*mmap)(void*, size_t, int, int, int, off_t);
   int (*munmap)(void*, size_t);
+  int (*mprotect)(void*, size_t, int);
   void* (*mremap)(void*, size_t, size_t, int, ...);
   void* (*dlopen)(const char*, int);
   int (*dlclose)(void*);

@@ -402,7 +402,7 @@ void record_free(const void* address) noexcept {
   after_event(*log);
 }
 
-void record_mmap(const void* address, size_t length, int flags, int fd) noexcept {
+void record_mmap(const void* address, size_t length, int prot, int flags, int fd) noexcept {
   ThreadLog* log = current_thread_log();
   uint32_t stack_id = 0;
   if (!log || !stack_id_for_event(*log, wire::kMaxVarintBytes * 5, &stack_id)) return;
@@ -410,6 +410,7 @@ void record_mmap(const void* address, size_t length, int flags, int fd) noexcept
   if (flags & MAP_ANONYMOUS) map_flags |= wire::kMapAnonymous;
   if (flags & MAP_SHARED) map_flags |= wire::kMapShared;
   if (fd >= 0 && !(flags & MAP_ANONYMOUS)) map_flags |= wire::kMapFile;
+  if (prot == PROT_NONE) map_flags |= wire::kMapNoAccess;
   uint8_t* out = put_event_head(write_cursor(*log), *log, wire::Tag::kMmap);
   out = put_address(out, *log, address);
   out = wire::put_u64(out, length);
@@ -425,6 +426,16 @@ void record_munmap(const void* address, size_t length) noexcept {
   uint8_t* out = put_event_head(write_cursor(*log), *log, wire::Tag::kMunmap);
   out = put_address(out, *log, address);
   commit(*log, wire::put_u64(out, length));
+  after_event(*log);
+}
+
+void record_protect(const void* address, size_t length, int prot) noexcept {
+  ThreadLog* log = current_thread_log();
+  if (!log || !reserve(*log, kMaxEventBytes)) return;
+  uint8_t* out = put_event_head(write_cursor(*log), *log, wire::Tag::kProtect);
+  out = put_address(out, *log, address);
+  out = wire::put_u64(out, length);
+  commit(*log, wire::put_u64(out, prot == PROT_NONE ? 0 : 1));
   after_event(*log);
 }
 

@@ -38,7 +38,9 @@ void stop_tracing() noexcept;
 // Events. The `noinline` keeps the frame count between a hook and the unwinder fixed.
 __attribute__((noinline)) void record_alloc(const void* address, size_t size) noexcept;
 __attribute__((noinline)) void record_free(const void* address) noexcept;
-__attribute__((noinline)) void record_mmap(const void* address, size_t length, int flags, int fd) noexcept;
+__attribute__((noinline)) void record_mmap(const void* address, size_t length, int prot, int flags, int fd) noexcept;
+// An mprotect() that succeeded: only whether the range is accessible at all matters.
+__attribute__((noinline)) void record_protect(const void* address, size_t length, int prot) noexcept;
 __attribute__((noinline)) void record_munmap(const void* address, size_t length) noexcept;
 
 // Sends one process record (module, marker, note, end) as its own batch; stops tracing when the
