@@ -7,6 +7,7 @@
 
 #include "analyze/hypotheses.h"
 #include "analyze/trend.h"
+#include "analyze/wording.h"
 #include "model/units.h"
 
 #include <fmt/format.h>
@@ -153,6 +154,7 @@ void judge_growth(HeapSite& site, const LiveSeries& series) {
   }
   TrendOptions options = DiagnoseOptions::bytes_trend_options();
   TrendResult trend = test_trend(points, options);
+  site.trend = trend;
   if (trend.verdict == TrendVerdict::kInsufficient) {
     site.growth_bytes_per_s = std::max(0.0, theil_sen_slope(points));
   } else {
@@ -427,9 +429,61 @@ void mark_lost_streams(model::Verdict& verdict) {
   }
 }
 
+// A leak the whole heap hides: request buffers or batches swing the heap's total by megabytes
+// while one site's own live bytes rise steadily underneath. The site's series passed the same
+// trend test as the heap's (significance, floor, persistence, one step forgiven), so heap_growth
+// is confirmed on it, and the evidence names the site.
+void confirm_growth_by_sites(model::Verdict& verdict, pid_t pid, ImageSites& image) {
+  auto hypothesis = std::find_if(verdict.hypotheses.begin(), verdict.hypotheses.end(),
+                                 [&](const model::Hypothesis& h) { return h.pid == pid && h.name == "heap_growth"; });
+  if (hypothesis == verdict.hypotheses.end() || hypothesis->status == "confirmed") return;
+  for (const model::Finding& f : verdict.findings) {
+    if (f.pid == pid && f.kind == "heap_growth") return;
+  }
+  const HeapSite* fastest = nullptr;
+  for (const HeapSite& site : image.heap) {
+    if (site.growing && (!fastest || site.trend.slope_per_s > fastest->trend.slope_per_s)) fastest = &site;
+  }
+  if (!fastest) return;
+  const ProcessHeapProfile& profile = *image.profile;
+  uint64_t low = UINT64_MAX, high = 0;
+  for (const HeapTimelinePoint& point : profile.timeline) {
+    low = std::min(low, point.heap_live_bytes);
+    high = std::max(high, point.heap_live_bytes);
+  }
+  const auto& instants = profile.heap_series.monotonic_ns;
+  double span_s = instants.size() >= 2 ? seconds_between(instants.front(), instants.back()) : 0;
+  model::Finding f;
+  f.kind = "heap_growth";
+  f.severity = "leak";
+  f.pid = pid;
+  f.series = "heap_site_live_bytes";
+  f.unit = "bytes";
+  f.rate_per_s = fastest->trend.slope_per_s;
+  f.confidence = fastest->trend.confidence;
+  f.start_level = fastest->trend.start_level;
+  f.end_level = fastest->trend.end_level;
+  model::Site place;
+  place.function = fastest->function;
+  place.file = fastest->file;
+  place.line = static_cast<int>(fastest->line);
+  f.evidence = fmt::format(
+      "the live bytes allocated at {} rose from {} to {} over {} (Theil-Sen slope {}, Mann-Kendall {}), while the "
+      "whole heap swung between {} and {} and hid it",
+      site_place(place), level_text(f.start_level, "bytes"), level_text(f.end_level, "bytes"), span_text(span_s),
+      rate_text(f.rate_per_s, "bytes"), p_text(fastest->trend.p_value),
+      model::format_bytes(low == UINT64_MAX ? 0 : low), model::format_bytes(high));
+  f.sites = finding_sites(image.heap, image.symbolizer);
+  std::erase_if(verdict.findings,
+                [&](const model::Finding& other) { return other.pid == pid && other.kind == "no_growth"; });
+  verdict.findings.push_back(std::move(f));
+  hypothesis->status = "confirmed";
+  hypothesis->evidence = verdict.findings.back().evidence;
+}
+
 }  // namespace
 
-void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit) {
+void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit, bool sites_judge_growth) {
   std::vector<ImageSites> images;
   for (const ProcessHeapProfile& profile : trace.processes) {
     ImageSites image{&profile, symbolizer_for(profile), {}, {}};
@@ -444,6 +498,9 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t s
   }
   mark_lost_streams(verdict);
   std::map<pid_t, size_t> tested = tested_image_of(trace);  // images[i] is trace.processes[i]'s
+  if (sites_judge_growth) {
+    for (const auto& [pid, index] : tested) confirm_growth_by_sites(verdict, pid, images[index]);
+  }
   for (model::Finding& finding : verdict.findings) {
     bool heap = finding.kind == "heap_growth";
     if (!heap && finding.kind != "anon_growth" && finding.kind != "shmem_growth") continue;

@@ -12,6 +12,7 @@
 #include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
 #include "analyze/symbolize.h"
+#include "analyze/trend.h"
 #include "model/verdict.h"
 
 namespace memdx::analyze {
@@ -20,14 +21,15 @@ struct HeapSite {
   std::string function;  // demangled, or "module+0xoffset" when there are no symbols
   std::string file;
   uint32_t line = 0;
-  AllocationStats stats;            // summed over the stacks of the site
+  AllocationStats stats;                                 // summed over the stacks of the site
   const std::vector<uint64_t>* largest_stack = nullptr;  // the profile's frames of its largest stack
-  std::vector<double> live_series;  // live bytes at the profile's series instants
+  std::vector<double> live_series;                       // live bytes at the profile's series instants
   // The Theil-Sen slope of live_series (bytes per second); 0 when it did not rise.
   double growth_bytes_per_s = 0;
   // The trend test (the recorder's, on the site's own series) calls it unbounded growth:
   // significant, above the bytes floor, and still rising in the last half of the run.
   bool growing = false;
+  TrendResult trend;  // of live_series, when it was tested (kInsufficient otherwise)
 };
 
 // Which of a process's memory the sites are of.
@@ -58,7 +60,10 @@ std::map<pid_t, TracedMemory> traced_memory(const HeapTrace& trace);
 // Fills verdict.heap from the trace (per process image: its totals and the sites among the
 // first `site_limit` of any ranking), each traced process's peak_heap_live_bytes, and the sites
 // of the verdict's heap_growth, anon_growth and shmem_growth findings.
-void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit);
+// With `sites_judge_growth` (a recording with samples, whose processes were judged), a site whose
+// own live bytes pass the trend test confirms heap_growth even where the whole heap's swings hid it.
+void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit,
+                       bool sites_judge_growth = true);
 
 // How much each stack's live bytes grew over the process's life: the Theil-Sen slope of its live
 // series (heap, or direct mappings with `mapped`) times the series' duration, rounded; stacks

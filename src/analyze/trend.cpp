@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iterator>
 
+#include <fmt/format.h>
+
 namespace memdx::analyze {
 namespace {
 
@@ -23,8 +25,8 @@ constexpr double kTinyLevel = 1e-12;         // start levels at or near 0: any r
 // than counting reversals: a noisy flat series reverses on half its steps and is no sawtooth.
 constexpr double kFallRangeFraction = 0.25;
 constexpr double kFallStepMultiple = 5.0;
-constexpr size_t kMinSawtoothFalls = 2;   // three cycles at least
-constexpr size_t kMinPointsPerCycle = 3;  // more falls than this allows is noise, not cycles
+constexpr size_t kMinSawtoothFalls = 2;       // three cycles at least
+constexpr size_t kMinPointsPerCycle = 3;      // more falls than this allows is noise, not cycles
 constexpr double kDipRecoveryFraction = 0.5;  // regaining half a fall in one step: a dip
 
 // Growth that persists: the last half's slope must plausibly (upper end of its ~95% interval)
@@ -296,7 +298,8 @@ void measure(const std::vector<SeriesPoint>& tested, bool correct_autocorrelatio
   double var_s = ks.var_s * (correct_autocorrelation ? autocorrelation_ratio(tested, r.slope_per_s) : 1.0);
   r.p_value = p_from_s(ks.s, var_s);
   // Only as a second opinion on a corrected test: the uncorrected one needs no help.
-  if (correct_autocorrelation) r.p_value = std::min(r.p_value, std::max(p_from_s(ks.s, ks.var_s), level_shift_p(tested, r.slope_per_s)));
+  if (correct_autocorrelation)
+    r.p_value = std::min(r.p_value, std::max(p_from_s(ks.s, ks.var_s), level_shift_p(tested, r.slope_per_s)));
   r.confidence = std::clamp(1 - r.p_value, 0.0, 1.0);
   r.slope_low_per_s = r.slope_high_per_s = r.slope_per_s;
   if (!slopes.empty()) sen_interval(slopes, var_s, r.slope_low_per_s, r.slope_high_per_s);
@@ -505,6 +508,61 @@ bool persists(const TrendResult& late, int direction, double whole_slope_per_s) 
   return strongest_late >= kPersistFraction * std::abs(whole_slope_per_s);
 }
 
+// The share of the total change one jump between neighbouring points must make before the series
+// is tested without it: a steady trend's largest jump is a small part of its change.
+constexpr double kStepShare = 0.3;
+
+// A single jump with the series level around it (a heap expanded once, a cache filled at once, a
+// pool sized up) is one event, not a trend, even with a small bump after it: the series must still
+// move without its largest jump. A jump is measured between the medians of the kStepSide points
+// on either side, so that one stray reading (a dip to zero and back) is no jump. Returns the reason
+// when the series does not move without it.
+constexpr size_t kStepSide = 3;
+// How many median absolute deviations of the level a step must stand clear of.
+constexpr double kStepClearance = 6;
+
+double median_of(std::vector<double> values) {
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2), values.end());
+  return values[values.size() / 2];
+}
+
+std::optional<std::string> one_step(const std::vector<SeriesPoint>& tested, const TrendOptions& o, int direction,
+                                    const TrendResult& r) {
+  if (tested.size() < 4 * kStepSide) return std::nullopt;
+  size_t at = 0;
+  double step = 0;
+  for (size_t i = kStepSide; i + kStepSide <= tested.size(); ++i) {
+    std::vector<double> before, after;
+    for (size_t j = i - kStepSide; j < i; ++j) before.push_back(tested[j].value);
+    for (size_t j = i; j < i + kStepSide; ++j) after.push_back(tested[j].value);
+    double jump = (median_of(after) - median_of(before)) * direction;
+    if (jump > step) {
+      step = jump;
+      at = i;
+    }
+  }
+  if (!(step > kStepShare * std::abs(r.growth_total))) return std::nullopt;
+  // A step stands clear of the wobble of the level on at least one side of it; noise that swings
+  // as far as the "step" (a heap that rises and falls by megabytes) makes no step.
+  auto spread = [&](size_t from, size_t to) {
+    std::vector<double> values;
+    for (size_t i = from; i < to; ++i) values.push_back(tested[i].value);
+    double middle = median_of(values);
+    for (double& value : values) value = std::abs(value - middle);
+    return median_of(values);
+  };
+  if (!(step > kStepClearance * std::min(spread(0, at), spread(at, tested.size())))) return std::nullopt;
+  std::vector<SeriesPoint> without = tested;
+  for (size_t i = at; i < without.size(); ++i) without[i].value -= step * direction;
+  TrendResult rest;
+  measure(without, o.correct_autocorrelation, rest);
+  std::string ignored;
+  if (direction_of(rest, o, ignored) == direction) return std::nullopt;
+  return (direction > 0 ? "rose by " : "fell by ") + quantity(step, o.unit) + " in one step at " +
+         fmt::format("{:.1f}", tested[at].t_s - tested.front().t_s) +
+         " s into the window and did not keep moving around it: a one-time change, not a trend";
+}
+
 void decide(const std::vector<SeriesPoint>& tested, const TrendOptions& o, TrendResult& r) {
   int direction = direction_of(r, o, r.reason);
   if (direction == 0) {
@@ -517,6 +575,11 @@ void decide(const std::vector<SeriesPoint>& tested, const TrendOptions& o, Trend
     r.verdict = TrendVerdict::kFlat;
     r.reason = "changed by " + quantity(r.growth_total, o.unit) + " then levelled off: the last half moves " +
                rate(late.slope_per_s, o.unit) + ", under a quarter of " + rate(r.slope_per_s, o.unit);
+    return;
+  }
+  if (std::optional<std::string> step = one_step(tested, o, direction, r)) {
+    r.verdict = TrendVerdict::kFlat;
+    r.reason = *step;
     return;
   }
   r.verdict = direction > 0 ? TrendVerdict::kGrowing : TrendVerdict::kShrinking;
@@ -558,7 +621,8 @@ TrendResult test_trend(const std::vector<SeriesPoint>& series, const TrendOption
     return r;
   }
   // An idle process's series is one value repeated: nothing to test, and the commonest case.
-  if (std::all_of(window.begin(), window.end(), [&](const SeriesPoint& p) { return p.value == window.front().value; })) {
+  if (std::all_of(window.begin(), window.end(),
+                  [&](const SeriesPoint& p) { return p.value == window.front().value; })) {
     r.verdict = TrendVerdict::kFlat;
     r.start_level = r.end_level = window.front().value;
     r.p_value = 1;

@@ -155,7 +155,7 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit)
     forget_exited_since(analysis.verdict);
     // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
     if (analysis.data.meta.kind == "trace") analysis.verdict.findings.clear();
-    analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_limit);
+    analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_limit, analysis.data.meta.kind != "trace");
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
   } catch (const analyze::TraceFormatError& e) {

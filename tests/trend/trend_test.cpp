@@ -2,6 +2,8 @@
 // GC sawtooths, autocorrelated wander, steps, and the helpers on exact data.
 #include "analyze/trend.h"
 
+#include "analyze/diagnose.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -232,7 +234,8 @@ TEST(TrendTest, SawtoothWithTooFewCyclesIsInsufficient) {
 TEST(TrendTest, OneSampleDipsDoNotMakeARampASawtooth) {
   // A file remapped each tick, sampled twice between munmap and mmap: two readings drop to zero
   // and recover at once. The ramp underneath is still growth.
-  auto series = sample(10, [](double t) { return 10 * kMB + 8 * kMB * t; }, 0.2 * kMB, 5);
+  auto series = sample(
+      10, [](double t) { return 10 * kMB + 8 * kMB * t; }, 0.2 * kMB, 5);
   series[20].value = 0;
   series[37].value = 0;
   TrendResult r = test_trend(series, bytes_options());
@@ -395,6 +398,76 @@ TEST(TimeToLimitTest, KnownRamp) {
 TEST(TrendVerdictTest, Names) {
   EXPECT_STREQ(to_string(TrendVerdict::kInsufficient), "insufficient");
   EXPECT_STREQ(to_string(TrendVerdict::kGrowing), "growing");
+}
+
+// ---- One step is not a trend; a steady rise under noise is ------------------------------------
+
+// What memdx judges byte series with: the 64 KiB/s floor, the warm-up.
+TrendOptions memdx_bytes() {
+  return DiagnoseOptions::bytes_trend_options();
+}
+
+// A JVM's anon memory with --no-trace: flat, one heap expansion late in the run (so the last half
+// still "rises"), then flat again with a small bump: one event, not a leak.
+TEST(TrendShapes, StepThenFlatIsNotGrowing) {
+  for (double step_at_s : {12.0, 16.0, 20.0}) {
+    for (double noise : {0.02 * kMB, 0.2 * kMB}) {
+      auto series = sample(
+          24, [&](double t) { return 180 * kMB + (t >= step_at_s ? 2.5 * kMB : 0); }, noise, 41);
+      TrendResult r = test_trend(series, memdx_bytes());
+      EXPECT_NE(r.verdict, TrendVerdict::kGrowing)
+          << "step at " << step_at_s << " s, noise " << noise << ": " << r.reason;
+    }
+  }
+}
+
+// The recorded case: a 10-12 s run whose anon memory steps up once (a heap expansion) and bumps
+// by 448 KiB later.
+TEST(TrendShapes, StepPlusBumpIsNotGrowing) {
+  for (double duration_s : {10.0, 12.0, 20.0}) {
+    for (double step_at : {0.3, 0.45, 0.6}) {
+      for (double bump_at : {0.75, 0.9}) {
+        for (double step_bytes : {1 * kMB, 2.5 * kMB}) {
+          auto series = sample(
+              duration_s,
+              [&](double t) {
+                return 180 * kMB + (t >= step_at * duration_s ? step_bytes : 0) +
+                       (t >= bump_at * duration_s ? 448 * 1024.0 : 0);
+              },
+              0.03 * kMB, 43);
+          TrendResult r = test_trend(series, memdx_bytes());
+          EXPECT_NE(r.verdict, TrendVerdict::kGrowing) << duration_s << " s, step of " << step_bytes << " at "
+                                                       << step_at << ", bump at " << bump_at << ": " << r.reason;
+        }
+      }
+    }
+  }
+}
+
+// A staircase of several steps is still growth: only a single jump is forgiven.
+TEST(TrendShapes, AStaircaseIsGrowing) {
+  auto series = sample(
+      30, [](double t) { return 50 * kMB + 4 * kMB * std::floor(t / 6); }, 0.05 * kMB, 47);
+  TrendResult r = test_trend(series, memdx_bytes());
+  EXPECT_EQ(r.verdict, TrendVerdict::kGrowing) << r.reason;
+}
+
+// A slow leak (what one site's live bytes show) at several rates, with noise of several sizes and
+// periods on top: always growing. (Under noise of megabytes, as a whole heap swings, the series
+// alone cannot show it: the site's own series does, see the heap truth tests.)
+TEST(TrendShapes, ASlowLeakUnderNoiseIsGrowing) {
+  for (double rate : {150e3, 300e3, 600e3}) {
+    for (double amplitude : {0.25 * kMB, 0.5 * kMB}) {
+      for (double period_s : {1.5, 4.0}) {
+        auto series = sample(
+            25, [&](double t) { return 5 * kMB + rate * t + amplitude * std::sin(2 * M_PI * t / period_s); },
+            0.05 * kMB, 53);
+        TrendResult r = test_trend(series, memdx_bytes());
+        EXPECT_EQ(r.verdict, TrendVerdict::kGrowing)
+            << "rate " << rate << " B/s, noise " << amplitude << " B every " << period_s << " s: " << r.reason;
+      }
+    }
+  }
 }
 
 }  // namespace
