@@ -49,14 +49,26 @@ std::string folded_stack(const std::vector<uint64_t>& stack, analyze::Symbolizer
 
 // Each stack's value for the metric; stacks absent or 0 are not printed.
 std::unordered_map<uint32_t, uint64_t> values_by_stack(const ProcessHeapProfile& profile, FoldedMetric metric) {
-  if (metric == FoldedMetric::kGrowth) return analyze::growth_bytes_by_stack(profile);
+  if (metric == FoldedMetric::kGrowth) {
+    // Memory grows through the heap and through direct mappings (anon, shmem): both count.
+    std::unordered_map<uint32_t, uint64_t> growth = analyze::growth_bytes_by_stack(profile);
+    for (const auto& [stack_id, bytes] : analyze::growth_bytes_by_stack(profile, true)) growth[stack_id] += bytes;
+    return growth;
+  }
   std::unordered_map<uint32_t, uint64_t> values;
   for (const auto& [stack_id, stats] : profile.heap_by_stack) {
     switch (metric) {
-      case FoldedMetric::kPeak: values[stack_id] = stats.live_at_peak_bytes; break;
-      case FoldedMetric::kLeaked: values[stack_id] = stats.live_bytes; break;
-      case FoldedMetric::kAllocated: values[stack_id] = stats.allocated_bytes; break;
-      case FoldedMetric::kGrowth: break;
+      case FoldedMetric::kPeak:
+        values[stack_id] = stats.live_at_peak_bytes;
+        break;
+      case FoldedMetric::kLeaked:
+        values[stack_id] = stats.live_bytes;
+        break;
+      case FoldedMetric::kAllocated:
+        values[stack_id] = stats.allocated_bytes;
+        break;
+      case FoldedMetric::kGrowth:
+        break;
     }
   }
   return values;

@@ -13,7 +13,7 @@ namespace memdx::report {
 // What a folded line's value counts, in bytes of the malloc-family heap of the stack.
 enum class FoldedMetric {
   kPeak,       // live when the process's heap peaked (live_at_peak_bytes)
-  kGrowth,     // growth of live bytes over the process's life (growth_bytes_by_stack)
+  kGrowth,     // growth of live bytes over the process's life, heap and direct mappings (growth_bytes_by_stack)
   kLeaked,     // still live when the trace ended
   kAllocated,  // allocated in total, freed or not
 };

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
+#include <vector>
 
 #include "analyze/wording.h"
 #include "model/units.h"
@@ -258,21 +260,51 @@ void render_heap_flames(std::string& out, const nlohmann::ordered_json& data, co
   }
   render_flame(out, flame["peak"], options, "flame-peak", "Live heap at its peak",
                "Who held the heap when it was largest: what has to fit at the worst moment.");
-  render_flame(out, flame["growth"], options, "flame-growth", "Heap growth",
-               "Which stacks' live bytes grew over the run: where a leak is allocated.");
+  render_flame(out, flame["growth"], options, "flame-growth", "Memory growth",
+               "Which stacks' live bytes grew over the run, malloc'd or mapped: where a leak is allocated.");
   out += "</section>\n";
 }
 
-void render_heap_site_rows(std::string& out, const model::HeapSummary& heap, size_t limit) {
-  for (size_t i = 0; i < std::min(limit, heap.sites.size()); ++i) {
-    const model::HeapSiteSummary& s = heap.sites[i];
-    out += fmt::format(
-        "<tr{}><td class=\"num\">{}</td><td><code>{}</code></td><td class=\"place\">{}</td><td class=\"num\">{}/s</td>"
-        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-        s.growing ? " class=\"growing\"" : "", heap.pid, escaped(s.function.empty() ? "?" : s.function),
-        escaped(site_place(s.file, s.line)), bytes_text(analyze::to_bytes(s.growth_bytes_per_s)),
-        bytes_text(s.live_at_peak_bytes), bytes_text(s.final_live_bytes), s.allocations);
-  }
+// "file.cpp:42" for a long path: the last directory and the file name, the whole path in the
+// cell's title; the column keeps the numbers to its right on screen.
+std::string short_place(const std::string& file, int line) {
+  std::string place = site_place(file, line);
+  size_t last = file.rfind('/');
+  if (last == std::string::npos || last == 0) return place;
+  size_t parent = file.rfind('/', last - 1);
+  if (parent == std::string::npos) return place;
+  return "\u2026" + site_place(file.substr(parent), line);
+}
+
+struct SiteRow {
+  pid_t pid;
+  const char* memory;  // "heap" or "mmap"
+  const model::HeapSiteSummary* site;
+};
+
+// The rows in the order of the table's first figure: growing sites first, fastest first, then
+// by what they held at the peak, then at the end.
+void sort_site_rows(std::vector<SiteRow>& rows) {
+  std::stable_sort(rows.begin(), rows.end(), [](const SiteRow& a, const SiteRow& b) {
+    return std::make_tuple(a.site->growing, a.site->growth_bytes_per_s, a.site->live_at_peak_bytes,
+                           a.site->final_live_bytes) > std::make_tuple(b.site->growing, b.site->growth_bytes_per_s,
+                                                                       b.site->live_at_peak_bytes,
+                                                                       b.site->final_live_bytes);
+  });
+}
+
+void render_site_row(std::string& out, const SiteRow& row) {
+  const model::HeapSiteSummary& s = *row.site;
+  std::string function = s.function.empty() ? "?" : s.function;
+  out += fmt::format(
+      "<tr{} data-memory=\"{}\"><td class=\"num\">{}</td><td>{}</td><td class=\"function\" "
+      "title=\"{}\"><code>{}</code></td>"
+      "<td class=\"place\" title=\"{}\">{}</td><td class=\"num\">{}/s</td><td class=\"num\">{}</td>"
+      "<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+      s.growing ? " class=\"growing\"" : "", row.memory, row.pid, row.memory, escaped(function), escaped(function),
+      escaped(site_place(s.file, s.line)), escaped(short_place(s.file, s.line)),
+      bytes_text(analyze::to_bytes(s.growth_bytes_per_s)), bytes_text(s.live_at_peak_bytes),
+      bytes_text(s.final_live_bytes), s.allocations);
 }
 
 void render_sites(std::string& out, const Verdict& verdict, const HtmlOptions& options) {
@@ -285,13 +317,23 @@ void render_sites(std::string& out, const Verdict& verdict, const HtmlOptions& o
   for (const model::HeapSummary& h : verdict.heap) order.push_back(&h);
   std::stable_sort(order.begin(), order.end(),
                    [](auto* a, auto* b) { return a->peak_live_bytes > b->peak_live_bytes; });
-  out +=
-      "<table id=\"site-table\"><thead><tr><th class=\"num\">pid</th><th>function</th><th>file:line</th>"
-      "<th class=\"num\">growth</th><th class=\"num\">live at peak</th><th class=\"num\">final live</th>"
-      "<th class=\"num\">allocations</th></tr></thead><tbody>\n";
+  // Heap and direct-mmap sites in one table: a finding of anon or shmem growth is held by mmap
+  // sites, and its culprit must be in the table.
+  std::vector<SiteRow> rows;
   for (size_t i = 0; i < std::min(order.size(), options.processes_with_sites); ++i) {
-    render_heap_site_rows(out, *order[i], options.sites_per_process);
+    std::vector<SiteRow> own;
+    for (const auto& site : order[i]->sites) own.push_back({order[i]->pid, "heap", &site});
+    for (const auto& site : order[i]->mapped_sites) own.push_back({order[i]->pid, "mmap", &site});
+    sort_site_rows(own);
+    if (own.size() > options.sites_per_process) own.resize(options.sites_per_process);
+    rows.insert(rows.end(), own.begin(), own.end());
   }
+  sort_site_rows(rows);
+  out +=
+      "<table id=\"site-table\"><thead><tr><th class=\"num\">pid</th><th>memory</th><th>function</th><th>file:line</th>"
+      "<th class=\"num\">growth &#9660;</th><th class=\"num\">live at peak</th><th class=\"num\">final live</th>"
+      "<th class=\"num\">allocations</th></tr></thead><tbody>\n";
+  for (const SiteRow& row : rows) render_site_row(out, row);
   out += "</tbody></table>\n";
   if (order.size() > options.processes_with_sites) {
     out += fmt::format(

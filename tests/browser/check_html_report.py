@@ -72,6 +72,13 @@ PAGE_FACTS = r"""
     sparklines: sparklines.length,
     flameRects: flameRects.length,
     noHeapTrace: !!document.querySelector('#no-heap-trace'),
+    siteRows: Array.from(document.querySelectorAll('#site-table tbody tr')).map((tr) => ({
+      memory: tr.getAttribute('data-memory'),
+      function: (tr.querySelector('td.function') || { textContent: '' }).textContent,
+      // Where the row's last figure ends on screen: it must be inside the viewport.
+      right: Math.ceil(tr.lastElementChild.getBoundingClientRect().right),
+    })),
+    growthFrames: Array.from(document.querySelectorAll('#flame-growth svg g[data-frame] title')).map((t) => t.textContent.split('\n')[0]),
     height: Math.ceil(document.documentElement.scrollHeight),
   };
 })()
@@ -349,6 +356,16 @@ def fact_problems(facts, args):
         problems.append("no flame graph rectangle drawn")
     elif args.expect_flame and not facts.get("zoomed"):
         problems.append("clicking a flame graph frame does not zoom to it")
+    for name in args.expect_site:
+        if not any(row["function"] == name for row in facts["siteRows"]):
+            problems.append("no row for %s in the sites table (rows: %s)" % (name, ", ".join(r["function"] for r in facts["siteRows"]) or "none"))
+    for name in args.expect_growth_frame:
+        if not any(frame == name for frame in facts["growthFrames"]):
+            problems.append("no frame %s in the growth flame graph (frames: %s)" % (name, ", ".join(facts["growthFrames"][:12]) or "none"))
+    beyond = [r for r in facts["siteRows"] if r["right"] > VIEWPORT_WIDTH]
+    if beyond:
+        problems.append("%d sites table rows end beyond the %d px viewport (the first at %d px): their numbers are off-screen"
+                        % (len(beyond), VIEWPORT_WIDTH, beyond[0]["right"]))
     if args.expect_no_flame:
         if facts["flameRects"] > 0:
             problems.append("%d flame graph rectangles drawn without a heap trace" % facts["flameRects"])
@@ -429,6 +446,10 @@ def parse_args(argv):
     flame = parser.add_mutually_exclusive_group()
     flame.add_argument("--expect-flame", action="store_true", help="flame graphs are drawn")
     flame.add_argument("--expect-no-flame", action="store_true", help="the page says there is no heap trace")
+    parser.add_argument("--expect-site", action="append", default=[], metavar="FUNCTION",
+                        help="a row of the sites table names this function")
+    parser.add_argument("--expect-growth-frame", action="append", default=[], metavar="FUNCTION",
+                        help="the growth flame graph has a frame of this function")
     parser.add_argument("--screenshot", help="keep the page's screenshot (PNG) here (of the last report)")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
