@@ -38,6 +38,9 @@ void stop_tracing() noexcept;
 // Events. The `noinline` keeps the frame count between a hook and the unwinder fixed.
 __attribute__((noinline)) void record_alloc(const void* address, size_t size) noexcept;
 __attribute__((noinline)) void record_free(const void* address) noexcept;
+// A free whose seq was read earlier (current_seq()), before the real function could free the
+// block: realloc records the free of the old block only once it knows realloc did not fail.
+void record_free_at(const void* address, uint64_t seq) noexcept;
 __attribute__((noinline)) void record_mmap(const void* address, size_t length, int flags, int fd) noexcept;
 __attribute__((noinline)) void record_munmap(const void* address, size_t length) noexcept;
 
