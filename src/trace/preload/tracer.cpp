@@ -168,6 +168,9 @@ __attribute__((noinline)) bool stack_id_for_event(ThreadLog& log, size_t event_b
   bool became_full = false;
   StackLookup stack = lookup_stack(hash_stack(frames, depth), &became_full);
   if (became_full) send_note(wire::NoteCode::kStackTableFull);
+  // A stack never seen may run through a library loaded since the last scan (dlopen, its
+  // constructors included): its module record goes out first.
+  if (stack.define && frames_in_unknown_module(frames, depth)) scan_modules_if_free();
   size_t definition_bytes = stack.define ? 1 + 2 * wire::kMaxVarintBytes + depth * wire::kMaxVarintBytes : 0;
   if (!reserve(log, event_bytes + definition_bytes)) return false;
   if (stack.define) commit(log, put_stack(write_cursor(log), stack.id, frames, depth));
@@ -434,11 +437,6 @@ void record_munmap(const void* address, size_t length) noexcept {
   out = put_address(out, *log, address);
   commit(*log, wire::put_u64(out, length));
   after_event(*log);
-}
-
-void modules_changed() noexcept {
-  if (!tracing_active()) return;
-  scan_modules();
 }
 
 void finish_process(wire::EndReason reason, int status) noexcept {

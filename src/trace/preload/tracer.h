@@ -51,9 +51,6 @@ void send_process_record(const uint8_t* begin, const uint8_t* end) noexcept;
 // The sequence number the next event will get (for process records).
 uint64_t current_seq() noexcept;
 
-// dlopen/dlclose changed the loaded objects.
-void modules_changed() noexcept;
-
 // exit/exec/abort: everything buffered goes out, then the end record.
 void finish_process(wire::EndReason reason, int status) noexcept;
 
