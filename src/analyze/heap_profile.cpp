@@ -277,12 +277,20 @@ class ProfileBuilder final : public StreamSink {
                            static_cast<uint8_t>(event.map_flags)});
     if (++buffered_ > kReorderWindow) drain(kReorderWindow / 2);
   }
-  void stack(uint32_t id, std::span<const uint64_t> frames) override {
+  void stack(uint32_t id, uint64_t seq, std::span<const uint64_t> frames) override {
     profile_.stacks[id].assign(frames.begin(), frames.end());
+    profile_.stack_seqs.emplace(id, seq);
     heap_.note_defined(static_cast<uint32_t>(profile_.stacks.size()));
   }
   void module(const TraceModule& module) override { profile_.modules.push_back(module); }
-  void unmodule(uint64_t, uint64_t) override {}
+  // The latest module loaded with that bias and still mapped is the one unloaded.
+  void unmodule(uint64_t seq, uint64_t load_bias) override {
+    for (auto module = profile_.modules.rbegin(); module != profile_.modules.rend(); ++module) {
+      if (module->load_bias != load_bias || module->unload_seq != TraceModule::kNeverUnloaded) continue;
+      module->unload_seq = std::max(seq, module->seq);
+      return;
+    }
+  }
   void marker(const TraceMarker& marker) override {
     enqueue(0, {marker.seq, markers_.size(), 0, 0, TraceEvent::Kind::kAlloc, 0});
     markers_.push_back(marker);

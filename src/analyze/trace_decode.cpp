@@ -59,6 +59,15 @@ class RecordReader {
   uint32_t stream_;
 };
 
+// A stack definition waiting for the event after it, whose seq it takes.
+struct PendingStack {
+  uint32_t id = 0;
+  std::vector<uint64_t> frames;
+};
+// A valid stream has at most one definition waiting per thread; a corrupt one must not make the
+// reader hold thousands.
+constexpr size_t kMaxPendingStacks = 64;
+
 struct ThreadDecodeState {
   uint64_t previous_seq = 0;
   uint64_t previous_address = 0;  // of the last kAlloc
@@ -79,6 +88,8 @@ struct ThreadDecodeState {
   }
   // The address of the kAlloc `distance` kAllocs back (1 = the latest), 1 <= distance <= alloc_ordinal.
   uint64_t recent_alloc(uint64_t distance) const { return recent[(alloc_ordinal - distance) % wire::kRecentAllocs]; }
+
+  std::vector<PendingStack> pending;
 };
 
 class StreamDecoder {
@@ -100,6 +111,7 @@ class StreamDecoder {
   void close(bool clean) {
     if (closed_) return;
     closed_ = true;
+    for (auto& [tid, thread] : threads_) hand_pending_stacks(thread, thread.previous_seq);
     // A batch cut off by the end of the stream is dropped: a process killed mid-write.
     sink_.closed(clean && pending_.size() == consumed_);
   }
@@ -109,7 +121,8 @@ class StreamDecoder {
   void decode_hello();
   void decode_thread_batch(int32_t tid, const uint8_t* begin, const uint8_t* end, bool start);
   void decode_process_batch(const uint8_t* begin, const uint8_t* end);
-  void decode_stack(RecordReader& in);
+  void decode_stack(RecordReader& in, ThreadDecodeState& thread);
+  void hand_pending_stacks(ThreadDecodeState& thread, uint64_t seq);
   void decode_event(RecordReader& in, ThreadDecodeState& thread, wire::Tag tag);
 
   uint32_t number_;
@@ -119,7 +132,6 @@ class StreamDecoder {
   bool have_hello_ = false;
   bool closed_ = false;
   std::unordered_map<int32_t, ThreadDecodeState> threads_;
-  std::vector<uint64_t> frames_;
 };
 
 void StreamDecoder::parse() {
@@ -171,15 +183,22 @@ void StreamDecoder::decode_hello() {
   sink_.hello(hello);
 }
 
-void StreamDecoder::decode_stack(RecordReader& in) {
+void StreamDecoder::decode_stack(RecordReader& in, ThreadDecodeState& thread) {
   auto id = static_cast<uint32_t>(in.u());
   uint64_t depth = in.u();
   if (depth > wire::kMaxMaxDepth) in.fail("a stack deeper than the tracer allows");
-  frames_.resize(depth);
+  if (thread.pending.size() == kMaxPendingStacks) hand_pending_stacks(thread, thread.previous_seq);
+  PendingStack& stack = thread.pending.emplace_back();
+  stack.id = id;
+  stack.frames.resize(depth);
   for (uint64_t i = 0; i < depth; ++i) {
-    frames_[i] = i == 0 ? in.u() : frames_[i - 1] + static_cast<uint64_t>(in.s());
+    stack.frames[i] = i == 0 ? in.u() : stack.frames[i - 1] + static_cast<uint64_t>(in.s());
   }
-  sink_.stack(id, frames_);
+}
+
+void StreamDecoder::hand_pending_stacks(ThreadDecodeState& thread, uint64_t seq) {
+  for (const PendingStack& stack : thread.pending) sink_.stack(stack.id, seq, stack.frames);
+  thread.pending.clear();
 }
 
 void StreamDecoder::decode_event(RecordReader& in, ThreadDecodeState& thread, wire::Tag tag) {
@@ -187,6 +206,7 @@ void StreamDecoder::decode_event(RecordReader& in, ThreadDecodeState& thread, wi
   event.tid = thread.tid;
   event.seq = thread.previous_seq + in.u();
   thread.previous_seq = event.seq;
+  if (!thread.pending.empty()) hand_pending_stacks(thread, event.seq);
   if (tag == wire::Tag::kFreeRecent) {
     uint64_t distance = in.u();
     if (distance == 0 || distance > wire::kRecentAllocs || distance > thread.alloc_ordinal) {
@@ -225,14 +245,17 @@ void StreamDecoder::decode_event(RecordReader& in, ThreadDecodeState& thread, wi
 
 void StreamDecoder::decode_thread_batch(int32_t tid, const uint8_t* begin, const uint8_t* end, bool start) {
   ThreadDecodeState& thread = threads_[tid];
-  if (start) thread = {};
+  if (start) {
+    hand_pending_stacks(thread, thread.previous_seq);
+    thread = {};
+  }
   thread.tid = tid;
   RecordReader in(begin, end, number_);
   while (!in.done()) {
     auto tag = static_cast<wire::Tag>(in.tag());
     switch (tag) {
       case wire::Tag::kStack:
-        decode_stack(in);
+        decode_stack(in, thread);
         break;
       case wire::Tag::kAlloc:
       case wire::Tag::kFree:
