@@ -392,12 +392,20 @@ class ProfileBuilder final : public StreamSink {
   }
   bool wants_raw_thread_batches() const override { return exact_; }
   void raw_thread_batch(int32_t tid, bool start, std::span<const uint8_t> payload) override;
-  void stack(uint32_t id, std::span<const uint64_t> frames) override {
+  void stack(uint32_t id, uint64_t seq, std::span<const uint64_t> frames) override {
     profile_.stacks[id].assign(frames.begin(), frames.end());
+    profile_.stack_seqs.emplace(id, seq);
     heap_.note_defined(static_cast<uint32_t>(profile_.stacks.size()));
   }
   void module(const TraceModule& module) override { profile_.modules.push_back(module); }
-  void unmodule(uint64_t, uint64_t) override {}
+  // The latest module loaded with that bias and still mapped is the one unloaded.
+  void unmodule(uint64_t seq, uint64_t load_bias) override {
+    for (auto module = profile_.modules.rbegin(); module != profile_.modules.rend(); ++module) {
+      if (module->load_bias != load_bias || module->unload_seq != TraceModule::kNeverUnloaded) continue;
+      module->unload_seq = std::max(seq, module->seq);
+      return;
+    }
+  }
   void marker(const TraceMarker& marker) override {
     if (exact_) {
       // The first pass read every marker: the clock is calibrated on all of them from the start.
@@ -425,6 +433,9 @@ class ProfileBuilder final : public StreamSink {
     profile_.closed_cleanly = clean;
     if (out_of_window_) return;  // the exact pass makes this stream's profile
     drain(std::numeric_limits<size_t>::max(), kNoSeq);
+    for (auto& raw : raw_) {
+      if (raw) raw->decoder.finish(*this);  // stack definitions no event followed
+    }
     finish();
   }
 
@@ -579,7 +590,7 @@ bool ProfileBuilder::refill(uint32_t queue) {
         spill_.read(batch.spill_offset, batch.spill_bytes, raw.read_back);
         bytes = raw.read_back;
       }
-      raw.decoder.begin(bytes, batch.start);
+      raw.decoder.begin(bytes, batch.start, *this);
       raw.begun = true;
     }
     if (raw.decoder.next(event, *this)) {
@@ -893,7 +904,7 @@ class IgnoredStream final : public StreamSink {
  public:
   void hello(const wire::StreamHello&) override {}
   void event(const TraceEvent&) override {}
-  void stack(uint32_t, std::span<const uint64_t>) override {}
+  void stack(uint32_t, uint64_t, std::span<const uint64_t>) override {}
   void module(const TraceModule&) override {}
   void unmodule(uint64_t, uint64_t) override {}
   void marker(const TraceMarker&) override {}

@@ -95,6 +95,9 @@ struct ProcessHeapProfile {
 
   std::vector<TraceModule> modules;                            // every module seen, in load order
   std::unordered_map<uint32_t, std::vector<uint64_t>> stacks;  // id -> return addresses, innermost first
+  // id -> seq of the stack's first use: its frames are of the modules mapped then. A stack absent
+  // here (a profile not read from a trace) is taken as of the end of the process.
+  std::unordered_map<uint32_t, uint64_t> stack_seqs;
   std::unordered_map<uint32_t, AllocationStats> heap_by_stack;
   std::unordered_map<uint32_t, AllocationStats> mapped_by_stack;
   LiveSeries heap_series;    // of heap_by_stack's live bytes

@@ -71,10 +71,10 @@ SiteKey site_key(const SourceFrame& frame) {
 
 // The first frame of the program's own code, innermost first; the innermost frame when every
 // frame belongs to the runtime.
-SiteKey site_key_of(const std::vector<uint64_t>& stack, Symbolizer& symbolizer) {
+SiteKey site_key_of(const std::vector<uint64_t>& stack, uint64_t seq, Symbolizer& symbolizer) {
   std::optional<SiteKey> innermost;
   for (uint64_t address : stack) {
-    for (const SourceFrame& frame : symbolizer.resolve(address)) {
+    for (const SourceFrame& frame : symbolizer.resolve_at(address, seq)) {
       if (!innermost) innermost = site_key(frame);
       if (!is_runtime_frame(frame)) return site_key(frame);
     }
@@ -97,10 +97,10 @@ void add(AllocationStats& into, const AllocationStats& stats) {
 
 // The stack from the site's frame outwards: the allocator's and the runtime's frames inside
 // it say how, not who.
-std::vector<std::string> formatted_stack(const std::vector<uint64_t>& stack, Symbolizer& symbolizer) {
+std::vector<std::string> formatted_stack(const std::vector<uint64_t>& stack, uint64_t seq, Symbolizer& symbolizer) {
   std::vector<std::string> all, from_site;
   for (uint64_t address : stack) {
-    for (const SourceFrame& frame : symbolizer.resolve(address)) {
+    for (const SourceFrame& frame : symbolizer.resolve_at(address, seq)) {
       all.push_back(format_frame(frame));
       if (!from_site.empty() || !is_runtime_frame(frame)) from_site.push_back(all.back());
     }
@@ -122,9 +122,15 @@ Symbolizer symbolizer_for(const ProcessHeapProfile& profile) {
   std::vector<ModuleMapping> modules;
   for (const TraceModule& module : profile.modules) {
     if (module.path.empty() || module.path[0] != '/') continue;  // linux-vdso.so.1 and the like
-    modules.push_back({module.path, module.load_bias, module.start, module.end, is_runtime_module(module.path)});
+    modules.push_back({module.path, module.load_bias, module.start, module.end, is_runtime_module(module.path),
+                       module.seq, module.unload_seq});
   }
   return Symbolizer(std::move(modules));
+}
+
+uint64_t stack_seq(const ProcessHeapProfile& profile, uint32_t stack_id) {
+  auto seq = profile.stack_seqs.find(stack_id);
+  return seq == profile.stack_seqs.end() ? Symbolizer::kLatest : seq->second;
 }
 
 namespace {
@@ -178,7 +184,8 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
   std::map<SiteKey, uint64_t> largest_stack_bytes;
   for (const auto& [stack_id, stats] : by_stack) {
     const std::vector<uint64_t>& stack = frames_of(profile, stack_id);
-    SiteKey key = site_key_of(stack, symbolizer);
+    const uint64_t seq = stack_seq(profile, stack_id);
+    SiteKey key = site_key_of(stack, seq, symbolizer);
     HeapSite& site = sites[key];
     if (site.function.empty())
       std::tie(site.function, site.file, site.line) = std::tie(key.function, key.file, key.line);
@@ -191,6 +198,7 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
     if (!site.largest_stack || weight > largest_stack_bytes[key]) {
       largest_stack_bytes[key] = weight;
       site.largest_stack = &stack;
+      site.largest_stack_seq = seq;
     }
   }
   std::vector<HeapSite> all;
@@ -203,7 +211,7 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
 
 std::vector<std::string> site_stack(const HeapSite& site, Symbolizer& symbolizer) {
   if (!site.largest_stack) return {};
-  return formatted_stack(*site.largest_stack, symbolizer);
+  return formatted_stack(*site.largest_stack, site.largest_stack_seq, symbolizer);
 }
 
 namespace {

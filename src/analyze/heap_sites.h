@@ -23,7 +23,8 @@ struct HeapSite {
   uint32_t line = 0;
   AllocationStats stats;                                 // summed over the stacks of the site
   const std::vector<uint64_t>* largest_stack = nullptr;  // the profile's frames of its largest stack
-  std::vector<double> live_series;                       // live bytes at the profile's series instants
+  uint64_t largest_stack_seq = Symbolizer::kLatest;      // when that stack was recorded (stack_seq)
+  std::vector<double> live_series;  // live bytes at the profile's series instants
   // The Theil-Sen slope of live_series (bytes per second); 0 when it did not rise.
   double growth_bytes_per_s = 0;
   // The trend test (the recorder's, on the site's own series) calls it unbounded growth:
@@ -35,8 +36,13 @@ struct HeapSite {
 // Which of a process's memory the sites are of.
 enum class SiteMemory { kHeap, kMapped };
 
-// The symbolizer of one traced process image, from the modules its stream named.
+// The symbolizer of one traced process image, from the modules its stream named, each with the
+// time it was mapped: resolve a stack's frames at its stack_seq.
 Symbolizer symbolizer_for(const ProcessHeapProfile& profile);
+
+// When a stack was recorded (its first use), for Symbolizer::resolve_at; Symbolizer::kLatest
+// when the profile does not say.
+uint64_t stack_seq(const ProcessHeapProfile& profile, uint32_t stack_id);
 
 // Every site of one process's heap (or direct mappings), in no particular order.
 std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer,

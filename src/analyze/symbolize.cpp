@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -38,23 +40,57 @@ struct FreeDeleter {
 };
 using DieArray = std::unique_ptr<Dwarf_Die[], FreeDeleter>;
 
+// One file at one place, however many times it was mapped there.
 struct LoadedModule {
   ModuleMapping mapping;
-  Dwfl_Module* dwfl_module = nullptr;  // owned by the Dwfl; null until opened, or if it cannot be
+  std::vector<std::pair<uint64_t, uint64_t>> mapped;  // [from, until) in seq
+  size_t last_loaded = 0;                             // the input position of its latest mapping: later is more recent
+  size_t layer = 0;
+  Dwfl_Module* dwfl_module = nullptr;  // owned by its layer's Dwfl; null until opened, or if it cannot be
   bool open_attempted = false;
+
+  bool mapped_at(uint64_t seq) const {
+    return std::any_of(mapped.begin(), mapped.end(),
+                       [seq](const auto& range) { return range.first <= seq && seq < range.second; });
+  }
 };
+
+// Modules that do not overlap, in one Dwfl (libdwfl refuses overlapping modules): almost every
+// process needs one; a library loaded where an unloaded one was goes into another.
+struct Layer {
+  DwflPtr dwfl;
+  std::vector<size_t> modules;   // sorted by start
+  std::vector<uint64_t> starts;  // their starts, for the binary search
+};
+
+constexpr size_t kNoModule = SIZE_MAX;
 
 struct CacheKey {
   uint64_t address = 0;
+  size_t module = kNoModule;
   bool is_return_address = false;
   bool operator==(const CacheKey&) const = default;
 };
 
 struct CacheKeyHash {
   size_t operator()(const CacheKey& key) const noexcept {
-    return std::hash<uint64_t>{}(key.address) ^ (key.is_return_address ? 0x9e3779b97f4a7c15ULL : 0);
+    return std::hash<uint64_t>{}(key.address ^ (key.module * 0xc4ceb9fe1a85ec53ULL)) ^
+           (key.is_return_address ? 0x9e3779b97f4a7c15ULL : 0);
   }
 };
+
+// The seq from which a mapping counts as mapped: the last unload at or before its load.
+uint64_t mapped_from(const std::vector<uint64_t>& unloads, uint64_t loaded_seq) {
+  auto after = std::upper_bound(unloads.begin(), unloads.end(), loaded_seq);
+  return after == unloads.begin() ? 0 : *std::prev(after);
+}
+
+bool overlaps(const std::vector<LoadedModule>& modules, const std::vector<size_t>& layer,
+              const ModuleMapping& mapping) {
+  return std::any_of(layer.begin(), layer.end(), [&](size_t i) {
+    return modules[i].mapping.start < mapping.end && mapping.start < modules[i].mapping.end;
+  });
+}
 
 // "f(int) [clone .constprop.0] [clone .cold]" -> "f(int)": the optimiser's copies of a function
 // (constant-propagated, hot/cold split) are one function in the source, and must count as one.
@@ -219,26 +255,80 @@ void set_line_table_location(Dwfl_Module* module, uint64_t pc, SourceFrame& fram
 }  // namespace
 
 struct Symbolizer::Impl {
-  DwflPtr dwfl;
-  std::vector<LoadedModule> modules;  // sorted by start
+  std::vector<LoadedModule> modules;
+  std::vector<Layer> layers;
   std::unordered_map<CacheKey, std::vector<SourceFrame>, CacheKeyHash> cache;
 
-  LoadedModule* find_module(uint64_t pc);
+  void add_modules(std::vector<ModuleMapping> mappings);
+  void add_to_layer(size_t module);
+  size_t find_module(uint64_t pc, uint64_t seq) const;
   Dwfl_Module* open(LoadedModule& module);
-  std::vector<SourceFrame> symbolize(uint64_t address, bool is_return_address);
+  std::vector<SourceFrame> symbolize(uint64_t address, size_t module, bool is_return_address);
 };
 
-LoadedModule* Symbolizer::Impl::find_module(uint64_t pc) {
-  auto after = std::upper_bound(modules.begin(), modules.end(), pc,
-                                [](uint64_t value, const LoadedModule& m) { return value < m.mapping.start; });
-  if (after == modules.begin()) return nullptr;
-  LoadedModule& candidate = *std::prev(after);
-  return pc < candidate.mapping.end ? &candidate : nullptr;
+// Identical mappings become one module with several ranges of time; each module goes into the
+// first layer where it overlaps nothing.
+void Symbolizer::Impl::add_modules(std::vector<ModuleMapping> mappings) {
+  std::vector<uint64_t> unloads;
+  for (const ModuleMapping& mapping : mappings) {
+    if (mapping.unloaded_seq != UINT64_MAX) unloads.push_back(mapping.unloaded_seq);
+  }
+  std::sort(unloads.begin(), unloads.end());
+  std::map<std::tuple<std::string, uint64_t, uint64_t, uint64_t, bool>, size_t> by_identity;
+  for (size_t i = 0; i < mappings.size(); ++i) {
+    ModuleMapping& mapping = mappings[i];
+    std::pair<uint64_t, uint64_t> range{mapped_from(unloads, mapping.loaded_seq), mapping.unloaded_seq};
+    auto [known, added] = by_identity.try_emplace(
+        {mapping.path, mapping.load_bias, mapping.start, mapping.end, mapping.names_only}, modules.size());
+    if (added) {
+      modules.emplace_back();
+      modules.back().mapping = std::move(mapping);
+    }
+    LoadedModule& module = modules[known->second];
+    module.mapped.push_back(range);
+    module.last_loaded = i;
+  }
+  for (size_t i = 0; i < modules.size(); ++i) add_to_layer(i);
+  for (Layer& layer : layers) {
+    std::sort(layer.modules.begin(), layer.modules.end(),
+              [&](size_t a, size_t b) { return modules[a].mapping.start < modules[b].mapping.start; });
+    for (size_t i : layer.modules) layer.starts.push_back(modules[i].mapping.start);
+  }
+}
+
+void Symbolizer::Impl::add_to_layer(size_t module) {
+  size_t layer = 0;
+  while (layer < layers.size() && overlaps(modules, layers[layer].modules, modules[module].mapping)) ++layer;
+  if (layer == layers.size()) {
+    layers.emplace_back();
+    layers.back().dwfl.reset(dwfl_begin(&kCallbacks));  // null only when out of memory: all unresolved
+  }
+  layers[layer].modules.push_back(module);
+  modules[module].layer = layer;
+}
+
+// The module containing pc that was mapped at seq, else the one mapped there last; kNoModule
+// when none contains it.
+size_t Symbolizer::Impl::find_module(uint64_t pc, uint64_t seq) const {
+  size_t at_seq = kNoModule, latest = kNoModule;
+  auto later = [&](size_t candidate, size_t than) {
+    return than == kNoModule || modules[candidate].last_loaded > modules[than].last_loaded;
+  };
+  for (const Layer& layer : layers) {
+    auto after = std::upper_bound(layer.starts.begin(), layer.starts.end(), pc);
+    if (after == layer.starts.begin()) continue;
+    size_t candidate = layer.modules[static_cast<size_t>(std::prev(after) - layer.starts.begin())];
+    if (pc >= modules[candidate].mapping.end) continue;
+    if (modules[candidate].mapped_at(seq) && later(candidate, at_seq)) at_seq = candidate;
+    if (later(candidate, latest)) latest = candidate;
+  }
+  return at_seq != kNoModule ? at_seq : latest;
 }
 
 // Opened on first use: a process maps hundreds of libraries, a stack touches few, and libdwfl
 // keeps a file descriptor per opened module.
 Dwfl_Module* Symbolizer::Impl::open(LoadedModule& module) {
+  Dwfl* dwfl = layers[module.layer].dwfl.get();
   if (module.open_attempted || dwfl == nullptr) return module.dwfl_module;
   module.open_attempted = true;
   const std::string& path = module.mapping.path;
@@ -246,28 +336,28 @@ Dwfl_Module* Symbolizer::Impl::open(LoadedModule& module) {
   // from another time, or damaged) would block the open or read forever.
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
-  dwfl_report_begin_add(dwfl.get());
+  dwfl_report_begin_add(dwfl);
   // add_p_vaddr = true: load_bias is dlpi_addr, added to every p_vaddr; `false` would take it as
   // the address of the first segment, which differs for objects whose first p_vaddr is not 0.
-  module.dwfl_module = dwfl_report_elf(dwfl.get(), path.c_str(), path.c_str(), -1, module.mapping.load_bias, true);
-  dwfl_report_end(dwfl.get(), nullptr, nullptr);
+  module.dwfl_module = dwfl_report_elf(dwfl, path.c_str(), path.c_str(), -1, module.mapping.load_bias, true);
+  dwfl_report_end(dwfl, nullptr, nullptr);
   return module.dwfl_module;
 }
 
-std::vector<SourceFrame> Symbolizer::Impl::symbolize(uint64_t address, bool is_return_address) {
+std::vector<SourceFrame> Symbolizer::Impl::symbolize(uint64_t address, size_t module_index, bool is_return_address) {
   // A return address points after the call, possibly at the next line or function.
   uint64_t pc = is_return_address && address > 0 ? address - 1 : address;
-  LoadedModule* module = find_module(pc);
   SourceFrame base;
-  if (module == nullptr) {
+  if (module_index == kNoModule) {
     base.module_offset = address;
     return {base};
   }
-  base.module = module->mapping.path;
-  base.module_offset = pc - module->mapping.load_bias;
-  Dwfl_Module* dwfl_module = open(*module);
+  LoadedModule& module = modules[module_index];
+  base.module = module.mapping.path;
+  base.module_offset = pc - module.mapping.load_bias;
+  Dwfl_Module* dwfl_module = open(module);
   if (dwfl_module == nullptr) return {base};  // deleted, unreadable, not an ELF
-  if (module->mapping.names_only) {
+  if (module.mapping.names_only) {
     base.function = symbol_name(dwfl_module, pc);
     return {base};
   }
@@ -281,23 +371,26 @@ std::vector<SourceFrame> Symbolizer::Impl::symbolize(uint64_t address, bool is_r
 }
 
 Symbolizer::Symbolizer(std::vector<ModuleMapping> modules) : impl_(std::make_unique<Impl>()) {
-  impl_->dwfl.reset(dwfl_begin(&kCallbacks));  // null only when out of memory: all unresolved
-  impl_->modules.reserve(modules.size());
-  for (ModuleMapping& mapping : modules) impl_->modules.push_back({std::move(mapping)});
-  std::sort(impl_->modules.begin(), impl_->modules.end(),
-            [](const LoadedModule& a, const LoadedModule& b) { return a.mapping.start < b.mapping.start; });
+  impl_->add_modules(std::move(modules));
 }
 
 Symbolizer::~Symbolizer() = default;
 Symbolizer::Symbolizer(Symbolizer&&) noexcept = default;
 Symbolizer& Symbolizer::operator=(Symbolizer&&) noexcept = default;
 
-const std::vector<SourceFrame>& Symbolizer::resolve(uint64_t address, bool is_return_address) {
-  CacheKey key{address, is_return_address};
+const std::vector<SourceFrame>& Symbolizer::resolve_at(uint64_t address, uint64_t seq, bool is_return_address) {
+  uint64_t pc = is_return_address && address > 0 ? address - 1 : address;
+  CacheKey key{address, impl_->find_module(pc, seq), is_return_address};
   if (auto it = impl_->cache.find(key); it != impl_->cache.end()) return it->second;
   // Computed before inserting, so that a failed lookup (bad_alloc) leaves no empty entry behind.
-  std::vector<SourceFrame> frames = impl_->symbolize(address, is_return_address);
+  std::vector<SourceFrame> frames = impl_->symbolize(address, key.module, is_return_address);
   return impl_->cache.emplace(key, std::move(frames)).first->second;
+}
+
+const ModuleMapping* Symbolizer::module_at(uint64_t address, uint64_t seq, bool is_return_address) const {
+  uint64_t pc = is_return_address && address > 0 ? address - 1 : address;
+  size_t module = impl_->find_module(pc, seq);
+  return module == kNoModule ? nullptr : &impl_->modules[module].mapping;
 }
 
 }  // namespace memdx::analyze

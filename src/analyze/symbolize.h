@@ -19,6 +19,11 @@ struct ModuleMapping {
   // the C and C++ runtime, whose debug information (libc6-dbg) costs tens of MiB to load and
   // whose frames only say how memory was allocated, not who wanted it.
   bool names_only = false;
+  // When it was mapped, in the tracer's seq: its module record and its unmodule record. It counts
+  // as mapped from the last unload at or before loaded_seq (a library may run, its constructors
+  // for one, before its record; nothing is unloaded meanwhile, so nothing else was there).
+  uint64_t loaded_seq = 0;
+  uint64_t unloaded_seq = UINT64_MAX;  // never unloaded
 };
 
 // One frame of source code; an address inside inlined code gives several for one address.
@@ -35,7 +40,9 @@ struct SourceFrame {
 // Resolves addresses of one traced process. The modules must be the files that were mapped at
 // recording time (analysis runs on the recording machine). A module that cannot be opened or has
 // no symbols is not an error: its addresses resolve to module + offset with an empty function.
-// Modules are opened lazily, on the first address that falls into them.
+// Modules are opened lazily, on the first address that falls into them. Modules mapped at the
+// same addresses at different times (dlclose, then dlopen of another library there) are each
+// opened once; an address is resolved in the one mapped at the time asked for.
 // Not thread-safe: resolve() fills a cache; use one Symbolizer per thread.
 class Symbolizer {
  public:
@@ -50,7 +57,17 @@ class Symbolizer {
   // last; never empty. `is_return_address` looks up address - 1, the call instruction, as every
   // frame of an unwound stack needs except a sampled instruction pointer. The reference stays
   // valid, and the same for the same arguments, for the Symbolizer's lifetime.
-  const std::vector<SourceFrame>& resolve(uint64_t address, bool is_return_address = true);
+  const std::vector<SourceFrame>& resolve(uint64_t address, bool is_return_address = true) {
+    return resolve_at(address, kLatest, is_return_address);
+  }
+  // The same in the module that held the address at `seq` (the tracer's clock, e.g. when the
+  // stack was recorded); when none did then, in the one mapped there last.
+  const std::vector<SourceFrame>& resolve_at(uint64_t address, uint64_t seq, bool is_return_address = true);
+  // The module resolve_at looks `address` up in; null when it is in none.
+  const ModuleMapping* module_at(uint64_t address, uint64_t seq, bool is_return_address = true) const;
+
+  // As of the end of the process: the modules still mapped then, else the last mapped.
+  static constexpr uint64_t kLatest = UINT64_MAX;
 
  private:
   struct Impl;

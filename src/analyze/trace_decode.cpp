@@ -80,6 +80,7 @@ class StreamDecoder {
   void close(bool clean) {
     if (closed_) return;
     closed_ = true;
+    for (auto& [tid, thread] : threads_) thread.finish(sink_);
     // A batch cut off by the end of the stream is dropped: a process killed mid-write.
     sink_.closed(clean && pending_.size() == consumed_);
   }
@@ -159,7 +160,7 @@ void StreamDecoder::decode_thread_batch(int32_t tid, const uint8_t* begin, const
   }
   auto [slot, fresh] = threads_.try_emplace(tid, number_, tid);
   ThreadBatchDecoder& thread = slot->second;
-  thread.begin(payload, start);
+  thread.begin(payload, start, sink_);
   TraceEvent event;
   while (thread.next(event, sink_)) sink_.event(event);
 }
@@ -237,6 +238,15 @@ class ChunkDecompressor {
 
 // ---- ThreadBatchDecoder ------------------------------------------------------------------
 
+// A stack definition waiting for the event after it, whose seq it takes.
+struct PendingStack {
+  uint32_t id = 0;
+  std::vector<uint64_t> frames;
+};
+// A valid stream has at most one definition waiting per thread; a corrupt one must not make the
+// reader hold thousands.
+constexpr size_t kMaxPendingStacks = 64;
+
 struct ThreadBatchDecoder::State {
   uint64_t previous_seq = 0;
   uint64_t previous_address = 0;  // of the last kAlloc
@@ -261,7 +271,7 @@ struct ThreadBatchDecoder::State {
   uint32_t stream = 0;
   const uint8_t* at = nullptr;  // the batch being read
   const uint8_t* end = nullptr;
-  std::vector<uint64_t> frames;
+  std::vector<PendingStack> pending;  // definitions waiting for the event after them
 };
 
 ThreadBatchDecoder::ThreadBatchDecoder(uint32_t stream, int32_t tid) : state_(std::make_unique<State>()) {
@@ -272,16 +282,22 @@ ThreadBatchDecoder::~ThreadBatchDecoder() = default;
 ThreadBatchDecoder::ThreadBatchDecoder(ThreadBatchDecoder&&) noexcept = default;
 ThreadBatchDecoder& ThreadBatchDecoder::operator=(ThreadBatchDecoder&&) noexcept = default;
 
-void ThreadBatchDecoder::begin(std::span<const uint8_t> payload, bool start) {
+void ThreadBatchDecoder::hand_pending(StreamSink& stacks, uint64_t seq) {
+  for (const PendingStack& stack : state_->pending) stacks.stack(stack.id, seq, stack.frames);
+  state_->pending.clear();
+}
+
+void ThreadBatchDecoder::finish(StreamSink& stacks) { hand_pending(stacks, state_->previous_seq); }
+
+void ThreadBatchDecoder::begin(std::span<const uint8_t> payload, bool start, StreamSink& stacks) {
   State& thread = *state_;
   if (start) {
+    finish(stacks);
     int32_t tid = thread.tid;
     uint32_t stream = thread.stream;
-    std::vector<uint64_t> frames = std::move(thread.frames);
     thread = {};
     thread.tid = tid;
     thread.stream = stream;
-    thread.frames = std::move(frames);
   }
   thread.at = payload.data();
   thread.end = payload.data() + payload.size();
@@ -296,12 +312,14 @@ bool ThreadBatchDecoder::next(TraceEvent& event, StreamSink& stacks) {
       auto id = static_cast<uint32_t>(in.u());
       uint64_t depth = in.u();
       if (depth > wire::kMaxMaxDepth) in.fail("a stack deeper than the tracer allows");
-      thread.frames.resize(depth);
+      if (thread.pending.size() == kMaxPendingStacks) hand_pending(stacks, thread.previous_seq);
+      PendingStack& stack = thread.pending.emplace_back();
+      stack.id = id;
+      stack.frames.resize(depth);
       for (uint64_t i = 0; i < depth; ++i) {
-        thread.frames[i] = i == 0 ? in.u() : thread.frames[i - 1] + static_cast<uint64_t>(in.s());
+        stack.frames[i] = i == 0 ? in.u() : stack.frames[i - 1] + static_cast<uint64_t>(in.s());
       }
       thread.at = in.position();
-      stacks.stack(id, thread.frames);
       continue;
     }
     if (tag != wire::Tag::kAlloc && tag != wire::Tag::kFree && tag != wire::Tag::kMmap && tag != wire::Tag::kMunmap &&
@@ -312,6 +330,7 @@ bool ThreadBatchDecoder::next(TraceEvent& event, StreamSink& stacks) {
     event.tid = thread.tid;
     event.seq = thread.previous_seq + in.u();
     thread.previous_seq = event.seq;
+    if (!thread.pending.empty()) hand_pending(stacks, event.seq);
     if (tag == wire::Tag::kFreeRecent) {
       uint64_t distance = in.u();
       if (distance == 0 || distance > wire::kRecentAllocs || distance > thread.alloc_ordinal) {

@@ -42,9 +42,13 @@ struct TraceMarker {
 };
 
 struct TraceModule {
+  static constexpr uint64_t kNeverUnloaded = UINT64_MAX;
   uint64_t seq = 0;
   uint64_t load_bias = 0, start = 0, end = 0;
   std::string path;
+  // The seq of its unmodule record (set by the profile, not the reader): after the library's
+  // destructors, before anything else is loaded at its addresses.
+  uint64_t unload_seq = kNeverUnloaded;
 };
 
 struct TraceEnd {
@@ -61,7 +65,11 @@ class StreamSink {
   virtual ~StreamSink() = default;
   virtual void hello(const trace::wire::StreamHello& hello) = 0;
   virtual void event(const TraceEvent& event) = 0;
-  virtual void stack(uint32_t id, std::span<const uint64_t> frames) = 0;
+  // A stack definition, handed over just before the first event of its thread that follows it:
+  // `seq` is that event's, the moment the stack was first used (the tracer writes a definition
+  // right before the event that needs it), or the thread's latest seq when no event follows.
+  // Module records and unmodule records say which code was mapped at that moment.
+  virtual void stack(uint32_t id, uint64_t seq, std::span<const uint64_t> frames) = 0;
   virtual void module(const TraceModule& module) = 0;
   virtual void unmodule(uint64_t seq, uint64_t load_bias) = 0;
   virtual void marker(const TraceMarker& marker) = 0;
@@ -90,14 +98,18 @@ class ThreadBatchDecoder {
   ThreadBatchDecoder(ThreadBatchDecoder&&) noexcept;
   ThreadBatchDecoder& operator=(ThreadBatchDecoder&&) noexcept;
 
-  // Starts a batch; `start` (a kThreadStart batch: a new thread with this id) resets the state.
-  // The bytes must stay valid while next() reads them.
-  void begin(std::span<const uint8_t> payload, bool start);
-  // The next event of the batch, with the stacks defined before it handed to `stacks.stack`;
-  // false at the end of the batch. Throws TraceFormatError on a corrupt batch.
+  // Starts a batch; `start` (a kThreadStart batch: a new thread with this id) resets the state,
+  // handing the old thread's waiting stack definitions to `stacks` first. The bytes must stay
+  // valid while next() reads them.
+  void begin(std::span<const uint8_t> payload, bool start, StreamSink& stacks);
+  // The next event of the batch, with the stacks defined before it handed to `stacks.stack` (at
+  // the event's seq); false at the end of the batch. Throws TraceFormatError on a corrupt batch.
   bool next(TraceEvent& event, StreamSink& stacks);
+  // The stream is over: definitions no event followed are handed at the thread's latest seq.
+  void finish(StreamSink& stacks);
 
  private:
+  void hand_pending(StreamSink& stacks, uint64_t seq);
   struct State;
   std::unique_ptr<State> state_;
 };

@@ -31,10 +31,10 @@ std::string process_frame(const ProcessHeapProfile& profile) {
 }
 
 // The stack's frames outermost first, without the runtime's frames at the leaf end.
-std::string folded_stack(const std::vector<uint64_t>& stack, analyze::Symbolizer& symbolizer) {
+std::string folded_stack(const std::vector<uint64_t>& stack, uint64_t seq, analyze::Symbolizer& symbolizer) {
   std::vector<const SourceFrame*> innermost_first;
   for (uint64_t address : stack) {
-    for (const SourceFrame& frame : symbolizer.resolve(address)) innermost_first.push_back(&frame);
+    for (const SourceFrame& frame : symbolizer.resolve_at(address, seq)) innermost_first.push_back(&frame);
   }
   auto program_leaf = std::find_if(innermost_first.begin(), innermost_first.end(),
                                    [](const SourceFrame* frame) { return !analyze::is_runtime_frame(*frame); });
@@ -94,7 +94,8 @@ std::string render_folded(const analyze::HeapTrace& trace, FoldedMetric metric) 
     for (const auto& [stack_id, value] : values_by_stack(profile, metric)) {
       if (value == 0) continue;
       auto frames = profile.stacks.find(stack_id);
-      std::string stack = folded_stack(frames == profile.stacks.end() ? kNoFrames : frames->second, symbolizer);
+      std::string stack = folded_stack(frames == profile.stacks.end() ? kNoFrames : frames->second,
+                                       analyze::stack_seq(profile, stack_id), symbolizer);
       if (stack.empty()) stack = "(no stack)";
       bytes_by_folded_stack[root.empty() ? stack : root + ";" + stack] += value;
     }

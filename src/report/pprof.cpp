@@ -69,7 +69,8 @@ class ProfileBuilder {
     pb::Sample* sample = profile_.add_sample();
     auto stack = scope.process.stacks.find(stack_id);
     if (stack != scope.process.stacks.end()) {
-      for (uint64_t address : stack->second) sample->add_location_id(location_id(scope, address));
+      const uint64_t seq = analyze::stack_seq(scope.process, stack_id);
+      for (uint64_t address : stack->second) sample->add_location_id(location_id(scope, address, seq));
     }
     for (uint64_t value : {stats.allocations, stats.allocated_bytes, stats.live_blocks, stats.live_bytes}) {
       sample->add_value(static_cast<int64_t>(value));
@@ -79,20 +80,24 @@ class ProfileBuilder {
     pid->set_num(scope.process.pid);
   }
 
-  uint64_t mapping_id(const analyze::TraceModule& module) {
-    auto [entry, added] = mappings_.try_emplace({module.path, module.start, module.end}, profile_.mapping_size() + 1);
+  uint64_t mapping_id(const analyze::TraceModule& module) { return mapping_id(module.path, module.start, module.end); }
+  uint64_t mapping_id(const std::string& path, uint64_t start, uint64_t end) {
+    auto [entry, added] = mappings_.try_emplace({path, start, end}, profile_.mapping_size() + 1);
     if (!added) return entry->second;
     pb::Mapping* mapping = profile_.add_mapping();
     mapping->set_id(entry->second);
-    mapping->set_memory_start(module.start);
-    mapping->set_memory_limit(module.end);
-    mapping->set_filename(string_id(module.path));
+    mapping->set_memory_start(start);
+    mapping->set_memory_limit(end);
+    mapping->set_filename(string_id(path));
     return entry->second;
   }
 
-  // The module holding the call instruction before a return address; 0 when none does. A module
-  // unloaded and another loaded over it: the later one.
-  static uint64_t mapping_of(const ProcessScope& scope, uint64_t return_address) {
+  // The module holding the call instruction before a return address when the stack was recorded
+  // (`seq`); 0 when none does. Modules the symbolizer does not read (the vDSO): the last mapped.
+  uint64_t mapping_of(const ProcessScope& scope, uint64_t return_address, uint64_t seq) {
+    if (const analyze::ModuleMapping* module = scope.symbolizer.module_at(return_address, seq)) {
+      return mapping_id(module->path, module->start, module->end);
+    }
     uint64_t call_address = return_address - 1;
     for (size_t i = scope.process.modules.size(); i-- > 0;) {
       const analyze::TraceModule& module = scope.process.modules[i];
@@ -101,8 +106,8 @@ class ProfileBuilder {
     return 0;
   }
 
-  uint64_t location_id(ProcessScope& scope, uint64_t address) {
-    uint64_t mapping = address == 0 ? 0 : mapping_of(scope, address);
+  uint64_t location_id(ProcessScope& scope, uint64_t address, uint64_t seq) {
+    uint64_t mapping = address == 0 ? 0 : mapping_of(scope, address, seq);
     // The same module at the same place is the same code in every process (a forked child); an
     // address outside every module means nothing beyond its own process.
     auto key = std::make_tuple(mapping, mapping ? 0 : scope.index, address);
@@ -113,7 +118,7 @@ class ProfileBuilder {
     location->set_mapping_id(mapping);
     location->set_address(address);
     // Frames without a function are left without a line, so that pprof may symbolize them itself.
-    for (const SourceFrame& frame : scope.symbolizer.resolve(address)) {
+    for (const SourceFrame& frame : scope.symbolizer.resolve_at(address, seq)) {
       if (frame.function.empty()) continue;
       pb::Line* line = location->add_line();
       line->set_function_id(function_id(frame));

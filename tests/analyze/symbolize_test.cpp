@@ -247,6 +247,57 @@ TEST(Symbolize, ReturnAddressLooksUpThePrecedingInstruction) {
   EXPECT_EQ(symbolizer.resolve(0x10000, true).front().module, "");
 }
 
+// One library unloaded and another loaded at its addresses (here the fixture, then its stripped
+// copy): an address is resolved in the file mapped there at the time asked for. Both files are
+// opened, though libdwfl takes no two modules at overlapping addresses in one session.
+TEST(Symbolize, ModulesMappedAtOneAddressAreEachResolvedInTheirTime) {
+  auto call = call_fixture("memdx_fixture_inlined");
+  ASSERT_TRUE(call);
+  ModuleMapping first = call->mapping;
+  first.loaded_seq = 100;
+  first.unloaded_seq = 200;
+  ModuleMapping second = with_path(call->mapping, MEMDX_SYMBOLIZE_FIXTURE_STRIPPED);
+  second.loaded_seq = 300;
+  Symbolizer symbolizer({first, second});
+  const uint64_t address = call->capture.return_address;
+  for (uint64_t seq : {uint64_t{0}, uint64_t{150}, uint64_t{199}}) {
+    SCOPED_TRACE(seq);
+    const auto& frames = symbolizer.resolve_at(address, seq);
+    ASSERT_EQ(frames.size(), 2u);  // inner_step inlined into outer_run, from the DWARF of the first
+    EXPECT_EQ(frames[0].module, first.path);
+    EXPECT_EQ(frames[0].file, kFixtureSource);
+    ASSERT_NE(symbolizer.module_at(address, seq), nullptr);
+    EXPECT_EQ(symbolizer.module_at(address, seq)->path, first.path);
+  }
+  // From the unload on (the second may run before its record: nothing else is there meanwhile),
+  // and at the end.
+  for (uint64_t seq : {uint64_t{200}, uint64_t{250}, uint64_t{300}, Symbolizer::kLatest}) {
+    SCOPED_TRACE(seq);
+    const auto& frames = symbolizer.resolve_at(address, seq);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].module, MEMDX_SYMBOLIZE_FIXTURE_STRIPPED);
+    EXPECT_EQ(frames[0].function, "fixture::outer_run(unsigned long, fixture::Capture*)");
+    EXPECT_EQ(frames[0].file, "");
+  }
+  EXPECT_EQ(symbolizer.resolve(address).front().module, MEMDX_SYMBOLIZE_FIXTURE_STRIPPED);
+}
+
+// The same file mapped at the same place twice, with another file there between: one module
+// with two ranges of time.
+TEST(Symbolize, ALibraryLoadedAgainWhereItWasIsResolvedInEachOfItsTimes) {
+  ModuleMapping a{"/nonexistent/liba.so", 0x10000, 0x10000, 0x20000, false, 10, 20};
+  ModuleMapping b{"/nonexistent/libb.so", 0x10000, 0x10000, 0x20000, false, 30, 40};
+  ModuleMapping a_again{"/nonexistent/liba.so", 0x10000, 0x10000, 0x20000, false, 50, 60};
+  Symbolizer symbolizer({a, b, a_again});
+  EXPECT_EQ(symbolizer.resolve_at(0x10100, 15).front().module, a.path);
+  EXPECT_EQ(symbolizer.resolve_at(0x10100, 35).front().module, b.path);
+  EXPECT_EQ(symbolizer.resolve_at(0x10100, 55).front().module, a.path);
+  EXPECT_EQ(symbolizer.resolve_at(0x10100, 15).front().module_offset, 0xffu);
+  // After the last unload nothing is mapped there: the last one mapped.
+  EXPECT_EQ(symbolizer.resolve_at(0x10100, 70).front().module, a.path);
+  EXPECT_EQ(symbolizer.module_at(0x30000, 15), nullptr);
+}
+
 TEST(Symbolize, RepeatedLookupsAreServedFromTheCache) {
   auto call = call_fixture("memdx_fixture_grow");
   ASSERT_TRUE(call);

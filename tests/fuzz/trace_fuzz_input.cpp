@@ -47,11 +47,11 @@ class ContractSink final : public analyze::StreamSink {
     ++counts_.events;
     checksum_ += event.seq + event.address + event.size + event.stack + event.map_flags + static_cast<uint64_t>(event.tid);
   }
-  void stack(uint32_t id, std::span<const uint64_t> frames) override {
+  void stack(uint32_t id, uint64_t seq, std::span<const uint64_t> frames) override {
     require_open("stack");
     require(frames.size() <= wire::kMaxMaxDepth, "a stack deeper than the tracer allows");
     ++counts_.stacks;
-    checksum_ += id;
+    checksum_ += id + seq;
     for (uint64_t frame : frames) checksum_ += frame;
   }
   void module(const analyze::TraceModule& module) override {

@@ -102,5 +102,26 @@ TEST(Folded, AnEmptyTraceIsEmpty) {
   EXPECT_EQ(render_folded(HeapTrace{}, FoldedMetric::kPeak), "");
 }
 
+// A library unloaded and another loaded at its addresses: each stack is named in the library
+// mapped when it was recorded (its stack_seq), though the return addresses are the same.
+TEST(Folded, EachStackIsResolvedInTheLibraryMappedWhenItWasRecorded) {
+  HeapTrace trace;
+  trace.processes.push_back(process(42));
+  ProcessHeapProfile& p = trace.processes.back();
+  analyze::TraceModule first{100, 0x50000, 0x50000, 0x60000, "/nonexistent/liba.so"};
+  first.unload_seq = 200;
+  p.modules.push_back(first);
+  p.modules.push_back({300, 0x50000, 0x50000, 0x60000, "/nonexistent/libb.so"});
+  p.stacks[1] = {0x50101, 0x10101};
+  p.stacks[2] = {0x50101, 0x10101};
+  p.stack_seqs[1] = 150;
+  p.stack_seqs[2] = 350;
+  p.heap_by_stack[1] = stats(7, 7, 7);
+  p.heap_by_stack[2] = stats(9, 9, 9);
+  EXPECT_EQ(render_folded(trace, FoldedMetric::kAllocated),
+            "app+0x100;liba.so+0x100 7\n"
+            "app+0x100;libb.so+0x100 9\n");
+}
+
 }  // namespace
 }  // namespace memdx::report

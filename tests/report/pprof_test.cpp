@@ -134,6 +134,34 @@ TEST(Pprof, AForkedChildSharesMappingsAndLocationsButNotUnmappedAddresses) {
   }
 }
 
+// A library unloaded and another loaded at its addresses: the same address is two locations, each
+// in the mapping of the library mapped when its stack was recorded.
+TEST(Pprof, TheSameAddressInLibrariesMappedOneAfterTheOtherIsTwoLocations) {
+  HeapTrace trace;
+  trace.processes.push_back(process(42));
+  ProcessHeapProfile& p = trace.processes.back();
+  analyze::TraceModule first{100, 0x50000, 0x50000, 0x60000, "/nonexistent/liba.so"};
+  first.unload_seq = 200;
+  p.modules.push_back(first);
+  p.modules.push_back({300, 0x50000, 0x50000, 0x60000, "/nonexistent/libb.so"});
+  p.stacks[1] = {0x50101};
+  p.stacks[2] = {0x50101};
+  p.stack_seqs[1] = 150;
+  p.stack_seqs[2] = 350;
+  p.heap_by_stack[1] = stats(1, 7, 1, 7);
+  p.heap_by_stack[2] = stats(1, 9, 1, 9);
+  pb::Profile profile = decode(trace);
+  ASSERT_EQ(profile.sample_size(), 2);
+  ASSERT_NE(profile.sample(0).location_id(0), profile.sample(1).location_id(0));
+  std::vector<std::string> files;
+  for (const pb::Sample& sample : profile.sample()) {
+    const pb::Location& location = profile.location(static_cast<int>(sample.location_id(0) - 1));
+    EXPECT_EQ(location.address(), 0x50101u);
+    files.push_back(text(profile, profile.mapping(static_cast<int>(location.mapping_id() - 1)).filename()));
+  }
+  EXPECT_EQ(files, (std::vector<std::string>{"/nonexistent/liba.so", "/nonexistent/libb.so"}));
+}
+
 TEST(Pprof, AnEmptyTraceIsAValidEmptyProfile) {
   pb::Profile profile = decode(HeapTrace{});
   EXPECT_EQ(profile.sample_size(), 0);

@@ -43,7 +43,7 @@ class CollectingSink final : public analyze::StreamSink {
     auto [slot, fresh] = threads_.try_emplace(event.tid, static_cast<uint32_t>(threads_.size()));
     events_.push_back({event.seq, slot->second, events_.size(), event});
   }
-  void stack(uint32_t, std::span<const uint64_t>) override {}
+  void stack(uint32_t, uint64_t, std::span<const uint64_t>) override {}
   void module(const analyze::TraceModule&) override {}
   void unmodule(uint64_t, uint64_t) override {}
   void marker(const analyze::TraceMarker&) override {}

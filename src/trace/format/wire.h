@@ -101,6 +101,10 @@ enum class Tag : uint8_t {
   kAlloc = 1,       // seq, addr (s), size (u), stack_id (u)
   kFree = 2,        // seq, addr (s)
   kStack = 3,       // stack_id (u), depth (u), frame[0] (u, absolute), frame[i] - frame[i-1] (s)...
+                    // Written right before the thread's first event that uses it (possibly at the
+                    // start of the thread's next batch): that event's seq is when it was recorded,
+                    // and its frames are of the modules mapped then. An id is never reused for
+                    // another stack in a stream; after an unload, identical frames get a new id.
   kMmap = 4,        // seq, addr (s), length (u), map_flags (u: MapFlag bits), stack_id (u)
   kMunmap = 5,      // seq, addr (s), length (u)
   kFreeRecent = 6,  // seq, distance (u): frees the block of this thread's kAlloc that many
@@ -110,8 +114,12 @@ enum class Tag : uint8_t {
   kProtect = 7,     // seq, addr (s), length (u), access (u: 1 readable or writable, 0 PROT_NONE):
                     // an mprotect() that succeeded
   // process batches (absolute values)
-  kModule = 16,    // seq (u), load_bias (u), start (u), end (u), path_len (u), path bytes
-  kUnmodule = 17,  // seq (u), load_bias (u)
+  kModule = 16,    // seq (u), load_bias (u), start (u), end (u), path_len (u), path bytes; sent
+                   // before the first event whose stack has a frame in the module (its library
+                   // may have run before that, its constructors for one: a module counts as mapped
+                   // from the unload before its record, since nothing is unloaded meanwhile)
+  kUnmodule = 17,  // seq (u), load_bias (u): the latest module of that bias is gone, after
+                   // everything its destructors did; another may be loaded at its addresses next
   kMarker = 18,    // seq (u), monotonic_ns (u), rss_bytes (u), tracer_bytes (u)
   kEnd = 19,       // seq (u), monotonic_ns (u), reason (u: EndReason), status (s)
   kNote = 20,      // code (u: NoteCode)

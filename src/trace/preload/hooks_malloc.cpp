@@ -84,8 +84,14 @@ __attribute__((always_inline)) inline void* realloc_impl(void* ptr, size_t size)
   if (!have_real()) return memdx::trace::bootstrap_alloc(size, 16);
   if (!should_record()) return real.realloc(ptr, size);
   in_tracer = true;
-  if (ptr) record_free(ptr);
-  return recorded(real.realloc(ptr, size), size);
+  if (!ptr) return recorded(real.realloc(ptr, size), size);
+  // The old block's free takes its seq now, before realloc may free it and another thread may be
+  // given its address, but is recorded only when realloc did not fail: a null result for a
+  // nonzero size leaves the block allocated. (For size 0 glibc frees the block and returns null.)
+  uint64_t free_seq = memdx::trace::current_seq();
+  void* moved = real.realloc(ptr, size);
+  if (moved || size == 0) memdx::trace::record_free_at(ptr, free_seq);
+  return recorded(moved, size);
 }
 
 MEMDX_EXPORT void* realloc(void* ptr, size_t size) {

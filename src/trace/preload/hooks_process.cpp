@@ -1,9 +1,11 @@
 // The lifecycle hooks: exec in all its forms and posix_spawn (flush, then carry the tracer into
 // the new image), vfork (made a fork: a vforked child shares its parent's memory and would write
-// into the parent's buffers), dlclose (module map, unwinder cache), _exit and abort (final
-// flush), the library's constructor and destructor; then the descriptor hooks that keep the
-// tracer's socket open and the namespace hooks that pause its flusher thread. fork itself is handled by
-// pthread_atfork handlers (tracer.cpp), which also cover forks from inside libc.
+// into the parent's buffers), dlopen (RTLD_DEEPBIND) and dlclose (module map, stack epochs,
+// unwinder cache), _exit and abort (final flush), the library's constructor and destructor; then
+// the descriptor hooks that keep the tracer's socket open and the namespace hooks that pause its
+// flusher thread. fork itself is handled by pthread_atfork handlers (tracer.cpp), which also cover
+// forks from inside libc.
+#include <dlfcn.h>
 #include <linux/close_range.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 
 #include <cerrno>
 
+#include "trace/preload/deep_bind.h"
 #include "trace/preload/exec_environment.h"
 #include "trace/preload/flusher.h"
 #include "trace/preload/modules.h"
@@ -138,14 +141,58 @@ MEMDX_EXPORT pid_t vfork() {
   return real.fork();
 }
 
+namespace {
+
+// A module scan from a hook; the guard is set around the scan only.
+void scan_from_hook() noexcept {
+  in_tracer = true;
+  memdx::trace::scan_modules_from_hook();
+  in_tracer = false;
+}
+
+// dlopen with RTLD_DEEPBIND where the tracer may be the caller (deep_bind.h): the library keeps
+// its own bindings, and its calls of the interposed functions are pointed back at the tracer.
+__attribute__((noinline)) void* open_deep_bound(const char* file, int flags) {
+  scan_from_hook();  // what was loaded before is not this call's
+  const uint64_t mark = memdx::trace::modules_mark();
+  void* handle = real.dlopen(file, flags);  // the constructors' allocations are traced as usual
+  if (!handle) return nullptr;
+  int saved_errno = errno;
+  in_tracer = true;
+  memdx::trace::route_modules_loaded_since(mark, handle);
+  in_tracer = false;
+  errno = saved_errno;
+  return handle;
+}
+
+}  // namespace
+
+// The loader takes dlopen's return address for the caller whose RUNPATH, RPATH, $ORIGIN and
+// namespace apply. So dlopen is always the last call here, a sibling call that returns straight
+// to the program (the test of a library found through the program's RUNPATH would fail if it
+// were not), unless deep_bind.h's conditions say the caller makes no difference. New modules
+// need nothing here: the first stack that runs through one records it (modules.h).
+MEMDX_EXPORT void* dlopen(const char* file, int flags) {
+  memdx::trace::resolve_real_functions();
+  if (!in_tracer && memdx::trace::tracing_active()) {
+    if ((flags & RTLD_DEEPBIND) && memdx::trace::dlopen_caller_independent(file, __builtin_return_address(0))) {
+      return open_deep_bound(file, flags);
+    }
+    scan_from_hook();  // unloads the hooks did not see (the C library's own dlclose) go out first
+  }
+  return real.dlopen(file, flags);
+}
+
+// The library's destructors run inside dlclose: what they allocate and free is the program's and
+// is recorded like any other call (the guard covers only the scans). The scan after it sends the
+// unloads, with a seq after every free of the destructors, and starts a new epoch of stack ids
+// and unwind rules.
 MEMDX_EXPORT int dlclose(void* handle) {
   memdx::trace::resolve_real_functions();
   if (in_tracer || !memdx::trace::tracing_active()) return real.dlclose(handle);
-  in_tracer = true;
-  memdx::trace::scan_modules();  // a module loaded since the last scan is named before it goes
+  scan_from_hook();  // a module loaded since the last scan is named before it goes
   int result = real.dlclose(handle);
-  memdx::trace::scan_modules();  // sends the unloads and clears the unwinder's cache
-  in_tracer = false;
+  scan_from_hook();
   return result;
 }
 

@@ -24,6 +24,7 @@ std::atomic<uint32_t> next_id{1};
 std::atomic<size_t> filled{0};
 std::atomic<uint32_t> generation{1};
 std::atomic<bool> full_reported{false};
+std::atomic<uint64_t> epoch{0};  // of the loaded code; mixed into every hash
 
 Slot* table() noexcept {
   return static_cast<Slot*>(map_zeroed_once(slots_memory, kSlotCount * sizeof(Slot)));
@@ -65,6 +66,8 @@ uint64_t hash_stack(const uintptr_t* frames, size_t depth) noexcept {
 }
 
 StackLookup lookup_stack(uint64_t hash, bool* became_full) noexcept {
+  hash ^= epoch.load(std::memory_order_acquire) * 0x9e3779b97f4a7c15ull;
+  if (hash == 0) hash = 1;
   Slot* slots_now = table();
   if (!slots_now) return fresh_id(became_full);
   uint32_t current = generation.load(std::memory_order_relaxed);
@@ -90,6 +93,10 @@ StackLookup lookup_stack(uint64_t hash, bool* became_full) noexcept {
     slot.id_gen.store((uint64_t{current} << 32) | id, std::memory_order_release);
     return {id, true};
   }
+}
+
+void stack_table_new_epoch() noexcept {
+  epoch.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void stack_table_new_stream() noexcept {

@@ -22,6 +22,11 @@ uint64_t hash_stack(const uintptr_t* frames, size_t depth) noexcept;
 // first such call sets *became_full.
 StackLookup lookup_stack(uint64_t hash, bool* became_full) noexcept;
 
+// A library was unloaded: from now on every stack gets a new id, defined anew, even one whose
+// return addresses equal a stack recorded before (another library may now be mapped there). The
+// entries of earlier epochs stay in the table, unreachable, until it fills.
+void stack_table_new_epoch() noexcept;
+
 // A forked child starts a new stream: every stack must be defined again in it, under the same
 // ids (the table is kept, only marked as not yet defined in this stream).
 void stack_table_new_stream() noexcept;

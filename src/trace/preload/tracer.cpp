@@ -168,6 +168,9 @@ __attribute__((noinline)) bool stack_id_for_event(ThreadLog& log, size_t event_b
   bool became_full = false;
   StackLookup stack = lookup_stack(hash_stack(frames, depth), &became_full);
   if (became_full) send_note(wire::NoteCode::kStackTableFull);
+  // A stack never seen may run through a library loaded since the last scan (dlopen, its
+  // constructors included): its module record goes out first.
+  if (stack.define && frames_in_unknown_module(frames, depth)) scan_modules_if_free();
   size_t definition_bytes = stack.define ? 1 + 2 * wire::kMaxVarintBytes + depth * wire::kMaxVarintBytes : 0;
   if (!reserve(log, event_bytes + definition_bytes)) return false;
   if (stack.define) commit(log, put_stack(write_cursor(log), stack.id, frames, depth));
@@ -175,8 +178,8 @@ __attribute__((noinline)) bool stack_id_for_event(ThreadLog& log, size_t event_b
   return true;
 }
 
-uint8_t* put_event_head(uint8_t* out, ThreadLog& log, wire::Tag tag) noexcept {
-  uint64_t seq = sequence_now();
+uint8_t* put_event_head(uint8_t* out, ThreadLog& log, wire::Tag tag, uint64_t seq) noexcept {
+  if (seq < log.previous_seq) seq = log.previous_seq;  // a thread's seqs never go back
   *out++ = static_cast<uint8_t>(tag);
   out = wire::put_u64(out, seq - log.previous_seq);
   log.previous_seq = seq;
@@ -200,16 +203,20 @@ void remember_allocation(ThreadLog& log, const void* address) noexcept {
   log.recent_ordinal[slot] = log.alloc_ordinal;
 }
 
+uint8_t* put_event_head(uint8_t* out, ThreadLog& log, wire::Tag tag) noexcept {
+  return put_event_head(out, log, tag, sequence_now());
+}
+
 // kFreeRecent when the block is one of this thread's recent allocations, else kFree.
-uint8_t* put_free(uint8_t* out, ThreadLog& log, const void* address) noexcept {
+uint8_t* put_free(uint8_t* out, ThreadLog& log, const void* address, uint64_t seq) noexcept {
   size_t slot = recent_slot(address);
   uint64_t distance = log.alloc_ordinal - log.recent_ordinal[slot] + 1;
   if (log.recent_address[slot] == reinterpret_cast<uint64_t>(address) && distance <= wire::kRecentAllocs) {
     log.recent_address[slot] = 0;
-    out = put_event_head(out, log, wire::Tag::kFreeRecent);
+    out = put_event_head(out, log, wire::Tag::kFreeRecent, seq);
     return wire::put_u64(out, distance);
   }
-  out = put_event_head(out, log, wire::Tag::kFree);
+  out = put_event_head(out, log, wire::Tag::kFree, seq);
   return put_address(out, log, address);
 }
 
@@ -395,10 +402,14 @@ void record_alloc(const void* address, size_t size) noexcept {
 }
 
 void record_free(const void* address) noexcept {
+  record_free_at(address, sequence_now());
+}
+
+void record_free_at(const void* address, uint64_t seq) noexcept {
   if (settings.sample_bytes && !sampled_set_erase(address)) return;
   ThreadLog* log = current_thread_log();
   if (!log || !reserve(*log, kMaxEventBytes)) return;
-  commit(*log, put_free(write_cursor(*log), *log, address));
+  commit(*log, put_free(write_cursor(*log), *log, address, seq));
   after_event(*log);
 }
 
@@ -437,11 +448,6 @@ void record_protect(const void* address, size_t length, int prot) noexcept {
   out = wire::put_u64(out, length);
   commit(*log, wire::put_u64(out, prot == PROT_NONE ? 0 : 1));
   after_event(*log);
-}
-
-void modules_changed() noexcept {
-  if (!tracing_active()) return;
-  scan_modules();
 }
 
 void finish_process(wire::EndReason reason, int status) noexcept {

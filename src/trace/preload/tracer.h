@@ -38,6 +38,9 @@ void stop_tracing() noexcept;
 // Events. The `noinline` keeps the frame count between a hook and the unwinder fixed.
 __attribute__((noinline)) void record_alloc(const void* address, size_t size) noexcept;
 __attribute__((noinline)) void record_free(const void* address) noexcept;
+// A free whose seq was read earlier (current_seq()), before the real function could free the
+// block: realloc records the free of the old block only once it knows realloc did not fail.
+void record_free_at(const void* address, uint64_t seq) noexcept;
 __attribute__((noinline)) void record_mmap(const void* address, size_t length, int prot, int flags, int fd) noexcept;
 // An mprotect() that succeeded: only whether the range is accessible at all matters.
 __attribute__((noinline)) void record_protect(const void* address, size_t length, int prot) noexcept;
@@ -49,9 +52,6 @@ void send_process_record(const uint8_t* begin, const uint8_t* end) noexcept;
 
 // The sequence number the next event will get (for process records).
 uint64_t current_seq() noexcept;
-
-// dlopen/dlclose changed the loaded objects.
-void modules_changed() noexcept;
 
 // exit/exec/abort: everything buffered goes out, then the end record.
 void finish_process(wire::EndReason reason, int status) noexcept;
