@@ -3,9 +3,9 @@
 
 MEMDX_ROOT=${MEMDX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
-# What building and running memdx needs.
+# What building and running memdx needs. llvm-14-dev: LLVM's demangler names Rust functions.
 MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev
-                      libzstd-dev libdw-dev libelf-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
+                      libzstd-dev libdw-dev libelf-dev libprotobuf-dev protobuf-compiler zlib1g-dev llvm-14-dev)
 # What ./run-tests needs on top.
 # chromium: the HTML report is opened in a real headless browser (tests/browser).
 # The real programs run under memdx (tests/trace_integration/real_programs_test.cpp): a JVM (javac

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "analyze/demangle.h"
+
 namespace memdx::analyze {
 
 // One loaded ELF object of the traced process, as the tracer saw it.
@@ -30,6 +32,8 @@ struct SourceFrame {
   uint64_t module_offset = 0;  // looked-up address - load_bias (what `addr2line -e MODULE` takes);
                                // the address itself when it is in no known module
   bool inlined = false;        // true for frames that were inlined into the next (outer) one
+  // From the symbol's mangling, else from the compile unit's DWARF; kUnknown without either.
+  SourceLanguage language = SourceLanguage::kUnknown;
 };
 
 // Resolves addresses of one traced process. The modules must be the files that were mapped at
