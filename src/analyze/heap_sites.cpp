@@ -20,29 +20,74 @@ std::string basename_of(const std::string& path) {
 
 }  // namespace
 
-// The runtime's own frames say how memory was allocated, not who wanted it: the C and C++
-// runtime libraries and the loader (by module), the allocation functions themselves (by exact
-// name: a program's own malloc_pool() is a site), and library templates compiled into the program.
-bool is_runtime_module(const std::string& path) {
-  std::string module = basename_of(path);
-  for (const char* prefix : {"libc.so.", "libstdc++.so.", "libc++.so.", "libc++abi.so.", "libgcc_s.so.", "ld-linux"}) {
-    if (module.rfind(prefix, 0) == 0) return true;
-  }
-  return module == "libmemdx_trace.so";
+// The runtime's own frames say how memory was allocated, not who wanted it: the C, C++ and Rust
+// runtime libraries, the loader and the interpreters (by module), the allocation functions
+// themselves (by exact name: a program's own malloc_pool() is a site), and library code compiled
+// into the program (by source file, or by name).
+namespace {
+
+// "python3.11", "python3", "python": CPython's interpreter, which links libpython statically on
+// Debian; a program of the user's named "python_tool" is not one.
+bool is_python_interpreter(std::string_view module) {
+  if (module.rfind("python", 0) != 0) return false;
+  return module.find_first_not_of("0123456789.", 6) == std::string_view::npos;
 }
 
-bool is_runtime_frame(const SourceFrame& frame) {
-  if (is_runtime_module(frame.module)) return true;
-  // Code inlined from installed headers (libstdc++'s containers, Boost) is a library's, even
-  // when it was compiled into the program.
-  if (frame.file.rfind("/usr/include/", 0) == 0) return true;
+}  // namespace
+
+bool is_runtime_module(const std::string& path) {
+  std::string module = basename_of(path);
+  for (const char* prefix :
+       {"libc.so.", "libm.so.", "libpthread.so.", "libdl.so.", "librt.so.", "libstdc++.so.", "libc++.so.",
+        "libc++abi.so.", "libgcc_s.so.", "ld-linux", "libstd-", "libpython", "libnode.so"}) {
+    if (module.rfind(prefix, 0) == 0) return true;
+  }
+  return module == "libmemdx_trace.so" || module == "node" || module == "nodejs" || is_python_interpreter(module);
+}
+
+namespace {
+
+// Sources of the Rust standard library as rustc's own build names them: its crates under
+// /rustc/<commit>/library/, their dependencies (hashbrown, ...) under /rust/deps/.
+bool is_library_source(const std::string& file) {
+  for (const char* prefix : {"/usr/include/", "/rustc/", "/rust/deps/"}) {
+    if (file.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+// Rust's standard library by name, for frames without a source file: its crates' paths, also as
+// the self type of a trait impl ("<alloc::vec::Vec<T> as core::ops::Drop>::drop").
+bool is_rust_library_function(std::string_view name) {
+  while (!name.empty() && name[0] == '<') name.remove_prefix(1);
+  for (const char* crate : {"alloc::", "core::", "std::", "hashbrown::"}) {
+    if (name.rfind(crate, 0) == 0) return true;
+  }
+  return false;
+}
+
+bool is_allocation_function(const std::string& name) {
   static const std::set<std::string> kAllocationFunctions = {
       "malloc",   "free",   "calloc",  "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
       "memalign", "valloc", "pvalloc", "mmap",    "mmap64",       "munmap",         "mremap"};
-  if (kAllocationFunctions.count(frame.function)) return true;
-  for (const char* prefix : {"operator new", "operator delete", "__cxa_"}) {
-    if (frame.function.rfind(prefix, 0) == 0) return true;
+  if (kAllocationFunctions.count(name)) return true;
+  // C++'s operators and ABI helpers; Rust's allocator shims (__rust_alloc, __rdl_alloc,
+  // __rg_alloc, and rustc's newer __rustc::__rust_alloc).
+  for (const char* prefix : {"operator new", "operator delete", "__cxa_", "__rust_", "__rdl_", "__rg_", "__rustc::"}) {
+    if (name.rfind(prefix, 0) == 0) return true;
   }
+  return false;
+}
+
+}  // namespace
+
+bool is_runtime_frame(const SourceFrame& frame) {
+  if (is_runtime_module(frame.module)) return true;
+  // Code inlined or instantiated from installed headers (libstdc++'s containers, Boost) and Rust's
+  // standard library is a library's, even when it was compiled into the program.
+  if (is_library_source(frame.file)) return true;
+  if (is_allocation_function(frame.function)) return true;
+  if (frame.language == SourceLanguage::kRust && is_rust_library_function(frame.function)) return true;
   // Library templates instantiated in the program ("std::vector<int>::push_back(...)", or with
   // the return type first: "void std::vector<...>::_M_realloc_insert<...>(...)").
   std::string_view name = std::string_view(frame.function).substr(0, frame.function.find('('));

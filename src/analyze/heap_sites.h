@@ -1,5 +1,5 @@
 // Call sites of the heap trace: stacks grouped by the first frame that is the program's own code
-// (not the C or C++ runtime, not an inlined std:: template, not operator new), symbolized.
+// (not the C, C++ or Rust runtime, not an inlined std:: template, not operator new), symbolized.
 #pragma once
 
 #include <cstddef>
@@ -65,12 +65,14 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t s
 // that did not grow are absent. The same slope ranks growth sites.
 std::unordered_map<uint32_t, uint64_t> growth_bytes_by_stack(const ProcessHeapProfile& profile, bool mapped = false);
 
-// Whether a frame belongs to the runtime (C/C++ runtime libraries, the loader, the allocation
-// functions, std:: templates, the tracer) rather than to the program: sites skip such frames.
+// Whether a frame belongs to the runtime rather than to the program: the C/C++ runtime libraries,
+// the loader, the interpreters, the allocation functions, std:: templates and code from installed
+// headers, Rust's standard library compiled into the program (its sources under /rustc/, or its
+// alloc::, core::, std:: and hashbrown:: paths), the tracer. Sites skip such frames.
 bool is_runtime_frame(const SourceFrame& frame);
 
-// Whether a module (by path) is the C/C++ runtime, the loader or the tracer: symbolized from its
-// symbol table only, its frames never sites.
+// Whether a module (by path) is the C, C++ or Rust runtime, the loader, the Python or Node
+// interpreter, or the tracer: symbolized from its symbol table only, its frames never sites.
 bool is_runtime_module(const std::string& path);
 
 // "function (file:line)" or "module+0xoffset".
