@@ -101,6 +101,10 @@ class ProfileBuilder {
     return 0;
   }
 
+  // Every address of a recorded stack is a return address. The location holds the address of the
+  // call, inside the call instruction, as profile.proto asks of non-leaf frames: a tool that
+  // symbolizes it itself (frames without a function are left to it) then names the line of the
+  // call, not the line after it (often the closing brace).
   uint64_t location_id(ProcessScope& scope, uint64_t address) {
     uint64_t mapping = address == 0 ? 0 : mapping_of(scope, address);
     // The same module at the same place is the same code in every process (a forked child); an
@@ -111,7 +115,7 @@ class ProfileBuilder {
     pb::Location* location = profile_.add_location();
     location->set_id(entry->second);
     location->set_mapping_id(mapping);
-    location->set_address(address);
+    location->set_address(address == 0 ? 0 : address - 1);
     // Frames without a function are left without a line, so that pprof may symbolize them itself.
     for (const SourceFrame& frame : scope.symbolizer.resolve(address)) {
       if (frame.function.empty()) continue;
