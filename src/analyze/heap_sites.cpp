@@ -139,16 +139,22 @@ void add(AllocationStats& into, const AllocationStats& stats) {
 }
 
 // The stack from the site's frame outwards: the allocator's and the runtime's frames inside
-// it say how, not who.
-std::vector<std::string> formatted_stack(const std::vector<uint64_t>& stack, Symbolizer& symbolizer) {
-  std::vector<std::string> all, from_site;
+// it say how, not who. All of it when every frame is the runtime's.
+SiteStack formatted_stack(const std::vector<uint64_t>& stack, Symbolizer& symbolizer) {
+  std::vector<const SourceFrame*> frames;
   for (uint64_t address : stack) {
-    for (const SourceFrame& frame : symbolizer.resolve(address)) {
-      all.push_back(format_frame(frame));
-      if (!from_site.empty() || !is_runtime_frame(frame)) from_site.push_back(all.back());
-    }
+    for (const SourceFrame& frame : symbolizer.resolve(address)) frames.push_back(&frame);
   }
-  return from_site.empty() ? all : from_site;
+  auto site = std::find_if(frames.begin(), frames.end(), [](const SourceFrame* f) { return !is_runtime_frame(*f); });
+  if (site == frames.end()) site = frames.begin();
+  SiteStack out;
+  for (auto frame = site; frame != frames.end(); ++frame) {
+    if ((*frame)->function.empty() && !(*frame)->module.empty()) {
+      out.unnamed.push_back({out.frames.size(), (*frame)->module, (*frame)->module_offset});
+    }
+    out.frames.push_back(format_frame(**frame));
+  }
+  return out;
 }
 
 }  // namespace
@@ -161,13 +167,13 @@ std::string format_frame(const SourceFrame& frame) {
   return fmt::format("{} ({}:{})", frame.function, basename_of(frame.file), frame.line);
 }
 
-Symbolizer symbolizer_for(const ProcessHeapProfile& profile) {
+Symbolizer symbolizer_for(const ProcessHeapProfile& profile, const std::vector<std::string>& debug_dirs) {
   std::vector<ModuleMapping> modules;
   for (const TraceModule& module : profile.modules) {
     if (module.path.empty() || module.path[0] != '/') continue;  // linux-vdso.so.1 and the like
     modules.push_back({module.path, module.load_bias, module.start, module.end, is_runtime_module(module.path)});
   }
-  return Symbolizer(std::move(modules));
+  return Symbolizer(std::move(modules), debug_dirs);
 }
 
 namespace {
@@ -243,7 +249,7 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
   return all;
 }
 
-std::vector<std::string> site_stack(const HeapSite& site, Symbolizer& symbolizer) {
+SiteStack site_stack(const HeapSite& site, Symbolizer& symbolizer) {
   if (!site.largest_stack) return {};
   return formatted_stack(*site.largest_stack, symbolizer);
 }
@@ -373,7 +379,9 @@ model::HeapSiteSummary site_summary(const HeapSite& site, Symbolizer& symbolizer
   out.temporary_allocations = site.stats.temporary_allocations;
   out.growth_bytes_per_s = site.growth_bytes_per_s;
   out.growing = site.growing;
-  out.stack = site_stack(site, symbolizer);
+  SiteStack stack = site_stack(site, symbolizer);
+  out.stack = std::move(stack.frames);
+  out.unnamed_frames = std::move(stack.unnamed);
   return out;
 }
 
@@ -445,8 +453,10 @@ std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites, Symbo
   for (const HeapSite* site : ranked) {
     if (out.size() == kFindingSites) break;
     if (!site->growing && !out.empty() && ranked.front()->growing) break;
+    SiteStack stack = site_stack(*site, symbolizer);
     out.push_back({site->function, site->file, static_cast<int>(site->line), site->stats.live_bytes,
-                   site->growth_bytes_per_s, site_stack(*site, symbolizer), site->stats.live_at_peak_bytes});
+                   site->growth_bytes_per_s, std::move(stack.frames), site->stats.live_at_peak_bytes,
+                   std::move(stack.unnamed)});
   }
   return out;
 }
@@ -470,10 +480,11 @@ void mark_lost_streams(model::Verdict& verdict) {
 
 }  // namespace
 
-void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit) {
+void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit,
+                       const std::vector<std::string>& debug_dirs) {
   std::vector<ImageSites> images;
   for (const ProcessHeapProfile& profile : trace.processes) {
-    ImageSites image{&profile, symbolizer_for(profile), {}, {}};
+    ImageSites image{&profile, symbolizer_for(profile, debug_dirs), {}, {}};
     image.heap = heap_sites(profile, image.symbolizer, SiteMemory::kHeap);
     image.mapped = heap_sites(profile, image.symbolizer, SiteMemory::kMapped);
     verdict.heap.push_back(heap_summary(image, site_limit));

@@ -33,8 +33,9 @@ struct HeapSite {
 // Which of a process's memory the sites are of.
 enum class SiteMemory { kHeap, kMapped };
 
-// The symbolizer of one traced process image, from the modules its stream named.
-Symbolizer symbolizer_for(const ProcessHeapProfile& profile);
+// The symbolizer of one traced process image, from the modules its stream named; separate debug
+// files are looked for in `debug_dirs` too (Symbolizer).
+Symbolizer symbolizer_for(const ProcessHeapProfile& profile, const std::vector<std::string>& debug_dirs = {});
 
 // Every site of one process's heap (or direct mappings), in no particular order.
 std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer,
@@ -42,8 +43,12 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
 
 // The site's largest stack from the site's own frame outwards, one formatted frame per entry
 // (formatted only for the sites a report shows: symbolizing every frame of every stack would
-// cost most of the analysis).
-std::vector<std::string> site_stack(const HeapSite& site, Symbolizer& symbolizer);
+// cost most of the analysis), and which of those frames have no name.
+struct SiteStack {
+  std::vector<std::string> frames;
+  std::vector<model::UnnamedFrame> unnamed;  // by index in `frames`
+};
+SiteStack site_stack(const HeapSite& site, Symbolizer& symbolizer);
 
 // The rankings of sites the reports show; each keeps only the sites that belong in it.
 std::vector<const HeapSite*> growth_ranking(const std::vector<HeapSite>& sites);     // growing first, fastest first
@@ -57,8 +62,10 @@ std::map<pid_t, TracedMemory> traced_memory(const HeapTrace& trace);
 
 // Fills verdict.heap from the trace (per process image: its totals and the sites among the
 // first `site_limit` of any ranking), each traced process's peak_heap_live_bytes, and the sites
-// of the verdict's heap_growth, anon_growth and shmem_growth findings.
-void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit);
+// of the verdict's heap_growth, anon_growth and shmem_growth findings. Separate debug files are
+// looked for in `debug_dirs` too (Symbolizer).
+void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit,
+                       const std::vector<std::string>& debug_dirs = {});
 
 // How much each stack's live bytes grew over the process's life: the Theil-Sen slope of its live
 // series (heap, or direct mappings with `mapped`) times the series' duration, rounded; stacks

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
+#include <system_error>
 #include <unordered_map>
 #include <utility>
 
@@ -17,15 +19,25 @@
 namespace memdx::analyze {
 namespace {
 
-// libdwfl keeps this pointer for the Dwfl's lifetime, hence static storage. A null debuginfo_path
-// means the default ":.debug:/usr/lib/debug": next to the module, its .debug/ folder, then the
-// system debug tree (by build-id, then by .gnu_debuglink name).
-const Dwfl_Callbacks kCallbacks = {
-    .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .section_address = nullptr,  // only relocatable (.o) files need it
-    .debuginfo_path = nullptr,
-};
+// libdwfl's default places for separate debug files: next to the module, its .debug/ folder, then
+// the system debug tree (by build-id, then by .gnu_debuglink name under the module's path).
+constexpr const char* kDefaultDebugPath = ":.debug:/usr/lib/debug";
+
+// The debug directories first, then the defaults, in libdwfl's syntax: one absolute directory per
+// element, ':' between. An absolute element is searched by build-id (DIR/.build-id/xx/yyyy.debug),
+// then by the .gnu_debuglink name (or "MODULE.debug") under DIR/<the module's directory>, its
+// parents, and DIR itself; a file found by name must match the module's build-id, or the
+// debuglink's CRC. A directory whose name holds ':' cannot be said in this syntax and is skipped.
+std::string debuginfo_path(const std::vector<std::string>& debug_dirs) {
+  std::string path;
+  for (const std::string& dir : debug_dirs) {
+    if (dir.empty() || dir.find(':') != std::string::npos) continue;
+    std::error_code error;
+    std::filesystem::path absolute = std::filesystem::absolute(dir, error);
+    if (!error) path += absolute.lexically_normal().string() + ":";
+  }
+  return path + kDefaultDebugPath;
+}
 
 struct DwflDeleter {
   void operator()(Dwfl* dwfl) const { dwfl_end(dwfl); }
@@ -232,6 +244,10 @@ void set_line_table_location(Dwfl_Module* module, uint64_t pc, SourceFrame& fram
 }  // namespace
 
 struct Symbolizer::Impl {
+  // What the Dwfl points into, declared before it so that it outlives the Dwfl.
+  std::string debug_path;
+  char* debug_path_pointer = nullptr;
+  Dwfl_Callbacks callbacks{};
   DwflPtr dwfl;
   std::vector<LoadedModule> modules;  // sorted by start
   std::unordered_map<CacheKey, std::vector<SourceFrame>, CacheKeyHash> cache;
@@ -293,8 +309,17 @@ std::vector<SourceFrame> Symbolizer::Impl::symbolize(uint64_t address, bool is_r
   return frames;
 }
 
-Symbolizer::Symbolizer(std::vector<ModuleMapping> modules) : impl_(std::make_unique<Impl>()) {
-  impl_->dwfl.reset(dwfl_begin(&kCallbacks));  // null only when out of memory: all unresolved
+Symbolizer::Symbolizer(std::vector<ModuleMapping> modules, const std::vector<std::string>& debug_dirs)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->debug_path = debuginfo_path(debug_dirs);
+  impl_->debug_path_pointer = impl_->debug_path.data();
+  impl_->callbacks = {
+      .find_elf = dwfl_build_id_find_elf,
+      .find_debuginfo = dwfl_standard_find_debuginfo,
+      .section_address = nullptr,  // only relocatable (.o) files need it
+      .debuginfo_path = &impl_->debug_path_pointer,
+  };
+  impl_->dwfl.reset(dwfl_begin(&impl_->callbacks));  // null only when out of memory: all unresolved
   impl_->modules.reserve(modules.size());
   for (ModuleMapping& mapping : modules) impl_->modules.push_back({std::move(mapping)});
   std::sort(impl_->modules.begin(), impl_->modules.end(),

@@ -1,6 +1,7 @@
 // Turning the return addresses of a recorded stack into functions, source files and lines,
 // inlined frames included, through elfutils' libdwfl (DWARF in the module itself, or a separate
-// debug file found by build-id under /usr/lib/debug or by .gnu_debuglink next to it).
+// debug file found by build-id or by .gnu_debuglink: in the debug directories given, next to the
+// module, under /usr/lib/debug).
 #pragma once
 
 #include <cstdint>
@@ -41,9 +42,16 @@ struct SourceFrame {
 // no symbols is not an error: its addresses resolve to module + offset with an empty function.
 // Modules are opened lazily, on the first address that falls into them.
 // Not thread-safe: resolve() fills a cache; use one Symbolizer per thread.
+//
+// The DWARF of a stripped module is looked for in separate debug files: first in each of
+// `debug_dirs` (DIR/.build-id/xx/yyyy.debug by build-id; by the name .gnu_debuglink gives, or
+// MODULE.debug, in DIR itself or in DIR/<the module's directory>), then beside the module (and its
+// .debug/ folder), then under /usr/lib/debug the same ways. A file found by name is used only
+// when its build-id is the module's (or, without one, its CRC the one .gnu_debuglink records).
+// Relative directories are taken from the current directory; one whose name holds ':' is skipped.
 class Symbolizer {
  public:
-  explicit Symbolizer(std::vector<ModuleMapping> modules);
+  explicit Symbolizer(std::vector<ModuleMapping> modules, const std::vector<std::string>& debug_dirs = {});
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;

@@ -46,8 +46,8 @@ class ProfileBuilder {
     profile_.set_default_sample_type(string_id("inuse_space"));
   }
 
-  void add_process(const ProcessHeapProfile& process, size_t index) {
-    ProcessScope scope{process, index, {}, analyze::symbolizer_for(process)};
+  void add_process(const ProcessHeapProfile& process, size_t index, const std::vector<std::string>& debug_dirs) {
+    ProcessScope scope{process, index, {}, analyze::symbolizer_for(process, debug_dirs)};
     for (const analyze::TraceModule& module : process.modules) scope.mapping_ids.push_back(mapping_id(module));
     std::vector<uint32_t> stack_ids;
     for (const auto& [stack_id, stats] : process.heap_by_stack) stack_ids.push_back(stack_id);
@@ -199,10 +199,11 @@ std::string gzip(const std::string& bytes) {
 
 }  // namespace
 
-std::string render_pprof(const analyze::HeapTrace& trace, int64_t start_unix_ns) {
+std::string render_pprof(const analyze::HeapTrace& trace, int64_t start_unix_ns,
+                         const std::vector<std::string>& debug_dirs) {
   ProfileBuilder builder;
   describe(builder, trace, start_unix_ns);
-  for (size_t i = 0; i < trace.processes.size(); ++i) builder.add_process(trace.processes[i], i);
+  for (size_t i = 0; i < trace.processes.size(); ++i) builder.add_process(trace.processes[i], i, debug_dirs);
   std::string bytes;
   if (builder.profile().ByteSizeLong() > static_cast<size_t>(std::numeric_limits<int32_t>::max()) ||
       !builder.profile().SerializeToString(&bytes)) {
