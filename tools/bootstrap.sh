@@ -11,10 +11,11 @@ MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev n
 # The real programs run under memdx (tests/trace_integration/real_programs_test.cpp): a JVM (javac
 # builds its program), node, python3, perl, sqlite3, git, bash pipelines with coreutils and awk,
 # make and gcc. tmux gives the terminal tests a terminal of their own (tests/integration).
-# util-linux: setpriv.
+# util-linux: setpriv. rustc builds the Rust program of the site tests (tests/trace_integration);
+# binutils' objcopy, readelf and addr2line make and check the stripped programs there.
 MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev chromium
                      default-jdk-headless nodejs python3 perl sqlite3 git bash coreutils mawk make gcc
-                     tmux util-linux)
+                     tmux util-linux rustc binutils)
 
 memdx_say() { printf 'memdx: %s\n' "$*" >&2; }
 
