@@ -3,18 +3,19 @@
 
 MEMDX_ROOT=${MEMDX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
-# What building and running memdx needs.
+# What building and running memdx needs. llvm-14-dev: LLVM's demangler names Rust functions.
 MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev
-                      libzstd-dev libdw-dev libelf-dev libprotobuf-dev protobuf-compiler zlib1g-dev)
+                      libzstd-dev libdw-dev libelf-dev libprotobuf-dev protobuf-compiler zlib1g-dev llvm-14-dev)
 # What ./run-tests needs on top.
 # chromium: the HTML report is opened in a real headless browser (tests/browser).
 # The real programs run under memdx (tests/trace_integration/real_programs_test.cpp): a JVM (javac
 # builds its program), node, python3, perl, sqlite3, git, bash pipelines with coreutils and awk,
 # make and gcc. tmux gives the terminal tests a terminal of their own (tests/integration).
-# util-linux: setpriv.
+# util-linux: setpriv. rustc builds the Rust program of the site tests (tests/trace_integration);
+# binutils' objcopy, readelf and addr2line make and check the stripped programs there.
 MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev chromium
                      default-jdk-headless nodejs python3 perl sqlite3 git bash coreutils mawk make gcc
-                     tmux util-linux)
+                     tmux util-linux rustc binutils)
 
 memdx_say() { printf 'memdx: %s\n' "$*" >&2; }
 

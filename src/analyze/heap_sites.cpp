@@ -21,29 +21,74 @@ std::string basename_of(const std::string& path) {
 
 }  // namespace
 
-// The runtime's own frames say how memory was allocated, not who wanted it: the C and C++
-// runtime libraries and the loader (by module), the allocation functions themselves (by exact
-// name: a program's own malloc_pool() is a site), and library templates compiled into the program.
-bool is_runtime_module(const std::string& path) {
-  std::string module = basename_of(path);
-  for (const char* prefix : {"libc.so.", "libstdc++.so.", "libc++.so.", "libc++abi.so.", "libgcc_s.so.", "ld-linux"}) {
-    if (module.rfind(prefix, 0) == 0) return true;
-  }
-  return module == "libmemdx_trace.so";
+// The runtime's own frames say how memory was allocated, not who wanted it: the C, C++ and Rust
+// runtime libraries, the loader and the interpreters (by module), the allocation functions
+// themselves (by exact name: a program's own malloc_pool() is a site), and library code compiled
+// into the program (by source file, or by name).
+namespace {
+
+// "python3.11", "python3", "python": CPython's interpreter, which links libpython statically on
+// Debian; a program of the user's named "python_tool" is not one.
+bool is_python_interpreter(std::string_view module) {
+  if (module.rfind("python", 0) != 0) return false;
+  return module.find_first_not_of("0123456789.", 6) == std::string_view::npos;
 }
 
-bool is_runtime_frame(const SourceFrame& frame) {
-  if (is_runtime_module(frame.module)) return true;
-  // Code inlined from installed headers (libstdc++'s containers, Boost) is a library's, even
-  // when it was compiled into the program.
-  if (frame.file.rfind("/usr/include/", 0) == 0) return true;
+}  // namespace
+
+bool is_runtime_module(const std::string& path) {
+  std::string module = basename_of(path);
+  for (const char* prefix :
+       {"libc.so.", "libm.so.", "libpthread.so.", "libdl.so.", "librt.so.", "libstdc++.so.", "libc++.so.",
+        "libc++abi.so.", "libgcc_s.so.", "ld-linux", "libstd-", "libpython", "libnode.so"}) {
+    if (module.rfind(prefix, 0) == 0) return true;
+  }
+  return module == "libmemdx_trace.so" || module == "node" || module == "nodejs" || is_python_interpreter(module);
+}
+
+namespace {
+
+// Sources of the Rust standard library as rustc's own build names them: its crates under
+// /rustc/<commit>/library/, their dependencies (hashbrown, ...) under /rust/deps/.
+bool is_library_source(const std::string& file) {
+  for (const char* prefix : {"/usr/include/", "/rustc/", "/rust/deps/"}) {
+    if (file.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+// Rust's standard library by name, for frames without a source file: its crates' paths, also as
+// the self type of a trait impl ("<alloc::vec::Vec<T> as core::ops::Drop>::drop").
+bool is_rust_library_function(std::string_view name) {
+  while (!name.empty() && name[0] == '<') name.remove_prefix(1);
+  for (const char* crate : {"alloc::", "core::", "std::", "hashbrown::"}) {
+    if (name.rfind(crate, 0) == 0) return true;
+  }
+  return false;
+}
+
+bool is_allocation_function(const std::string& name) {
   static const std::set<std::string> kAllocationFunctions = {
       "malloc",   "free",   "calloc",  "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
       "memalign", "valloc", "pvalloc", "mmap",    "mmap64",       "munmap",         "mremap"};
-  if (kAllocationFunctions.count(frame.function)) return true;
-  for (const char* prefix : {"operator new", "operator delete", "__cxa_"}) {
-    if (frame.function.rfind(prefix, 0) == 0) return true;
+  if (kAllocationFunctions.count(name)) return true;
+  // C++'s operators and ABI helpers; Rust's allocator shims (__rust_alloc, __rdl_alloc,
+  // __rg_alloc, and rustc's newer __rustc::__rust_alloc).
+  for (const char* prefix : {"operator new", "operator delete", "__cxa_", "__rust_", "__rdl_", "__rg_", "__rustc::"}) {
+    if (name.rfind(prefix, 0) == 0) return true;
   }
+  return false;
+}
+
+}  // namespace
+
+bool is_runtime_frame(const SourceFrame& frame) {
+  if (is_runtime_module(frame.module)) return true;
+  // Code inlined or instantiated from installed headers (libstdc++'s containers, Boost) and Rust's
+  // standard library is a library's, even when it was compiled into the program.
+  if (is_library_source(frame.file)) return true;
+  if (is_allocation_function(frame.function)) return true;
+  if (frame.language == SourceLanguage::kRust && is_rust_library_function(frame.function)) return true;
   // Library templates instantiated in the program ("std::vector<int>::push_back(...)", or with
   // the return type first: "void std::vector<...>::_M_realloc_insert<...>(...)").
   std::string_view name = std::string_view(frame.function).substr(0, frame.function.find('('));
@@ -96,16 +141,23 @@ void add(AllocationStats& into, const AllocationStats& stats) {
 }
 
 // The stack from the site's frame outwards: the allocator's and the runtime's frames inside
-// it say how, not who.
-std::vector<std::string> formatted_stack(const std::vector<uint64_t>& stack, uint64_t seq, Symbolizer& symbolizer) {
-  std::vector<std::string> all, from_site;
+// it say how, not who. All of it when every frame is the runtime's. Resolved against the modules
+// mapped at `seq`, when the stack was recorded.
+SiteStack formatted_stack(const std::vector<uint64_t>& stack, uint64_t seq, Symbolizer& symbolizer) {
+  std::vector<const SourceFrame*> frames;
   for (uint64_t address : stack) {
-    for (const SourceFrame& frame : symbolizer.resolve_at(address, seq)) {
-      all.push_back(format_frame(frame));
-      if (!from_site.empty() || !is_runtime_frame(frame)) from_site.push_back(all.back());
-    }
+    for (const SourceFrame& frame : symbolizer.resolve_at(address, seq)) frames.push_back(&frame);
   }
-  return from_site.empty() ? all : from_site;
+  auto site = std::find_if(frames.begin(), frames.end(), [](const SourceFrame* f) { return !is_runtime_frame(*f); });
+  if (site == frames.end()) site = frames.begin();
+  SiteStack out;
+  for (auto frame = site; frame != frames.end(); ++frame) {
+    if ((*frame)->function.empty() && !(*frame)->module.empty()) {
+      out.unnamed.push_back({out.frames.size(), (*frame)->module, (*frame)->module_offset});
+    }
+    out.frames.push_back(format_frame(**frame));
+  }
+  return out;
 }
 
 }  // namespace
@@ -118,14 +170,14 @@ std::string format_frame(const SourceFrame& frame) {
   return fmt::format("{} ({}:{})", frame.function, basename_of(frame.file), frame.line);
 }
 
-Symbolizer symbolizer_for(const ProcessHeapProfile& profile) {
+Symbolizer symbolizer_for(const ProcessHeapProfile& profile, const std::vector<std::string>& debug_dirs) {
   std::vector<ModuleMapping> modules;
   for (const TraceModule& module : profile.modules) {
     if (module.path.empty() || module.path[0] != '/') continue;  // linux-vdso.so.1 and the like
     modules.push_back({module.path, module.load_bias, module.start, module.end, is_runtime_module(module.path),
                        module.seq, module.unload_seq});
   }
-  return Symbolizer(std::move(modules));
+  return Symbolizer(std::move(modules), debug_dirs);
 }
 
 uint64_t stack_seq(const ProcessHeapProfile& profile, uint32_t stack_id) {
@@ -209,7 +261,7 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
   return all;
 }
 
-std::vector<std::string> site_stack(const HeapSite& site, Symbolizer& symbolizer) {
+SiteStack site_stack(const HeapSite& site, Symbolizer& symbolizer) {
   if (!site.largest_stack) return {};
   return formatted_stack(*site.largest_stack, site.largest_stack_seq, symbolizer);
 }
@@ -340,7 +392,9 @@ model::HeapSiteSummary site_summary(const HeapSite& site, Symbolizer& symbolizer
   out.reserved_bytes = site.stats.reserved_bytes;
   out.growth_bytes_per_s = site.growth_bytes_per_s;
   out.growing = site.growing;
-  out.stack = site_stack(site, symbolizer);
+  SiteStack stack = site_stack(site, symbolizer);
+  out.stack = std::move(stack.frames);
+  out.unnamed_frames = std::move(stack.unnamed);
   return out;
 }
 
@@ -414,8 +468,10 @@ std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites, Symbo
   for (const HeapSite* site : ranked) {
     if (out.size() == kFindingSites) break;
     if (!site->growing && !out.empty() && ranked.front()->growing) break;
+    SiteStack stack = site_stack(*site, symbolizer);
     out.push_back({site->function, site->file, static_cast<int>(site->line), site->stats.live_bytes,
-                   site->growth_bytes_per_s, site_stack(*site, symbolizer), site->stats.live_at_peak_bytes});
+                   site->growth_bytes_per_s, std::move(stack.frames), site->stats.live_at_peak_bytes,
+                   std::move(stack.unnamed)});
   }
   return out;
 }
@@ -491,10 +547,11 @@ void confirm_growth_by_sites(model::Verdict& verdict, pid_t pid, ImageSites& ima
 
 }  // namespace
 
-void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit, bool sites_judge_growth) {
+void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit, bool sites_judge_growth,
+                       const std::vector<std::string>& debug_dirs) {
   std::vector<ImageSites> images;
   for (const ProcessHeapProfile& profile : trace.processes) {
-    ImageSites image{&profile, symbolizer_for(profile), {}, {}};
+    ImageSites image{&profile, symbolizer_for(profile, debug_dirs), {}, {}};
     image.heap = heap_sites(profile, image.symbolizer, SiteMemory::kHeap);
     image.mapped = heap_sites(profile, image.symbolizer, SiteMemory::kMapped);
     verdict.heap.push_back(heap_summary(image, site_limit));

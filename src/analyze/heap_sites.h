@@ -1,5 +1,5 @@
 // Call sites of the heap trace: stacks grouped by the first frame that is the program's own code
-// (not the C or C++ runtime, not an inlined std:: template, not operator new), symbolized.
+// (not the C, C++ or Rust runtime, not an inlined std:: template, not operator new), symbolized.
 #pragma once
 
 #include <cstddef>
@@ -37,8 +37,9 @@ struct HeapSite {
 enum class SiteMemory { kHeap, kMapped };
 
 // The symbolizer of one traced process image, from the modules its stream named, each with the
-// time it was mapped: resolve a stack's frames at its stack_seq.
-Symbolizer symbolizer_for(const ProcessHeapProfile& profile);
+// time it was mapped: resolve a stack's frames at its stack_seq. Separate debug files are looked
+// for in `debug_dirs` too (Symbolizer).
+Symbolizer symbolizer_for(const ProcessHeapProfile& profile, const std::vector<std::string>& debug_dirs = {});
 
 // When a stack was recorded (its first use), for Symbolizer::resolve_at; Symbolizer::kLatest
 // when the profile does not say.
@@ -50,8 +51,12 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
 
 // The site's largest stack from the site's own frame outwards, one formatted frame per entry
 // (formatted only for the sites a report shows: symbolizing every frame of every stack would
-// cost most of the analysis).
-std::vector<std::string> site_stack(const HeapSite& site, Symbolizer& symbolizer);
+// cost most of the analysis), and which of those frames have no name.
+struct SiteStack {
+  std::vector<std::string> frames;
+  std::vector<model::UnnamedFrame> unnamed;  // by index in `frames`
+};
+SiteStack site_stack(const HeapSite& site, Symbolizer& symbolizer);
 
 // The rankings of sites the reports show; each keeps only the sites that belong in it.
 std::vector<const HeapSite*> growth_ranking(const std::vector<HeapSite>& sites);     // growing first, fastest first
@@ -65,23 +70,26 @@ std::map<pid_t, TracedMemory> traced_memory(const HeapTrace& trace);
 
 // Fills verdict.heap from the trace (per process image: its totals and the sites among the
 // first `site_limit` of any ranking), each traced process's peak_heap_live_bytes, and the sites
-// of the verdict's heap_growth, anon_growth and shmem_growth findings.
+// of the verdict's heap_growth, anon_growth and shmem_growth findings. Separate debug files are
+// looked for in `debug_dirs` too (Symbolizer).
 // With `sites_judge_growth` (a recording with samples, whose processes were judged), a site whose
 // own live bytes pass the trend test confirms heap_growth even where the whole heap's swings hid it.
 void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit,
-                       bool sites_judge_growth = true);
+                       bool sites_judge_growth = true, const std::vector<std::string>& debug_dirs = {});
 
 // How much each stack's live bytes grew over the process's life: the Theil-Sen slope of its live
 // series (heap, or direct mappings with `mapped`) times the series' duration, rounded; stacks
 // that did not grow are absent. The same slope ranks growth sites.
 std::unordered_map<uint32_t, uint64_t> growth_bytes_by_stack(const ProcessHeapProfile& profile, bool mapped = false);
 
-// Whether a frame belongs to the runtime (C/C++ runtime libraries, the loader, the allocation
-// functions, std:: templates, the tracer) rather than to the program: sites skip such frames.
+// Whether a frame belongs to the runtime rather than to the program: the C/C++ runtime libraries,
+// the loader, the interpreters, the allocation functions, std:: templates and code from installed
+// headers, Rust's standard library compiled into the program (its sources under /rustc/, or its
+// alloc::, core::, std:: and hashbrown:: paths), the tracer. Sites skip such frames.
 bool is_runtime_frame(const SourceFrame& frame);
 
-// Whether a module (by path) is the C/C++ runtime, the loader or the tracer: symbolized from its
-// symbol table only, its frames never sites.
+// Whether a module (by path) is the C, C++ or Rust runtime, the loader, the Python or Node
+// interpreter, or the tracer: symbolized from its symbol table only, its frames never sites.
 bool is_runtime_module(const std::string& path);
 
 // "function (file:line)" or "module+0xoffset".

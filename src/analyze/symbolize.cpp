@@ -2,32 +2,45 @@
 
 #include <sys/stat.h>
 
-#include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string_view>
+#include <system_error>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
 
+#include "analyze/demangle.h"
+
 namespace memdx::analyze {
 namespace {
 
-// libdwfl keeps this pointer for the Dwfl's lifetime, hence static storage. A null debuginfo_path
-// means the default ":.debug:/usr/lib/debug": next to the module, its .debug/ folder, then the
-// system debug tree (by build-id, then by .gnu_debuglink name).
-const Dwfl_Callbacks kCallbacks = {
-    .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .section_address = nullptr,  // only relocatable (.o) files need it
-    .debuginfo_path = nullptr,
-};
+// libdwfl's default places for separate debug files: next to the module, its .debug/ folder, then
+// the system debug tree (by build-id, then by .gnu_debuglink name under the module's path).
+constexpr const char* kDefaultDebugPath = ":.debug:/usr/lib/debug";
+
+// The debug directories first, then the defaults, in libdwfl's syntax: one absolute directory per
+// element, ':' between. An absolute element is searched by build-id (DIR/.build-id/xx/yyyy.debug),
+// then by the .gnu_debuglink name (or "MODULE.debug") under DIR/<the module's directory>, its
+// parents, and DIR itself; a file found by name must match the module's build-id, or the
+// debuglink's CRC. A directory whose name holds ':' cannot be said in this syntax and is skipped.
+std::string debuginfo_path(const std::vector<std::string>& debug_dirs) {
+  std::string path;
+  for (const std::string& dir : debug_dirs) {
+    if (dir.empty() || dir.find(':') != std::string::npos) continue;
+    std::error_code error;
+    std::filesystem::path absolute = std::filesystem::absolute(dir, error);
+    if (!error) path += absolute.lexically_normal().string() + ":";
+  }
+  return path + kDefaultDebugPath;
+}
 
 struct DwflDeleter {
   void operator()(Dwfl* dwfl) const { dwfl_end(dwfl); }
@@ -92,21 +105,9 @@ bool overlaps(const std::vector<LoadedModule>& modules, const std::vector<size_t
   });
 }
 
-// "f(int) [clone .constprop.0] [clone .cold]" -> "f(int)": the optimiser's copies of a function
-// (constant-propagated, hot/cold split) are one function in the source, and must count as one.
-std::string without_clone_suffixes(std::string name) {
-  size_t clone = name.find(" [clone .");
-  if (clone != std::string::npos && name.back() == ']') name.resize(clone);
-  return name;
-}
-
-// Only "_Z" names are mangled C++: __cxa_demangle would turn a C symbol such as "f" into "float".
-std::string demangle(const char* name) {
+DemangledName demangle(const char* name) {
   if (name == nullptr) return {};
-  if (std::string_view(name).substr(0, 2) != "_Z") return name;
-  int status = 0;
-  std::unique_ptr<char, FreeDeleter> demangled(abi::__cxa_demangle(name, nullptr, nullptr, &status));
-  return status == 0 && demangled ? without_clone_suffixes(demangled.get()) : std::string(name);
+  return demangle_symbol(name);
 }
 
 // DWARF 5 names the files of the compile directory relative to it; joined, the path can be opened
@@ -161,7 +162,7 @@ std::string qualified_name(Dwarf_Die* die) {
 
 // The linkage name demangles to the qualified name with parameter types; the _integrate lookup
 // follows abstract origins and specifications to the declaration that holds it.
-std::string linkage_name(Dwarf_Die* die) {
+DemangledName linkage_name(Dwarf_Die* die) {
   Dwarf_Attribute attr;
   for (int name_attribute : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
     if (const char* name = dwarf_formstring(dwarf_attr_integrate(die, name_attribute, &attr))) return demangle(name);
@@ -199,18 +200,40 @@ std::vector<Dwarf_Die> function_scopes(Dwfl_Module* module, uint64_t pc) {
 }
 
 // From .symtab, or .dynsym alone in a stripped module (exported functions only).
-std::string symbol_name(Dwfl_Module* module, uint64_t pc) {
+DemangledName symbol_name(Dwfl_Module* module, uint64_t pc) {
   GElf_Off offset = 0;
   GElf_Sym symbol;
   return demangle(dwfl_module_addrinfo(module, pc, &offset, &symbol, nullptr, nullptr, nullptr));
 }
 
-std::string function_name(Dwfl_Module* module, uint64_t pc, Dwarf_Die* scope, bool outermost) {
-  if (std::string name = linkage_name(scope); !name.empty()) return name;
+DemangledName function_name(Dwfl_Module* module, uint64_t pc, Dwarf_Die* scope, bool outermost) {
+  if (DemangledName name = linkage_name(scope); !name.name.empty()) return name;
   // Where DWARF has no linkage name, the symbol table still has the parameter types, but it only
   // knows the real function, not what was inlined into it.
-  if (std::string name = outermost ? symbol_name(module, pc) : ""; !name.empty()) return name;
-  return qualified_name(scope);
+  if (DemangledName name = outermost ? symbol_name(module, pc) : DemangledName{}; !name.name.empty()) return name;
+  return {qualified_name(scope), SourceLanguage::kUnknown};
+}
+
+// The language of the compile unit holding `die`, where DWARF says it.
+SourceLanguage unit_language(Dwarf_Die* die) {
+  Dwarf_Die cu;
+  if (dwarf_diecu(die, &cu, nullptr, nullptr) == nullptr) return SourceLanguage::kUnknown;
+  switch (dwarf_srclang(&cu)) {
+    case DW_LANG_Rust:
+      return SourceLanguage::kRust;
+    case DW_LANG_C_plus_plus:
+    case DW_LANG_C_plus_plus_03:
+    case DW_LANG_C_plus_plus_11:
+    case DW_LANG_C_plus_plus_14:
+      return SourceLanguage::kCxx;
+    case DW_LANG_C89:
+    case DW_LANG_C:
+    case DW_LANG_C99:
+    case DW_LANG_C11:
+      return SourceLanguage::kC;
+    default:
+      return SourceLanguage::kUnknown;
+  }
 }
 
 // Where an inlined instance was called from, in the function it was inlined into.
@@ -235,7 +258,10 @@ std::vector<SourceFrame> inline_frames(Dwfl_Module* module, uint64_t pc, const S
   std::vector<Dwarf_Die> scopes = function_scopes(module, pc);
   std::vector<SourceFrame> frames(scopes.size(), base);
   for (size_t i = 0; i < scopes.size(); ++i) {
-    frames[i].function = function_name(module, pc, &scopes[i], i + 1 == scopes.size());
+    DemangledName name = function_name(module, pc, &scopes[i], i + 1 == scopes.size());
+    frames[i].function = std::move(name.name);
+    // The mangling says it where there is one (an inlined Rust generic in a C++ unit is Rust).
+    frames[i].language = name.language != SourceLanguage::kUnknown ? name.language : unit_language(&scopes[i]);
     frames[i].inlined = dwarf_tag(&scopes[i]) == DW_TAG_inlined_subroutine;
     if (i > 0) set_call_site(&scopes[i - 1], frames[i]);
   }
@@ -255,6 +281,10 @@ void set_line_table_location(Dwfl_Module* module, uint64_t pc, SourceFrame& fram
 }  // namespace
 
 struct Symbolizer::Impl {
+  // What every layer's Dwfl points into, declared before the layers so that it outlives them.
+  std::string debug_path;
+  char* debug_path_pointer = nullptr;
+  Dwfl_Callbacks callbacks{};
   std::vector<LoadedModule> modules;
   std::vector<Layer> layers;
   std::unordered_map<CacheKey, std::vector<SourceFrame>, CacheKeyHash> cache;
@@ -301,7 +331,7 @@ void Symbolizer::Impl::add_to_layer(size_t module) {
   while (layer < layers.size() && overlaps(modules, layers[layer].modules, modules[module].mapping)) ++layer;
   if (layer == layers.size()) {
     layers.emplace_back();
-    layers.back().dwfl.reset(dwfl_begin(&kCallbacks));  // null only when out of memory: all unresolved
+    layers.back().dwfl.reset(dwfl_begin(&callbacks));  // null only when out of memory: all unresolved
   }
   layers[layer].modules.push_back(module);
   modules[module].layer = layer;
@@ -357,20 +387,29 @@ std::vector<SourceFrame> Symbolizer::Impl::symbolize(uint64_t address, size_t mo
   base.module_offset = pc - module.mapping.load_bias;
   Dwfl_Module* dwfl_module = open(module);
   if (dwfl_module == nullptr) return {base};  // deleted, unreadable, not an ELF
-  if (module.mapping.names_only) {
-    base.function = symbol_name(dwfl_module, pc);
-    return {base};
-  }
-  std::vector<SourceFrame> frames = inline_frames(dwfl_module, pc, base);
-  if (frames.empty()) {  // no DWARF for pc: stripped, or code without debug information
+  std::vector<SourceFrame> frames;
+  if (!module.mapping.names_only) frames = inline_frames(dwfl_module, pc, base);
+  if (frames.empty()) {  // no DWARF for pc (stripped, or code without debug information), or not wanted
+    DemangledName name = symbol_name(dwfl_module, pc);
     frames.push_back(base);
-    frames.back().function = symbol_name(dwfl_module, pc);
+    frames.back().function = std::move(name.name);
+    frames.back().language = name.language;
+    if (module.mapping.names_only) return frames;
   }
   set_line_table_location(dwfl_module, pc, frames.front());
   return frames;
 }
 
-Symbolizer::Symbolizer(std::vector<ModuleMapping> modules) : impl_(std::make_unique<Impl>()) {
+Symbolizer::Symbolizer(std::vector<ModuleMapping> modules, const std::vector<std::string>& debug_dirs)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->debug_path = debuginfo_path(debug_dirs);
+  impl_->debug_path_pointer = impl_->debug_path.data();
+  impl_->callbacks = {
+      .find_elf = dwfl_build_id_find_elf,
+      .find_debuginfo = dwfl_standard_find_debuginfo,
+      .section_address = nullptr,  // only relocatable (.o) files need it
+      .debuginfo_path = &impl_->debug_path_pointer,
+  };
   impl_->add_modules(std::move(modules));
 }
 

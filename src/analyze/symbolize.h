@@ -1,12 +1,15 @@
 // Turning the return addresses of a recorded stack into functions, source files and lines,
 // inlined frames included, through elfutils' libdwfl (DWARF in the module itself, or a separate
-// debug file found by build-id under /usr/lib/debug or by .gnu_debuglink next to it).
+// debug file found by build-id or by .gnu_debuglink: in the debug directories given, next to the
+// module, under /usr/lib/debug).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "analyze/demangle.h"
 
 namespace memdx::analyze {
 
@@ -35,6 +38,8 @@ struct SourceFrame {
   uint64_t module_offset = 0;  // looked-up address - load_bias (what `addr2line -e MODULE` takes);
                                // the address itself when it is in no known module
   bool inlined = false;        // true for frames that were inlined into the next (outer) one
+  // From the symbol's mangling, else from the compile unit's DWARF; kUnknown without either.
+  SourceLanguage language = SourceLanguage::kUnknown;
 };
 
 // Resolves addresses of one traced process. The modules must be the files that were mapped at
@@ -44,9 +49,16 @@ struct SourceFrame {
 // same addresses at different times (dlclose, then dlopen of another library there) are each
 // opened once; an address is resolved in the one mapped at the time asked for.
 // Not thread-safe: resolve() fills a cache; use one Symbolizer per thread.
+//
+// The DWARF of a stripped module is looked for in separate debug files: first in each of
+// `debug_dirs` (DIR/.build-id/xx/yyyy.debug by build-id; by the name .gnu_debuglink gives, or
+// MODULE.debug, in DIR itself or in DIR/<the module's directory>), then beside the module (and its
+// .debug/ folder), then under /usr/lib/debug the same ways. A file found by name is used only
+// when its build-id is the module's (or, without one, its CRC the one .gnu_debuglink records).
+// Relative directories are taken from the current directory; one whose name holds ':' is skipped.
 class Symbolizer {
  public:
-  explicit Symbolizer(std::vector<ModuleMapping> modules);
+  explicit Symbolizer(std::vector<ModuleMapping> modules, const std::vector<std::string>& debug_dirs = {});
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;

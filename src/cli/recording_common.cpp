@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "analyze/diagnose.h"
@@ -136,7 +137,8 @@ void stop_on_signal_during_analysis(const std::string& recording_path) {
   ::pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
 }
 
-Analysis analyze_recording(const std::string& recording_path, size_t site_limit) {
+Analysis analyze_recording(const std::string& recording_path, size_t site_limit,
+                           const std::vector<std::string>& debug_dirs) {
   stop_on_signal_during_analysis(recording_path);
   Analysis analysis;
   try {
@@ -155,7 +157,8 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit)
     forget_exited_since(analysis.verdict);
     // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
     if (analysis.data.meta.kind == "trace") analysis.verdict.findings.clear();
-    analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_limit, analysis.data.meta.kind != "trace");
+    analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_limit, analysis.data.meta.kind != "trace",
+                               debug_dirs);
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
   } catch (const analyze::TraceFormatError& e) {
@@ -183,8 +186,9 @@ bool print_text(std::FILE* stream, const std::string& text) {
   return false;
 }
 
-model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream) {
-  Analysis analysis = analyze_recording(recording_path);
+model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream,
+                                  const std::vector<std::string>& debug_dirs) {
+  Analysis analysis = analyze_recording(recording_path, kHeapSitesInJson, debug_dirs);
   report::TextOptions text_options;
   text_options.recording_path = recording_path;
   if (outputs.json.is_standard_output() || outputs.html.is_standard_output()) text_stream = stderr;
@@ -193,9 +197,33 @@ model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutp
   if (outputs.html.is_open()) {
     report::HtmlOptions html_options;
     html_options.recording_path = recording_path;
+    html_options.debug_dirs = debug_dirs;
     outputs.html.write_all(render_html_report(analysis, html_options));
   }
   return std::move(analysis.verdict);
+}
+
+namespace {
+
+// libdwfl's search path separates directories with ':' and has no way to quote one.
+std::string check_debug_dir(const std::string& dir) {
+  if (dir.find(':') != std::string::npos) return fmt::format("{}: a debug directory's name cannot hold ':'", dir);
+  return "";
+}
+
+}  // namespace
+
+void add_debug_dir_option(CLI::App& command, std::vector<std::string>& debug_dirs) {
+  command
+      .add_option("--debug-dir", debug_dirs,
+                  "Where the separate debug files of stripped programs and libraries are (repeatable): "
+                  "DIR/.build-id/xx/yyyy.debug, or the file .gnu_debuglink names (or NAME.debug) in DIR or in "
+                  "DIR/<the module's directory>; searched before the places memdx looks anyway (beside the "
+                  "module, /usr/lib/debug)")
+      ->type_name("DIR")
+      ->allow_extra_args(false)  // one directory per --debug-dir: the recording after it is no directory
+      ->check(CLI::ExistingDirectory.description(""))
+      ->check(check_debug_dir);
 }
 
 std::optional<RecordOutcome> record_command(const RecordRequest& request, const std::string& path,

@@ -22,6 +22,10 @@
 #include "record/trace_collector.h"
 #include "report/html.h"
 
+namespace CLI {
+class App;
+}
+
 namespace memdx::cli {
 
 // "./memdx-<name>-<yyyymmdd-hhmmss>.memdx" in the current directory, name made file-safe.
@@ -42,10 +46,16 @@ struct Analysis {
 inline constexpr size_t kHeapSitesInJson = 20;
 
 // Diagnoses the recording and aggregates its heap trace, keeping the first `site_limit` sites of
-// each ranking (0: all). Shows a progress line on stderr while it reads a long trace, when
-// stderr is a terminal. Throws RuntimeError with one line when the recording or its trace
-// cannot be read.
-Analysis analyze_recording(const std::string& recording_path, size_t site_limit = kHeapSitesInJson);
+// each ranking (0: all), symbolized with separate debug files from `debug_dirs` too. Shows a
+// progress line on stderr while it reads a long trace, when stderr is a terminal. Throws
+// RuntimeError with one line when the recording or its trace cannot be read.
+Analysis analyze_recording(const std::string& recording_path, size_t site_limit = kHeapSitesInJson,
+                           const std::vector<std::string>& debug_dirs = {});
+
+// --debug-dir DIR, repeatable, for the commands that name call sites (run, report): where the
+// separate debug files of stripped programs and libraries are (analyze::Symbolizer). Each must
+// be a directory whose name holds no ':'.
+void add_debug_dir_option(CLI::App& command, std::vector<std::string>& debug_dirs);
 
 // From here on Ctrl-C, SIGTERM and SIGHUP end memdx at once (128+N), saying that the recording is
 // kept and how to analyse it again; output files not yet written are never left half-written.
@@ -64,7 +74,8 @@ std::string render_html_report(const Analysis& analysis, const report::HtmlOptio
 // analyze_recording, then the verdict's text on `text_stream` and its JSON and HTML into
 // `outputs`. `run` prints on stderr, since the command's stdout belongs to the command; an output
 // on standard output (`--json -`) keeps stdout for itself, and the text goes to stderr.
-model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream);
+model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream,
+                                  const std::vector<std::string>& debug_dirs = {});
 
 // Writes memdx's text to `stream` (stdout or stderr). A reader that went away (a closed pipe:
 // `memdx report R | head -1`) is said once on stderr and is no failure: the files are still

@@ -15,6 +15,15 @@
 
 namespace memdx::model {
 
+// A frame of a site's stack without a name: no symbol covers it, and no separate debug file was
+// found. `addr2line -f -C -e MODULE 0xOFFSET` names it where debug information exists elsewhere.
+// Not in the JSON (whose stack already reads "module+0xoffset"): the text says how to resolve them.
+struct UnnamedFrame {
+  size_t stack_index = 0;  // in the site's `stack`; 0 is the site's own frame
+  std::string module;      // the ELF's path when it was recorded
+  uint64_t offset = 0;     // in the module, as addr2line takes it
+};
+
 // A call site holding growing live memory (from the heap trace), in a growth finding.
 struct Site {
   std::string function;
@@ -24,6 +33,7 @@ struct Site {
   double growth_bytes_per_s = 0;
   std::vector<std::string> stack;   // innermost frame first
   uint64_t live_at_peak_bytes = 0;  // live when the process's heap (or mappings) peaked
+  std::vector<UnnamedFrame> unnamed_frames;
 };
 
 // One conclusion about one process, backed by numbers.
@@ -119,7 +129,8 @@ struct HeapSiteSummary {
   uint64_t reserved_bytes = 0;
   double growth_bytes_per_s = 0;  // Theil-Sen slope of its live bytes; 0 when not rising
   bool growing = false;           // its own live bytes pass the trend test for unbounded growth
-  std::vector<std::string> stack;
+  std::vector<std::string> stack;  // innermost frame first: the site's own, then its callers
+  std::vector<UnnamedFrame> unnamed_frames;
 };
 
 // What the heap tracer saw in one process image (a forked child and an exec'd image are each

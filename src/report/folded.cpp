@@ -84,11 +84,12 @@ std::optional<FoldedMetric> folded_metric_named(std::string_view name) {
   return std::nullopt;
 }
 
-std::string render_folded(const analyze::HeapTrace& trace, FoldedMetric metric) {
+std::string render_folded(const analyze::HeapTrace& trace, FoldedMetric metric,
+                          const std::vector<std::string>& debug_dirs) {
   std::map<std::string, uint64_t> bytes_by_folded_stack;
   bool several_images = trace.processes.size() > 1;
   for (const ProcessHeapProfile& profile : trace.processes) {
-    analyze::Symbolizer symbolizer = analyze::symbolizer_for(profile);
+    analyze::Symbolizer symbolizer = analyze::symbolizer_for(profile, debug_dirs);
     std::string root = several_images ? process_frame(profile) : "";
     static const std::vector<uint64_t> kNoFrames;
     for (const auto& [stack_id, value] : values_by_stack(profile, metric)) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "analyze/heap_profile.h"
 
@@ -29,7 +30,9 @@ inline constexpr std::string_view kFoldedMetricNames = "peak, growth, leaked or 
 // end (malloc, operator new, the C++ library's templates) are dropped, so the leaves are the
 // program's own code; a stack made only of the runtime's frames keeps them all. With more than
 // one process image the root frame is "pid N (program)". Lines are sorted, identical stacks
-// merged. Symbolizes every stack it prints (opens each process's modules).
-std::string render_folded(const analyze::HeapTrace& trace, FoldedMetric metric);
+// merged. Symbolizes every stack it prints (opens each process's modules, and looks for separate
+// debug files in `debug_dirs` too).
+std::string render_folded(const analyze::HeapTrace& trace, FoldedMetric metric,
+                          const std::vector<std::string>& debug_dirs = {});
 
 }  // namespace memdx::report

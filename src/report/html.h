@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
@@ -39,6 +40,8 @@ struct HtmlOptions {
   size_t processes_with_sites = 10;
   // The recording the page describes, named in the next steps' commands.
   std::string recording_path;
+  // Where separate debug files are looked for, besides the default places (analyze::Symbolizer).
+  std::vector<std::string> debug_dirs;
 };
 
 // The whole report as one HTML document. Symbolizes the heap trace's stacks (via render_folded);

@@ -208,7 +208,8 @@ ordered_json flame_node_json(const FlameNode& node) {
 }
 
 ordered_json flame_json(const analyze::HeapTrace& heap, FoldedMetric metric, const HtmlOptions& options) {
-  FlameTree tree = flame_tree(render_folded(heap, metric), options.flame_min_share, options.flame_max_nodes);
+  FlameTree tree =
+      flame_tree(render_folded(heap, metric, options.debug_dirs), options.flame_min_share, options.flame_max_nodes);
   return {{"total", tree.root.value},
           {"nodes", tree.kept_nodes},
           {"pruned", tree.pruned_nodes},

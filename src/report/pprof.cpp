@@ -46,8 +46,8 @@ class ProfileBuilder {
     profile_.set_default_sample_type(string_id("inuse_space"));
   }
 
-  void add_process(const ProcessHeapProfile& process, size_t index) {
-    ProcessScope scope{process, index, {}, analyze::symbolizer_for(process)};
+  void add_process(const ProcessHeapProfile& process, size_t index, const std::vector<std::string>& debug_dirs) {
+    ProcessScope scope{process, index, {}, analyze::symbolizer_for(process, debug_dirs)};
     for (const analyze::TraceModule& module : process.modules) scope.mapping_ids.push_back(mapping_id(module));
     std::vector<uint32_t> stack_ids;
     for (const auto& [stack_id, stats] : process.heap_by_stack) stack_ids.push_back(stack_id);
@@ -106,6 +106,10 @@ class ProfileBuilder {
     return 0;
   }
 
+  // Every address of a recorded stack is a return address. The location holds the address of the
+  // call, inside the call instruction, as profile.proto asks of non-leaf frames: a tool that
+  // symbolizes it itself (frames without a function are left to it) then names the line of the
+  // call, not the line after it (often the closing brace).
   uint64_t location_id(ProcessScope& scope, uint64_t address, uint64_t seq) {
     uint64_t mapping = address == 0 ? 0 : mapping_of(scope, address, seq);
     // The same module at the same place is the same code in every process (a forked child); an
@@ -116,7 +120,7 @@ class ProfileBuilder {
     pb::Location* location = profile_.add_location();
     location->set_id(entry->second);
     location->set_mapping_id(mapping);
-    location->set_address(address);
+    location->set_address(address == 0 ? 0 : address - 1);
     // Frames without a function are left without a line, so that pprof may symbolize them itself.
     for (const SourceFrame& frame : scope.symbolizer.resolve_at(address, seq)) {
       if (frame.function.empty()) continue;
@@ -200,10 +204,11 @@ std::string gzip(const std::string& bytes) {
 
 }  // namespace
 
-std::string render_pprof(const analyze::HeapTrace& trace, int64_t start_unix_ns) {
+std::string render_pprof(const analyze::HeapTrace& trace, int64_t start_unix_ns,
+                         const std::vector<std::string>& debug_dirs) {
   ProfileBuilder builder;
   describe(builder, trace, start_unix_ns);
-  for (size_t i = 0; i < trace.processes.size(); ++i) builder.add_process(trace.processes[i], i);
+  for (size_t i = 0; i < trace.processes.size(); ++i) builder.add_process(trace.processes[i], i, debug_dirs);
   std::string bytes;
   if (builder.profile().ByteSizeLong() > static_cast<size_t>(std::numeric_limits<int32_t>::max()) ||
       !builder.profile().SerializeToString(&bytes)) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "analyze/heap_sites.h"
 #include "analyze/wording.h"
 #include "model/terminal_text.h"
 #include "model/units.h"
@@ -365,10 +366,13 @@ std::string site_place(const model::HeapSiteSummary& site) {
   return place.empty() ? site.function : fmt::format("{} ({})", site.function, place);
 }
 
+// The frames the text has shown without a name, for the one hint at its end.
+using ShownUnnamed = std::vector<model::UnnamedFrame>;
+
 // One line for the site (the figure its section is about first, then the rest), then its stack
 // from the caller of the site's own frame outwards, indented.
 void render_site(std::string& out, const model::HeapSiteSummary& site, const std::string& figure, size_t frames,
-                 bool mapped) {
+                 bool mapped, ShownUnnamed& unnamed) {
   out += fmt::format("    {:>12}  {}\n", figure, one_line(site_place(site), 100));
   out += fmt::format("    {:>12}  {} {}, {} {}; {} live at the end in {} {}, {} at the peak\n", "",
                      count_text(site.allocations), mapped ? "mappings" : "allocations",
@@ -382,11 +386,15 @@ void render_site(std::string& out, const model::HeapSiteSummary& site, const std
   for (size_t i = 1; i < site.stack.size() && i <= frames; ++i) {
     out += fmt::format("    {:>12}    {}\n", "", one_line(site.stack[i], 100));
   }
+  for (const model::UnnamedFrame& frame : site.unnamed_frames) {
+    if (frame.stack_index <= frames) unnamed.push_back(frame);
+  }
 }
 
 template <typename Belongs, typename Before, typename Figure>
 void render_section(std::string& out, const std::vector<model::HeapSiteSummary>& sites, const std::string& title,
-                    const TextOptions& options, bool mapped, Belongs belongs, Before before, Figure figure) {
+                    const TextOptions& options, bool mapped, ShownUnnamed& unnamed, Belongs belongs, Before before,
+                    Figure figure) {
   std::vector<const model::HeapSiteSummary*> ranked;
   for (const auto& site : sites) {
     if (belongs(site)) ranked.push_back(&site);
@@ -395,38 +403,39 @@ void render_section(std::string& out, const std::vector<model::HeapSiteSummary>&
   std::stable_sort(ranked.begin(), ranked.end(), [&](auto* a, auto* b) { return before(*a, *b); });
   out += fmt::format("   {}:\n", title);
   for (size_t i = 0; i < ranked.size() && i < options.sites_per_section; ++i) {
-    render_site(out, *ranked[i], figure(*ranked[i]), options.stack_frames, mapped);
+    render_site(out, *ranked[i], figure(*ranked[i]), options.stack_frames, mapped, unnamed);
   }
 }
 
 void render_site_sections(std::string& out, const std::vector<model::HeapSiteSummary>& sites, const char* memory,
-                          const TextOptions& options, bool mapped) {
+                          const TextOptions& options, bool mapped, ShownUnnamed& unnamed) {
   render_section(
-      out, sites, fmt::format("{} growth: live bytes rising, fastest first", memory), options, mapped,
+      out, sites, fmt::format("{} growth: live bytes rising, fastest first", memory), options, mapped, unnamed,
       [](auto& s) { return s.growth_bytes_per_s > 0 && s.growing; },
       [](auto& a, auto& b) { return a.growth_bytes_per_s > b.growth_bytes_per_s; },
       [](auto& s) { return "+" + model::format_bytes(static_cast<uint64_t>(s.growth_bytes_per_s)) + "/s"; });
   render_section(
-      out, sites, fmt::format("{} at the peak: live when it was largest", memory), options, mapped,
+      out, sites, fmt::format("{} at the peak: live when it was largest", memory), options, mapped, unnamed,
       [](auto& s) { return s.live_at_peak_bytes > 0; },
       [](auto& a, auto& b) { return a.live_at_peak_bytes > b.live_at_peak_bytes; },
       [](auto& s) { return model::format_bytes(s.live_at_peak_bytes); });
   render_section(
-      out, sites, fmt::format("{} still live at the end (leaked at exit)", memory), options, mapped,
+      out, sites, fmt::format("{} still live at the end (leaked at exit)", memory), options, mapped, unnamed,
       [](auto& s) { return s.final_live_bytes > 0; },
       [](auto& a, auto& b) { return a.final_live_bytes > b.final_live_bytes; },
       [](auto& s) { return model::format_bytes(s.final_live_bytes); });
   render_section(
       out, sites,
       fmt::format("{} temporary allocations: freed by the thread right after, nothing else between", memory), options,
-      mapped, [](auto& s) { return s.temporary_allocations > 0; },
+      mapped, unnamed, [](auto& s) { return s.temporary_allocations > 0; },
       [](auto& a, auto& b) { return a.temporary_allocations > b.temporary_allocations; },
       [](auto& s) { return count_text(s.temporary_allocations); });
 }
 
 constexpr size_t kTextHeapProcesses = 8;
 
-void render_heap_process(std::string& out, const model::HeapSummary& h, bool with_sites, const TextOptions& options) {
+void render_heap_process(std::string& out, const model::HeapSummary& h, bool with_sites, const TextOptions& options,
+                         ShownUnnamed& unnamed) {
   out += fmt::format("  pid {} ({}): {} allocations, {} allocated, peak live {}, live at the end {} in {} blocks",
                      h.pid, h.ended, count_text(h.allocations), model::format_bytes(h.allocated_bytes),
                      model::format_bytes(h.peak_live_bytes), model::format_bytes(h.final_live_bytes),
@@ -440,13 +449,13 @@ void render_heap_process(std::string& out, const model::HeapSummary& h, bool wit
   }
   out += fmt::format("; the tracer used {} in the process\n", model::format_bytes(h.peak_tracer_bytes));
   if (!with_sites) return;
-  render_site_sections(out, h.sites, "heap", options, false);
-  if (h.maps) render_site_sections(out, h.mapped_sites, "direct mmap", options, true);
+  render_site_sections(out, h.sites, "heap", options, false, unnamed);
+  if (h.maps) render_site_sections(out, h.mapped_sites, "direct mmap", options, true, unnamed);
 }
 
 // The process images with the largest heaps first; a shell loop's hundred short children
 // would otherwise bury them.
-void render_heap(std::string& out, const Verdict& v, const TextOptions& options) {
+void render_heap(std::string& out, const Verdict& v, const TextOptions& options, ShownUnnamed& unnamed) {
   if (v.heap.empty()) return;
   out += "\nHeap trace";
   if (v.heap.front().sample_bytes) {
@@ -459,11 +468,44 @@ void render_heap(std::string& out, const Verdict& v, const TextOptions& options)
   std::stable_sort(order.begin(), order.end(),
                    [](auto* a, auto* b) { return a->peak_live_bytes > b->peak_live_bytes; });
   for (size_t i = 0; i < order.size() && i < kTextHeapProcesses; ++i) {
-    render_heap_process(out, *order[i], i < options.processes_with_sites, options);
+    render_heap_process(out, *order[i], i < options.processes_with_sites, options, unnamed);
   }
   if (order.size() > kTextHeapProcesses) {
     out += fmt::format("  ... {} more with smaller heaps (all of them in --json)\n", order.size() - kTextHeapProcesses);
   }
+}
+
+// The next steps name each leak's fastest-growing site by its own frame.
+void add_unnamed_finding_sites(const Verdict& v, ShownUnnamed& unnamed) {
+  for (const Finding& f : v.findings) {
+    if (f.severity != "leak" || f.sites.empty()) continue;
+    for (const model::UnnamedFrame& frame : f.sites.front().unnamed_frames) {
+      if (frame.stack_index == 0) unnamed.push_back(frame);
+    }
+  }
+}
+
+// Said once, at the end: how to name the frames shown as module+0xoffset.
+void render_unnamed_hint(std::string& out, const ShownUnnamed& unnamed, const std::string& recording_path) {
+  if (unnamed.empty()) return;
+  std::vector<std::string> modules;
+  for (const model::UnnamedFrame& frame : unnamed) {
+    std::string name = frame.module.substr(frame.module.rfind('/') + 1);
+    if (std::find(modules.begin(), modules.end(), name) == modules.end()) modules.push_back(name);
+  }
+  std::string names;
+  for (const std::string& name : modules) names += (names.empty() ? "" : ", ") + name;
+  // The example is the program's own code where there is some: the runtime's frames (shown when a
+  // stack holds nothing else) are seldom the ones to look at.
+  auto own = std::find_if(unnamed.begin(), unnamed.end(),
+                          [](const model::UnnamedFrame& frame) { return !analyze::is_runtime_module(frame.module); });
+  const model::UnnamedFrame& first = own != unnamed.end() ? *own : unnamed.front();
+  std::string recording = recording_path.empty() ? "RECORDING" : shell_quoted(recording_path);
+  out += fmt::format(
+      "\nFrames shown as module+0xOFFSET have no symbols ({}: stripped, and no debug file found). Name one "
+      "with addr2line -f -C -e {} 0x{:x} (on the unstripped build, or where its debug file is installed), or give "
+      "memdx the directory of the separate debug files: memdx report {} --debug-dir DIR\n",
+      safe(names), safe(shell_quoted(first.module)), first.offset, safe(recording));
 }
 
 }  // namespace
@@ -499,7 +541,9 @@ std::string render_verdict_text(const Verdict& verdict, const TextOptions& optio
     std::string out =
         fmt::format("{}: heap trace only (captured by 'memdx trace'; 'memdx run' adds the memory trend verdict)\n",
                     command_of(verdict, verdict.target.pid));
-    render_heap(out, verdict, options);
+    ShownUnnamed unnamed;
+    render_heap(out, verdict, options, unnamed);
+    render_unnamed_hint(out, unnamed, options.recording_path);
     return out;
   }
   std::string out = verdict_headline(verdict) + "\n";
@@ -510,7 +554,10 @@ std::string render_verdict_text(const Verdict& verdict, const TextOptions& optio
   }
   render_next(out, verdict, options.recording_path);
   render_processes(out, verdict);
-  render_heap(out, verdict, options);
+  ShownUnnamed unnamed;
+  add_unnamed_finding_sites(verdict, unnamed);
+  render_heap(out, verdict, options, unnamed);
+  render_unnamed_hint(out, unnamed, options.recording_path);
   return out;
 }
 

@@ -90,7 +90,7 @@ Fixture leaking_recording() {
   leak.time_to_limit_s = 1500;
   leak.limit_name = "cgroup memory.max";
   leak.limit_bytes = 8192 * kMiB;
-  leak.sites.push_back({"keep_history", "leaker.cpp", 9, 40 * kMiB, 5.0 * kMiB, {"keep_history", "main"}});
+  leak.sites.push_back({"keep_history", "leaker.cpp", 9, 40 * kMiB, 5.0 * kMiB, {"keep_history", "main"}, 0, {}});
   f.verdict.findings.push_back(leak);
   f.verdict.hypotheses = {
       {"heap_growth", 100, "confirmed", "the malloc heap grows", "live heap +5 MiB/s, p<0.001"},

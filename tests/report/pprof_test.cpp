@@ -102,7 +102,8 @@ TEST(Pprof, OneSamplePerStackWithItsValuesAndPid) {
   EXPECT_EQ(profile.location_size(), 3);
   EXPECT_EQ(profile.sample(0).location_id(1), profile.sample(1).location_id(1));
   const pb::Location& leaf = profile.location(static_cast<int>(profile.sample(0).location_id(0) - 1));
-  EXPECT_EQ(leaf.address(), 0x10101u);
+  // The call instruction, not the return address after it: pprof would name the next line.
+  EXPECT_EQ(leaf.address(), 0x10100u);
   EXPECT_EQ(leaf.mapping_id(), 1u);
   EXPECT_EQ(leaf.line_size(), 0) << "no symbols: left for pprof to symbolize";
   ASSERT_EQ(profile.mapping_size(), 1);
@@ -130,7 +131,7 @@ TEST(Pprof, AForkedChildSharesMappingsAndLocationsButNotUnmappedAddresses) {
   for (int i = 0; i < profile.location_size(); ++i) {
     const pb::Location& location = profile.location(i);
     EXPECT_EQ(location.id(), static_cast<uint64_t>(i) + 1) << "ids are 1, 2, ...";
-    EXPECT_EQ(location.mapping_id(), location.address() == 0x90001 ? 0u : 1u);
+    EXPECT_EQ(location.mapping_id(), location.address() == 0x90000 ? 0u : 1u);
   }
 }
 
@@ -156,7 +157,7 @@ TEST(Pprof, TheSameAddressInLibrariesMappedOneAfterTheOtherIsTwoLocations) {
   std::vector<std::string> files;
   for (const pb::Sample& sample : profile.sample()) {
     const pb::Location& location = profile.location(static_cast<int>(sample.location_id(0) - 1));
-    EXPECT_EQ(location.address(), 0x50101u);
+    EXPECT_EQ(location.address(), 0x50100u);  // the call: the return address 0x50101 - 1
     files.push_back(text(profile, profile.mapping(static_cast<int>(location.mapping_id() - 1)).filename()));
   }
   EXPECT_EQ(files, (std::vector<std::string>{"/nonexistent/liba.so", "/nonexistent/libb.so"}));

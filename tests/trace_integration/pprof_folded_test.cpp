@@ -13,6 +13,8 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "proto/profile.pb.h"
 #include "trace_integration/programs/pprof_plan.h"
 #include "trace_integration/trace_support.h"
@@ -231,6 +233,37 @@ TEST_F(ReportOutputsTest, PprofTotalsAreTheVerdictsAndTheTextReportStillPrints) 
     }
   }
   EXPECT_GT(vector_samples, 0);
+}
+
+// pprof symbolizes a location itself when it has no line (or when told to): its address must
+// lie in the call instruction, whose line is the call's, not at the return address after it
+// (memdx_tracee_lines puts the closing brace of keep_history there).
+TEST_F(ReportOutputsTest, PprofLocationAddressesAreTheCallsTheirLinesName) {
+  Finished traced = trace({tracee_path("lines")});
+  ASSERT_EQ(traced.exit_code, 0) << traced.err;
+  Finished run = report_with({"--pprof", path("heap.pb.gz")});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  pb::Profile profile = read_profile(path("heap.pb.gz"));
+  ProfileIndex index(profile);
+  const std::string program = tracee_path("lines");
+  int checked = 0;
+  for (const pb::Location& location : profile.location()) {
+    if (location.line_size() == 0 || location.mapping_id() == 0) continue;
+    const pb::Mapping& mapping = profile.mapping(static_cast<int>(location.mapping_id() - 1));
+    if (index.text(mapping.filename()) != program) continue;
+    // The first line is the innermost function, inlined or not, and the line in it.
+    const pb::Function& function = *index.functions.at(location.line(0).function_id());
+    if (index.text(function.filename()).empty()) continue;  // _start: a symbol, no line table
+    // A position-independent program: its first segment is at 0, the address less the mapping's
+    // start is what addr2line takes. It prints the innermost function, then its file:line.
+    Finished named = run_for(
+        {find_on_path("addr2line"), "-e", program, fmt::format("0x{:x}", location.address() - mapping.memory_start())});
+    std::string place = named.out.substr(0, named.out.find_first_of(" \n"));  // less " (discriminator N)"
+    EXPECT_EQ(place, fmt::format("{}:{}", index.text(function.filename()), location.line(0).line()))
+        << index.text(function.name()) << " at 0x" << std::hex << location.address();
+    if (index.text(function.filename()) == tracee_source("lines.cpp")) ++checked;
+  }
+  EXPECT_GE(checked, 3) << "keep_history, make_record in keep_record, and main";
 }
 
 TEST_F(ReportOutputsTest, PprofNamesFunctionsWithTheirFilesAndInlinedFramesInnermostFirst) {

@@ -1,11 +1,15 @@
-// The site analysis on programs with known memory behaviour (programs/sites.cpp), run by
-// `memdx run` as a user would: which call sites hold growing memory, what leaked at exit, what
-// was temporary, and the findings that name those sites.
+// The site analysis on programs with known memory behaviour (programs/sites.cpp, lines.cpp and
+// the Rust call_tracer.rs), run by `memdx run` as a user would: which call sites hold growing
+// memory, what leaked at exit, what was temporary, the findings that name those sites, and the
+// lines they name.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
+#include <sstream>
 
 #include "trace_integration/trace_support.h"
 
@@ -14,13 +18,13 @@ namespace {
 
 class SitesTest : public TraceTest {
  protected:
-  // memdx run --json on the sites program in `mode`; the verdict.
-  json run_sites(const std::string& mode, const std::string& tracee = "sites") {
-    std::string json_path = path(mode + ".json");
-    recording_ = path(mode + ".memdx");
-    Finished run = run_for({memdx_path(), "run", "--json", json_path, "--out", recording_, "--",
-                            tracee_path(tracee), mode, "7"},
-                           120);
+  // memdx run --json on `command`; the verdict.
+  json run_program(const std::vector<std::string>& command, const std::string& name) {
+    std::string json_path = path(name + ".json");
+    recording_ = path(name + ".memdx");
+    std::vector<std::string> argv = {memdx_path(), "run", "--json", json_path, "--out", recording_, "--"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    Finished run = run_for(argv, 120);
     EXPECT_FALSE(run.timed_out);
     EXPECT_EQ(run.exit_code, 0) << run.err;
     std::ifstream in(json_path);
@@ -29,6 +33,11 @@ class SitesTest : public TraceTest {
       return json::object();
     }
     return json::parse(in);
+  }
+
+  // memdx run --json on the sites program in `mode`; the verdict.
+  json run_sites(const std::string& mode, const std::string& tracee = "sites") {
+    return run_program({tracee_path(tracee), mode, "7"}, mode);
   }
 };
 
@@ -161,6 +170,103 @@ TEST_F(SitesTest, InlinedSiteWithoutFramePointersKeepsItsFileAndLine) {
   // The caller it was inlined into is the next frame of the stack.
   ASSERT_GE(top["stack"].size(), 2u);
   EXPECT_NE(top["stack"][1].get<std::string>().find("index_document"), std::string::npos) << top["stack"].dump(2);
+}
+
+// The Rust program's path as rustc built it with `mangling` ("v0" or "legacy"); "" with a test
+// failure when it was not built, or when rustc gave it another mangling than the test is about.
+std::string rust_tracee(const std::string& mangling) {
+  std::string program = tracee_path("rust_" + mangling);
+  if (!std::filesystem::exists(program)) {
+    ADD_FAILURE() << program << " was not built: rustc was not found when the build was configured (Debian "
+                  << "package rustc; tools/bootstrap.sh installs it)";
+    return "";
+  }
+  Finished symbols = run_for({find_on_path("nm"), program});
+  std::istringstream lines(symbols.out);
+  std::string record_symbol;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("CallTracer6record") != std::string::npos) record_symbol = line.substr(line.rfind(' ') + 1);
+  }
+  bool v0 = starts_with(record_symbol, "_R");
+  bool legacy = starts_with(record_symbol, "_ZN") && record_symbol.find("17h") != std::string::npos;
+  if (mangling == "v0" ? !v0 : !legacy) {
+    ADD_FAILURE() << program << ": CallTracer::record is '" << record_symbol << "', not " << mangling << "-mangled";
+    return "";
+  }
+  return program;
+}
+
+// What demangling leaves in no name: Rust's mangled prefixes, legacy hashes and $-escapes.
+void expect_demangled(const std::string& name) {
+  static const std::regex kMangled(R"(^_R|^_ZN|::h[0-9a-f]{16}\b|\$(LT|GT|u20|C|RF)\$)");
+  EXPECT_FALSE(std::regex_search(name, kMangled)) << name;
+}
+
+// A Vec pushed by a method of the program and never trimmed, its Strings made by std's
+// format_inner and its buffer grown by alloc::raw_vec: the growth is the method's, on its line.
+void expect_rust_sites(const json& verdict) {
+  const std::string source = tracee_source("call_tracer.rs");
+  std::vector<json> growth = findings_of(verdict, "heap_growth");
+  ASSERT_EQ(growth.size(), 1u) << verdict["findings"].dump(2);
+  EXPECT_EQ(growth[0]["severity"], "leak");
+  const json& sites = growth[0]["sites"];
+  ASSERT_FALSE(sites.empty());
+  const json& top = sites[0];
+  EXPECT_EQ(top["function"], "call_tracer::CallTracer::record") << top.dump(2);
+  EXPECT_EQ(top["file"], source);
+  EXPECT_EQ(std::set<int>{top["line"].get<int>()}, marked_lines(source, "record")) << top.dump(2);
+  ASSERT_GE(top["stack"].size(), 2u);
+  EXPECT_TRUE(starts_with(top["stack"][1].get<std::string>(), "call_tracer::main (call_tracer.rs:"))
+      << top["stack"].dump(2);
+  // The bounded cache holds 64 entries whatever the run's length: no growth.
+  EXPECT_EQ(site_named(sites, "call_tracer::ResponseCache::store"), nullptr) << sites.dump(2);
+  ASSERT_EQ(verdict["heap"].size(), 1u);
+  const json& heap_sites = verdict["heap"][0]["sites"];
+  const json* cache = site_named(heap_sites, "call_tracer::ResponseCache::store");
+  ASSERT_NE(cache, nullptr) << heap_sites.dump(2);
+  EXPECT_FALSE((*cache)["growing"].get<bool>()) << cache->dump(2);
+  for (const json& site : heap_sites) {
+    expect_demangled(site["function"]);
+    for (const json& frame : site["stack"]) expect_demangled(frame);
+  }
+}
+
+TEST_F(SitesTest, RustVecGrowthIsTheUserMethodWithV0Mangling) {
+  std::string program = rust_tracee("v0");
+  if (program.empty()) return;
+  expect_rust_sites(run_program({program, "7"}, "rust_v0"));
+}
+
+TEST_F(SitesTest, RustVecGrowthIsTheUserMethodWithLegacyMangling) {
+  std::string program = rust_tracee("legacy");
+  if (program.empty()) return;
+  expect_rust_sites(run_program({program, "7"}, "rust_legacy"));
+}
+
+// The reports name the line of the allocating call, never the line after it where the return
+// address lies: here the closing brace (a destructor runs there) and, in an inlined helper, the
+// next statement.
+TEST_F(SitesTest, SiteLineIsTheCallNotWhereTheReturnAddressFalls) {
+  const std::string source = tracee_source("lines.cpp");
+  Finished traced = trace({tracee_path("lines")});
+  ASSERT_EQ(traced.exit_code, 0) << traced.err;
+  json verdict = report();
+  ASSERT_EQ(verdict["heap"].size(), 1u);
+  const json& sites = verdict["heap"][0]["sites"];
+  const json* history = site_named(sites, "(anonymous namespace)::keep_history");
+  ASSERT_NE(history, nullptr) << sites.dump(2);
+  EXPECT_EQ((*history)["file"], source);
+  EXPECT_EQ(std::set<int>{(*history)["line"].get<int>()}, marked_lines(source, "keep_history")) << history->dump(2);
+  EXPECT_EQ((*history)["final_live_bytes"], 200 * (16 << 10));
+
+  const json* record = site_named(sites, "(anonymous namespace)::make_record");
+  ASSERT_NE(record, nullptr) << sites.dump(2);
+  EXPECT_EQ(std::set<int>{(*record)["line"].get<int>()}, marked_lines(source, "make_record")) << record->dump(2);
+  ASSERT_GE((*record)["stack"].size(), 2u);
+  // The function it was inlined into, at the line that called it.
+  std::string caller = (*record)["stack"][1];
+  EXPECT_TRUE(starts_with(caller, "(anonymous namespace)::keep_record(long) (lines.cpp:")) << caller;
+  EXPECT_EQ(caller.substr(caller.rfind(':') + 1), std::to_string(*marked_lines(source, "keep_record").begin()) + ")");
 }
 
 }  // namespace

@@ -101,9 +101,11 @@ Finished TraceTest::run(const std::vector<std::string>& command, int limit_s) {
   return run;
 }
 
-json TraceTest::report() {
+json TraceTest::report(const std::vector<std::string>& options) {
   std::string json_path = recording_ + ".json";
-  Finished run = run_for({memdx_path(), "report", recording_, "--json", json_path});
+  std::vector<std::string> argv = {memdx_path(), "report", recording_, "--json", json_path};
+  argv.insert(argv.end(), options.begin(), options.end());
+  Finished run = run_for(argv);
   EXPECT_EQ(run.exit_code, 0) << "memdx report failed: " << run.err;
   if (run.exit_code != 0) return json::object();
   std::ifstream in(json_path);

@@ -65,9 +65,9 @@ class TraceTest : public ::testing::Test {
   // memdx run --quiet --out R --json J -- command, with R a new recording and J its verdict
   // (verdict_path()).
   Finished run(const std::vector<std::string>& command, int limit_s = 60);
-  // The verdict of the latest recording (memdx report --json); an empty object, with a test
-  // failure, when memdx report fails.
-  json report();
+  // The verdict of the latest recording (memdx report --json, then `options`); an empty object,
+  // with a test failure, when memdx report fails.
+  json report(const std::vector<std::string>& options = {});
   const std::string& recording() const { return recording_; }
   std::string verdict_path() const { return recording_ + ".verdict.json"; }
 

@@ -167,7 +167,7 @@ TEST(VerdictJson, SitesAndHypothesesUseTheDesignNames) {
   f.kind = "heap_growth";
   f.severity = "leak";
   f.unit = "bytes";
-  f.sites.push_back({"keep_history", "child_leaker.cpp", 9, 1000, 2.5, {"keep_history", "main"}});
+  f.sites.push_back({"keep_history", "child_leaker.cpp", 9, 1000, 2.5, {"keep_history", "main"}, 0, {}});
   Verdict v;
   v.findings.push_back(f);
   v.hypotheses.push_back({"heap_growth", 42, "inconclusive", "the malloc heap grows", "no eviction seen"});
@@ -400,7 +400,7 @@ TEST(VerdictText, EscapeSequencesFromTheTargetAreShownNotSent) {
     if (h.status == "confirmed") h.evidence += "; site grow\x1b[31m";
   }
   leak.sites.push_back(
-      {"grow\x1b[31m", "/src/\x1b[2Jleak.cpp", 9, 4 << 20, 1 << 20, {"grow\x1b[31m", "main\x1b[0m"}, 0});
+      {"grow\x1b[31m", "/src/\x1b[2Jleak.cpp", 9, 4 << 20, 1 << 20, {"grow\x1b[31m", "main\x1b[0m"}, 0, {}});
   model::HeapSummary heap;
   heap.pid = 4243;
   heap.ended = "exit";
@@ -429,6 +429,56 @@ TEST(VerdictText, EscapeSequencesFromTheTargetAreShownNotSent) {
   EXPECT_TRUE(contains(text, "fastest-growing site: grow\\x1b[31m")) << text;
   // The JSON keeps the exact bytes (its encoder escapes them its own way).
   EXPECT_EQ(model::to_json(v)["findings"][0]["sites"][0]["function"], "grow\x1b[31m");
+}
+
+// A heap trace of one image whose sites' frames lie in a stripped program and in libstdc++.
+Verdict stripped_trace_verdict() {
+  Verdict v;
+  model::HeapSummary heap;
+  heap.pid = 42;
+  heap.ended = "exit";
+  model::HeapSiteSummary runtime;  // every frame the runtime's: shown as the site
+  runtime.function = "libstdc++.so.6+0xa57b9";
+  runtime.final_live_bytes = 2 << 20;
+  runtime.stack = {"libstdc++.so.6+0xa57b9", "call_init"};
+  runtime.unnamed_frames = {{0, "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", 0xa57b9}};
+  model::HeapSiteSummary own;
+  own.function = "server+0x12d1";
+  own.final_live_bytes = 1 << 20;
+  own.stack = {"server+0x12d1", "server+0x1138", "__libc_start_main"};
+  own.unnamed_frames = {{0, "/srv/app/server", 0x12d1}, {1, "/srv/app/server", 0x1138}};
+  heap.sites = {runtime, own};
+  v.heap = {heap};
+  return v;
+}
+
+TEST(VerdictText, FramesWithoutNamesEndTheTextWithOneHint) {
+  report::TextOptions options;
+  options.recording_path = "run.memdx";
+  std::string text = report::render_verdict_text(stripped_trace_verdict(), options);
+  EXPECT_TRUE(contains(text, "server+0x12d1")) << text;
+  size_t hint = text.find("Frames shown as module+0xOFFSET have no symbols (libstdc++.so.6, server:");
+  ASSERT_NE(hint, std::string::npos) << text;
+  EXPECT_EQ(text.find("have no symbols", hint + 1), text.rfind("have no symbols")) << "said once: " << text;
+  // Its example is the program's own frame, not the runtime's, though the runtime's shows first.
+  EXPECT_TRUE(contains(text.substr(hint), "addr2line -f -C -e /srv/app/server 0x12d1")) << text;
+  EXPECT_TRUE(contains(text.substr(hint), "memdx report run.memdx --debug-dir DIR")) << text;
+  EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(VerdictText, NoHintForFramesTheTextDoesNotShow) {
+  Verdict v = stripped_trace_verdict();
+  // Unnamed frames only deep in the stacks, past the frames the text shows.
+  for (model::HeapSiteSummary& site : v.heap[0].sites) {
+    site.function = "named";
+    site.stack = {"named", "a", "b", "c", "d", "e", "f", "server+0x1138"};
+    site.unnamed_frames = {{7, "/srv/app/server", 0x1138}};
+  }
+  std::string text = report::render_verdict_text(v);
+  EXPECT_EQ(text.find("have no symbols"), std::string::npos) << text;
+  report::TextOptions deep;
+  deep.stack_frames = 8;
+  EXPECT_TRUE(contains(report::render_verdict_text(v, deep), "have no symbols"));
 }
 
 TEST(VerdictText, MemAvailableProjection) {
