@@ -20,18 +20,22 @@ namespace wire = trace::wire;
 namespace {
 
 // Events of different threads arrive in batches, so seq order is restored by merging the
-// threads' queues (each already in order). The first pass merges within a window of queued
-// events: a thread flushes at least every 64 KiB or 100 ms, so most streams never have an event
-// arrive later than the window allows, and for them the merge is the exact order. 128 Ki queued
-// events take 4 MiB: eight full buffers of every thread of a busy 8-thread process.
+// threads' queues (each already in order). The threads' batches are kept as they arrived,
+// encoded (3-4 bytes an event), and decoded a few events at a time as the merge reaches them.
+//
+// The first pass merges within a window of kept batches: a thread flushes at least every 64 KiB
+// or 100 ms, so most streams never have an event arrive later than the window allows, and for
+// them the merge is the exact order. 4 MiB of batches hold about 1.2 million events (decoded
+// events took 32 bytes each: the same memory held 131,072), so a thread may be preempted for a
+// few hundred milliseconds among busy ones before its events come too late.
 //
 // A stream where an event does arrive after a later one was applied (an idle thread's buffer
 // flushed while busy threads made millions of events) is replayed exactly in a second pass:
 // the first pass notes the lowest seq of every batch, so the second knows, after each batch,
-// the seq below which nothing can still arrive, and applies exactly those events. It keeps the
-// threads' batches as they arrived, encoded (3-4 bytes an event), and decodes them a few events
-// at a time as the merge reaches them; past a memory budget the batches go to a temporary file.
-constexpr size_t kReorderWindow = size_t{1} << 17;
+// the seq below which nothing can still arrive, and applies exactly those events; past a memory
+// budget its kept batches go to a temporary file.
+// Events applied per step while the first pass brings its window back under half.
+constexpr size_t kDrainStep = 4096;
 // Events decoded at a time from a thread's kept batches in the exact pass.
 constexpr size_t kRefillEvents = 256;
 constexpr uint64_t kNoSeq = std::numeric_limits<uint64_t>::max();
@@ -332,6 +336,7 @@ struct RawBatch {
   uint32_t spill_bytes = 0;
   bool spilled = false;
   bool start = false;  // a kThreadStart batch
+  size_t arrival = 0;  // its number among the stream's batches (first pass: for its lowest seq)
 };
 
 struct RawQueue {
@@ -339,13 +344,14 @@ struct RawQueue {
   ThreadBatchDecoder decoder;
   std::deque<RawBatch> batches;
   bool begun = false;              // the decoder is inside batches.front()
+  bool first_pending = false;      // and has not yet decoded its first event
   std::vector<uint8_t> read_back;  // the front batch, when it was spilled
 };
 
 class ProfileBuilder final : public StreamSink {
  public:
   // The first pass: merges within the window, and notes whether that was the exact order.
-  explicit ProfileBuilder(ProcessHeapProfile& profile) : profile_(profile) {}
+  ProfileBuilder(ProcessHeapProfile& profile, uint64_t window_bytes) : profile_(profile), window_bytes_(window_bytes) {}
   // The exact pass over a stream the first pass found out of window: `first` is that pass's
   // builder of the same stream, whose batch seqs and markers it takes.
   ProfileBuilder(ProcessHeapProfile& profile, ProfileBuilder& first, uint64_t raw_memory_bytes)
@@ -370,27 +376,20 @@ class ProfileBuilder final : public StreamSink {
     profile_.sample_bytes = hello.sample_bytes;
     profile_.max_depth = hello.max_depth;
   }
-  void event(const TraceEvent& event) override {
-    batch_min_seq_now_ = std::min(batch_min_seq_now_, event.seq);
-    if (out_of_window_) return;
-    if (event.seq < applied_seq_) {
-      leave_window();
-      return;
-    }
-    enqueue(queue_of(event.tid),
-            {event.seq, event.address, event.size, event.stack, event.kind, static_cast<uint8_t>(event.map_flags)});
-    if (++buffered_ > kReorderWindow) drain(kReorderWindow / 2, kNoSeq);
-  }
+  // Never called: the builder takes thread batches raw (raw_thread_batch).
+  void event(const TraceEvent&) override {}
   void batch_end() override {
     if (!exact_) {
-      batch_min_seq_.push_back(batch_min_seq_now_);
+      if (!arrival_noted_) batch_min_seq_.push_back(kNoSeq);
+      batch_min_seq_.back() = std::min(batch_min_seq_.back(), batch_min_seq_now_);
       batch_min_seq_now_ = kNoSeq;
+      arrival_noted_ = false;
       return;
     }
     ++batches_seen_;
     drain(std::numeric_limits<size_t>::max(), batches_seen_ < safe_below_.size() ? safe_below_[batches_seen_] : kNoSeq);
   }
-  bool wants_raw_thread_batches() const override { return exact_; }
+  bool wants_raw_thread_batches() const override { return true; }
   void raw_thread_batch(int32_t tid, bool start, std::span<const uint8_t> payload) override;
   void stack(uint32_t id, uint64_t seq, std::span<const uint64_t> frames) override {
     profile_.stacks[id].assign(frames.begin(), frames.end());
@@ -431,8 +430,9 @@ class ProfileBuilder final : public StreamSink {
   }
   void closed(bool clean) override {
     profile_.closed_cleanly = clean;
+    if (!out_of_window_) drain(std::numeric_limits<size_t>::max(), kNoSeq);
+    if (late_found_ && !out_of_window_) leave_window();
     if (out_of_window_) return;  // the exact pass makes this stream's profile
-    drain(std::numeric_limits<size_t>::max(), kNoSeq);
     for (auto& raw : raw_) {
       if (raw) raw->decoder.finish(*this);  // stack definitions no event followed
     }
@@ -445,7 +445,7 @@ class ProfileBuilder final : public StreamSink {
     if (fresh) {
       queues_.emplace_back();
       last_allocation_.push_back(0);
-      if (exact_) raw_.push_back(std::make_unique<RawQueue>(profile_.stream, tid));
+      raw_.push_back(std::make_unique<RawQueue>(profile_.stream, tid));
     }
     return slot->second;
   }
@@ -453,13 +453,18 @@ class ProfileBuilder final : public StreamSink {
   // noted for the exact pass.
   void leave_window() {
     out_of_window_ = true;
-    queues_ = {};
+    for (uint32_t queue = 1; queue < raw_.size(); ++queue) skim(queue);
+    for (auto& events : queues_) events.clear();
     heads_ = {};
     live_.clear();
     pending_frees_.clear();
     regions_.clear();
   }
+  // Out of window: decodes the thread's kept batches only for their lowest seqs.
+  void skim(uint32_t queue);
   bool refill(uint32_t queue);
+  bool next_event(RawQueue& raw, TraceEvent& event);
+  void keep_window();
   void enqueue(uint32_t queue, const QueuedEvent& event) {
     if (queues_[queue].empty()) heads_.push({event.seq, queue});
     queues_[queue].push_back(event);
@@ -490,10 +495,13 @@ class ProfileBuilder final : public StreamSink {
   }
 
   ProcessHeapProfile& profile_;
+  const uint64_t window_bytes_ = 0;  // first pass: see HeapTraceOptions
   const bool exact_ = false;
   const uint64_t raw_memory_bytes_ = 0;  // exact pass: kept in memory, the rest spilled
   bool out_of_window_ = false;
-  uint64_t applied_seq_ = 0;  // of the last event applied
+  bool late_found_ = false;     // first pass: decoding met an event older than one applied
+  bool arrival_noted_ = false;  // first pass: raw_thread_batch numbered the batch now ending
+  uint64_t applied_seq_ = 0;    // of the last event applied
   // First pass: the lowest seq of each batch in arrival order (kNoSeq: it had none).
   std::vector<uint64_t> batch_min_seq_;
   uint64_t batch_min_seq_now_ = kNoSeq;
@@ -548,7 +556,10 @@ void ProfileBuilder::drain(size_t count, uint64_t below) {
         apply_marker(markers_[next.address]);
       } else {
         apply(next, queue);
-        if (events.empty() && exact_) refill(queue);
+        if (events.empty()) {
+          refill(queue);
+          if (late_found_) return;
+        }
       }
     } while (count > 0 && !events.empty() && events.front().seq < below &&
              (heads_.empty() || !(Head{events.front().seq, queue} > heads_.top())));
@@ -561,7 +572,13 @@ void ProfileBuilder::raw_thread_batch(int32_t tid, bool start, std::span<const u
   RawQueue& raw = *raw_[queue];
   RawBatch batch;
   batch.start = start;
-  if (raw_bytes_in_memory_ + payload.size() > raw_memory_bytes_) {
+  if (!exact_) {
+    // Numbered now (batch_end() comes after): its first event may be decoded at once.
+    batch.arrival = batch_min_seq_.size();
+    batch_min_seq_.push_back(kNoSeq);
+    arrival_noted_ = true;
+  }
+  if (exact_ && raw_bytes_in_memory_ + payload.size() > raw_memory_bytes_) {
     if (std::optional<uint64_t> offset = spill_.append(payload)) {
       batch.spilled = true;
       batch.spill_offset = *offset;
@@ -573,16 +590,26 @@ void ProfileBuilder::raw_thread_batch(int32_t tid, bool start, std::span<const u
     raw_bytes_in_memory_ += payload.size();
   }
   raw.batches.push_back(std::move(batch));
+  if (out_of_window_) {
+    skim(queue);
+    return;
+  }
   if (queues_[queue].empty() && refill(queue)) heads_.push({queues_[queue].front().seq, queue});
+  if (!exact_) keep_window();
 }
 
-// Decodes the next few events of a thread's kept batches into its queue (empty, and not in the
-// merge's heads); false when there are none yet.
-bool ProfileBuilder::refill(uint32_t queue) {
-  RawQueue& raw = *raw_[queue];
-  std::deque<QueuedEvent>& events = queues_[queue];
-  TraceEvent event;
-  while (events.size() < kRefillEvents && !raw.batches.empty()) {
+// First pass: applies events in seq order until the kept batches are back under half the window.
+void ProfileBuilder::keep_window() {
+  if (!late_found_ && raw_bytes_in_memory_ > window_bytes_) {
+    while (!late_found_ && raw_bytes_in_memory_ > window_bytes_ / 2 && !heads_.empty()) drain(kDrainStep, kNoSeq);
+  }
+  if (late_found_ && !out_of_window_) leave_window();
+}
+
+// The next event of a thread's kept batches, across batches; false when none is kept. The first
+// pass notes each batch's first (lowest) seq as it is decoded.
+bool ProfileBuilder::next_event(RawQueue& raw, TraceEvent& event) {
+  while (!raw.batches.empty()) {
     RawBatch& batch = raw.batches.front();
     if (!raw.begun) {
       std::span<const uint8_t> bytes = batch.bytes;
@@ -592,18 +619,45 @@ bool ProfileBuilder::refill(uint32_t queue) {
       }
       raw.decoder.begin(bytes, batch.start, *this);
       raw.begun = true;
+      raw.first_pending = !exact_;
     }
     if (raw.decoder.next(event, *this)) {
-      events.push_back(
-          {event.seq, event.address, event.size, event.stack, event.kind, static_cast<uint8_t>(event.map_flags)});
-      ++buffered_;
-      continue;
+      if (raw.first_pending) {
+        raw.first_pending = false;
+        batch_min_seq_[batch.arrival] = std::min(batch_min_seq_[batch.arrival], event.seq);
+      }
+      return true;
     }
     raw_bytes_in_memory_ -= batch.bytes.size();
     raw.batches.pop_front();
     raw.begun = false;
   }
+  return false;
+}
+
+// Decodes the next few events of a thread's kept batches into its queue (empty, and not in the
+// merge's heads); false when there are none yet. In the first pass an event older than one
+// already applied ends the window (late_found_).
+bool ProfileBuilder::refill(uint32_t queue) {
+  RawQueue& raw = *raw_[queue];
+  std::deque<QueuedEvent>& events = queues_[queue];
+  TraceEvent event;
+  while (events.size() < kRefillEvents && next_event(raw, event)) {
+    if (!exact_ && event.seq < applied_seq_) {
+      late_found_ = true;
+      break;
+    }
+    events.push_back(
+        {event.seq, event.address, event.size, event.stack, event.kind, static_cast<uint8_t>(event.map_flags)});
+    ++buffered_;
+  }
   return !events.empty();
+}
+
+void ProfileBuilder::skim(uint32_t queue) {
+  TraceEvent event;
+  while (next_event(*raw_[queue], event)) {
+  }
 }
 
 void ProfileBuilder::apply(const QueuedEvent& event, uint32_t queue) {
@@ -928,7 +982,7 @@ HeapTrace build_heap_trace(const store::RecordingReader& recording,
       [&](uint32_t stream) -> StreamSink& {
         profiles.push_back(std::make_unique<ProcessHeapProfile>());
         profiles.back()->stream = stream;
-        builders.push_back(std::make_unique<ProfileBuilder>(*profiles.back()));
+        builders.push_back(std::make_unique<ProfileBuilder>(*profiles.back(), options.window_bytes));
         return *builders.back();
       },
       [&progress, total_bytes](uint64_t done_bytes, uint64_t) {

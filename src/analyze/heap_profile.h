@@ -110,6 +110,9 @@ struct HeapTrace {
 };
 
 struct HeapTraceOptions {
+  // The first pass applies events in seq order within a window of this many bytes of the threads'
+  // encoded batches (about 3.5 bytes an event).
+  uint64_t window_bytes = uint64_t{4} << 20;
   // A process whose events reached the recording too far out of order for the first pass is
   // replayed exactly in a second; it keeps this many bytes of the threads' encoded batches in
   // memory, and the rest in an unnamed temporary file.

@@ -124,20 +124,27 @@ class ExactReplayTest : public TraceTest {
     ASSERT_EQ(run.exit_code, 0) << run.err;
     ASSERT_EQ(run.out, expected_out) << "the program did not do what the test needs";
     store::RecordingReader recording = store::RecordingReader::open(recording_);
-    // Twice: with the default memory for the exact pass, and with 64 KiB, where nearly every
-    // batch goes through the temporary file.
+    std::vector<ReferenceProfile> reference = reference_replay(recording);
+    // As memdx reports it: the first pass's window is wide enough for these programs.
+    expect_equal(analyze::build_heap_trace(recording), reference, false);
+    // With a first-pass window of 64 KiB the late events fall out of it and the exact pass replays
+    // the stream: with the default memory for it, and with 64 KiB, where nearly every batch goes
+    // through the temporary file.
     for (uint64_t memory_bytes : {analyze::HeapTraceOptions{}.exact_replay_memory_bytes, uint64_t{64} << 10}) {
       SCOPED_TRACE("exact replay memory " + std::to_string(memory_bytes));
-      expect_equal(analyze::build_heap_trace(recording, {}, {.exact_replay_memory_bytes = memory_bytes}),
-                   reference_replay(recording));
+      analyze::HeapTraceOptions options{.window_bytes = uint64_t{64} << 10, .exact_replay_memory_bytes = memory_bytes};
+      expect_equal(analyze::build_heap_trace(recording, {}, options), reference, true);
     }
   }
 
-  void expect_equal(const analyze::HeapTrace& trace, const std::vector<ReferenceProfile>& reference) {
+  void expect_equal(const analyze::HeapTrace& trace, const std::vector<ReferenceProfile>& reference,
+                    bool exact_pass_needed) {
     ASSERT_EQ(trace.processes.size(), reference.size());
-    EXPECT_TRUE(std::any_of(trace.processes.begin(), trace.processes.end(), [](const analyze::ProcessHeapProfile& p) {
-      return p.replayed_exactly;
-    })) << "the program's events all arrived within the first pass's window: the test shows nothing";
+    if (exact_pass_needed) {
+      EXPECT_TRUE(std::any_of(trace.processes.begin(), trace.processes.end(), [](const analyze::ProcessHeapProfile& p) {
+        return p.replayed_exactly;
+      })) << "the program's events all arrived within a 64 KiB window: the test shows nothing";
+    }
     for (size_t i = 0; i < reference.size(); ++i) {
       const analyze::AllocationStats& got = trace.processes[i].heap;
       const ReferenceProfile& want = reference[i];
