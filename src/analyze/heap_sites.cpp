@@ -54,17 +54,33 @@ bool is_library_source(const std::string& file) {
   for (const char* prefix : {"/usr/include/", "/rustc/", "/rust/deps/"}) {
     if (file.rfind(prefix, 0) == 0) return true;
   }
-  return false;
+  // Debian's own rustc builds its standard library from /usr/src/rustc-<version>/library/.
+  return file.rfind("/usr/src/rustc-", 0) == 0 && file.find("/library/") != std::string::npos;
 }
 
 // Rust's standard library by name, for frames without a source file: its crates' paths, also as
 // the self type of a trait impl ("<alloc::vec::Vec<T> as core::ops::Drop>::drop").
-bool is_rust_library_function(std::string_view name) {
-  while (!name.empty() && name[0] == '<') name.remove_prefix(1);
+bool starts_with_library_crate(std::string_view name) {
+  while (!name.empty() && (name[0] == '<' || name[0] == '&' || name[0] == '*')) name.remove_prefix(1);
+  for (const char* qualifier : {"mut ", "const ", "dyn "}) {
+    if (name.rfind(qualifier, 0) == 0) name.remove_prefix(std::string_view(qualifier).size());
+  }
   for (const char* crate : {"alloc::", "core::", "std::", "hashbrown::"}) {
     if (name.rfind(crate, 0) == 0) return true;
   }
   return false;
+}
+
+bool is_rust_library_function(std::string_view name) {
+  if (starts_with_library_crate(name)) return true;
+  // "<&mut W as core::fmt::Write>::write_char": a library trait's method on a type parameter or a
+  // primitive (no path of the program's) is the library's code.
+  if (name.empty() || name[0] != '<') return false;
+  size_t as = name.find(" as ");
+  size_t close = name.find(">::");
+  if (as == std::string_view::npos || close == std::string_view::npos || as > close) return false;
+  std::string_view self_type = name.substr(1, as - 1);
+  return starts_with_library_crate(name.substr(as + 4)) && self_type.find("::") == std::string_view::npos;
 }
 
 bool is_allocation_function(const std::string& name) {
@@ -86,7 +102,11 @@ bool is_runtime_frame(const SourceFrame& frame) {
   if (is_runtime_module(frame.module)) return true;
   // Code inlined or instantiated from installed headers (libstdc++'s containers, Boost) and Rust's
   // standard library is a library's, even when it was compiled into the program.
-  if (is_library_source(frame.file)) return true;
+  // A Rust function of the program's own whose line falls in a library source is the program's:
+  // older rustc (Debian 12's 1.63) places a call inlined from a macro (format!) at the macro.
+  bool own_rust_function =
+      frame.language == SourceLanguage::kRust && !frame.function.empty() && !is_rust_library_function(frame.function);
+  if (is_library_source(frame.file) && !own_rust_function) return true;
   if (is_allocation_function(frame.function)) return true;
   if (frame.language == SourceLanguage::kRust && is_rust_library_function(frame.function)) return true;
   // Library templates instantiated in the program ("std::vector<int>::push_back(...)", or with

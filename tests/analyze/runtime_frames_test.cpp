@@ -46,6 +46,22 @@ TEST(RuntimeFrames, TheProgramsOwnRustCodeIsASite) {
   EXPECT_FALSE(is_runtime_frame(frame("<app::Config as core::clone::Clone>::clone", "", SourceLanguage::kRust)));
 }
 
+// Debian 12's rustc (1.63) builds its standard library from /usr/src/rustc-<version>/library/,
+// names a standard trait's impl for a type parameter "<&mut W as core::fmt::Write>::write_char",
+// and places the program's own frame at a library macro's line when the call was inlined from it.
+TEST(RuntimeFrames, DebiansRustToolchainToo) {
+  EXPECT_TRUE(is_runtime_frame(frame("alloc::raw_vec::finish_grow",
+                                     "/usr/src/rustc-1.63.0/library/alloc/src/raw_vec.rs", SourceLanguage::kRust)));
+  EXPECT_TRUE(is_runtime_frame(frame("<&mut W as core::fmt::Write>::write_char",
+                                     "/usr/src/rustc-1.63.0/library/core/src/fmt/mod.rs", SourceLanguage::kRust)));
+  EXPECT_TRUE(is_runtime_frame(frame("<u64 as core::fmt::Display>::fmt", "", SourceLanguage::kRust)));
+  EXPECT_FALSE(is_runtime_frame(frame("call_tracer::CallTracer::record",
+                                      "/usr/src/rustc-1.63.0/library/alloc/src/fmt.rs", SourceLanguage::kRust)));
+  // A program's type is still the program's, and a program's file under /usr/src is not a library.
+  EXPECT_FALSE(is_runtime_frame(frame("<app::Config as core::fmt::Write>::write_str", "", SourceLanguage::kRust)));
+  EXPECT_FALSE(is_runtime_frame(frame("tool::main", "/usr/src/tool/src/main.rs", SourceLanguage::kRust)));
+}
+
 TEST(RuntimeFrames, RustCratePathsMeanNothingInCxx) {
   // A C++ program's own namespace named core or alloc is the program's.
   EXPECT_FALSE(is_runtime_frame(frame("core::Engine::load(int)", "/src/engine.cpp", SourceLanguage::kCxx)));
