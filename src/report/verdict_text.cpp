@@ -441,6 +441,12 @@ void render_heap_process(std::string& out, const model::HeapSummary& h, bool wit
                      model::format_bytes(h.peak_live_bytes), model::format_bytes(h.final_live_bytes),
                      count_text(h.final_live_blocks));
   if (h.temporary_allocations) out += fmt::format(", {} temporary", count_text(h.temporary_allocations));
+  // Frees of blocks the trace never saw allocated: allocated before the tracer was loaded (a
+  // library constructor that runs first), or by code it cannot see. Said, never silently dropped.
+  if (h.unmatched_frees) {
+    out += fmt::format(", {} {} of blocks allocated before tracing began (unmatched)", count_text(h.unmatched_frees),
+                       h.unmatched_frees == 1 ? "free" : "frees");
+  }
   if (h.maps)
     out += fmt::format("; {} direct mmap calls, peak {} mapped", count_text(h.maps),
                        model::format_bytes(h.peak_mapped_live_bytes));

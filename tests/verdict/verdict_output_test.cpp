@@ -196,7 +196,8 @@ TEST(VerdictText, LeakFirstLineNamesKindProcessAndRate) {
   EXPECT_TRUE(contains(text, "\nConfirmed:\n  [leak] anon_growth pid 4243: anonymous memory outside malloc grows"))
       << text;
   EXPECT_TRUE(contains(text, "\n      anon RSS rose from 7.79 MiB to 22.2 MiB")) << text;
-  EXPECT_TRUE(contains(text, "  [leak] child_growth pid 4242: a child process, not the root, holds the growth")) << text;
+  EXPECT_TRUE(contains(text, "  [leak] child_growth pid 4242: a child process, not the root, holds the growth"))
+      << text;
   EXPECT_TRUE(contains(text, "(anon_growth of pid 4243) cgroup memory.max (2.00 GiB) is reached in ")) << text;
   // One limit for both processes: said once.
   EXPECT_EQ(text.find("limit_approach"), text.rfind("limit_approach")) << text;
@@ -236,6 +237,21 @@ TEST(VerdictText, EvidenceComesBeforeNextStepsAndTheTable) {
   EXPECT_TRUE(contains(text, "./child_leaker\n"));
 }
 
+TEST(VerdictText, UnmatchedFreesAreSaid) {
+  model::Verdict verdict = child_leaker_verdict();
+  model::HeapSummary heap;
+  heap.pid = 4243;
+  heap.ended = "exit";
+  heap.allocations = 10;
+  heap.frees = 9;
+  heap.unmatched_frees = 3;
+  verdict.heap.push_back(heap);
+  std::string text = report::render_verdict_text(verdict);
+  EXPECT_NE(text.find("3 frees of blocks allocated before tracing began (unmatched)"), std::string::npos) << text;
+  verdict.heap.back().unmatched_frees = 0;
+  EXPECT_EQ(report::render_verdict_text(verdict).find("unmatched"), std::string::npos);
+}
+
 TEST(VerdictText, NoLeakSaysSo) {
   std::string text = report::render_verdict_text(flat_verdict());
   EXPECT_EQ(text.rfind("No leak: memory stayed bounded in 2 processes over 10.1 s", 0), 0u) << text;
@@ -266,13 +282,17 @@ TEST(VerdictText, AWideBoundedTreeIsSummarised) {
   }
   // Without hypotheses (a verdict made before them) the evidence list is condensed the same way.
   std::string text = report::render_verdict_text(v);
-  EXPECT_TRUE(contains(text, "\nEvidence:\n  [info] no_growth pid 1000: RSS of 1000 stayed bounded\n"
-                             "  ... and 49 more processes bounded\n")) << text;
+  EXPECT_TRUE(contains(text,
+                       "\nEvidence:\n  [info] no_growth pid 1000: RSS of 1000 stayed bounded\n"
+                       "  ... and 49 more processes bounded\n"))
+      << text;
   EXPECT_FALSE(contains(text, "RSS of 1001 stayed")) << text;
   v.hypotheses.push_back({"fd_growth", 1000, "eliminated", "file descriptors leak", "open fds stayed at 5"});
   text = report::render_verdict_text(v);
-  EXPECT_TRUE(contains(text, "\nNothing confirmed:\n  no_growth pid 1000: RSS of 1000 stayed bounded\n"
-                             "  ... and 49 more processes bounded\nEliminated:\n  pid 1000: fd_growth\n")) << text;
+  EXPECT_TRUE(contains(text,
+                       "\nNothing confirmed:\n  no_growth pid 1000: RSS of 1000 stayed bounded\n"
+                       "  ... and 49 more processes bounded\nEliminated:\n  pid 1000: fd_growth\n"))
+      << text;
   EXPECT_FALSE(contains(text, "RSS of 1001 stayed")) << text;
   // The root first, then the largest: the 900 MiB worker is the second row.
   size_t table = text.find("  pid        peak RSS");
