@@ -147,6 +147,26 @@ SiteKey site_key_of(const std::vector<uint64_t>& stack, uint64_t seq, Symbolizer
   return innermost.value_or(SiteKey{"(no stack)", "", 0});
 }
 
+// Why a stack's blocks are the runtime's, allocated once and kept to the end by design, or null:
+// the runtime frames inside the site say it (a stdio buffer under printf, the time zone under
+// localtime, the loader's bookkeeping under dlopen), or the whole stack is the runtime's, run
+// before main (libstdc++'s exception pool, a library's static state).
+const char* runtime_once_reason(const std::vector<uint64_t>& stack, uint64_t seq, Symbolizer& symbolizer) {
+  bool before_main = false;
+  for (uint64_t address : stack) {
+    for (const SourceFrame& frame : symbolizer.resolve_at(address, seq)) {
+      const std::string& f = frame.function;
+      if (!is_runtime_frame(frame)) return nullptr;
+      if (f == "_IO_file_doallocate" || f == "_IO_doallocbuf" || f == "__GI__IO_file_doallocate") return "stdio buffer";
+      if (f == "__tzfile_read" || f == "tzset_internal" || f == "__tzset" || f == "__tz_convert") return "time zone";
+      if (f == "_nl_find_locale" || f == "setlocale" || f == "_nl_load_locale_from_archive") return "locale";
+      if (f.rfind("_dl_", 0) == 0 && f != "_dl_start_user" && f != "_dl_init") return "loader";
+      if (f == "_dl_init" || f == "call_init" || f == "_dl_start_user") before_main = true;
+    }
+  }
+  return before_main ? "runtime start-up" : nullptr;
+}
+
 void add(AllocationStats& into, const AllocationStats& stats) {
   into.allocations += stats.allocations;
   into.frees += stats.frees;
@@ -258,9 +278,16 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
     const std::vector<uint64_t>& stack = frames_of(profile, stack_id);
     const uint64_t seq = stack_seq(profile, stack_id);
     SiteKey key = site_key_of(stack, seq, symbolizer);
+    bool fresh = sites.find(key) == sites.end();
     HeapSite& site = sites[key];
     if (site.function.empty())
       std::tie(site.function, site.file, site.line) = std::tie(key.function, key.file, key.line);
+    // A site is the runtime's, allocated once, when every stack of it that holds memory is.
+    if (stats.live_bytes > 0 || fresh) {
+      const char* reason = runtime_once_reason(stack, seq, symbolizer);
+      if (fresh) site.runtime_once = reason;
+      if (!reason && stats.live_bytes > 0) site.runtime_once = nullptr;
+    }
     add(site.stats, stats);
     if (auto live = series.by_stack.find(stack_id); live != series.by_stack.end()) {
       site.live_series.resize(std::max(site.live_series.size(), live->second.size()), 0.0);
@@ -315,10 +342,12 @@ std::vector<const HeapSite*> peak_ranking(const std::vector<HeapSite>& sites) {
 }
 
 std::vector<const HeapSite*> leak_ranking(const std::vector<HeapSite>& sites) {
+  // The program's leaks first; the runtime's blocks kept by design after them.
   return ranking(
       sites, [](const HeapSite& s) { return s.stats.live_bytes > 0; },
       [](const HeapSite& a, const HeapSite& b) {
-        return std::tie(a.stats.live_bytes, a.stats.live_blocks) > std::tie(b.stats.live_bytes, b.stats.live_blocks);
+        return std::make_tuple(a.runtime_once == nullptr, a.stats.live_bytes, a.stats.live_blocks) >
+               std::make_tuple(b.runtime_once == nullptr, b.stats.live_bytes, b.stats.live_blocks);
       });
 }
 
@@ -410,6 +439,7 @@ model::HeapSiteSummary site_summary(const HeapSite& site, Symbolizer& symbolizer
   out.final_live_blocks = site.stats.live_blocks;
   out.temporary_allocations = site.stats.temporary_allocations;
   out.reserved_bytes = site.stats.reserved_bytes;
+  if (site.runtime_once) out.runtime_once = site.runtime_once;
   out.growth_bytes_per_s = site.growth_bytes_per_s;
   out.growing = site.growing;
   SiteStack stack = site_stack(site, symbolizer);

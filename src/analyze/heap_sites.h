@@ -24,13 +24,16 @@ struct HeapSite {
   AllocationStats stats;                                 // summed over the stacks of the site
   const std::vector<uint64_t>* largest_stack = nullptr;  // the profile's frames of its largest stack
   uint64_t largest_stack_seq = Symbolizer::kLatest;      // when that stack was recorded (stack_seq)
-  std::vector<double> live_series;  // live bytes at the profile's series instants
+  std::vector<double> live_series;                       // live bytes at the profile's series instants
   // The Theil-Sen slope of live_series (bytes per second); 0 when it did not rise.
   double growth_bytes_per_s = 0;
   // The trend test (the recorder's, on the site's own series) calls it unbounded growth:
   // significant, above the bytes floor, and still rising in the last half of the run.
   bool growing = false;
   TrendResult trend;  // of live_series, when it was tested (kInsufficient otherwise)
+  // Why its memory is the runtime's, allocated once and kept by design ("stdio buffer", "time
+  // zone", "locale", "loader", "runtime start-up"); null for the program's own.
+  const char* runtime_once = nullptr;
 };
 
 // Which of a process's memory the sites are of.

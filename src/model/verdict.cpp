@@ -84,6 +84,7 @@ Json heap_site_json(const HeapSiteSummary& s) {
           {"final_live_blocks", s.final_live_blocks},
           {"temporary_allocations", s.temporary_allocations},
           {"reserved_bytes", s.reserved_bytes},
+          {"runtime_once", s.runtime_once.empty() ? Json(nullptr) : Json(s.runtime_once)},
           {"growth_bytes_per_s", s.growth_bytes_per_s},
           {"growing", s.growing},
           {"stack", s.stack}};

@@ -127,8 +127,11 @@ struct HeapSiteSummary {
   // Direct mappings: address space still mapped PROT_NONE at the end (reserved, not memory: the
   // live figures count only what is accessible).
   uint64_t reserved_bytes = 0;
-  double growth_bytes_per_s = 0;  // Theil-Sen slope of its live bytes; 0 when not rising
-  bool growing = false;           // its own live bytes pass the trend test for unbounded growth
+  // Non-empty for the runtime's blocks kept by design (a stdio buffer, the time zone, the loader's
+  // bookkeeping, libstdc++'s exception pool): what they are. Listed after the program's leaks.
+  std::string runtime_once;
+  double growth_bytes_per_s = 0;   // Theil-Sen slope of its live bytes; 0 when not rising
+  bool growing = false;            // its own live bytes pass the trend test for unbounded growth
   std::vector<std::string> stack;  // innermost frame first: the site's own, then its callers
   std::vector<UnnamedFrame> unnamed_frames;
 };

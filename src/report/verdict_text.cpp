@@ -421,7 +421,15 @@ void render_site_sections(std::string& out, const std::vector<model::HeapSiteSum
       [](auto& s) { return model::format_bytes(s.live_at_peak_bytes); });
   render_section(
       out, sites, fmt::format("{} still live at the end (leaked at exit)", memory), options, mapped, unnamed,
-      [](auto& s) { return s.final_live_bytes > 0; },
+      [](auto& s) { return s.final_live_bytes > 0 && s.runtime_once.empty(); },
+      [](auto& a, auto& b) { return a.final_live_bytes > b.final_live_bytes; },
+      [](auto& s) { return model::format_bytes(s.final_live_bytes); });
+  render_section(
+      out, sites,
+      fmt::format("{} of the runtime, allocated once and kept by design (stdio buffers, time zone, locale, loader, "
+                  "start-up)",
+                  memory),
+      options, mapped, unnamed, [](auto& s) { return s.final_live_bytes > 0 && !s.runtime_once.empty(); },
       [](auto& a, auto& b) { return a.final_live_bytes > b.final_live_bytes; },
       [](auto& s) { return model::format_bytes(s.final_live_bytes); });
   render_section(
