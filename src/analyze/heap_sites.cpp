@@ -83,6 +83,8 @@ bool is_rust_library_function(std::string_view name) {
   return starts_with_library_crate(name.substr(as + 4)) && self_type.find("::") == std::string_view::npos;
 }
 
+}  // namespace
+
 bool is_allocation_function(const std::string& name) {
   static const std::set<std::string> kAllocationFunctions = {
       "malloc",   "free",   "calloc",  "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
@@ -95,8 +97,6 @@ bool is_allocation_function(const std::string& name) {
   }
   return false;
 }
-
-}  // namespace
 
 bool is_runtime_frame(const SourceFrame& frame) {
   if (is_runtime_module(frame.module)) return true;
@@ -269,14 +269,42 @@ const std::vector<uint64_t>& frames_of(const ProcessHeapProfile& profile, uint32
 
 }  // namespace
 
-std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer, SiteMemory memory) {
-  const auto& by_stack = memory == SiteMemory::kHeap ? profile.heap_by_stack : profile.mapped_by_stack;
-  const LiveSeries& series = memory == SiteMemory::kHeap ? profile.heap_series : profile.mapped_series;
+namespace {
+
+void add_suppressed(model::SuppressedStacks& into, const AllocationStats& stats) {
+  into.stacks += 1;
+  into.allocations += stats.allocations;
+  into.allocated_bytes += stats.allocated_bytes;
+  into.final_live_bytes += stats.live_bytes;
+  into.live_at_peak_bytes += stats.live_at_peak_bytes;
+}
+
+// A site's own peak: at least what any one instant shows (one stack's own peak, the site at the
+// process's peak, at the end), at most every stack at its own peak at once, or the whole
+// process's peak. Where the two meet it is exact.
+void settle_peak(HeapSite& site, uint64_t process_peak_bytes) {
+  uint64_t lower = std::max(site.stats.live_at_peak_bytes, site.stats.live_bytes);
+  for (const SitePath& path : site.paths) lower = std::max(lower, path.stats.peak_live_bytes);
+  uint64_t upper = std::max(lower, std::min(site.stats.peak_live_bytes, process_peak_bytes));
+  site.stats.peak_live_bytes = upper;
+  site.peak_exact = upper == lower;
+}
+
+}  // namespace
+
+std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer, SiteMemory memory,
+                                 const Suppressions* suppressions, model::SuppressedStacks* suppressed) {
+  const bool heap = memory == SiteMemory::kHeap;
+  const auto& by_stack = heap ? profile.heap_by_stack : profile.mapped_by_stack;
+  const LiveSeries& series = heap ? profile.heap_series : profile.mapped_series;
   std::map<SiteKey, HeapSite> sites;
-  std::map<SiteKey, uint64_t> largest_stack_bytes;
   for (const auto& [stack_id, stats] : by_stack) {
     const std::vector<uint64_t>& stack = frames_of(profile, stack_id);
     const uint64_t seq = stack_seq(profile, stack_id);
+    if (suppressions && suppressions->matches(stack, seq, symbolizer)) {
+      if (suppressed) add_suppressed(*suppressed, stats);
+      continue;
+    }
     SiteKey key = site_key_of(stack, seq, symbolizer);
     bool fresh = sites.find(key) == sites.end();
     HeapSite& site = sites[key];
@@ -289,19 +317,20 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
       if (!reason && stats.live_bytes > 0) site.runtime_once = nullptr;
     }
     add(site.stats, stats);
+    site.paths.push_back({stack_id, &stack, seq, stats});
     if (auto live = series.by_stack.find(stack_id); live != series.by_stack.end()) {
       site.live_series.resize(std::max(site.live_series.size(), live->second.size()), 0.0);
       for (size_t i = 0; i < live->second.size(); ++i) site.live_series[i] += live->second[i];
     }
-    uint64_t weight = std::max(stats.live_bytes, stats.allocated_bytes);
-    if (!site.largest_stack || weight > largest_stack_bytes[key]) {
-      largest_stack_bytes[key] = weight;
-      site.largest_stack = &stack;
-      site.largest_stack_seq = seq;
-    }
   }
+  const uint64_t process_peak_bytes = heap ? profile.heap.peak_live_bytes : profile.mapped.peak_live_bytes;
   std::vector<HeapSite> all;
   for (auto& [key, site] : sites) {
+    // Its largest stack first: the one a single stack shows.
+    std::stable_sort(site.paths.begin(), site.paths.end(), [](const SitePath& a, const SitePath& b) {
+      return std::max(a.stats.live_bytes, a.stats.allocated_bytes) > std::max(b.stats.live_bytes, b.stats.allocated_bytes);
+    });
+    settle_peak(site, process_peak_bytes);
     judge_growth(site, series);
     all.push_back(std::move(site));
   }
@@ -309,8 +338,12 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
 }
 
 SiteStack site_stack(const HeapSite& site, Symbolizer& symbolizer) {
-  if (!site.largest_stack) return {};
-  return formatted_stack(*site.largest_stack, site.largest_stack_seq, symbolizer);
+  if (site.paths.empty()) return {};
+  return path_stack(site.paths.front(), symbolizer);
+}
+
+SiteStack path_stack(const SitePath& path, Symbolizer& symbolizer) {
+  return formatted_stack(*path.frames, path.seq, symbolizer);
 }
 
 namespace {
@@ -426,7 +459,60 @@ std::string ending_of(const ProcessHeapProfile& profile) {
   return profile.closed_cleanly ? "killed" : "cut short";
 }
 
-model::HeapSiteSummary site_summary(const HeapSite& site, Symbolizer& symbolizer) {
+double path_growth_bytes_per_s(const SitePath& path, const LiveSeries& series) {
+  auto live = series.by_stack.find(path.stack_id);
+  if (live == series.by_stack.end()) return 0;
+  std::vector<double> values(live->second.begin(), live->second.end());
+  std::vector<SeriesPoint> points = series_points(series, values);
+  return points.size() < 2 ? 0 : std::max(0.0, theil_sen_slope(points));
+}
+
+model::HeapSitePath path_summary(const SitePath& path, double growth_bytes_per_s, Symbolizer& symbolizer) {
+  model::HeapSitePath out;
+  out.allocations = path.stats.allocations;
+  out.allocated_bytes = path.stats.allocated_bytes;
+  out.peak_live_bytes = path.stats.peak_live_bytes;
+  out.live_at_peak_bytes = path.stats.live_at_peak_bytes;
+  out.final_live_bytes = path.stats.live_bytes;
+  out.final_live_blocks = path.stats.live_blocks;
+  out.temporary_allocations = path.stats.temporary_allocations;
+  out.growth_bytes_per_s = growth_bytes_per_s;
+  SiteStack stack = path_stack(path, symbolizer);
+  out.stack = std::move(stack.frames);
+  out.unnamed_frames = std::move(stack.unnamed);
+  return out;
+}
+
+// The paths a site's summary keeps: all of them, or the largest and the one that leads each
+// ranking, so that every ranking shows a stack that holds what it ranks.
+std::vector<model::HeapSitePath> path_summaries(const HeapSite& site, const LiveSeries& series, bool all_paths,
+                                                Symbolizer& symbolizer) {
+  std::vector<double> growth(site.paths.size());
+  for (size_t i = 0; i < site.paths.size(); ++i) growth[i] = path_growth_bytes_per_s(site.paths[i], series);
+  std::vector<size_t> chosen;
+  if (all_paths) {
+    for (size_t i = 0; i < site.paths.size(); ++i) chosen.push_back(i);
+  } else if (!site.paths.empty()) {
+    chosen.push_back(0);
+    auto lead = [&](auto metric) {
+      size_t best = 0;
+      for (size_t i = 1; i < site.paths.size(); ++i) {
+        if (metric(i) > metric(best)) best = i;
+      }
+      if (metric(best) > 0 && std::find(chosen.begin(), chosen.end(), best) == chosen.end()) chosen.push_back(best);
+    };
+    lead([&](size_t i) { return growth[i]; });
+    lead([&](size_t i) { return static_cast<double>(site.paths[i].stats.live_at_peak_bytes); });
+    lead([&](size_t i) { return static_cast<double>(site.paths[i].stats.live_bytes); });
+    lead([&](size_t i) { return static_cast<double>(site.paths[i].stats.temporary_allocations); });
+  }
+  std::vector<model::HeapSitePath> out;
+  for (size_t i : chosen) out.push_back(path_summary(site.paths[i], growth[i], symbolizer));
+  return out;
+}
+
+model::HeapSiteSummary site_summary(const HeapSite& site, const LiveSeries& series, bool all_paths,
+                                    Symbolizer& symbolizer) {
   model::HeapSiteSummary out;
   out.function = site.function;
   out.file = site.file;
@@ -434,6 +520,7 @@ model::HeapSiteSummary site_summary(const HeapSite& site, Symbolizer& symbolizer
   out.allocations = site.stats.allocations;
   out.allocated_bytes = site.stats.allocated_bytes;
   out.peak_live_bytes = site.stats.peak_live_bytes;
+  out.peak_live_bytes_exact = site.peak_exact;
   out.live_at_peak_bytes = site.stats.live_at_peak_bytes;
   out.final_live_bytes = site.stats.live_bytes;
   out.final_live_blocks = site.stats.live_blocks;
@@ -445,12 +532,15 @@ model::HeapSiteSummary site_summary(const HeapSite& site, Symbolizer& symbolizer
   SiteStack stack = site_stack(site, symbolizer);
   out.stack = std::move(stack.frames);
   out.unnamed_frames = std::move(stack.unnamed);
+  out.path_count = site.paths.size();
+  out.paths = path_summaries(site, series, all_paths, symbolizer);
   return out;
 }
 
 // The sites among the first `limit` of any ranking (all with limit 0), largest final live first.
-std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites, size_t limit,
-                                              Symbolizer& symbolizer) {
+std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites, const LiveSeries& series,
+                                              const SiteOptions& options, Symbolizer& symbolizer) {
+  const size_t limit = options.site_limit;
   std::set<const HeapSite*> chosen;
   for (auto rank : {growth_ranking, peak_ranking, leak_ranking, temporary_ranking}) {
     std::vector<const HeapSite*> ranked = rank(sites);
@@ -466,7 +556,7 @@ std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites
            std::tie(b->stats.live_bytes, b->stats.live_at_peak_bytes, b->stats.allocated_bytes);
   });
   std::vector<model::HeapSiteSummary> out;
-  for (const HeapSite* site : ordered) out.push_back(site_summary(*site, symbolizer));
+  for (const HeapSite* site : ordered) out.push_back(site_summary(*site, series, options.all_paths, symbolizer));
   return out;
 }
 
@@ -475,9 +565,10 @@ struct ImageSites {
   Symbolizer symbolizer;
   std::vector<HeapSite> heap;
   std::vector<HeapSite> mapped;
+  model::SuppressedStacks suppressed;
 };
 
-model::HeapSummary heap_summary(ImageSites& image, size_t site_limit) {
+model::HeapSummary heap_summary(ImageSites& image, const SiteOptions& options) {
   const ProcessHeapProfile& profile = *image.profile;
   model::HeapSummary out;
   out.pid = profile.pid;
@@ -502,8 +593,9 @@ model::HeapSummary heap_summary(ImageSites& image, size_t site_limit) {
   out.distinct_stacks = profile.stacks.size();
   const auto& instants = profile.heap_series.monotonic_ns;
   if (instants.size() >= 2) out.duration_s = seconds_between(instants.front(), instants.back());
-  out.sites = summaries(image.heap, site_limit, image.symbolizer);
-  out.mapped_sites = summaries(image.mapped, site_limit, image.symbolizer);
+  out.sites = summaries(image.heap, profile.heap_series, options, image.symbolizer);
+  out.mapped_sites = summaries(image.mapped, profile.mapped_series, options, image.symbolizer);
+  out.suppressed = image.suppressed;
   return out;
 }
 
@@ -597,14 +689,13 @@ void confirm_growth_by_sites(model::Verdict& verdict, pid_t pid, ImageSites& ima
 
 }  // namespace
 
-void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit, bool sites_judge_growth,
-                       const std::vector<std::string>& debug_dirs) {
+void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, const SiteOptions& options) {
   std::vector<ImageSites> images;
   for (const ProcessHeapProfile& profile : trace.processes) {
-    ImageSites image{&profile, symbolizer_for(profile, debug_dirs), {}, {}};
-    image.heap = heap_sites(profile, image.symbolizer, SiteMemory::kHeap);
-    image.mapped = heap_sites(profile, image.symbolizer, SiteMemory::kMapped);
-    verdict.heap.push_back(heap_summary(image, site_limit));
+    ImageSites image{&profile, symbolizer_for(profile, options.debug_dirs), {}, {}, {}};
+    image.heap = heap_sites(profile, image.symbolizer, SiteMemory::kHeap, options.suppressions, &image.suppressed);
+    image.mapped = heap_sites(profile, image.symbolizer, SiteMemory::kMapped, options.suppressions, &image.suppressed);
+    verdict.heap.push_back(heap_summary(image, options));
     for (model::ProcessSummary& process : verdict.processes) {
       if (process.pid != profile.pid) continue;
       process.peak_heap_live_bytes = std::max(process.peak_heap_live_bytes.value_or(0), profile.heap.peak_live_bytes);
@@ -613,7 +704,7 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t s
   }
   mark_lost_streams(verdict);
   std::map<pid_t, size_t> tested = tested_image_of(trace);  // images[i] is trace.processes[i]'s
-  if (sites_judge_growth) {
+  if (options.sites_judge_growth) {
     for (const auto& [pid, index] : tested) confirm_growth_by_sites(verdict, pid, images[index]);
   }
   for (model::Finding& finding : verdict.findings) {

@@ -11,19 +11,31 @@
 
 #include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
+#include "analyze/suppressions.h"
 #include "analyze/symbolize.h"
 #include "analyze/trend.h"
 #include "model/verdict.h"
 
 namespace memdx::analyze {
 
+// One stack of a site, with its own figures.
+struct SitePath {
+  uint32_t stack_id = 0;
+  const std::vector<uint64_t>* frames = nullptr;  // the profile's
+  uint64_t seq = Symbolizer::kLatest;             // when it was recorded (stack_seq)
+  AllocationStats stats;
+};
+
 struct HeapSite {
   std::string function;  // demangled, or "module+0xoffset" when there are no symbols
   std::string file;
   uint32_t line = 0;
-  AllocationStats stats;                                 // summed over the stacks of the site
-  const std::vector<uint64_t>* largest_stack = nullptr;  // the profile's frames of its largest stack
-  uint64_t largest_stack_seq = Symbolizer::kLatest;      // when that stack was recorded (stack_seq)
+  // Summed over the stacks of the site, except peak_live_bytes: the site's own peak where the
+  // stacks' figures pin it down (peak_exact), else the least of the sum of its stacks' peaks and
+  // the process's peak.
+  AllocationStats stats;
+  bool peak_exact = true;
+  std::vector<SitePath> paths;  // its distinct stacks, largest (allocated or live at the end) first
   std::vector<double> live_series;                       // live bytes at the profile's series instants
   // The Theil-Sen slope of live_series (bytes per second); 0 when it did not rise.
   double growth_bytes_per_s = 0;
@@ -48,11 +60,13 @@ Symbolizer symbolizer_for(const ProcessHeapProfile& profile, const std::vector<s
 // when the profile does not say.
 uint64_t stack_seq(const ProcessHeapProfile& profile, uint32_t stack_id);
 
-// Every site of one process's heap (or direct mappings), in no particular order.
+// Every site of one process's heap (or direct mappings), in no particular order. Stacks that
+// `suppressions` match are left out, and what they held is added to `suppressed`.
 std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& symbolizer,
-                                 SiteMemory memory = SiteMemory::kHeap);
+                                 SiteMemory memory = SiteMemory::kHeap, const Suppressions* suppressions = nullptr,
+                                 model::SuppressedStacks* suppressed = nullptr);
 
-// The site's largest stack from the site's own frame outwards, one formatted frame per entry
+// The site's largest stack (or `path`) from the site's own frame outwards, one formatted frame per entry
 // (formatted only for the sites a report shows: symbolizing every frame of every stack would
 // cost most of the analysis), and which of those frames have no name.
 struct SiteStack {
@@ -60,6 +74,7 @@ struct SiteStack {
   std::vector<model::UnnamedFrame> unnamed;  // by index in `frames`
 };
 SiteStack site_stack(const HeapSite& site, Symbolizer& symbolizer);
+SiteStack path_stack(const SitePath& path, Symbolizer& symbolizer);
 
 // The rankings of sites the reports show; each keeps only the sites that belong in it.
 std::vector<const HeapSite*> growth_ranking(const std::vector<HeapSite>& sites);     // growing first, fastest first
@@ -71,19 +86,29 @@ std::vector<const HeapSite*> temporary_ranking(const std::vector<HeapSite>& site
 // images one pid ran (before and after exec), the one with the longest timeline.
 std::map<pid_t, TracedMemory> traced_memory(const HeapTrace& trace);
 
+struct SiteOptions {
+  size_t site_limit = 20;  // sites kept of each ranking; 0: all
+  // A recording with samples, whose processes were judged: a site whose own live bytes pass the
+  // trend test confirms heap_growth even where the whole heap's swings hid it.
+  bool sites_judge_growth = true;
+  std::vector<std::string> debug_dirs;         // separate debug files are looked for there too
+  const Suppressions* suppressions = nullptr;  // stacks hidden from the sites (--suppress); not owned
+  bool all_paths = false;                      // every stack of each site kept (--paths), not one per ranking
+};
+
 // Fills verdict.heap from the trace (per process image: its totals and the sites among the
 // first `site_limit` of any ranking), each traced process's peak_heap_live_bytes, and the sites
-// of the verdict's heap_growth, anon_growth and shmem_growth findings. Separate debug files are
-// looked for in `debug_dirs` too (Symbolizer).
-// With `sites_judge_growth` (a recording with samples, whose processes were judged), a site whose
-// own live bytes pass the trend test confirms heap_growth even where the whole heap's swings hid it.
-void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, size_t site_limit,
-                       bool sites_judge_growth = true, const std::vector<std::string>& debug_dirs = {});
+// of the verdict's heap_growth, anon_growth and shmem_growth findings.
+void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, const SiteOptions& options = {});
 
 // How much each stack's live bytes grew over the process's life: the Theil-Sen slope of its live
 // series (heap, or direct mappings with `mapped`) times the series' duration, rounded; stacks
 // that did not grow are absent. The same slope ranks growth sites.
 std::unordered_map<uint32_t, uint64_t> growth_bytes_by_stack(const ProcessHeapProfile& profile, bool mapped = false);
+
+// The allocation functions themselves, by exact name (malloc, operator new, Rust's __rust_alloc
+// shims): a program's own malloc_pool() is not one.
+bool is_allocation_function(const std::string& name);
 
 // Whether a frame belongs to the runtime rather than to the program: the C/C++ runtime libraries,
 // the loader, the interpreters, the allocation functions, std:: templates and code from installed

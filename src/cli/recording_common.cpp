@@ -137,8 +137,7 @@ void stop_on_signal_during_analysis(const std::string& recording_path) {
   ::pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
 }
 
-Analysis analyze_recording(const std::string& recording_path, size_t site_limit,
-                           const std::vector<std::string>& debug_dirs) {
+Analysis analyze_recording(const std::string& recording_path, size_t site_limit, const SiteChoices& sites) {
   stop_on_signal_during_analysis(recording_path);
   Analysis analysis;
   try {
@@ -157,8 +156,8 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit,
     forget_exited_since(analysis.verdict);
     // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
     if (analysis.data.meta.kind == "trace") analysis.verdict.findings.clear();
-    analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_limit, analysis.data.meta.kind != "trace",
-                               debug_dirs);
+    analyze::attach_heap_trace(analysis.verdict, analysis.heap,
+                               sites.site_options(site_limit, analysis.data.meta.kind != "trace"));
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
   } catch (const analyze::TraceFormatError& e) {
@@ -187,17 +186,19 @@ bool print_text(std::FILE* stream, const std::string& text) {
 }
 
 model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream,
-                                  const std::vector<std::string>& debug_dirs) {
-  Analysis analysis = analyze_recording(recording_path, kHeapSitesInJson, debug_dirs);
+                                  const SiteChoices& sites) {
+  Analysis analysis = analyze_recording(recording_path, kHeapSitesInJson, sites);
   report::TextOptions text_options;
   text_options.recording_path = recording_path;
+  text_options.all_paths = sites.all_paths;
+  text_options.suppression_files = sites.suppression_files;
   if (outputs.json.is_standard_output() || outputs.html.is_standard_output()) text_stream = stderr;
   print_text(text_stream, report::render_verdict_text(analysis.verdict, text_options));
   outputs.json.write_all(model::json_text(model::to_json(analysis.verdict)));
   if (outputs.html.is_open()) {
     report::HtmlOptions html_options;
     html_options.recording_path = recording_path;
-    html_options.debug_dirs = debug_dirs;
+    html_options.debug_dirs = sites.debug_dirs;
     outputs.html.write_all(render_html_report(analysis, html_options));
   }
   return std::move(analysis.verdict);
@@ -213,9 +214,30 @@ std::string check_debug_dir(const std::string& dir) {
 
 }  // namespace
 
-void add_debug_dir_option(CLI::App& command, std::vector<std::string>& debug_dirs) {
+void SiteChoices::load() {
+  suppressions = {};
+  for (const std::string& file : suppression_files) {
+    try {
+      suppressions.merge(analyze::Suppressions::read_file(file));
+    } catch (const analyze::SuppressionError& e) {
+      throw UsageError(e.what());  // what the user gave is wrong, as with any other bad option
+    }
+  }
+}
+
+analyze::SiteOptions SiteChoices::site_options(size_t site_limit, bool sites_judge_growth) const {
+  analyze::SiteOptions options;
+  options.site_limit = site_limit;
+  options.sites_judge_growth = sites_judge_growth;
+  options.debug_dirs = debug_dirs;
+  options.suppressions = suppressions.empty() ? nullptr : &suppressions;
+  options.all_paths = all_paths;
+  return options;
+}
+
+void add_site_options(CLI::App& command, SiteChoices& choices) {
   command
-      .add_option("--debug-dir", debug_dirs,
+      .add_option("--debug-dir", choices.debug_dirs,
                   "Where the separate debug files of stripped programs and libraries are (repeatable): "
                   "DIR/.build-id/xx/yyyy.debug, or the file .gnu_debuglink names (or NAME.debug) in DIR or in "
                   "DIR/<the module's directory>; searched before the places memdx looks anyway (beside the "
@@ -224,6 +246,17 @@ void add_debug_dir_option(CLI::App& command, std::vector<std::string>& debug_dir
       ->allow_extra_args(false)  // one directory per --debug-dir: the recording after it is no directory
       ->check(CLI::ExistingDirectory.description(""))
       ->check(check_debug_dir);
+  command
+      .add_option("--suppress", choices.suppression_files,
+                  "Hide the stacks this file matches from the call sites (repeatable): valgrind's suppression "
+                  "blocks ({ name, Memcheck:Leak, fun:/obj:/src:/... lines }), LeakSanitizer's leak:PATTERN "
+                  "lines, or one-line fun:PATTERN, obj:PATTERN, src:FILE[:LINE] matching any frame; * and ? are "
+                  "wildcards. What they held is still counted, and said")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  command.add_flag("--paths", choices.all_paths,
+                   "Show every distinct stack (path) of each call site shown, with its own counts and bytes, "
+                   "in the text and the JSON");
 }
 
 std::optional<RecordOutcome> record_command(const RecordRequest& request, const std::string& path,

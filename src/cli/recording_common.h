@@ -14,6 +14,7 @@
 
 #include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
+#include "analyze/heap_sites.h"
 #include "cli/output_file.h"
 #include "cli/tracing.h"
 #include "model/recording.h"
@@ -45,17 +46,30 @@ struct Analysis {
 // Sites per traced process image kept in the verdict: the first of each ranking.
 inline constexpr size_t kHeapSitesInJson = 20;
 
-// Diagnoses the recording and aggregates its heap trace, keeping the first `site_limit` sites of
-// each ranking (0: all), symbolized with separate debug files from `debug_dirs` too. Shows a
-// progress line on stderr while it reads a long trace, when stderr is a terminal. Throws
-// RuntimeError with one line when the recording or its trace cannot be read.
-Analysis analyze_recording(const std::string& recording_path, size_t site_limit = kHeapSitesInJson,
-                           const std::vector<std::string>& debug_dirs = {});
+// How the commands that name call sites (run, report) find and show them.
+struct SiteChoices {
+  // --debug-dir DIR, repeatable: where the separate debug files of stripped programs and
+  // libraries are (analyze::Symbolizer).
+  std::vector<std::string> debug_dirs;
+  std::vector<std::string> suppression_files;  // --suppress FILE, repeatable
+  bool all_paths = false;                      // --paths
+  analyze::Suppressions suppressions;          // read from suppression_files by load()
 
-// --debug-dir DIR, repeatable, for the commands that name call sites (run, report): where the
-// separate debug files of stripped programs and libraries are (analyze::Symbolizer). Each must
-// be a directory whose name holds no ':'.
-void add_debug_dir_option(CLI::App& command, std::vector<std::string>& debug_dirs);
+  // Reads the suppression files. Throws RuntimeError with one line naming the file and line:
+  // call it before recording, so that a typo costs no run.
+  void load();
+  analyze::SiteOptions site_options(size_t site_limit, bool sites_judge_growth) const;
+};
+
+// --debug-dir, --suppress and --paths.
+void add_site_options(CLI::App& command, SiteChoices& choices);
+
+// Diagnoses the recording and aggregates its heap trace, keeping the first `site_limit` sites of
+// each ranking (0: all), found and shown as `sites` says (loaded). Shows a progress line on
+// stderr while it reads a long trace, when stderr is a terminal. Throws RuntimeError with one
+// line when the recording or its trace cannot be read.
+Analysis analyze_recording(const std::string& recording_path, size_t site_limit = kHeapSitesInJson,
+                           const SiteChoices& sites = {});
 
 // From here on Ctrl-C, SIGTERM and SIGHUP end memdx at once (128+N), saying that the recording is
 // kept and how to analyse it again; output files not yet written are never left half-written.
@@ -75,7 +89,7 @@ std::string render_html_report(const Analysis& analysis, const report::HtmlOptio
 // `outputs`. `run` prints on stderr, since the command's stdout belongs to the command; an output
 // on standard output (`--json -`) keeps stdout for itself, and the text goes to stderr.
 model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream,
-                                  const std::vector<std::string>& debug_dirs = {});
+                                  const SiteChoices& sites = {});
 
 // Writes memdx's text to `stream` (stdout or stderr). A reader that went away (a closed pipe:
 // `memdx report R | head -1`) is said once on stderr and is no failure: the files are still

@@ -35,7 +35,7 @@ struct ReportOptions {
   std::string folded_path;
   std::string folded_metric = "peak";
   size_t top_sites = 0;  // 0: the default summary
-  std::vector<std::string> debug_dirs;
+  SiteChoices sites;
 };
 
 // Renders one heap-trace output into its file: a rendering failure is that file's failure.
@@ -55,7 +55,7 @@ void write_heap_output(OutputFile& out, const std::string& path, const Analysis&
   out.write_all(bytes);
 }
 
-int run_report(const ReportOptions& options) {
+int run_report(ReportOptions& options) {
   struct stat st {};
   if (::stat(options.recording_path.c_str(), &st) != 0) {
     throw RuntimeError(fmt::format("{}: no such recording", options.recording_path));
@@ -70,14 +70,17 @@ int run_report(const ReportOptions& options) {
                           {"--pprof", options.pprof_path},
                           {"--folded", options.folded_path}},
                          options.recording_path);
+  options.sites.load();
   OutputFile json_out(options.json_path);
   OutputFile html_out(options.html_path);
   OutputFile pprof_out(options.pprof_path);
   OutputFile folded_out(options.folded_path);
   Analysis analysis =
-      analyze_recording(options.recording_path, std::max(kHeapSitesInJson, options.top_sites), options.debug_dirs);
+      analyze_recording(options.recording_path, std::max(kHeapSitesInJson, options.top_sites), options.sites);
   report::TextOptions text_options;
   text_options.recording_path = options.recording_path;
+  text_options.all_paths = options.sites.all_paths;
+  text_options.suppression_files = options.sites.suppression_files;
   if (options.top_sites) {
     text_options.sites_per_section = options.top_sites;
     text_options.stack_frames = 8;
@@ -91,15 +94,15 @@ int run_report(const ReportOptions& options) {
   if (html_out.is_open()) {
     report::HtmlOptions html_options;
     html_options.recording_path = options.recording_path;
-    html_options.debug_dirs = options.debug_dirs;
+    html_options.debug_dirs = options.sites.debug_dirs;
     html_out.write_all(render_html_report(analysis, html_options));
   }
   write_heap_output(pprof_out, options.pprof_path, analysis, [&] {
-    return report::render_pprof(analysis.heap, analysis.data.meta.started_at_unix_ms * 1'000'000, options.debug_dirs);
+    return report::render_pprof(analysis.heap, analysis.data.meta.started_at_unix_ms * 1'000'000, options.sites.debug_dirs);
   });
   write_heap_output(folded_out, options.folded_path, analysis, [&] {
     return report::render_folded(analysis.heap, *report::folded_metric_named(options.folded_metric),
-                                 options.debug_dirs);
+                                 options.sites.debug_dirs);
   });
   return 0;
 }
@@ -122,7 +125,9 @@ void add_report_command(CLI::App& app, int& exit_code) {
       "  memdx report run.memdx --top 10                           # which code holds the growth\n"
       "  memdx report run.memdx --pprof heap.pb.gz                 # then: pprof -http=: heap.pb.gz\n"
       "  memdx report run.memdx --folded heap.txt --metric growth  # then: flamegraph.pl heap.txt > heap.svg\n"
-      "  memdx report run.memdx --debug-dir ./symbols             # stripped build: its debug files are there\n");
+      "  memdx report run.memdx --debug-dir ./symbols             # stripped build: its debug files are there\n"
+      "  memdx report run.memdx --top 5 --paths                   # every stack that reaches each site\n"
+      "  memdx report run.memdx --suppress known.supp             # hide what valgrind/LSan files name\n");
   cmd->add_option("recording", options->recording_path, "A recording made by memdx run, memdx trace or memdx watch")
       ->required();
   cmd->add_option("--json", options->json_path, "Write the verdict as JSON (schema memdx.verdict/1) to this file");
@@ -145,7 +150,7 @@ void add_report_command(CLI::App& app, int& exit_code) {
                   "run), leaked (live at the end) or allocated (in total)")
       ->check(check_folded_metric)
       ->needs(folded);
-  add_debug_dir_option(*cmd, options->debug_dirs);
+  add_site_options(*cmd, options->sites);
   cmd->callback([options, &exit_code] { exit_code = run_report(*options); });
 }
 

@@ -35,13 +35,14 @@ struct RunOptions {
   bool fail_on_leak = false;
   bool quiet = false;
   bool follow = false;
-  std::vector<std::string> debug_dirs;
+  SiteChoices sites;
   std::vector<std::string> command;
 };
 
 constexpr int kLeakFound = 3;
 
-int run_run(const RunOptions& options) {
+int run_run(RunOptions& options) {
+  options.sites.load();  // before the run: a typo in a suppression file costs no run
   std::optional<ResolvedCommand> resolved = resolve_or_say(options.command);
   if (!resolved) return kCommandNotFound;
   const std::string& path = resolved->path;
@@ -65,7 +66,7 @@ int run_run(const RunOptions& options) {
   int target_exit = exit_code_of(outcome->session.root_wait_status, name);
   model::Verdict verdict;
   try {
-    verdict = analyze_and_report(out_path, outputs, stderr, options.debug_dirs);
+    verdict = analyze_and_report(out_path, outputs, stderr, options.sites);
   } catch (const RuntimeError& e) {
     // A recording cut short by a full disk may be unreadable: the command's exit code still counts.
     if (!outcome->session.store_error) throw;
@@ -114,7 +115,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
                   "graphs, sites, process tree) to this file");
   cmd->add_flag("--no-trace", options->no_trace, "Sample only, without the heap tracer");
   add_trace_options(*cmd, options->trace);
-  add_debug_dir_option(*cmd, options->debug_dirs);
+  add_site_options(*cmd, options->sites);
   cmd->add_flag("--fail-on-leak", options->fail_on_leak, "Exit 3 when a leak is found, for test suites and CI");
   cmd->add_flag("--quiet", options->quiet, "No progress lines: print only the final summary");
   cmd->add_flag("--follow", options->follow,

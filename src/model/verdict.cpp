@@ -72,13 +72,28 @@ Json hypothesis_json(const Hypothesis& h) {
   return {{"name", h.name}, {"pid", h.pid}, {"status", h.status}, {"statement", h.statement}, {"evidence", h.evidence}};
 }
 
+Json heap_site_path_json(const HeapSitePath& p) {
+  return {{"allocations", p.allocations},
+          {"allocated_bytes", p.allocated_bytes},
+          {"peak_live_bytes", p.peak_live_bytes},
+          {"live_at_peak_bytes", p.live_at_peak_bytes},
+          {"final_live_bytes", p.final_live_bytes},
+          {"final_live_blocks", p.final_live_blocks},
+          {"temporary_allocations", p.temporary_allocations},
+          {"growth_bytes_per_s", p.growth_bytes_per_s},
+          {"stack", p.stack}};
+}
+
 Json heap_site_json(const HeapSiteSummary& s) {
+  Json paths = Json::array();
+  for (const HeapSitePath& p : s.paths) paths.push_back(heap_site_path_json(p));
   return {{"function", s.function},
           {"file", s.file},
           {"line", s.line},
           {"allocations", s.allocations},
           {"allocated_bytes", s.allocated_bytes},
           {"peak_live_bytes", s.peak_live_bytes},
+          {"peak_live_bytes_exact", s.peak_live_bytes_exact},
           {"live_at_peak_bytes", s.live_at_peak_bytes},
           {"final_live_bytes", s.final_live_bytes},
           {"final_live_blocks", s.final_live_blocks},
@@ -87,7 +102,9 @@ Json heap_site_json(const HeapSiteSummary& s) {
           {"runtime_once", s.runtime_once.empty() ? Json(nullptr) : Json(s.runtime_once)},
           {"growth_bytes_per_s", s.growth_bytes_per_s},
           {"growing", s.growing},
-          {"stack", s.stack}};
+          {"stack", s.stack},
+          {"path_count", s.path_count},
+          {"paths", paths}};
 }
 
 Json heap_json(const HeapSummary& h) {
@@ -116,7 +133,13 @@ Json heap_json(const HeapSummary& h) {
           {"distinct_stacks", h.distinct_stacks},
           {"duration_s", h.duration_s},
           {"sites", sites},
-          {"mapped_sites", mapped_sites}};
+          {"mapped_sites", mapped_sites},
+          {"suppressed",
+           {{"stacks", h.suppressed.stacks},
+            {"allocations", h.suppressed.allocations},
+            {"allocated_bytes", h.suppressed.allocated_bytes},
+            {"final_live_bytes", h.suppressed.final_live_bytes},
+            {"live_at_peak_bytes", h.suppressed.live_at_peak_bytes}}}};
 }
 
 }  // namespace

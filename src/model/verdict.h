@@ -111,6 +111,20 @@ struct Target {
   double duration_s = 0;
 };
 
+// One distinct stack of a call site (a "path" to it, as heaptrack calls it), with its own figures.
+struct HeapSitePath {
+  uint64_t allocations = 0;
+  uint64_t allocated_bytes = 0;
+  uint64_t peak_live_bytes = 0;  // the highest its own live bytes reached
+  uint64_t live_at_peak_bytes = 0;
+  uint64_t final_live_bytes = 0;
+  uint64_t final_live_blocks = 0;
+  uint64_t temporary_allocations = 0;
+  double growth_bytes_per_s = 0;   // Theil-Sen slope of its own live bytes; 0 when not rising
+  std::vector<std::string> stack;  // from the site's own frame outwards
+  std::vector<UnnamedFrame> unnamed_frames;
+};
+
 // A call site of the heap trace with its totals (the site is the first frame of the program's
 // own code; the stack is its largest one, innermost first).
 struct HeapSiteSummary {
@@ -119,7 +133,11 @@ struct HeapSiteSummary {
   int line = 0;
   uint64_t allocations = 0;
   uint64_t allocated_bytes = 0;
-  uint64_t peak_live_bytes = 0;     // sum of its stacks' peaks: an upper bound of the site's peak
+  // The highest its live bytes reached. Exact when peak_live_bytes_exact; otherwise the least of
+  // the sum of its stacks' own peaks and the process's peak (an upper bound: the stacks' peaks
+  // need not coincide).
+  uint64_t peak_live_bytes = 0;
+  bool peak_live_bytes_exact = true;
   uint64_t live_at_peak_bytes = 0;  // live when the process's heap was at its peak
   uint64_t final_live_bytes = 0;    // still allocated when the process ended (or the trace stopped)
   uint64_t final_live_blocks = 0;
@@ -134,6 +152,20 @@ struct HeapSiteSummary {
   bool growing = false;            // its own live bytes pass the trend test for unbounded growth
   std::vector<std::string> stack;  // innermost frame first: the site's own, then its callers
   std::vector<UnnamedFrame> unnamed_frames;
+  // Its distinct stacks: `paths` holds the one that leads each ranking (most growth, most live at
+  // the peak, most live at the end, most temporaries), or all of them with --paths; path_count
+  // says how many there are.
+  uint64_t path_count = 0;
+  std::vector<HeapSitePath> paths;
+};
+
+// Stacks hidden from the sites by --suppress, heap and direct mappings together: what they held.
+struct SuppressedStacks {
+  uint64_t stacks = 0;
+  uint64_t allocations = 0;
+  uint64_t allocated_bytes = 0;
+  uint64_t final_live_bytes = 0;
+  uint64_t live_at_peak_bytes = 0;  // heap and mappings each at their own peak
 };
 
 // What the heap tracer saw in one process image (a forked child and an exec'd image are each
@@ -165,6 +197,7 @@ struct HeapSummary {
   double duration_s = 0;                      // from the first to the last event traced
   std::vector<HeapSiteSummary> sites;         // heap sites among the first of any ranking, largest final live first
   std::vector<HeapSiteSummary> mapped_sites;  // the same for direct mmap regions
+  SuppressedStacks suppressed;                // not among the sites: what --suppress hid
 };
 
 struct Verdict {

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <set>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "analyze/heap_sites.h"
@@ -369,75 +371,145 @@ std::string site_place(const model::HeapSiteSummary& site) {
 // The frames the text has shown without a name, for the one hint at its end.
 using ShownUnnamed = std::vector<model::UnnamedFrame>;
 
-// One line for the site (the figure its section is about first, then the rest), then its stack
-// from the caller of the site's own frame outwards, indented.
-void render_site(std::string& out, const model::HeapSiteSummary& site, const std::string& figure, size_t frames,
-                 bool mapped, ShownUnnamed& unnamed) {
-  out += fmt::format("    {:>12}  {}\n", figure, one_line(site_place(site), 100));
-  out += fmt::format("    {:>12}  {} {}, {} {}; {} live at the end in {} {}, {} at the peak\n", "",
-                     count_text(site.allocations), mapped ? "mappings" : "allocations",
-                     model::format_bytes(site.allocated_bytes), mapped ? "mapped" : "allocated",
-                     model::format_bytes(site.final_live_bytes), count_text(site.final_live_blocks),
-                     mapped ? "mappings" : "blocks", model::format_bytes(site.live_at_peak_bytes));
-  if (site.reserved_bytes) {
-    out += fmt::format("    {:>12}  and {} of address space reserved (PROT_NONE): not memory, never counted as live\n",
-                       "", model::format_bytes(site.reserved_bytes));
+// One of the rankings the text shows a process's sites in: which sites belong, and the figure
+// they are ranked by, of a site and of one of its paths.
+struct SiteRanking {
+  std::string title;
+  std::function<bool(const model::HeapSiteSummary&)> belongs;
+  std::function<double(const model::HeapSiteSummary&)> of_site;
+  std::function<double(const model::HeapSitePath&)> of_path;
+  std::function<std::string(double)> text;
+};
+
+// The counts line of a site or a path.
+std::string counts_text(uint64_t allocations, uint64_t allocated_bytes, uint64_t final_live_bytes,
+                        uint64_t final_live_blocks, uint64_t live_at_peak_bytes, bool mapped) {
+  return fmt::format("{} {}, {} {}; {} live at the end in {} {}, {} at the peak", count_text(allocations),
+                     mapped ? "mappings" : "allocations", model::format_bytes(allocated_bytes),
+                     mapped ? "mapped" : "allocated", model::format_bytes(final_live_bytes),
+                     count_text(final_live_blocks), mapped ? "mappings" : "blocks",
+                     model::format_bytes(live_at_peak_bytes));
+}
+
+void render_frames(std::string& out, const std::vector<std::string>& stack, const std::vector<model::UnnamedFrame>& names,
+                   size_t frames, size_t indent, ShownUnnamed& unnamed) {
+  for (size_t i = 1; i < stack.size() && i <= frames; ++i) {
+    out += fmt::format("    {:>12}  {:{}}{}\n", "", "", indent, one_line(stack[i], 100));
   }
-  for (size_t i = 1; i < site.stack.size() && i <= frames; ++i) {
-    out += fmt::format("    {:>12}    {}\n", "", one_line(site.stack[i], 100));
-  }
-  for (const model::UnnamedFrame& frame : site.unnamed_frames) {
+  for (const model::UnnamedFrame& frame : names) {
     if (frame.stack_index <= frames) unnamed.push_back(frame);
   }
 }
 
-template <typename Belongs, typename Before, typename Figure>
-void render_section(std::string& out, const std::vector<model::HeapSiteSummary>& sites, const std::string& title,
-                    const TextOptions& options, bool mapped, ShownUnnamed& unnamed, Belongs belongs, Before before,
-                    Figure figure) {
+constexpr size_t kTextPaths = 20;
+
+// Every path of the site (--paths), the ranking's figure first.
+void render_paths(std::string& out, const model::HeapSiteSummary& site, const SiteRanking& ranking, size_t frames,
+                  bool mapped, ShownUnnamed& unnamed) {
+  std::vector<const model::HeapSitePath*> paths;
+  for (const model::HeapSitePath& path : site.paths) paths.push_back(&path);
+  std::stable_sort(paths.begin(), paths.end(), [&](auto* a, auto* b) {
+    return std::make_tuple(ranking.of_path(*a), a->allocated_bytes) > std::make_tuple(ranking.of_path(*b), b->allocated_bytes);
+  });
+  out += fmt::format("    {:>12}  {} {} to it:\n", "", count_text(site.path_count), site.path_count == 1 ? "path" : "paths");
+  for (size_t i = 0; i < paths.size() && i < kTextPaths; ++i) {
+    const model::HeapSitePath& path = *paths[i];
+    out += fmt::format("    {:>12}    {:>12}  {}\n", "", ranking.text(ranking.of_path(path)),
+                       counts_text(path.allocations, path.allocated_bytes, path.final_live_bytes,
+                                   path.final_live_blocks, path.live_at_peak_bytes, mapped));
+    render_frames(out, path.stack, path.unnamed_frames, frames, 16, unnamed);
+  }
+  if (site.path_count > std::min(paths.size(), kTextPaths)) {
+    out += fmt::format("    {:>12}    ... {} more paths (all of them in --json with --paths)\n", "",
+                       count_text(site.path_count - std::min(paths.size(), kTextPaths)));
+  }
+}
+
+// One line for the site (the figure its section is about first, then the rest), then the stack
+// of its path that holds most of that figure, from the caller of the site's own frame outwards,
+// indented; with --paths, every path instead.
+void render_site(std::string& out, const model::HeapSiteSummary& site, const SiteRanking& ranking,
+                 const TextOptions& options, bool mapped, ShownUnnamed& unnamed) {
+  out += fmt::format("    {:>12}  {}\n", ranking.text(ranking.of_site(site)), one_line(site_place(site), 100));
+  out += fmt::format("    {:>12}  {}\n", "",
+                     counts_text(site.allocations, site.allocated_bytes, site.final_live_bytes, site.final_live_blocks,
+                                 site.live_at_peak_bytes, mapped));
+  if (site.reserved_bytes) {
+    out += fmt::format("    {:>12}  and {} of address space reserved (PROT_NONE): not memory, never counted as live\n",
+                       "", model::format_bytes(site.reserved_bytes));
+  }
+  if (options.all_paths && !site.paths.empty()) {
+    render_paths(out, site, ranking, options.stack_frames, mapped, unnamed);
+    return;
+  }
+  const model::HeapSitePath* leading = nullptr;
+  for (const model::HeapSitePath& path : site.paths) {
+    if (ranking.of_path(path) > 0 && (!leading || ranking.of_path(path) > ranking.of_path(*leading))) leading = &path;
+  }
+  if (leading) {
+    render_frames(out, leading->stack, leading->unnamed_frames, options.stack_frames, 0, unnamed);
+  } else {
+    render_frames(out, site.stack, site.unnamed_frames, options.stack_frames, 0, unnamed);
+  }
+  if (site.path_count > 1) {
+    out += fmt::format("    {:>12}  (one of {} paths to it: --paths shows each)\n", "", count_text(site.path_count));
+  }
+}
+
+void render_section(std::string& out, const std::vector<model::HeapSiteSummary>& sites, const SiteRanking& ranking,
+                    const TextOptions& options, bool mapped, ShownUnnamed& unnamed) {
   std::vector<const model::HeapSiteSummary*> ranked;
   for (const auto& site : sites) {
-    if (belongs(site)) ranked.push_back(&site);
+    if (ranking.belongs(site) && ranking.of_site(site) > 0) ranked.push_back(&site);
   }
   if (ranked.empty()) return;
-  std::stable_sort(ranked.begin(), ranked.end(), [&](auto* a, auto* b) { return before(*a, *b); });
-  out += fmt::format("   {}:\n", title);
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [&](auto* a, auto* b) { return ranking.of_site(*a) > ranking.of_site(*b); });
+  out += fmt::format("   {}:\n", ranking.title);
   for (size_t i = 0; i < ranked.size() && i < options.sites_per_section; ++i) {
-    render_site(out, *ranked[i], figure(*ranked[i]), options.stack_frames, mapped, unnamed);
+    render_site(out, *ranked[i], ranking, options, mapped, unnamed);
   }
+}
+
+std::string bytes_figure(double bytes) {
+  return model::format_bytes(static_cast<uint64_t>(bytes));
 }
 
 void render_site_sections(std::string& out, const std::vector<model::HeapSiteSummary>& sites, const char* memory,
                           const TextOptions& options, bool mapped, ShownUnnamed& unnamed) {
-  render_section(
-      out, sites, fmt::format("{} growth: live bytes rising, fastest first", memory), options, mapped, unnamed,
-      [](auto& s) { return s.growth_bytes_per_s > 0 && s.growing; },
-      [](auto& a, auto& b) { return a.growth_bytes_per_s > b.growth_bytes_per_s; },
-      [](auto& s) { return "+" + model::format_bytes(static_cast<uint64_t>(s.growth_bytes_per_s)) + "/s"; });
-  render_section(
-      out, sites, fmt::format("{} at the peak: live when it was largest", memory), options, mapped, unnamed,
-      [](auto& s) { return s.live_at_peak_bytes > 0; },
-      [](auto& a, auto& b) { return a.live_at_peak_bytes > b.live_at_peak_bytes; },
-      [](auto& s) { return model::format_bytes(s.live_at_peak_bytes); });
-  render_section(
-      out, sites, fmt::format("{} still live at the end (leaked at exit)", memory), options, mapped, unnamed,
-      [](auto& s) { return s.final_live_bytes > 0 && s.runtime_once.empty(); },
-      [](auto& a, auto& b) { return a.final_live_bytes > b.final_live_bytes; },
-      [](auto& s) { return model::format_bytes(s.final_live_bytes); });
-  render_section(
-      out, sites,
-      fmt::format("{} of the runtime, allocated once and kept by design (stdio buffers, time zone, locale, loader, "
-                  "start-up)",
-                  memory),
-      options, mapped, unnamed, [](auto& s) { return s.final_live_bytes > 0 && !s.runtime_once.empty(); },
-      [](auto& a, auto& b) { return a.final_live_bytes > b.final_live_bytes; },
-      [](auto& s) { return model::format_bytes(s.final_live_bytes); });
-  render_section(
-      out, sites,
-      fmt::format("{} temporary allocations: freed by the thread right after, nothing else between", memory), options,
-      mapped, unnamed, [](auto& s) { return s.temporary_allocations > 0; },
-      [](auto& a, auto& b) { return a.temporary_allocations > b.temporary_allocations; },
-      [](auto& s) { return count_text(s.temporary_allocations); });
+  auto any = [](const model::HeapSiteSummary&) { return true; };
+  const SiteRanking rankings[] = {
+      {fmt::format("{} growth: live bytes rising, fastest first", memory), [](auto& s) { return s.growing; },
+       [](auto& s) { return s.growth_bytes_per_s; }, [](auto& p) { return p.growth_bytes_per_s; },
+       [](double rate) { return "+" + bytes_figure(rate) + "/s"; }},
+      {fmt::format("{} at the peak: live when it was largest", memory), any,
+       [](auto& s) { return static_cast<double>(s.live_at_peak_bytes); },
+       [](auto& p) { return static_cast<double>(p.live_at_peak_bytes); }, bytes_figure},
+      {fmt::format("{} still live at the end (leaked at exit)", memory), [](auto& s) { return s.runtime_once.empty(); },
+       [](auto& s) { return static_cast<double>(s.final_live_bytes); },
+       [](auto& p) { return static_cast<double>(p.final_live_bytes); }, bytes_figure},
+      {fmt::format("{} of the runtime, allocated once and kept by design (stdio buffers, time zone, locale, loader, "
+                   "start-up)",
+                   memory),
+       [](auto& s) { return !s.runtime_once.empty(); }, [](auto& s) { return static_cast<double>(s.final_live_bytes); },
+       [](auto& p) { return static_cast<double>(p.final_live_bytes); }, bytes_figure},
+      {fmt::format("{} temporary allocations: freed by the thread right after, nothing else between", memory), any,
+       [](auto& s) { return static_cast<double>(s.temporary_allocations); },
+       [](auto& p) { return static_cast<double>(p.temporary_allocations); },
+       [](double n) { return count_text(static_cast<uint64_t>(n)); }},
+  };
+  for (const SiteRanking& ranking : rankings) render_section(out, sites, ranking, options, mapped, unnamed);
+}
+
+// What --suppress hid in one process image: counted, never silently dropped.
+void render_suppressed(std::string& out, const model::SuppressedStacks& hidden, const TextOptions& options) {
+  if (hidden.stacks == 0) return;
+  std::string files;
+  for (const std::string& file : options.suppression_files) files += (files.empty() ? "" : ", ") + file;
+  out += fmt::format("   hidden by --suppress{}: {} {}, {} allocations, {} allocated, {} live at the end\n",
+                     files.empty() ? "" : " " + one_line(files, 400), count_text(hidden.stacks),
+                     hidden.stacks == 1 ? "stack" : "stacks", count_text(hidden.allocations),
+                     model::format_bytes(hidden.allocated_bytes), model::format_bytes(hidden.final_live_bytes));
 }
 
 constexpr size_t kTextHeapProcesses = 8;
@@ -463,6 +535,7 @@ void render_heap_process(std::string& out, const model::HeapSummary& h, bool wit
   }
   out += fmt::format("; the tracer used {} in the process\n", model::format_bytes(h.peak_tracer_bytes));
   if (!with_sites) return;
+  render_suppressed(out, h.suppressed, options);
   render_site_sections(out, h.sites, "heap", options, false, unnamed);
   if (h.maps) render_site_sections(out, h.mapped_sites, "direct mmap", options, true, unnamed);
 }

@@ -19,6 +19,8 @@ struct TextOptions {
   size_t stack_frames = 4;
   size_t processes_with_sites = 3;
   std::string recording_path;  // named in the next steps; "RECORDING" when empty
+  bool all_paths = false;      // every path (distinct stack) of each site shown, with its figures
+  std::vector<std::string> suppression_files;  // --suppress: named where what they hid is said
 };
 
 // The verdict in one line, as the text opens with it: "LEAK: live heap of pid 42 (./app) grows
