@@ -39,6 +39,8 @@ constexpr size_t kDrainStep = 4096;
 // Events decoded at a time from a thread's kept batches in the exact pass.
 constexpr size_t kRefillEvents = 256;
 constexpr uint64_t kNoSeq = std::numeric_limits<uint64_t>::max();
+// A stack state's group not yet looked up (StackGrouping::kNoGroup is "in none").
+constexpr uint32_t kGroupUnknown = StackGrouping::kNoGroup - 1;
 
 // The timeline's points: one every 100 ms of the process's life. Live bytes only change at
 // events, so a point is the state just before the first event at or after its instant, however
@@ -185,6 +187,7 @@ struct StackState {
   AllocationStats stats;
   uint64_t peak_number = 0;
   std::vector<float> series;  // live bytes at the series instants; empty while never live there
+  uint32_t group = kGroupUnknown;  // its StackGrouping group, looked up at its first use
 };
 
 // The stacks of one kind of memory (heap or direct mappings) with their live bytes at the
@@ -206,6 +209,24 @@ class StackLedger {
     return sparse_[id];
   }
   void note_defined(uint32_t count) { dense_limit_hint_ = count; }
+
+  // A stack's live bytes rose or fell by `bytes`: so did its group's. `group` is the state's
+  // group, looked up.
+  void grew(uint32_t group, uint64_t bytes) {
+    if (group >= kGroupUnknown) return;
+    if (group >= groups_.size()) groups_.resize(group + 1);
+    GroupLive& live = groups_[group];
+    live.bytes += bytes;
+    live.peak_bytes = std::max(live.peak_bytes, live.bytes);
+  }
+  void shrank(uint32_t group, uint64_t bytes) {
+    if (group < groups_.size()) groups_[group].bytes -= bytes;
+  }
+  std::vector<uint64_t> group_peaks() const {
+    std::vector<uint64_t> peaks;
+    for (const GroupLive& group : groups_) peaks.push_back(group.peak_bytes);
+    return peaks;
+  }
 
   // Call before changing a stack's live bytes.
   void touch(StackState& state) const {
@@ -262,6 +283,11 @@ class StackLedger {
   }
 
  private:
+  struct GroupLive {
+    uint64_t bytes = 0;
+    uint64_t peak_bytes = 0;
+  };
+  std::vector<GroupLive> groups_;  // by StackGrouping group
   std::deque<StackState> dense_;  // a deque: growing it keeps references to its states valid
   std::unordered_map<uint32_t, StackState> sparse_;
   size_t dense_limit_hint_ = 0;
@@ -351,11 +377,17 @@ struct RawQueue {
 class ProfileBuilder final : public StreamSink {
  public:
   // The first pass: merges within the window, and notes whether that was the exact order.
-  ProfileBuilder(ProcessHeapProfile& profile, uint64_t window_bytes) : profile_(profile), window_bytes_(window_bytes) {}
+  ProfileBuilder(ProcessHeapProfile& profile, uint64_t window_bytes, std::shared_ptr<StackGrouping> grouping)
+      : profile_(profile), window_bytes_(window_bytes), grouping_(std::move(grouping)) {}
   // The exact pass over a stream the first pass found out of window: `first` is that pass's
   // builder of the same stream, whose batch seqs and markers it takes.
-  ProfileBuilder(ProcessHeapProfile& profile, ProfileBuilder& first, uint64_t raw_memory_bytes)
-      : profile_(profile), exact_(true), raw_memory_bytes_(raw_memory_bytes), markers_(std::move(first.markers_)) {
+  ProfileBuilder(ProcessHeapProfile& profile, ProfileBuilder& first, uint64_t raw_memory_bytes,
+                 std::shared_ptr<StackGrouping> grouping)
+      : profile_(profile),
+        exact_(true),
+        raw_memory_bytes_(raw_memory_bytes),
+        grouping_(std::move(grouping)),
+        markers_(std::move(first.markers_)) {
     // After batch i, nothing below the lowest seq of the batches after it can still arrive.
     safe_below_.assign(first.batch_min_seq_.size() + 1, kNoSeq);
     for (size_t i = first.batch_min_seq_.size(); i-- > 0;) {
@@ -395,13 +427,18 @@ class ProfileBuilder final : public StreamSink {
     profile_.stacks[id].assign(frames.begin(), frames.end());
     profile_.stack_seqs.emplace(id, seq);
     heap_.note_defined(static_cast<uint32_t>(profile_.stacks.size()));
+    if (grouping_) profile_.stack_groups[id] = grouping_->group_of(seq, frames);
   }
-  void module(const TraceModule& module) override { profile_.modules.push_back(module); }
+  void module(const TraceModule& module) override {
+    profile_.modules.push_back(module);
+    if (grouping_) grouping_->module_loaded(module);
+  }
   // The latest module loaded with that bias and still mapped is the one unloaded.
   void unmodule(uint64_t seq, uint64_t load_bias) override {
     for (auto module = profile_.modules.rbegin(); module != profile_.modules.rend(); ++module) {
       if (module->load_bias != load_bias || module->unload_seq != TraceModule::kNeverUnloaded) continue;
       module->unload_seq = std::max(seq, module->seq);
+      if (grouping_) grouping_->module_unloaded(*module);
       return;
     }
   }
@@ -440,6 +477,14 @@ class ProfileBuilder final : public StreamSink {
   }
 
  private:
+  // The stack's group, looked up once per stack and kind of memory.
+  uint32_t group_of(StackState& state, uint32_t stack) const {
+    if (state.group == kGroupUnknown) {
+      auto group = profile_.stack_groups.find(stack);
+      state.group = group == profile_.stack_groups.end() ? StackGrouping::kNoGroup : group->second;
+    }
+    return state.group;
+  }
   uint32_t queue_of(int32_t tid) {
     auto [slot, fresh] = thread_queue_.try_emplace(tid, static_cast<uint32_t>(queues_.size()));
     if (fresh) {
@@ -498,6 +543,7 @@ class ProfileBuilder final : public StreamSink {
   const uint64_t window_bytes_ = 0;  // first pass: see HeapTraceOptions
   const bool exact_ = false;
   const uint64_t raw_memory_bytes_ = 0;  // exact pass: kept in memory, the rest spilled
+  const std::shared_ptr<StackGrouping> grouping_;  // null: no groups
   bool out_of_window_ = false;
   bool late_found_ = false;     // first pass: decoding met an event older than one applied
   bool arrival_noted_ = false;  // first pass: raw_thread_batch numbered the batch now ending
@@ -777,6 +823,7 @@ void ProfileBuilder::allocate(const QueuedEvent& event, uint32_t queue) {
     StackState& old_state = heap_.at(old->stack);
     heap_.touch(old_state);
     live_bytes_ -= old->bytes;
+    heap_.shrank(group_of(old_state, old->stack), old->bytes);
     old_state.stats.live_bytes -= old->bytes;
     old_state.stats.live_blocks -= old->blocks;
   }
@@ -786,6 +833,7 @@ void ProfileBuilder::allocate(const QueuedEvent& event, uint32_t queue) {
   site.live_bytes += bytes;
   site.live_blocks += blocks;
   site.peak_live_bytes = std::max(site.peak_live_bytes, site.live_bytes);
+  heap_.grew(group_of(state, event.stack), bytes);
   heap_.total_changed(live_bytes_, profile_.heap.peak_live_bytes);
 }
 
@@ -799,6 +847,7 @@ void ProfileBuilder::release(const QueuedEvent& event, uint32_t queue) {
   StackState& state = heap_.at(block.stack);
   heap_.touch(state);
   live_bytes_ -= block.bytes;
+  heap_.shrank(group_of(state, block.stack), block.bytes);
   AllocationStats& site = state.stats;
   site.live_bytes -= block.bytes;
   site.live_blocks -= block.blocks;
@@ -844,6 +893,11 @@ void ProfileBuilder::account(const Region& region, int64_t delta) {
   mapped_live_ += static_cast<uint64_t>(delta);
   site.live_bytes += static_cast<uint64_t>(delta);
   site.peak_live_bytes = std::max(site.peak_live_bytes, site.live_bytes);
+  if (delta > 0) {
+    mapped_.grew(group_of(state, region.stack), static_cast<uint64_t>(delta));
+  } else {
+    mapped_.shrank(group_of(state, region.stack), static_cast<uint64_t>(-delta));
+  }
   if (delta > 0) mapped_.total_changed(mapped_live_, profile_.mapped.peak_live_bytes);
 }
 
@@ -936,6 +990,9 @@ void ProfileBuilder::finish() {
     if (region.flags & wire::kMapAnonymous) profile_.mapped.anon_live_bytes += region.length;
     if (region.flags & wire::kMapShared) profile_.mapped.shared_live_bytes += region.length;
   }
+  profile_.heap_group_peak_bytes = heap_.group_peaks();
+  profile_.mapped_group_peak_bytes = mapped_.group_peaks();
+  profile_.grouping = grouping_;
   heap_.finish(profile_.heap_by_stack, profile_.heap_series);
   mapped_.finish(profile_.mapped_by_stack, profile_.mapped_series);
   for (const auto& [id, stats] : profile_.heap_by_stack) {
@@ -982,7 +1039,8 @@ HeapTrace build_heap_trace(const store::RecordingReader& recording,
       [&](uint32_t stream) -> StreamSink& {
         profiles.push_back(std::make_unique<ProcessHeapProfile>());
         profiles.back()->stream = stream;
-        builders.push_back(std::make_unique<ProfileBuilder>(*profiles.back(), options.window_bytes));
+        builders.push_back(std::make_unique<ProfileBuilder>(*profiles.back(), options.window_bytes,
+                                                            options.grouping ? options.grouping() : nullptr));
         return *builders.back();
       },
       [&progress, total_bytes](uint64_t done_bytes, uint64_t) {
@@ -1001,7 +1059,8 @@ HeapTrace build_heap_trace(const store::RecordingReader& recording,
       auto profile = std::make_unique<ProcessHeapProfile>();
       profile->stream = profiles[i]->stream;
       profile->replayed_exactly = true;
-      exact[i] = std::make_unique<ProfileBuilder>(*profile, *builders[i], options.exact_replay_memory_bytes);
+      exact[i] = std::make_unique<ProfileBuilder>(*profile, *builders[i], options.exact_replay_memory_bytes,
+                                                  options.grouping ? options.grouping() : nullptr);
       profiles[i] = std::move(profile);
     }
     builders.clear();

@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -71,6 +73,19 @@ struct MappedRegionStats {
   uint64_t shared_live_bytes = 0;   // MAP_SHARED (anonymous or file), at the end
 };
 
+// Sorts a process's stacks into groups (its call sites) while its trace is replayed, so that a
+// group's peak is exact: the most its stacks held together, not each at its own peak. One per
+// stream and pass; told of the modules as their records arrive.
+class StackGrouping {
+ public:
+  static constexpr uint32_t kNoGroup = UINT32_MAX;
+  virtual ~StackGrouping() = default;
+  virtual void module_loaded(const TraceModule& module) = 0;
+  virtual void module_unloaded(const TraceModule& module) = 0;  // its unload_seq is set
+  // The group of a stack recorded at `seq` (its first use), dense from 0; kNoGroup for none.
+  virtual uint32_t group_of(uint64_t seq, std::span<const uint64_t> frames) = 0;
+};
+
 struct ProcessHeapProfile {
   uint32_t stream = 0;
   pid_t pid = 0;
@@ -102,6 +117,13 @@ struct ProcessHeapProfile {
   std::unordered_map<uint32_t, AllocationStats> mapped_by_stack;
   LiveSeries heap_series;    // of heap_by_stack's live bytes
   LiveSeries mapped_series;  // of mapped_by_stack's live bytes
+
+  // With HeapTraceOptions::grouping: the grouping its replay used, each stack's group
+  // (StackGrouping::kNoGroup: none), and the peak of each group's heap and mapped live bytes.
+  std::shared_ptr<StackGrouping> grouping;
+  std::unordered_map<uint32_t, uint32_t> stack_groups;
+  std::vector<uint64_t> heap_group_peak_bytes;
+  std::vector<uint64_t> mapped_group_peak_bytes;
 };
 
 struct HeapTrace {
@@ -117,6 +139,8 @@ struct HeapTraceOptions {
   // replayed exactly in a second; it keeps this many bytes of the threads' encoded batches in
   // memory, and the rest in an unnamed temporary file.
   uint64_t exact_replay_memory_bytes = uint64_t{24} << 20;
+  // Makes each stream's StackGrouping (called once per stream and pass); none: no groups.
+  std::function<std::shared_ptr<StackGrouping>()> grouping;
 };
 
 // Reads and aggregates the heap trace of a recording; an empty result when it has none.

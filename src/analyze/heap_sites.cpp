@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
+#include <span>
 #include <tuple>
 
 #include "analyze/hypotheses.h"
@@ -136,7 +139,7 @@ SiteKey site_key(const SourceFrame& frame) {
 
 // The first frame of the program's own code, innermost first; the innermost frame when every
 // frame belongs to the runtime.
-SiteKey site_key_of(const std::vector<uint64_t>& stack, uint64_t seq, Symbolizer& symbolizer) {
+SiteKey site_key_of(std::span<const uint64_t> stack, uint64_t seq, Symbolizer& symbolizer) {
   std::optional<SiteKey> innermost;
   for (uint64_t address : stack) {
     for (const SourceFrame& frame : symbolizer.resolve_at(address, seq)) {
@@ -220,6 +223,66 @@ Symbolizer symbolizer_for(const ProcessHeapProfile& profile, const std::vector<s
   return Symbolizer(std::move(modules), debug_dirs);
 }
 
+namespace {
+
+std::optional<ModuleMapping> module_mapping(const TraceModule& module) {
+  if (module.path.empty() || module.path[0] != '/') return std::nullopt;  // linux-vdso.so.1 and the like
+  return ModuleMapping{module.path,     module.load_bias,      module.start, module.end, is_runtime_module(module.path),
+                       module.seq,      module.unload_seq};
+}
+
+// Groups stacks by call site while the trace is replayed, so that a site's peak is exact. Its
+// symbolizer learns the modules as their records arrive; the sites are then named with it, each
+// module opened once. A stack whose code was not yet recorded when it was grouped (a library's
+// constructor runs before its module record) may land in another group than its site at the end:
+// heap_sites() checks, and such sites fall back to bounds.
+class SiteGrouping final : public StackGrouping {
+ public:
+  SiteGrouping(const std::vector<std::string>& debug_dirs, const Suppressions* suppressions)
+      : symbolizer_({}, debug_dirs), suppressions_(suppressions) {}
+
+  void module_loaded(const TraceModule& module) override {
+    if (std::optional<ModuleMapping> mapping = module_mapping(module)) {
+      mapping->unloaded_seq = UINT64_MAX;  // said by module_unloaded when it comes
+      symbolizer_.add_module(std::move(*mapping));
+    }
+  }
+  void module_unloaded(const TraceModule& module) override {
+    if (std::optional<ModuleMapping> mapping = module_mapping(module)) symbolizer_.set_unloaded(*mapping, module.unload_seq);
+  }
+  uint32_t group_of(uint64_t seq, std::span<const uint64_t> frames) override {
+    if (suppressions_ && suppressions_->matches(std::vector<uint64_t>(frames.begin(), frames.end()), seq, symbolizer_)) {
+      return kNoGroup;
+    }
+    SiteKey key = site_key_of(frames, seq, symbolizer_);
+    auto [group, added] = groups_.try_emplace(std::move(key), static_cast<uint32_t>(keys_.size()));
+    if (added) keys_.push_back(&group->first);
+    return group->second;
+  }
+
+  Symbolizer& symbolizer() { return symbolizer_; }
+  const SiteKey* key_of(uint32_t group) const { return group < keys_.size() ? keys_[group] : nullptr; }
+
+ private:
+  Symbolizer symbolizer_;
+  const Suppressions* suppressions_;
+  std::map<SiteKey, uint32_t> groups_;
+  std::vector<const SiteKey*> keys_;  // by group
+};
+
+}  // namespace
+
+std::function<std::shared_ptr<StackGrouping>()> site_grouping(const SiteOptions& options) {
+  return [debug_dirs = options.debug_dirs, suppressions = options.suppressions] {
+    return std::make_shared<SiteGrouping>(debug_dirs, suppressions);
+  };
+}
+
+Symbolizer* replay_symbolizer(const ProcessHeapProfile& profile) {
+  auto* grouping = dynamic_cast<SiteGrouping*>(profile.grouping.get());
+  return grouping ? &grouping->symbolizer() : nullptr;
+}
+
 uint64_t stack_seq(const ProcessHeapProfile& profile, uint32_t stack_id) {
   auto seq = profile.stack_seqs.find(stack_id);
   return seq == profile.stack_seqs.end() ? Symbolizer::kLatest : seq->second;
@@ -279,6 +342,50 @@ void add_suppressed(model::SuppressedStacks& into, const AllocationStats& stats)
   into.live_at_peak_bytes += stats.live_at_peak_bytes;
 }
 
+// Whether the replay's groups (SiteGrouping) are the sites: then a site's peak is its group's.
+class GroupCheck {
+ public:
+  GroupCheck(const ProcessHeapProfile& profile, bool heap)
+      : profile_(profile),
+        grouping_(dynamic_cast<const SiteGrouping*>(profile.grouping.get())),
+        peaks_(heap ? profile.heap_group_peak_bytes : profile.mapped_group_peak_bytes) {}
+
+  // The stack belongs to the site `key`.
+  void placed(uint32_t stack_id, const SiteKey& key) {
+    const SiteKey* grouped = grouped_key(stack_id);
+    if (grouped && *grouped == key) {
+      group_of_site_.try_emplace(key, group(stack_id));
+      return;
+    }
+    inexact_.insert(key);
+    if (grouped) inexact_.insert(*grouped);
+  }
+  // The stack belongs to no site (suppressed).
+  void left_out(uint32_t stack_id) {
+    if (const SiteKey* grouped = grouped_key(stack_id)) inexact_.insert(*grouped);
+  }
+  std::optional<uint64_t> peak_of(const SiteKey& key) const {
+    auto group = group_of_site_.find(key);
+    if (!grouping_ || inexact_.count(key) || group == group_of_site_.end() || group->second >= peaks_.size()) {
+      return std::nullopt;
+    }
+    return peaks_[group->second];
+  }
+
+ private:
+  uint32_t group(uint32_t stack_id) const {
+    auto group = profile_.stack_groups.find(stack_id);
+    return group == profile_.stack_groups.end() ? StackGrouping::kNoGroup : group->second;
+  }
+  const SiteKey* grouped_key(uint32_t stack_id) const { return grouping_ ? grouping_->key_of(group(stack_id)) : nullptr; }
+
+  const ProcessHeapProfile& profile_;
+  const SiteGrouping* grouping_;
+  const std::vector<uint64_t>& peaks_;
+  std::map<SiteKey, uint32_t> group_of_site_;
+  std::set<SiteKey> inexact_;
+};
+
 // A site's own peak: at least what any one instant shows (one stack's own peak, the site at the
 // process's peak, at the end), at most every stack at its own peak at once, or the whole
 // process's peak. Where the two meet it is exact.
@@ -298,14 +405,18 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
   const auto& by_stack = heap ? profile.heap_by_stack : profile.mapped_by_stack;
   const LiveSeries& series = heap ? profile.heap_series : profile.mapped_series;
   std::map<SiteKey, HeapSite> sites;
+  // Sites whose stacks are not exactly one replay group: their peak is bounded, not known.
+  GroupCheck groups(profile, heap);
   for (const auto& [stack_id, stats] : by_stack) {
     const std::vector<uint64_t>& stack = frames_of(profile, stack_id);
     const uint64_t seq = stack_seq(profile, stack_id);
     if (suppressions && suppressions->matches(stack, seq, symbolizer)) {
       if (suppressed) add_suppressed(*suppressed, stats);
+      groups.left_out(stack_id);
       continue;
     }
     SiteKey key = site_key_of(stack, seq, symbolizer);
+    groups.placed(stack_id, key);
     bool fresh = sites.find(key) == sites.end();
     HeapSite& site = sites[key];
     if (site.function.empty())
@@ -330,7 +441,12 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
     std::stable_sort(site.paths.begin(), site.paths.end(), [](const SitePath& a, const SitePath& b) {
       return std::max(a.stats.live_bytes, a.stats.allocated_bytes) > std::max(b.stats.live_bytes, b.stats.allocated_bytes);
     });
-    settle_peak(site, process_peak_bytes);
+    if (std::optional<uint64_t> peak = groups.peak_of(key)) {
+      site.stats.peak_live_bytes = *peak;
+      site.peak_exact = true;
+    } else {
+      settle_peak(site, process_peak_bytes);
+    }
     judge_growth(site, series);
     all.push_back(std::move(site));
   }
@@ -562,7 +678,8 @@ std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites
 
 struct ImageSites {
   const ProcessHeapProfile* profile;
-  Symbolizer symbolizer;
+  std::unique_ptr<Symbolizer> own_symbolizer;  // when the replay's cannot be used
+  Symbolizer& symbolizer;
   std::vector<HeapSite> heap;
   std::vector<HeapSite> mapped;
   model::SuppressedStacks suppressed;
@@ -692,7 +809,13 @@ void confirm_growth_by_sites(model::Verdict& verdict, pid_t pid, ImageSites& ima
 void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, const SiteOptions& options) {
   std::vector<ImageSites> images;
   for (const ProcessHeapProfile& profile : trace.processes) {
-    ImageSites image{&profile, symbolizer_for(profile, options.debug_dirs), {}, {}, {}};
+    std::unique_ptr<Symbolizer> own;
+    Symbolizer* symbolizer = replay_symbolizer(profile);
+    if (!symbolizer) {
+      own = std::make_unique<Symbolizer>(symbolizer_for(profile, options.debug_dirs));
+      symbolizer = own.get();
+    }
+    ImageSites image{&profile, std::move(own), *symbolizer, {}, {}, {}};
     image.heap = heap_sites(profile, image.symbolizer, SiteMemory::kHeap, options.suppressions, &image.suppressed);
     image.mapped = heap_sites(profile, image.symbolizer, SiteMemory::kMapped, options.suppressions, &image.suppressed);
     verdict.heap.push_back(heap_summary(image, options));

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,9 +32,9 @@ struct HeapSite {
   std::string function;  // demangled, or "module+0xoffset" when there are no symbols
   std::string file;
   uint32_t line = 0;
-  // Summed over the stacks of the site, except peak_live_bytes: the site's own peak where the
-  // stacks' figures pin it down (peak_exact), else the least of the sum of its stacks' peaks and
-  // the process's peak.
+  // Summed over the stacks of the site, except peak_live_bytes: the site's own peak, from the
+  // replay's grouping (site_grouping) or where its stacks' figures pin it down (peak_exact), else
+  // the least of the sum of its stacks' peaks and the process's peak.
   AllocationStats stats;
   bool peak_exact = true;
   std::vector<SitePath> paths;  // its distinct stacks, largest (allocated or live at the end) first
@@ -95,6 +97,16 @@ struct SiteOptions {
   const Suppressions* suppressions = nullptr;  // stacks hidden from the sites (--suppress); not owned
   bool all_paths = false;                      // every stack of each site kept (--paths), not one per ranking
 };
+
+// The grouping of stacks by call site for build_heap_trace (HeapTraceOptions::grouping): with
+// it each site's peak_live_bytes is exact (the most its stacks held at once), and the sites are
+// named with the symbolizer the replay built. Takes `options`' debug directories and
+// suppressions (which must outlive the replay).
+std::function<std::shared_ptr<StackGrouping>()> site_grouping(const SiteOptions& options);
+
+// The symbolizer a site_grouping() replay built for the profile, with every module; null when
+// the profile was built without one.
+Symbolizer* replay_symbolizer(const ProcessHeapProfile& profile);
 
 // Fills verdict.heap from the trace (per process image: its totals and the sites among the
 // first `site_limit` of any ranking), each traced process's peak_heap_live_bytes, and the sites

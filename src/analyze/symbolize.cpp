@@ -298,8 +298,15 @@ struct Symbolizer::Impl {
   std::vector<LoadedModule> modules;
   std::vector<Layer> layers;
   std::unordered_map<CacheKey, std::vector<SourceFrame>, CacheKeyHash> cache;
+  // Identical mappings (a library unloaded and loaded again at the same place) are one module.
+  using Identity = std::tuple<std::string, uint64_t, uint64_t, uint64_t, bool>;
+  std::map<Identity, size_t> by_identity;
+  std::vector<uint64_t> unloads;  // every unload seq so far, sorted
+  size_t mappings_added = 0;
 
-  void add_modules(std::vector<ModuleMapping> mappings);
+  static Identity identity(const ModuleMapping& m) { return {m.path, m.load_bias, m.start, m.end, m.names_only}; }
+  void add_module(ModuleMapping mapping);
+  void set_unloaded(const ModuleMapping& mapping, uint64_t unloaded_seq);
   void add_to_layer(size_t module);
   size_t find_module(uint64_t pc, uint64_t seq) const;
   Dwfl_Module* open(LoadedModule& module);
@@ -307,43 +314,47 @@ struct Symbolizer::Impl {
 };
 
 // Identical mappings become one module with several ranges of time; each module goes into the
-// first layer where it overlaps nothing.
-void Symbolizer::Impl::add_modules(std::vector<ModuleMapping> mappings) {
-  std::vector<uint64_t> unloads;
-  for (const ModuleMapping& mapping : mappings) {
-    if (mapping.unloaded_seq != UINT64_MAX) unloads.push_back(mapping.unloaded_seq);
+// first layer where it overlaps nothing. Mappings come in the order they were loaded, each
+// unload known by the time anything is loaded after it.
+void Symbolizer::Impl::add_module(ModuleMapping mapping) {
+  std::pair<uint64_t, uint64_t> range{mapped_from(unloads, mapping.loaded_seq), mapping.unloaded_seq};
+  if (mapping.unloaded_seq != UINT64_MAX) {
+    unloads.insert(std::upper_bound(unloads.begin(), unloads.end(), mapping.unloaded_seq), mapping.unloaded_seq);
   }
-  std::sort(unloads.begin(), unloads.end());
-  std::map<std::tuple<std::string, uint64_t, uint64_t, uint64_t, bool>, size_t> by_identity;
-  for (size_t i = 0; i < mappings.size(); ++i) {
-    ModuleMapping& mapping = mappings[i];
-    std::pair<uint64_t, uint64_t> range{mapped_from(unloads, mapping.loaded_seq), mapping.unloaded_seq};
-    auto [known, added] = by_identity.try_emplace(
-        {mapping.path, mapping.load_bias, mapping.start, mapping.end, mapping.names_only}, modules.size());
-    if (added) {
-      modules.emplace_back();
-      modules.back().mapping = std::move(mapping);
-    }
-    LoadedModule& module = modules[known->second];
-    module.mapped.push_back(range);
-    module.last_loaded = i;
+  auto [known, added] = by_identity.try_emplace(identity(mapping), modules.size());
+  if (added) {
+    modules.emplace_back();
+    modules.back().mapping = std::move(mapping);
+    add_to_layer(known->second);
   }
-  for (size_t i = 0; i < modules.size(); ++i) add_to_layer(i);
-  for (Layer& layer : layers) {
-    std::sort(layer.modules.begin(), layer.modules.end(),
-              [&](size_t a, size_t b) { return modules[a].mapping.start < modules[b].mapping.start; });
-    for (size_t i : layer.modules) layer.starts.push_back(modules[i].mapping.start);
+  LoadedModule& module = modules[known->second];
+  module.mapped.push_back(range);
+  module.last_loaded = mappings_added++;
+}
+
+void Symbolizer::Impl::set_unloaded(const ModuleMapping& mapping, uint64_t unloaded_seq) {
+  auto known = by_identity.find(identity(mapping));
+  if (known == by_identity.end()) return;
+  for (auto range = modules[known->second].mapped.rbegin(); range != modules[known->second].mapped.rend(); ++range) {
+    if (range->second != UINT64_MAX) continue;
+    range->second = unloaded_seq;
+    unloads.insert(std::upper_bound(unloads.begin(), unloads.end(), unloaded_seq), unloaded_seq);
+    return;
   }
 }
 
 void Symbolizer::Impl::add_to_layer(size_t module) {
+  const ModuleMapping& mapping = modules[module].mapping;
   size_t layer = 0;
-  while (layer < layers.size() && overlaps(modules, layers[layer].modules, modules[module].mapping)) ++layer;
+  while (layer < layers.size() && overlaps(modules, layers[layer].modules, mapping)) ++layer;
   if (layer == layers.size()) {
     layers.emplace_back();
     layers.back().dwfl.reset(dwfl_begin(&callbacks));  // null only when out of memory: all unresolved
   }
-  layers[layer].modules.push_back(module);
+  Layer& into = layers[layer];
+  auto at = std::upper_bound(into.starts.begin(), into.starts.end(), mapping.start);
+  into.modules.insert(into.modules.begin() + (at - into.starts.begin()), module);
+  into.starts.insert(at, mapping.start);
   modules[module].layer = layer;
 }
 
@@ -420,7 +431,15 @@ Symbolizer::Symbolizer(std::vector<ModuleMapping> modules, const std::vector<std
       .section_address = nullptr,  // only relocatable (.o) files need it
       .debuginfo_path = &impl_->debug_path_pointer,
   };
-  impl_->add_modules(std::move(modules));
+  for (ModuleMapping& module : modules) impl_->add_module(std::move(module));
+}
+
+void Symbolizer::add_module(ModuleMapping module) {
+  impl_->add_module(std::move(module));
+}
+
+void Symbolizer::set_unloaded(const ModuleMapping& module, uint64_t unloaded_seq) {
+  impl_->set_unloaded(module, unloaded_seq);
 }
 
 Symbolizer::~Symbolizer() = default;

@@ -78,6 +78,12 @@ class Symbolizer {
   // The module resolve_at looks `address` up in; null when it is in none.
   const ModuleMapping* module_at(uint64_t address, uint64_t seq, bool is_return_address = true) const;
 
+  // A module mapped after the others (a dlopen met while the trace is read), and the unload of
+  // one given before (its unloaded_seq was not known then): resolve_at knows both from now on.
+  // Modules come in the order they were loaded, as the constructor takes them.
+  void add_module(ModuleMapping module);
+  void set_unloaded(const ModuleMapping& module, uint64_t unloaded_seq);
+
   // As of the end of the process: the modules still mapped then, else the last mapped.
   static constexpr uint64_t kLatest = UINT64_MAX;
 

@@ -142,11 +142,14 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit,
   Analysis analysis;
   try {
     auto reader = std::make_shared<const store::RecordingReader>(store::RecordingReader::open(recording_path));
+    analyze::SiteOptions site_options = sites.site_options(site_limit, true);
     {
       ProgressLine progress("reading the heap trace");
-      analysis.heap = analyze::build_heap_trace(*reader, [&progress](uint64_t done_bytes, uint64_t total_bytes) {
-        progress.update(done_bytes, total_bytes);
-      });
+      analyze::HeapTraceOptions trace_options;
+      trace_options.grouping = analyze::site_grouping(site_options);  // exact peaks per site
+      analysis.heap = analyze::build_heap_trace(
+          *reader, [&progress](uint64_t done_bytes, uint64_t total_bytes) { progress.update(done_bytes, total_bytes); },
+          trace_options);
     }
     // Samples are read one process at a time, by the diagnosis and again by the HTML page: a day
     // of a thousand processes would otherwise be held whole (1.2 GB).
@@ -156,8 +159,8 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit,
     forget_exited_since(analysis.verdict);
     // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
     if (analysis.data.meta.kind == "trace") analysis.verdict.findings.clear();
-    analyze::attach_heap_trace(analysis.verdict, analysis.heap,
-                               sites.site_options(site_limit, analysis.data.meta.kind != "trace"));
+    site_options.sites_judge_growth = analysis.data.meta.kind != "trace";
+    analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_options);
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
   } catch (const analyze::TraceFormatError& e) {

@@ -133,9 +133,9 @@ struct HeapSiteSummary {
   int line = 0;
   uint64_t allocations = 0;
   uint64_t allocated_bytes = 0;
-  // The highest its live bytes reached. Exact when peak_live_bytes_exact; otherwise the least of
-  // the sum of its stacks' own peaks and the process's peak (an upper bound: the stacks' peaks
-  // need not coincide).
+  // The most its stacks held at once (the replay keeps each site's own peak). When
+  // peak_live_bytes_exact is false (the replay's grouping of its stacks could not be trusted),
+  // the least of the sum of its stacks' own peaks and the process's peak: an upper bound.
   uint64_t peak_live_bytes = 0;
   bool peak_live_bytes_exact = true;
   uint64_t live_at_peak_bytes = 0;  // live when the process's heap was at its peak

@@ -28,6 +28,22 @@ struct ReferenceProfile {
   uint64_t unmatched_frees = 0;
   std::map<uint32_t, uint64_t> live_bytes_by_stack;  // stacks with live bytes at the end
   std::map<uint32_t, uint64_t> frees_by_stack;
+  std::vector<uint64_t> group_peak_bytes = std::vector<uint64_t>(3);  // of ThreeGroups' groups
+};
+
+// Stacks in three groups by their frames, as a site grouping puts them by their code: each
+// group's peak (its stacks' live bytes together) must be the reference's too.
+uint32_t group_of_frames(std::span<const uint64_t> frames) {
+  uint64_t hash = frames.size();
+  for (uint64_t frame : frames) hash = hash * 31 + frame;
+  return static_cast<uint32_t>(hash % 3);
+}
+
+class ThreeGroups final : public analyze::StackGrouping {
+ public:
+  void module_loaded(const analyze::TraceModule&) override {}
+  void module_unloaded(const analyze::TraceModule&) override {}
+  uint32_t group_of(uint64_t, std::span<const uint64_t> frames) override { return group_of_frames(frames); }
 };
 
 class CollectingSink final : public analyze::StreamSink {
@@ -43,7 +59,7 @@ class CollectingSink final : public analyze::StreamSink {
     auto [slot, fresh] = threads_.try_emplace(event.tid, static_cast<uint32_t>(threads_.size()));
     events_.push_back({event.seq, slot->second, events_.size(), event});
   }
-  void stack(uint32_t, uint64_t, std::span<const uint64_t>) override {}
+  void stack(uint32_t id, uint64_t, std::span<const uint64_t> frames) override { groups_[id] = group_of_frames(frames); }
   void module(const analyze::TraceModule&) override {}
   void unmodule(uint64_t, uint64_t) override {}
   void marker(const analyze::TraceMarker&) override {}
@@ -63,6 +79,12 @@ class CollectingSink final : public analyze::StreamSink {
     std::unordered_map<uint64_t, Block> live;
     std::unordered_map<int32_t, uint64_t> last_allocation;
     std::set<uint64_t> unmatched;
+    std::vector<uint64_t> group_live(3);
+    auto group_changed = [&](uint32_t stack, uint64_t bytes, bool grew) {
+      uint32_t group = groups_.at(stack);
+      group_live[group] = grew ? group_live[group] + bytes : group_live[group] - bytes;
+      result.group_peak_bytes[group] = std::max(result.group_peak_bytes[group], group_live[group]);
+    };
     for (const Event& queued : events_) {
       const analyze::TraceEvent& e = queued.event;
       if (e.kind == analyze::TraceEvent::Kind::kAlloc) {
@@ -72,11 +94,13 @@ class CollectingSink final : public analyze::StreamSink {
         if (auto old = live.find(e.address); old != live.end()) {  // a free never seen
           result.live_bytes -= old->second.bytes;
           result.live_bytes_by_stack[old->second.stack] -= old->second.bytes;
+          group_changed(old->second.stack, old->second.bytes, false);
           live.erase(old);
         }
         live[e.address] = {e.size, e.stack};
         result.live_bytes += e.size;
         result.live_bytes_by_stack[e.stack] += e.size;
+        group_changed(e.stack, e.size, true);
         result.peak_live_bytes = std::max(result.peak_live_bytes, result.live_bytes);
       } else if (e.kind == analyze::TraceEvent::Kind::kFree) {
         auto found = live.find(e.address);
@@ -88,6 +112,7 @@ class CollectingSink final : public analyze::StreamSink {
         ++result.frees_by_stack[found->second.stack];
         result.live_bytes -= found->second.bytes;
         result.live_bytes_by_stack[found->second.stack] -= found->second.bytes;
+        group_changed(found->second.stack, found->second.bytes, false);
         if (last_allocation[e.tid] == e.address) ++result.temporary_allocations;
         last_allocation[e.tid] = 0;
         live.erase(found);
@@ -101,6 +126,7 @@ class CollectingSink final : public analyze::StreamSink {
 
  private:
   std::unordered_map<int32_t, uint32_t> threads_;
+  std::unordered_map<uint32_t, uint32_t> groups_;  // stack -> group_of_frames
   std::vector<Event> events_;
 };
 
@@ -125,14 +151,16 @@ class ExactReplayTest : public TraceTest {
     ASSERT_EQ(run.out, expected_out) << "the program did not do what the test needs";
     store::RecordingReader recording = store::RecordingReader::open(recording_);
     std::vector<ReferenceProfile> reference = reference_replay(recording);
+    auto three_groups = [] { return std::make_shared<ThreeGroups>(); };
     // As memdx reports it: the first pass's window is wide enough for these programs.
-    expect_equal(analyze::build_heap_trace(recording), reference, false);
+    expect_equal(analyze::build_heap_trace(recording, {}, {.grouping = three_groups}), reference, false);
     // With a first-pass window of 64 KiB the late events fall out of it and the exact pass replays
     // the stream: with the default memory for it, and with 64 KiB, where nearly every batch goes
     // through the temporary file.
     for (uint64_t memory_bytes : {analyze::HeapTraceOptions{}.exact_replay_memory_bytes, uint64_t{64} << 10}) {
       SCOPED_TRACE("exact replay memory " + std::to_string(memory_bytes));
-      analyze::HeapTraceOptions options{.window_bytes = uint64_t{64} << 10, .exact_replay_memory_bytes = memory_bytes};
+      analyze::HeapTraceOptions options{
+          .window_bytes = uint64_t{64} << 10, .exact_replay_memory_bytes = memory_bytes, .grouping = three_groups};
       expect_equal(analyze::build_heap_trace(recording, {}, options), reference, true);
     }
   }
@@ -167,6 +195,9 @@ class ExactReplayTest : public TraceTest {
       EXPECT_EQ(live_by_stack, want.live_bytes_by_stack);
       EXPECT_EQ(frees_by_stack, want.frees_by_stack);
       EXPECT_EQ(live_at_peak, want.peak_live_bytes) << "the stacks' live bytes at the peak add up to the peak";
+      std::vector<uint64_t> group_peaks = trace.processes[i].heap_group_peak_bytes;
+      group_peaks.resize(3);
+      EXPECT_EQ(group_peaks, want.group_peak_bytes) << "each group's peak, its stacks' live bytes together";
     }
   }
 };
