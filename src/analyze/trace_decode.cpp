@@ -220,6 +220,12 @@ class ChunkDecompressor {
       throw TraceFormatError(
           fmt::format("heap trace chunk {} claims {} bytes, more than memdx writes in one chunk", chunk_id, size));
     }
+    if (size > output_.capacity()) {
+      // Exactly this size, the old buffer freed first: resize() would double the capacity and
+      // hold the old buffer while it copies (8 + 16 MiB for a chunk of 8).
+      std::vector<std::byte>().swap(output_);
+      output_.reserve(size);
+    }
     output_.resize(size);
     size_t got = ZSTD_decompressDCtx(context_, output_.data(), output_.size(), data.data(), data.size());
     if (ZSTD_isError(got) || got != size) {

@@ -384,10 +384,12 @@ struct SiteRanking {
 // The counts line of a site or a path.
 std::string counts_text(uint64_t allocations, uint64_t allocated_bytes, uint64_t final_live_bytes,
                         uint64_t final_live_blocks, uint64_t live_at_peak_bytes, bool mapped) {
-  return fmt::format("{} {}, {} {}; {} live at the end in {} {}, {} at the peak", count_text(allocations),
-                     mapped ? "mappings" : "allocations", model::format_bytes(allocated_bytes),
-                     mapped ? "mapped" : "allocated", model::format_bytes(final_live_bytes),
-                     count_text(final_live_blocks), mapped ? "mappings" : "blocks",
+  auto noun = [mapped](uint64_t n, const char* heap_noun) {
+    return fmt::format("{} {}{}", count_text(n), mapped ? "mapping" : heap_noun, n == 1 ? "" : "s");
+  };
+  return fmt::format("{}, {} {}; {} live at the end in {}, {} at the peak", noun(allocations, "allocation"),
+                     model::format_bytes(allocated_bytes), mapped ? "mapped" : "allocated",
+                     model::format_bytes(final_live_bytes), noun(final_live_blocks, "block"),
                      model::format_bytes(live_at_peak_bytes));
 }
 

@@ -90,7 +90,8 @@ bool TraceChunkCursor::next_into(TraceChunk& chunk) {
   chunk.kind = stmt_->text_at(1);
   chunk.pid = static_cast<pid_t>(stmt_->int_at(2));
   chunk.t_ms = stmt_->int_at(3);
-  stmt_->blob_into(4, chunk.data);
+  // Read apart from the row: SQLite would otherwise hold its own copy of each chunk beside ours.
+  stmt_->read_row_blob("trace_chunks", "data", chunk.id, chunk.data);
   return true;
 }
 
@@ -204,7 +205,7 @@ uint64_t RecordingReader::trace_chunk_bytes() const {
 
 TraceChunkCursor RecordingReader::trace_chunks() const {
   auto rows =
-      std::make_unique<Statement>(impl_->db.prepare("SELECT id, kind, pid, t_ms, data FROM trace_chunks ORDER BY id"));
+      std::make_unique<Statement>(impl_->db.prepare("SELECT id, kind, pid, t_ms FROM trace_chunks ORDER BY id"));
   return TraceChunkCursor(std::move(rows));
 }
 

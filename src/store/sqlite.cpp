@@ -185,6 +185,24 @@ void Statement::blob_into(int column, std::vector<std::byte>& out) const {
   out.assign(data, data + size);
 }
 
+void Statement::read_row_blob(const char* table, const char* column, int64_t rowid,
+                              std::vector<std::byte>& out) const {
+  sqlite3_blob* opened = nullptr;
+  int rc = sqlite3_blob_open(sqlite3_db_handle(stmt_.get()), "main", table, column, rowid, 0, &opened);
+  std::unique_ptr<sqlite3_blob, int (*)(sqlite3_blob*)> blob(opened, sqlite3_blob_close);
+  if (rc != SQLITE_OK) fail(rc);
+  const auto size = static_cast<size_t>(sqlite3_blob_bytes(blob.get()));
+  if (size > out.capacity()) {
+    std::vector<std::byte>().swap(out);  // the old buffer freed before the new one is taken
+    out.reserve(size);
+  }
+  out.resize(size);
+  if (size > 0) {
+    rc = sqlite3_blob_read(blob.get(), out.data(), static_cast<int>(size), 0);
+    if (rc != SQLITE_OK) fail(rc);
+  }
+}
+
 // ---- Database
 
 Database::Database(sqlite3* db, std::string path, Activity activity)
