@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -139,6 +140,12 @@ void stop_on_signal_during_analysis(const std::string& recording_path) {
 
 Analysis analyze_recording(const std::string& recording_path, size_t site_limit, const SiteChoices& sites) {
   stop_on_signal_during_analysis(recording_path);
+  // libdw asks the debuginfod servers DEBUGINFOD_URLS names for every library without a local
+  // debug file (Ubuntu sets it for every login): a report would download hundreds of MiB, or
+  // wait on an unreachable server. memdx never goes to the network; --debug-dir and the
+  // distribution's debug packages name what is stripped. Only memdx's own environment changes:
+  // the programs it ran have theirs already.
+  ::unsetenv("DEBUGINFOD_URLS");
   Analysis analysis;
   try {
     auto reader = std::make_shared<const store::RecordingReader>(store::RecordingReader::open(recording_path));

@@ -2,8 +2,14 @@
 // traced, and its sites named through --debug-dir (the debug file by its name, or in a build-id
 // tree), through the .gnu_debuglink of a copy whose debug file lies beside it, and, without any,
 // as module+0xOFFSET with one line saying how to name them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -153,6 +159,38 @@ TEST_F(DebugFilesTest, RunTakesDebugDirToo) {
   std::ifstream in(dir_ / "verdict.json");
   ASSERT_TRUE(in) << run.err;
   expect_named(largest_leak(json::parse(in)));
+}
+
+// A debuginfod server (a listening socket of the test's) named by DEBUGINFOD_URLS, as Ubuntu
+// names one for every login: memdx names frames of libraries without local debug files
+// (libstdc++, its operator new) and connects to nothing.
+TEST_F(DebugFilesTest, NoDebugFileIsFetchedOverTheNetwork) {
+  int server = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  ASSERT_GE(server, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(server, 16), 0);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(::getsockname(server, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+
+  Finished traced = trace({tracee_path("sites"), "vector", "2"});
+  ASSERT_EQ(traced.exit_code, 0) << traced.err;
+  ::setenv("DEBUGINFOD_URLS", url.c_str(), 1);
+  ::setenv("DEBUGINFOD_CACHE_PATH", (dir_ / "debuginfod-cache").c_str(), 1);
+  ::setenv("DEBUGINFOD_TIMEOUT", "5", 1);
+  CommandResult text = run_command({memdx_path(), "report", recording(), "--top", "5"});
+  ::unsetenv("DEBUGINFOD_URLS");
+  ::unsetenv("DEBUGINFOD_CACHE_PATH");
+  ::unsetenv("DEBUGINFOD_TIMEOUT");
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("vector"), std::string::npos) << text.out;
+  int connection = ::accept4(server, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  EXPECT_LT(connection, 0) << "memdx report asked the debuginfod server " << url;
+  if (connection >= 0) ::close(connection);
+  ::close(server);
 }
 
 }  // namespace
