@@ -13,9 +13,11 @@ MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev n
 # make and gcc. tmux gives the terminal tests a terminal of their own (tests/integration).
 # util-linux: setpriv. rustc builds the Rust program of the site tests (tests/trace_integration);
 # binutils' objcopy, readelf and addr2line make and check the stripped programs there.
+# heaptrack: the peer memdx's counts and peak are compared with (tests/trace_integration).
+# clang-format: the formatting gate (tools/check-format.sh).
 MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev chromium
                      default-jdk-headless nodejs python3 perl sqlite3 git bash coreutils mawk make gcc
-                     tmux util-linux rustc binutils)
+                     tmux util-linux rustc binutils heaptrack clang-format)
 
 memdx_say() { printf 'memdx: %s\n' "$*" >&2; }
 

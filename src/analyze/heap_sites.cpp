@@ -583,15 +583,21 @@ double path_growth_bytes_per_s(const SitePath& path, const LiveSeries& series) {
   return points.size() < 2 ? 0 : std::max(0.0, theil_sen_slope(points));
 }
 
+// The figures a site and a path share, under the same names in the model.
+template <typename Summary>
+void copy_figures(const AllocationStats& stats, Summary& out) {
+  out.allocations = stats.allocations;
+  out.allocated_bytes = stats.allocated_bytes;
+  out.peak_live_bytes = stats.peak_live_bytes;
+  out.live_at_peak_bytes = stats.live_at_peak_bytes;
+  out.final_live_bytes = stats.live_bytes;
+  out.final_live_blocks = stats.live_blocks;
+  out.temporary_allocations = stats.temporary_allocations;
+}
+
 model::HeapSitePath path_summary(const SitePath& path, double growth_bytes_per_s, Symbolizer& symbolizer) {
   model::HeapSitePath out;
-  out.allocations = path.stats.allocations;
-  out.allocated_bytes = path.stats.allocated_bytes;
-  out.peak_live_bytes = path.stats.peak_live_bytes;
-  out.live_at_peak_bytes = path.stats.live_at_peak_bytes;
-  out.final_live_bytes = path.stats.live_bytes;
-  out.final_live_blocks = path.stats.live_blocks;
-  out.temporary_allocations = path.stats.temporary_allocations;
+  copy_figures(path.stats, out);
   out.growth_bytes_per_s = growth_bytes_per_s;
   SiteStack stack = path_stack(path, symbolizer);
   out.stack = std::move(stack.frames);
@@ -633,14 +639,8 @@ model::HeapSiteSummary site_summary(const HeapSite& site, const LiveSeries& seri
   out.function = site.function;
   out.file = site.file;
   out.line = static_cast<int>(site.line);
-  out.allocations = site.stats.allocations;
-  out.allocated_bytes = site.stats.allocated_bytes;
-  out.peak_live_bytes = site.stats.peak_live_bytes;
+  copy_figures(site.stats, out);
   out.peak_live_bytes_exact = site.peak_exact;
-  out.live_at_peak_bytes = site.stats.live_at_peak_bytes;
-  out.final_live_bytes = site.stats.live_bytes;
-  out.final_live_blocks = site.stats.live_blocks;
-  out.temporary_allocations = site.stats.temporary_allocations;
   out.reserved_bytes = site.stats.reserved_bytes;
   if (site.runtime_once) out.runtime_once = site.runtime_once;
   out.growth_bytes_per_s = site.growth_bytes_per_s;

@@ -518,10 +518,11 @@ constexpr size_t kTextHeapProcesses = 8;
 
 void render_heap_process(std::string& out, const model::HeapSummary& h, bool with_sites, const TextOptions& options,
                          ShownUnnamed& unnamed) {
-  out += fmt::format("  pid {} ({}): {} allocations, {} allocated, peak live {}, live at the end {} in {} blocks",
-                     h.pid, h.ended, count_text(h.allocations), model::format_bytes(h.allocated_bytes),
-                     model::format_bytes(h.peak_live_bytes), model::format_bytes(h.final_live_bytes),
-                     count_text(h.final_live_blocks));
+  out += fmt::format("  pid {} ({}): {} allocation{}, {} allocated, peak live {}, live at the end {} in {} block{}",
+                     h.pid, h.ended, count_text(h.allocations), h.allocations == 1 ? "" : "s",
+                     model::format_bytes(h.allocated_bytes), model::format_bytes(h.peak_live_bytes),
+                     model::format_bytes(h.final_live_bytes), count_text(h.final_live_blocks),
+                     h.final_live_blocks == 1 ? "" : "s");
   if (h.temporary_allocations) out += fmt::format(", {} temporary", count_text(h.temporary_allocations));
   // Frees of blocks the trace never saw allocated: allocated before the tracer was loaded (a
   // library constructor that runs first), or by code it cannot see. Said, never silently dropped.
