@@ -297,8 +297,8 @@ void add_threads(const ProcessContext& c, ProcessFindings& out) {
   double threads_added = static_cast<double>(c.samples.back().threads) - static_cast<double>(c.samples.front().threads);
   auto vsz_added = static_cast<double>(c.samples.back().vsz_bytes) - static_cast<double>(c.samples.front().vsz_bytes);
   if (!f || threads_added < 1 || vsz_added <= 0) return;
-  f->evidence += fmt::format("; VSZ rose {} with them, about {} per thread (their stacks)", level_text(vsz_added, "bytes"),
-                             level_text(vsz_added / threads_added, "bytes"));
+  f->evidence += fmt::format("; VSZ rose {} with them, about {} per thread (their stacks)",
+                             level_text(vsz_added, "bytes"), level_text(vsz_added / threads_added, "bytes"));
 }
 
 struct Peaks {
@@ -339,8 +339,9 @@ void add_reservation(const ProcessContext& c, ProcessFindings& out) {
   auto vsz = static_cast<double>(p.vsz_max_bytes);
   if (p.vsz_max_bytes < c.options.reservation_min_vsz_bytes) return;
   if (vsz < c.options.reservation_vsz_to_rss * static_cast<double>(p.rss_max_bytes)) return;
-  Finding f = measured_finding(c, "reservation_only", "info", "vsz_bytes", static_cast<double>(c.samples.front().vsz_bytes),
-                               static_cast<double>(c.samples.back().vsz_bytes));
+  Finding f =
+      measured_finding(c, "reservation_only", "info", "vsz_bytes", static_cast<double>(c.samples.front().vsz_bytes),
+                       static_cast<double>(c.samples.back().vsz_bytes));
   f.evidence = fmt::format(
       "peak VSZ {} is {:.0f}x peak RSS {}: address space reserved but never touched (allocators, runtimes, "
       "GPU drivers reserve up front); it costs no memory and is harmless",
@@ -370,14 +371,15 @@ void add_retention(const ProcessContext& c, ProcessFindings& out) {
   if (heap.empty() || c.samples.empty()) return;
   static const std::vector<SeriesPoint> kNoMappings;
   const auto& mapped = c.traced ? c.traced->mapped_live_bytes : kNoMappings;
-  double anon = final_level(c.samples.size(), [&](size_t i) { return static_cast<double>(c.samples[i].rss_anon_bytes); });
+  double anon =
+      final_level(c.samples.size(), [&](size_t i) { return static_cast<double>(c.samples[i].rss_anon_bytes); });
   double heap_live = final_level(heap.size(), [&](size_t i) { return heap[i].value; });
   double mapped_live = mapped.empty() ? 0 : final_level(mapped.size(), [&](size_t i) { return mapped[i].value; });
   double live = heap_live + mapped_live;
   double retained = anon - live;
-  double heap_peak = std::max(
-      c.traced ? c.traced->heap_peak_bytes : 0.0,
-      std::max_element(heap.begin(), heap.end(), [](auto& a, auto& b) { return a.value < b.value; })->value);
+  double heap_peak =
+      std::max(c.traced ? c.traced->heap_peak_bytes : 0.0,
+               std::max_element(heap.begin(), heap.end(), [](auto& a, auto& b) { return a.value < b.value; })->value);
   out.seen.retention = RetentionObservation{anon, heap_live, heap_peak, mapped_live};
   // Retention is RSS kept while the heap is flat or falling; a growing heap is growth (its own finding).
   if (out.seen.heap.growing()) return;
@@ -391,8 +393,8 @@ void add_retention(const ProcessContext& c, ProcessFindings& out) {
       "allocator (fragmentation), not a leak; malloc_trim(0) after big frees, MALLOC_ARENA_MAX=2, or "
       "jemalloc/tcmalloc can return it",
       model::format_bytes(static_cast<uint64_t>(anon)), model::format_bytes(static_cast<uint64_t>(heap_live)),
-      model::format_bytes(static_cast<uint64_t>(heap_peak)),
-      model::format_bytes(static_cast<uint64_t>(mapped_live)), model::format_bytes(static_cast<uint64_t>(retained)));
+      model::format_bytes(static_cast<uint64_t>(heap_peak)), model::format_bytes(static_cast<uint64_t>(mapped_live)),
+      model::format_bytes(static_cast<uint64_t>(retained)));
   out.findings.push_back(std::move(f));
 }
 

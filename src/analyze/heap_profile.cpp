@@ -186,7 +186,7 @@ class LiveBlockTable {
 struct StackState {
   AllocationStats stats;
   uint64_t peak_number = 0;
-  std::vector<float> series;  // live bytes at the series instants; empty while never live there
+  std::vector<float> series;       // live bytes at the series instants; empty while never live there
   uint32_t group = kGroupUnknown;  // its StackGrouping group, looked up at its first use
 };
 
@@ -288,7 +288,7 @@ class StackLedger {
     uint64_t peak_bytes = 0;
   };
   std::vector<GroupLive> groups_;  // by StackGrouping group
-  std::deque<StackState> dense_;  // a deque: growing it keeps references to its states valid
+  std::deque<StackState> dense_;   // a deque: growing it keeps references to its states valid
   std::unordered_map<uint32_t, StackState> sparse_;
   size_t dense_limit_hint_ = 0;
   uint64_t peak_number_ = 0;
@@ -542,7 +542,7 @@ class ProfileBuilder final : public StreamSink {
   ProcessHeapProfile& profile_;
   const uint64_t window_bytes_ = 0;  // first pass: see HeapTraceOptions
   const bool exact_ = false;
-  const uint64_t raw_memory_bytes_ = 0;  // exact pass: kept in memory, the rest spilled
+  const uint64_t raw_memory_bytes_ = 0;            // exact pass: kept in memory, the rest spilled
   const std::shared_ptr<StackGrouping> grouping_;  // null: no groups
   bool out_of_window_ = false;
   bool late_found_ = false;     // first pass: decoding met an event older than one applied

@@ -227,8 +227,8 @@ namespace {
 
 std::optional<ModuleMapping> module_mapping(const TraceModule& module) {
   if (module.path.empty() || module.path[0] != '/') return std::nullopt;  // linux-vdso.so.1 and the like
-  return ModuleMapping{module.path,     module.load_bias,      module.start, module.end, is_runtime_module(module.path),
-                       module.seq,      module.unload_seq};
+  return ModuleMapping{module.path, module.load_bias, module.start, module.end, is_runtime_module(module.path),
+                       module.seq,  module.unload_seq};
 }
 
 // Groups stacks by call site while the trace is replayed, so that a site's peak is exact. Its
@@ -248,10 +248,12 @@ class SiteGrouping final : public StackGrouping {
     }
   }
   void module_unloaded(const TraceModule& module) override {
-    if (std::optional<ModuleMapping> mapping = module_mapping(module)) symbolizer_.set_unloaded(*mapping, module.unload_seq);
+    if (std::optional<ModuleMapping> mapping = module_mapping(module))
+      symbolizer_.set_unloaded(*mapping, module.unload_seq);
   }
   uint32_t group_of(uint64_t seq, std::span<const uint64_t> frames) override {
-    if (suppressions_ && suppressions_->matches(std::vector<uint64_t>(frames.begin(), frames.end()), seq, symbolizer_)) {
+    if (suppressions_ &&
+        suppressions_->matches(std::vector<uint64_t>(frames.begin(), frames.end()), seq, symbolizer_)) {
       return kNoGroup;
     }
     SiteKey key = site_key_of(frames, seq, symbolizer_);
@@ -377,7 +379,9 @@ class GroupCheck {
     auto group = profile_.stack_groups.find(stack_id);
     return group == profile_.stack_groups.end() ? StackGrouping::kNoGroup : group->second;
   }
-  const SiteKey* grouped_key(uint32_t stack_id) const { return grouping_ ? grouping_->key_of(group(stack_id)) : nullptr; }
+  const SiteKey* grouped_key(uint32_t stack_id) const {
+    return grouping_ ? grouping_->key_of(group(stack_id)) : nullptr;
+  }
 
   const ProcessHeapProfile& profile_;
   const SiteGrouping* grouping_;
@@ -439,7 +443,8 @@ std::vector<HeapSite> heap_sites(const ProcessHeapProfile& profile, Symbolizer& 
   for (auto& [key, site] : sites) {
     // Its largest stack first: the one a single stack shows.
     std::stable_sort(site.paths.begin(), site.paths.end(), [](const SitePath& a, const SitePath& b) {
-      return std::max(a.stats.live_bytes, a.stats.allocated_bytes) > std::max(b.stats.live_bytes, b.stats.allocated_bytes);
+      return std::max(a.stats.live_bytes, a.stats.allocated_bytes) >
+             std::max(b.stats.live_bytes, b.stats.allocated_bytes);
     });
     if (std::optional<uint64_t> peak = groups.peak_of(key)) {
       site.stats.peak_live_bytes = *peak;

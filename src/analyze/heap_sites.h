@@ -37,8 +37,8 @@ struct HeapSite {
   // the least of the sum of its stacks' peaks and the process's peak.
   AllocationStats stats;
   bool peak_exact = true;
-  std::vector<SitePath> paths;  // its distinct stacks, largest (allocated or live at the end) first
-  std::vector<double> live_series;                       // live bytes at the profile's series instants
+  std::vector<SitePath> paths;      // its distinct stacks, largest (allocated or live at the end) first
+  std::vector<double> live_series;  // live bytes at the profile's series instants
   // The Theil-Sen slope of live_series (bytes per second); 0 when it did not rise.
   double growth_bytes_per_s = 0;
   // The trend test (the recorder's, on the site's own series) calls it unbounded growth:

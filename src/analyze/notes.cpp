@@ -31,14 +31,15 @@ void reservation_note(const ProcessSnapshot& p, const NoteThresholds& t, std::ve
     largest = fmt::format(" ({} of it in {} reserved-only region{})", format_bytes(reserved->vsz_bytes),
                           reserved->count, reserved->count == 1 ? "" : "s");
   }
-  notes.push_back({"reservation_only", p.pid,
-                   fmt::format("VSZ {} is {:.0f}x RSS {}: {} is address space reserved but not resident{}. "
-                               "Reserving address space costs no memory until pages are touched "
-                               "(allocators, runtimes and GPU drivers do it up front), so this is harmless; "
-                               "judge memory use by RSS and PSS.",
-                               format_bytes(m.vsz_bytes),
-                               static_cast<double>(m.vsz_bytes) / static_cast<double>(std::max<uint64_t>(m.rss_bytes, 1)),
-                               format_bytes(m.rss_bytes), format_bytes(not_resident), largest)});
+  notes.push_back(
+      {"reservation_only", p.pid,
+       fmt::format("VSZ {} is {:.0f}x RSS {}: {} is address space reserved but not resident{}. "
+                   "Reserving address space costs no memory until pages are touched "
+                   "(allocators, runtimes and GPU drivers do it up front), so this is harmless; "
+                   "judge memory use by RSS and PSS.",
+                   format_bytes(m.vsz_bytes),
+                   static_cast<double>(m.vsz_bytes) / static_cast<double>(std::max<uint64_t>(m.rss_bytes, 1)),
+                   format_bytes(m.rss_bytes), format_bytes(not_resident), largest)});
 }
 
 void shared_note(const ProcessSnapshot& p, const NoteThresholds& t, std::vector<Note>& notes) {
@@ -77,10 +78,9 @@ void access_note(const ProcessSnapshot& p, bool reader_is_root, std::vector<Note
   if (p.unreadable.empty()) return;
   std::string files;
   for (const std::string& file : p.unreadable) files += (files.empty() ? "" : ", ") + file;
-  std::string remedy = reader_is_root
-                           ? "The kernel refused even root: the process is in another user namespace or "
-                             "protected by a security module."
-                           : "Run memdx as root or with CAP_SYS_PTRACE to see PSS, regions and fds.";
+  std::string remedy = reader_is_root ? "The kernel refused even root: the process is in another user namespace or "
+                                        "protected by a security module."
+                                      : "Run memdx as root or with CAP_SYS_PTRACE to see PSS, regions and fds.";
   notes.push_back({"partial_access", p.pid,
                    fmt::format("Could not read {} of pid {} (owned by uid {}): only /proc/{}/status figures are "
                                "shown. {}",
@@ -103,12 +103,12 @@ void limit_notes(const model::InspectReport& report, const NoteThresholds& t, st
   }
   if (s.mem_available_bytes && s.mem_total_bytes > 0 &&
       static_cast<double>(*s.mem_available_bytes) < t.low_available_fraction * static_cast<double>(s.mem_total_bytes)) {
-    notes.push_back({"near_limit", 0,
-                     fmt::format("The system has only {} available of {} ({:.0f}%): new allocations will "
-                                 "trigger reclaim, swapping or the OOM killer.",
-                                 format_bytes(*s.mem_available_bytes), format_bytes(s.mem_total_bytes),
-                                 100.0 * static_cast<double>(*s.mem_available_bytes) /
-                                     static_cast<double>(s.mem_total_bytes))});
+    notes.push_back(
+        {"near_limit", 0,
+         fmt::format("The system has only {} available of {} ({:.0f}%): new allocations will "
+                     "trigger reclaim, swapping or the OOM killer.",
+                     format_bytes(*s.mem_available_bytes), format_bytes(s.mem_total_bytes),
+                     100.0 * static_cast<double>(*s.mem_available_bytes) / static_cast<double>(s.mem_total_bytes))});
   }
 }
 

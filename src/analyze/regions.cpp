@@ -15,7 +15,9 @@ bool is_gpu_device(std::string_view path) {
          path.starts_with("/dev/accel/");
 }
 
-bool is_prot_none(const Mapping& m) { return !m.readable && !m.writable && !m.executable; }
+bool is_prot_none(const Mapping& m) {
+  return !m.readable && !m.writable && !m.executable;
+}
 
 // glibc allocates a thread stack as one mapping and turns its lowest page(s) into a PROT_NONE
 // guard, so a stack is a private rw anonymous mapping sitting right on top of a small guard.
@@ -25,8 +27,8 @@ bool sits_on_guard_page(const std::vector<Mapping>& mappings, size_t index) {
   if (index == 0) return false;
   const Mapping& below = mappings[index - 1];
   const Mapping& m = mappings[index];
-  return below.end == m.start && is_prot_none(below) && below.path.empty() &&
-         below.vsz_bytes() <= kMaxGuardBytes && m.readable && m.writable && !m.executable && !m.shared;
+  return below.end == m.start && is_prot_none(below) && below.path.empty() && below.vsz_bytes() <= kMaxGuardBytes &&
+         m.readable && m.writable && !m.executable && !m.shared;
 }
 
 bool holds_stack_pointer(const Mapping& m, const RegionContext& context) {
@@ -57,8 +59,9 @@ RegionCategory categorize(const std::vector<Mapping>& mappings, size_t index, co
     return RegionCategory::kShmem;
   }
   // A private mapping of /dev/zero is how older programs get anonymous memory.
-  if (path == "/dev/zero") return m.counters.rss_bytes == 0 && m.counters.swap_bytes == 0 ? RegionCategory::kReserved
-                                                                                        : RegionCategory::kAnonMmap;
+  if (path == "/dev/zero")
+    return m.counters.rss_bytes == 0 && m.counters.swap_bytes == 0 ? RegionCategory::kReserved
+                                                                   : RegionCategory::kAnonMmap;
   if (path.starts_with("/")) {
     if (context.tmpfs_devices.count({m.dev_major, m.dev_minor}) != 0) return RegionCategory::kTmpfs;
     return RegionCategory::kFile;
@@ -98,8 +101,8 @@ RegionBreakdown break_down(const std::vector<Mapping>& mappings, const RegionCon
       }
       module.pss_bytes += m.counters.pss_bytes;
     }
-    regions.push_back({m.start, m.end, m.perms(), category, label_of(m, category), m.vsz_bytes(),
-                       m.counters.rss_bytes, m.counters.pss_bytes, m.counters.swap_bytes});
+    regions.push_back({m.start, m.end, m.perms(), category, label_of(m, category), m.vsz_bytes(), m.counters.rss_bytes,
+                       m.counters.pss_bytes, m.counters.swap_bytes});
   }
 
   RegionBreakdown breakdown;

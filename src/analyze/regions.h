@@ -13,7 +13,7 @@
 namespace memdx::analyze {
 
 struct RegionContext {
-  std::vector<uint64_t> thread_stack_pointers;       // from /proc/PID/task/*/syscall
+  std::vector<uint64_t> thread_stack_pointers;            // from /proc/PID/task/*/syscall
   std::set<std::pair<uint32_t, uint32_t>> tmpfs_devices;  // (major, minor) of tmpfs mounts
 };
 
@@ -28,7 +28,6 @@ struct RegionBreakdown {
   std::vector<model::ModuleUsage> modules;  // file-backed mappings grouped by path
 };
 
-RegionBreakdown break_down(const std::vector<proc::Mapping>& mappings, const RegionContext& context,
-                           size_t top_count);
+RegionBreakdown break_down(const std::vector<proc::Mapping>& mappings, const RegionContext& context, size_t top_count);
 
 }  // namespace memdx::analyze

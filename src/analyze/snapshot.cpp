@@ -18,8 +18,7 @@ std::vector<pid_t> sorted(std::vector<pid_t> pids) {
 }
 
 // Fills the memory totals from status (always readable) and, where available, smaps_rollup.
-void fill_memory(model::MemoryTotals& memory, const proc::Status& status,
-                 const proc::SmapsCounters* rollup) {
+void fill_memory(model::MemoryTotals& memory, const proc::Status& status, const proc::SmapsCounters* rollup) {
   memory.vsz_bytes = status.vm_size_bytes.value_or(0);
   memory.peak_rss_bytes = status.vm_hwm_bytes.value_or(0);
   memory.locked_bytes = status.vm_lck_bytes.value_or(0);
@@ -173,8 +172,10 @@ proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& f
 
   if (!snapshot.is_zombie) {
     auto fds = fs.count_fds(pid);
-    if (fds.ok()) snapshot.fds = summarize_fds(*fds);
-    else if (!note_failure(snapshot, fds.error(), "fd")) return fds.error();
+    if (fds.ok())
+      snapshot.fds = summarize_fds(*fds);
+    else if (!note_failure(snapshot, fds.error(), "fd"))
+      return fds.error();
   }
 
   // Same pid, same start time, still alive: nothing we read belongs to a successor process or

@@ -26,7 +26,7 @@ struct ProcessTable {
 ProcessTable scan_process_table(const proc::ProcFs& fs);
 
 struct SnapshotOptions {
-  bool read_regions = true;   // full smaps: the per-category breakdown and top regions
+  bool read_regions = true;  // full smaps: the per-category breakdown and top regions
   size_t top_regions = 10;
 };
 

@@ -151,8 +151,8 @@ Suppressions Suppressions::parse(std::string_view text, const std::string& origi
           out.rules_.push_back(Rule{false, {std::move(*pattern)}});
         } else {
           fail(number, fmt::format("expected a valgrind block '{{', or leak:, fun:, obj: or src: and a "
-                                          "pattern; found '{}'",
-                                          line));
+                                   "pattern; found '{}'",
+                                   line));
         }
         break;
       case Stage::kName:
@@ -166,8 +166,7 @@ Suppressions Suppressions::parse(std::string_view text, const std::string& origi
         // "Memcheck:Leak": a tool's name, never a frame line (a block whose kind line was left out).
         if (colon == std::string_view::npos || tool.empty() || tool == "fun" || tool == "obj" || tool == "src" ||
             tool.find_first_of(" *?.") != std::string_view::npos) {
-          fail(number, fmt::format("block '{}' needs a kind line such as Memcheck:Leak; found '{}'",
-                                          block_name, line));
+          fail(number, fmt::format("block '{}' needs a kind line such as Memcheck:Leak; found '{}'", block_name, line));
         }
         // Memcheck's other kinds (Cond, Addr8, Param, ...) are about other errors than memory kept.
         block_kept = tool != "Memcheck" || line.substr(colon + 1) == "Leak";
@@ -184,8 +183,7 @@ Suppressions Suppressions::parse(std::string_view text, const std::string& origi
         } else if (auto pattern = frame_pattern(line, true)) {
           block.frames.push_back(std::move(*pattern));
         } else {
-          fail(number, fmt::format("in block '{}': expected fun:, obj:, src: or '...'; found '{}'", block_name,
-                                          line));
+          fail(number, fmt::format("in block '{}': expected fun:, obj:, src: or '...'; found '{}'", block_name, line));
         }
         break;
     }

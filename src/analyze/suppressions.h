@@ -62,8 +62,8 @@ class Suppressions {
   };
 
   static bool frame_matches(const FramePattern& pattern, const SourceFrame& frame);
-  static bool anchored_match(const std::vector<FramePattern>& patterns, size_t p, const std::vector<SourceFrame>& frames,
-                             size_t f);
+  static bool anchored_match(const std::vector<FramePattern>& patterns, size_t p,
+                             const std::vector<SourceFrame>& frames, size_t f);
 
   std::vector<Rule> rules_;
 };

@@ -293,7 +293,9 @@ void ThreadBatchDecoder::hand_pending(StreamSink& stacks, uint64_t seq) {
   state_->pending.clear();
 }
 
-void ThreadBatchDecoder::finish(StreamSink& stacks) { hand_pending(stacks, state_->previous_seq); }
+void ThreadBatchDecoder::finish(StreamSink& stacks) {
+  hand_pending(stacks, state_->previous_seq);
+}
 
 void ThreadBatchDecoder::begin(std::span<const uint8_t> payload, bool start, StreamSink& stacks) {
   State& thread = *state_;

@@ -12,8 +12,8 @@
 #include "analyze/notes.h"
 #include "analyze/snapshot.h"
 #include "cli/errors.h"
-#include "model/json_text.h"
 #include "cli/target.h"
+#include "model/json_text.h"
 #include "report/inspect_text.h"
 
 namespace memdx::cli {
@@ -55,7 +55,8 @@ model::InspectReport build_report(const proc::ProcFs& fs, const InspectOptions& 
     if (!snapshot.ok()) {
       bool is_root = roots.count(pid) != 0;
       if (snapshot.error().kind == proc::ReadErrorKind::kProcessGone) {
-        if (is_root && targets.size() == 1) throw RuntimeError(fmt::format("process {} exited before it could be read", pid));
+        if (is_root && targets.size() == 1)
+          throw RuntimeError(fmt::format("process {} exited before it could be read", pid));
         report.exited_during_read.push_back(pid);
         continue;
       }
@@ -80,8 +81,8 @@ void warn_partial(const model::InspectReport& report) {
     const char* remedy = report.reader_is_root ? "the kernel refuses even root here (another user namespace or a "
                                                  "security module)"
                                                : "run as root or with CAP_SYS_PTRACE for the rest";
-    std::fprintf(stderr, "memdx: pid %d: no access to %s (owned by uid %u); showing status figures only: %s.\n",
-                 p.pid, files.c_str(), p.uid, remedy);
+    std::fprintf(stderr, "memdx: pid %d: no access to %s (owned by uid %u); showing status figures only: %s.\n", p.pid,
+                 files.c_str(), p.uid, remedy);
   }
 }
 

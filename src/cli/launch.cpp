@@ -17,7 +17,6 @@
 
 namespace memdx::cli {
 
-
 // Where execvp would find `name`, or why it cannot: the error is shown before anything starts.
 std::string resolve_command(const std::string& name) {
   auto executable = [](const std::string& path) {

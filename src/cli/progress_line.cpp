@@ -33,8 +33,9 @@ void ProgressLine::update(uint64_t done_bytes, uint64_t total_bytes) {
     double fraction = static_cast<double>(done_bytes) / static_cast<double>(total_bytes);
     constexpr int kBarWidth = 30;
     int filled = static_cast<int>(fraction * kBarWidth);
-    line = fmt::format("memdx: {} [{}{}] {:3.0f}% of {}, {:.0f} s", what_, std::string(filled, '#'),
-                       std::string(kBarWidth - filled, ' '), fraction * 100, model::format_bytes(total_bytes), elapsed_s);
+    line =
+        fmt::format("memdx: {} [{}{}] {:3.0f}% of {}, {:.0f} s", what_, std::string(filled, '#'),
+                    std::string(kBarWidth - filled, ' '), fraction * 100, model::format_bytes(total_bytes), elapsed_s);
   } else {
     line = fmt::format("memdx: {}: {} read, {:.0f} s", what_, model::format_bytes(done_bytes), elapsed_s);
   }

@@ -98,7 +98,8 @@ int run_report(ReportOptions& options) {
     html_out.write_all(render_html_report(analysis, html_options));
   }
   write_heap_output(pprof_out, options.pprof_path, analysis, [&] {
-    return report::render_pprof(analysis.heap, analysis.data.meta.started_at_unix_ms * 1'000'000, options.sites.debug_dirs);
+    return report::render_pprof(analysis.heap, analysis.data.meta.started_at_unix_ms * 1'000'000,
+                                options.sites.debug_dirs);
   });
   write_heap_output(folded_out, options.folded_path, analysis, [&] {
     return report::render_folded(analysis.heap, *report::folded_metric_named(options.folded_metric),

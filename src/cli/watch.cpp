@@ -48,7 +48,8 @@ int run_watch(const WatchOptions& options) {
   request.meta = make_meta("watch", command, options.interval_ms, root);
   request.quiet = options.quiet;
   if (options.duration_s > 0) request.duration_ms = static_cast<int64_t>(options.duration_s * 1000.0);
-  record::SessionResult result = record_tree(request, [root](const std::vector<std::string>&) { return root; })->session;
+  record::SessionResult result =
+      record_tree(request, [root](const std::vector<std::string>&) { return root; })->session;
   if (result.end == record::SessionResult::End::kRootExited) {
     std::fprintf(stderr, "memdx: pid %d exited after %.1f s; watch ended\n", root,
                  static_cast<double>(result.duration_ms) / 1000.0);

@@ -17,10 +17,10 @@ struct RecordingMeta {
   std::string started_at_utc;        // ISO 8601, e.g. "2026-11-24T01:20:55Z"
   int64_t started_at_unix_ms = 0;
   std::string host;
-  std::string kernel;                // uname -r
+  std::string kernel;  // uname -r
   std::string memdx_version;
   int64_t interval_ms = 200;
-  std::optional<uint64_t> cgroup_max_bytes;      // memory.max of the target's cgroup, if limited
+  std::optional<uint64_t> cgroup_max_bytes;  // memory.max of the target's cgroup, if limited
   std::optional<uint64_t> mem_total_bytes;
 };
 

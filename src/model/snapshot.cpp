@@ -8,32 +8,52 @@ namespace memdx::model {
 
 const char* category_name(RegionCategory category) {
   switch (category) {
-    case RegionCategory::kHeap: return "malloc_heap";
-    case RegionCategory::kAnonMmap: return "anon_mmap";
-    case RegionCategory::kStack: return "stack";
-    case RegionCategory::kFile: return "file";
-    case RegionCategory::kShmem: return "shmem";
-    case RegionCategory::kMemfd: return "memfd";
-    case RegionCategory::kTmpfs: return "tmpfs";
-    case RegionCategory::kGpu: return "gpu_driver";
-    case RegionCategory::kReserved: return "reserved";
-    case RegionCategory::kSpecial: return "special";
+    case RegionCategory::kHeap:
+      return "malloc_heap";
+    case RegionCategory::kAnonMmap:
+      return "anon_mmap";
+    case RegionCategory::kStack:
+      return "stack";
+    case RegionCategory::kFile:
+      return "file";
+    case RegionCategory::kShmem:
+      return "shmem";
+    case RegionCategory::kMemfd:
+      return "memfd";
+    case RegionCategory::kTmpfs:
+      return "tmpfs";
+    case RegionCategory::kGpu:
+      return "gpu_driver";
+    case RegionCategory::kReserved:
+      return "reserved";
+    case RegionCategory::kSpecial:
+      return "special";
   }
   return "anon_mmap";
 }
 
 const char* category_description(RegionCategory category) {
   switch (category) {
-    case RegionCategory::kHeap: return "malloc heap (brk)";
-    case RegionCategory::kAnonMmap: return "anonymous mmap";
-    case RegionCategory::kStack: return "stacks";
-    case RegionCategory::kFile: return "file-backed";
-    case RegionCategory::kShmem: return "shared memory";
-    case RegionCategory::kMemfd: return "memfd";
-    case RegionCategory::kTmpfs: return "tmpfs files";
-    case RegionCategory::kGpu: return "GPU driver";
-    case RegionCategory::kReserved: return "reserved only";
-    case RegionCategory::kSpecial: return "vdso/vvar/special";
+    case RegionCategory::kHeap:
+      return "malloc heap (brk)";
+    case RegionCategory::kAnonMmap:
+      return "anonymous mmap";
+    case RegionCategory::kStack:
+      return "stacks";
+    case RegionCategory::kFile:
+      return "file-backed";
+    case RegionCategory::kShmem:
+      return "shared memory";
+    case RegionCategory::kMemfd:
+      return "memfd";
+    case RegionCategory::kTmpfs:
+      return "tmpfs files";
+    case RegionCategory::kGpu:
+      return "GPU driver";
+    case RegionCategory::kReserved:
+      return "reserved only";
+    case RegionCategory::kSpecial:
+      return "vdso/vvar/special";
   }
   return "";
 }
@@ -51,8 +71,10 @@ std::string ProcessSnapshot::command_line() const {
 TreeTotals tree_totals(const InspectReport& report) {
   TreeTotals totals;
   for (const ProcessSnapshot& p : report.processes) {
-    if (p.memory.pss_bytes) totals.pss_bytes += *p.memory.pss_bytes;
-    else if (!p.is_kernel_thread && !p.is_zombie) totals.complete = false;
+    if (p.memory.pss_bytes)
+      totals.pss_bytes += *p.memory.pss_bytes;
+    else if (!p.is_kernel_thread && !p.is_zombie)
+      totals.complete = false;
     if (p.memory.uss_bytes) totals.uss_bytes += *p.memory.uss_bytes;
     totals.swap_bytes += p.memory.swap_pss_bytes.value_or(p.memory.swap_bytes);
     totals.threads += p.threads;
@@ -167,8 +189,7 @@ nlohmann::ordered_json system_json(const SystemSnapshot& s) {
           {"swap_total_bytes", s.swap_total_bytes},
           {"swap_free_bytes", s.swap_free_bytes},
           {"cgroup", cgroup},
-          {"psi", {{"system", psi_json(s.psi)},
-                   {"cgroup", psi_json(s.cgroup ? s.cgroup->psi : std::nullopt)}}}};
+          {"psi", {{"system", psi_json(s.psi)}, {"cgroup", psi_json(s.cgroup ? s.cgroup->psi : std::nullopt)}}}};
 }
 
 }  // namespace
@@ -183,12 +204,13 @@ nlohmann::ordered_json to_json(const InspectReport& report) {
       {"schema", "memdx.inspect/1"},
       {"tree", report.tree},
       {"processes", processes},
-      {"totals", {{"pss_bytes", totals.pss_bytes},
-                  {"uss_bytes", totals.uss_bytes},
-                  {"swap_bytes", totals.swap_bytes},
-                  {"threads", totals.threads},
-                  {"fds", totals.fds},
-                  {"complete", totals.complete}}},
+      {"totals",
+       {{"pss_bytes", totals.pss_bytes},
+        {"uss_bytes", totals.uss_bytes},
+        {"swap_bytes", totals.swap_bytes},
+        {"threads", totals.threads},
+        {"fds", totals.fds},
+        {"complete", totals.complete}}},
       {"exited_during_read", report.exited_during_read},
       {"system", system_json(report.system)},
       {"notes", notes},

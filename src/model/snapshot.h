@@ -30,23 +30,22 @@ struct MemoryTotals {
 
 // Where a mapping's memory belongs. The names are part of the JSON contract.
 enum class RegionCategory {
-  kHeap,        // the brk heap: "[heap]"
-  kAnonMmap,    // private anonymous mappings: malloc arenas, big allocations, runtime heaps
-  kStack,       // the main stack and thread stacks
-  kFile,        // file-backed code and data of executables, libraries and mapped files
-  kShmem,       // shared anonymous memory, System V shm
-  kMemfd,       // memfd_create() mappings
-  kTmpfs,       // files on tmpfs (/dev/shm, /run, ...)
-  kGpu,         // GPU and accelerator driver mappings: /dev/nvidia*, /dev/dri/*, /dev/kfd
-  kReserved,    // PROT_NONE and never-touched anonymous reservations
-  kSpecial,     // [vdso], [vvar], [vsyscall] and other kernel-provided mappings
+  kHeap,      // the brk heap: "[heap]"
+  kAnonMmap,  // private anonymous mappings: malloc arenas, big allocations, runtime heaps
+  kStack,     // the main stack and thread stacks
+  kFile,      // file-backed code and data of executables, libraries and mapped files
+  kShmem,     // shared anonymous memory, System V shm
+  kMemfd,     // memfd_create() mappings
+  kTmpfs,     // files on tmpfs (/dev/shm, /run, ...)
+  kGpu,       // GPU and accelerator driver mappings: /dev/nvidia*, /dev/dri/*, /dev/kfd
+  kReserved,  // PROT_NONE and never-touched anonymous reservations
+  kSpecial,   // [vdso], [vvar], [vsyscall] and other kernel-provided mappings
 };
 inline constexpr RegionCategory kAllRegionCategories[] = {
-    RegionCategory::kHeap,  RegionCategory::kAnonMmap, RegionCategory::kStack,
-    RegionCategory::kFile,  RegionCategory::kShmem,    RegionCategory::kMemfd,
-    RegionCategory::kTmpfs, RegionCategory::kGpu,      RegionCategory::kReserved,
-    RegionCategory::kSpecial};
-const char* category_name(RegionCategory category);        // "malloc_heap", ...
+    RegionCategory::kHeap,     RegionCategory::kAnonMmap, RegionCategory::kStack, RegionCategory::kFile,
+    RegionCategory::kShmem,    RegionCategory::kMemfd,    RegionCategory::kTmpfs, RegionCategory::kGpu,
+    RegionCategory::kReserved, RegionCategory::kSpecial};
+const char* category_name(RegionCategory category);         // "malloc_heap", ...
 const char* category_description(RegionCategory category);  // "malloc heap (brk)", ...
 
 struct RegionTotals {
@@ -98,13 +97,13 @@ struct ProcessSnapshot {
   uint32_t threads = 0;
   std::vector<pid_t> children;
   MemoryTotals memory;
-  bool regions_measured = false;  // false when smaps could not be read
-  std::vector<RegionTotals> regions;  // one per category present
-  std::vector<Region> top_regions;    // largest by RSS, then VSZ
-  std::vector<ModuleUsage> modules;   // file-backed, largest RSS first
-  std::optional<FdSummary> fds;       // nullopt when /proc/PID/fd was not readable
+  bool regions_measured = false;        // false when smaps could not be read
+  std::vector<RegionTotals> regions;    // one per category present
+  std::vector<Region> top_regions;      // largest by RSS, then VSZ
+  std::vector<ModuleUsage> modules;     // file-backed, largest RSS first
+  std::optional<FdSummary> fds;         // nullopt when /proc/PID/fd was not readable
   std::vector<std::string> unreadable;  // files that could not be read, e.g. "smaps"
-  std::string command_line() const;   // argv joined by spaces, or "[comm]"
+  std::string command_line() const;     // argv joined by spaces, or "[comm]"
 };
 
 struct PsiSummary {
@@ -148,7 +147,7 @@ struct InspectReport {
   SystemSnapshot system;
   std::vector<Note> notes;
   std::vector<pid_t> exited_during_read;  // descendants that exited before they could be read
-  bool reader_is_root = false;  // memdx ran as root: a denied read is then not about uids
+  bool reader_is_root = false;            // memdx ran as root: a denied read is then not about uids
 };
 
 // Tree totals: PSS and USS add up across processes; RSS never does.

@@ -115,8 +115,7 @@ std::vector<std::pair<std::string, uint64_t>> parse_flat_keyed(std::string_view 
   return entries;
 }
 
-std::optional<uint64_t> find_key(const std::vector<std::pair<std::string, uint64_t>>& entries,
-                                 std::string_view key) {
+std::optional<uint64_t> find_key(const std::vector<std::pair<std::string, uint64_t>>& entries, std::string_view key) {
   for (const auto& [name, value] : entries) {
     if (name == key) return value;
   }

@@ -23,9 +23,9 @@ std::vector<CgroupEntry> parse_proc_cgroup(std::string_view text);
 struct MountEntry {
   uint32_t dev_major = 0;
   uint32_t dev_minor = 0;
-  std::string root;         // the subtree of the filesystem mounted here
+  std::string root;  // the subtree of the filesystem mounted here
   std::string mount_point;
-  std::string fs_type;      // "tmpfs", "cgroup2", "cgroup", ...
+  std::string fs_type;        // "tmpfs", "cgroup2", "cgroup", ...
   std::string super_options;  // for cgroup v1: the controllers, e.g. "rw,memory"
 };
 std::vector<MountEntry> parse_mountinfo(std::string_view text);
@@ -35,7 +35,6 @@ std::optional<uint64_t> parse_memory_limit(std::string_view text);
 
 // Flat "key value" files: memory.stat, memory.events, memory.oom_control.
 std::vector<std::pair<std::string, uint64_t>> parse_flat_keyed(std::string_view text);
-std::optional<uint64_t> find_key(const std::vector<std::pair<std::string, uint64_t>>& entries,
-                                 std::string_view key);
+std::optional<uint64_t> find_key(const std::vector<std::pair<std::string, uint64_t>>& entries, std::string_view key);
 
 }  // namespace memdx::proc

@@ -6,18 +6,30 @@ namespace memdx::proc {
 
 std::string_view fd_type_name(FdType type) {
   switch (type) {
-    case FdType::kRegular: return "regular";
-    case FdType::kDirectory: return "directory";
-    case FdType::kSocket: return "socket";
-    case FdType::kPipe: return "pipe";
-    case FdType::kPty: return "pty";
-    case FdType::kEventfd: return "eventfd";
-    case FdType::kAnonInode: return "anon_inode";
-    case FdType::kMemfd: return "memfd";
-    case FdType::kDmabuf: return "dmabuf";
-    case FdType::kDevice: return "device";
-    case FdType::kOther: return "other";
-    case FdType::kCount: break;
+    case FdType::kRegular:
+      return "regular";
+    case FdType::kDirectory:
+      return "directory";
+    case FdType::kSocket:
+      return "socket";
+    case FdType::kPipe:
+      return "pipe";
+    case FdType::kPty:
+      return "pty";
+    case FdType::kEventfd:
+      return "eventfd";
+    case FdType::kAnonInode:
+      return "anon_inode";
+    case FdType::kMemfd:
+      return "memfd";
+    case FdType::kDmabuf:
+      return "dmabuf";
+    case FdType::kDevice:
+      return "device";
+    case FdType::kOther:
+      return "other";
+    case FdType::kCount:
+      break;
   }
   return "other";
 }

@@ -122,7 +122,9 @@ bool ProcFs::process_exists(pid_t pid) const {
   return ::stat(pid_dir(pid).c_str(), &st) == 0;
 }
 
-Result<std::vector<pid_t>> ProcFs::list_pids() const { return numeric_entries(proc_root_); }
+Result<std::vector<pid_t>> ProcFs::list_pids() const {
+  return numeric_entries(proc_root_);
+}
 
 std::vector<pid_t> ProcFs::thread_ids(pid_t pid) const {
   Result<std::vector<pid_t>> ids = numeric_entries(pid_dir(pid) + "/task");
@@ -154,8 +156,7 @@ Result<FdCounts> ProcFs::count_fds(pid_t pid) const {
     std::string_view target_view(target, static_cast<size_t>(n));
     std::optional<mode_t> mode;
     // Only plain paths need stat() to tell files from directories, devices and FIFOs.
-    if (target_view.starts_with("/") && !target_view.starts_with("/memfd:") &&
-        !target_view.starts_with("/dev/pts/")) {
+    if (target_view.starts_with("/") && !target_view.starts_with("/memfd:") && !target_view.starts_with("/dev/pts/")) {
       struct stat st {};
       if (::stat(link.c_str(), &st) == 0) mode = st.st_mode;
     }
@@ -203,9 +204,8 @@ namespace {
 
 // Maps a cgroup path to a directory under one of the mounts of its hierarchy. Inside a cgroup
 // namespace the mount's root is a prefix of the path (or the path is relative to the mount).
-std::optional<std::string> cgroup_directory(const std::vector<MountEntry>& mounts,
-                                            std::string_view fs_type, std::string_view controller,
-                                            const std::string& cgroup_path) {
+std::optional<std::string> cgroup_directory(const std::vector<MountEntry>& mounts, std::string_view fs_type,
+                                            std::string_view controller, const std::string& cgroup_path) {
   for (const MountEntry& mount : mounts) {
     if (mount.fs_type != fs_type) continue;
     if (!controller.empty()) {

@@ -19,9 +19,9 @@ namespace memdx::proc {
 // The memory controller of one cgroup (v2, or the v1 memory hierarchy on hybrid hosts).
 // Every value is optional: a controller may be absent, a file unreadable, a limit "max".
 struct CgroupMemory {
-  int version = 0;          // 2 or 1
-  std::string path;         // as in /proc/PID/cgroup, e.g. "/user.slice/app.service"
-  std::string directory;    // where its files were read, e.g. "/sys/fs/cgroup/user.slice/..."
+  int version = 0;        // 2 or 1
+  std::string path;       // as in /proc/PID/cgroup, e.g. "/user.slice/app.service"
+  std::string directory;  // where its files were read, e.g. "/sys/fs/cgroup/user.slice/..."
   std::optional<uint64_t> current_bytes;
   std::optional<uint64_t> max_bytes;   // nullopt: no limit
   std::optional<uint64_t> high_bytes;  // nullopt: no limit (v2 only)

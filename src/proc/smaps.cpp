@@ -11,12 +11,16 @@ void apply_counter(SmapsCounters& c, std::string_view key, std::string_view valu
   uint64_t* target = nullptr;
   switch (key.size()) {
     case 3:
-      if (key == "Rss") target = &c.rss_bytes;
-      else if (key == "Pss") target = &c.pss_bytes;
+      if (key == "Rss")
+        target = &c.rss_bytes;
+      else if (key == "Pss")
+        target = &c.pss_bytes;
       break;
     case 4:
-      if (key == "Size") target = &c.size_bytes;
-      else if (key == "Swap") target = &c.swap_bytes;
+      if (key == "Size")
+        target = &c.size_bytes;
+      else if (key == "Swap")
+        target = &c.swap_bytes;
       break;
     case 6:
       if (key == "Locked") target = &c.locked_bytes;
@@ -28,21 +32,34 @@ void apply_counter(SmapsCounters& c, std::string_view key, std::string_view valu
       }
       break;
     case 8:
-      if (key == "Pss_Anon") { target = &c.pss_anon_bytes; c.has_pss_split = true; }
-      else if (key == "Pss_File") { target = &c.pss_file_bytes; c.has_pss_split = true; }
+      if (key == "Pss_Anon") {
+        target = &c.pss_anon_bytes;
+        c.has_pss_split = true;
+      } else if (key == "Pss_File") {
+        target = &c.pss_file_bytes;
+        c.has_pss_split = true;
+      }
       break;
     case 9:
-      if (key == "Pss_Shmem") { target = &c.pss_shmem_bytes; c.has_pss_split = true; }
-      else if (key == "Anonymous") target = &c.anonymous_bytes;
+      if (key == "Pss_Shmem") {
+        target = &c.pss_shmem_bytes;
+        c.has_pss_split = true;
+      } else if (key == "Anonymous")
+        target = &c.anonymous_bytes;
       break;
     case 12:
-      if (key == "Shared_Clean") target = &c.shared_clean_bytes;
-      else if (key == "Shared_Dirty") target = &c.shared_dirty_bytes;
+      if (key == "Shared_Clean")
+        target = &c.shared_clean_bytes;
+      else if (key == "Shared_Dirty")
+        target = &c.shared_dirty_bytes;
       break;
     case 13:
-      if (key == "Private_Clean") target = &c.private_clean_bytes;
-      else if (key == "Private_Dirty") target = &c.private_dirty_bytes;
-      else if (key == "AnonHugePages") target = &c.anon_huge_bytes;
+      if (key == "Private_Clean")
+        target = &c.private_clean_bytes;
+      else if (key == "Private_Dirty")
+        target = &c.private_dirty_bytes;
+      else if (key == "AnonHugePages")
+        target = &c.anon_huge_bytes;
       break;
     default:
       break;

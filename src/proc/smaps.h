@@ -44,7 +44,7 @@ struct Mapping {
   uint32_t dev_major = 0;
   uint32_t dev_minor = 0;
   uint64_t inode = 0;
-  std::string path;  // file path, "[heap]", "[stack]", "[anon:name]", or empty
+  std::string path;      // file path, "[heap]", "[stack]", "[anon:name]", or empty
   bool deleted = false;  // path carried the kernel's " (deleted)" suffix, which is stripped
   SmapsCounters counters;
   std::string vm_flags;  // "rd wr mr mw me ac", empty on kernels without VmFlags

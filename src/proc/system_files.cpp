@@ -12,13 +12,20 @@ MemInfo parse_meminfo(std::string_view text) {
     auto kv = split_key_value(line);
     if (!kv) continue;
     uint64_t bytes = parse_kb_value(kv->value).value_or(0);
-    if (kv->key == "MemTotal") info.mem_total_bytes = bytes;
-    else if (kv->key == "MemAvailable") info.mem_available_bytes = bytes;
-    else if (kv->key == "MemFree") info.mem_free_bytes = bytes;
-    else if (kv->key == "SwapTotal") info.swap_total_bytes = bytes;
-    else if (kv->key == "SwapFree") info.swap_free_bytes = bytes;
-    else if (kv->key == "Shmem") info.shmem_bytes = bytes;
-    else if (kv->key == "Cached") info.cached_bytes = bytes;
+    if (kv->key == "MemTotal")
+      info.mem_total_bytes = bytes;
+    else if (kv->key == "MemAvailable")
+      info.mem_available_bytes = bytes;
+    else if (kv->key == "MemFree")
+      info.mem_free_bytes = bytes;
+    else if (kv->key == "SwapTotal")
+      info.swap_total_bytes = bytes;
+    else if (kv->key == "SwapFree")
+      info.swap_free_bytes = bytes;
+    else if (kv->key == "Shmem")
+      info.shmem_bytes = bytes;
+    else if (kv->key == "Cached")
+      info.cached_bytes = bytes;
   }
   return info;
 }
@@ -48,10 +55,14 @@ std::optional<PsiLine> parse_psi_fields(std::string_view rest) {
     double number = 0;
     auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
     if (ec != std::errc()) continue;
-    if (key == "avg10") line.avg10 = number;
-    else if (key == "avg60") line.avg60 = number;
-    else if (key == "avg300") line.avg300 = number;
-    else continue;
+    if (key == "avg10")
+      line.avg10 = number;
+    else if (key == "avg60")
+      line.avg60 = number;
+    else if (key == "avg300")
+      line.avg300 = number;
+    else
+      continue;
     any = true;
   }
   if (!any) return std::nullopt;
@@ -63,8 +74,10 @@ std::optional<PsiLine> parse_psi_fields(std::string_view rest) {
 Psi parse_psi(std::string_view text) {
   Psi psi;
   for (std::string_view line : split_lines(text)) {
-    if (line.starts_with("some ")) psi.some = parse_psi_fields(line.substr(5));
-    else if (line.starts_with("full ")) psi.full = parse_psi_fields(line.substr(5));
+    if (line.starts_with("some "))
+      psi.some = parse_psi_fields(line.substr(5));
+    else if (line.starts_with("full "))
+      psi.full = parse_psi_fields(line.substr(5));
   }
   return psi;
 }

@@ -92,7 +92,9 @@ std::vector<model::ProcessSample> Sampler::sample(const std::vector<pid_t>& pids
   return samples;
 }
 
-void Sampler::forget(pid_t pid) { previous_.erase(pid); }
+void Sampler::forget(pid_t pid) {
+  previous_.erase(pid);
+}
 
 model::SystemSample Sampler::sample_system(int64_t t_ms, const std::string& cgroup_directory) const {
   model::SystemSample sample;

@@ -89,7 +89,7 @@ std::string children_line(const ProcessSnapshot& p) {
 }
 
 std::string process_heading(const ProcessSnapshot& p) {
-  std::string kind = p.is_zombie ? " [zombie: exited, not yet reaped by its parent]"
+  std::string kind = p.is_zombie          ? " [zombie: exited, not yet reaped by its parent]"
                      : p.is_kernel_thread ? " [kernel thread: no user memory]"
                                           : "";
   return fmt::format("pid {}  {}{}\n", p.pid, shorten(printable(p.command_line()), 80), kind);
@@ -161,13 +161,16 @@ void render_system(std::string& out, const InspectReport& report) {
   out += "\nsystem\n";
   std::string available = "n/a";
   if (s.mem_available_bytes && s.mem_total_bytes > 0) {
-    available = fmt::format("{} ({:.0f}%)", format_bytes(*s.mem_available_bytes),
-                            100.0 * static_cast<double>(*s.mem_available_bytes) / static_cast<double>(s.mem_total_bytes));
+    available =
+        fmt::format("{} ({:.0f}%)", format_bytes(*s.mem_available_bytes),
+                    100.0 * static_cast<double>(*s.mem_available_bytes) / static_cast<double>(s.mem_total_bytes));
   }
-  std::string swap = s.swap_total_bytes == 0
-                         ? std::string("none")
-                         : fmt::format("{} used of {}", format_bytes(s.swap_total_bytes - std::min(s.swap_total_bytes, s.swap_free_bytes)),
-                                       format_bytes(s.swap_total_bytes));
+  std::string swap =
+      s.swap_total_bytes == 0
+          ? std::string("none")
+          : fmt::format("{} used of {}",
+                        format_bytes(s.swap_total_bytes - std::min(s.swap_total_bytes, s.swap_free_bytes)),
+                        format_bytes(s.swap_total_bytes));
   out += fmt::format("  memory   total {}, available {}, swap {}\n", format_bytes(s.mem_total_bytes), available, swap);
   out += fmt::format("  PSI      {}\n", psi_text(s.psi));
   if (!s.cgroup) {

@@ -393,8 +393,8 @@ std::string counts_text(uint64_t allocations, uint64_t allocated_bytes, uint64_t
                      model::format_bytes(live_at_peak_bytes));
 }
 
-void render_frames(std::string& out, const std::vector<std::string>& stack, const std::vector<model::UnnamedFrame>& names,
-                   size_t frames, size_t indent, ShownUnnamed& unnamed) {
+void render_frames(std::string& out, const std::vector<std::string>& stack,
+                   const std::vector<model::UnnamedFrame>& names, size_t frames, size_t indent, ShownUnnamed& unnamed) {
   for (size_t i = 1; i < stack.size() && i <= frames; ++i) {
     out += fmt::format("    {:>12}  {:{}}{}\n", "", "", indent, one_line(stack[i], 100));
   }
@@ -411,9 +411,11 @@ void render_paths(std::string& out, const model::HeapSiteSummary& site, const Si
   std::vector<const model::HeapSitePath*> paths;
   for (const model::HeapSitePath& path : site.paths) paths.push_back(&path);
   std::stable_sort(paths.begin(), paths.end(), [&](auto* a, auto* b) {
-    return std::make_tuple(ranking.of_path(*a), a->allocated_bytes) > std::make_tuple(ranking.of_path(*b), b->allocated_bytes);
+    return std::make_tuple(ranking.of_path(*a), a->allocated_bytes) >
+           std::make_tuple(ranking.of_path(*b), b->allocated_bytes);
   });
-  out += fmt::format("    {:>12}  {} {} to it:\n", "", count_text(site.path_count), site.path_count == 1 ? "path" : "paths");
+  out += fmt::format("    {:>12}  {} {} to it:\n", "", count_text(site.path_count),
+                     site.path_count == 1 ? "path" : "paths");
   for (size_t i = 0; i < paths.size() && i < kTextPaths; ++i) {
     const model::HeapSitePath& path = *paths[i];
     out += fmt::format("    {:>12}    {:>12}  {}\n", "", ranking.text(ranking.of_path(path)),

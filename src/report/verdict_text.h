@@ -18,8 +18,8 @@ struct TextOptions {
   size_t sites_per_section = 3;
   size_t stack_frames = 4;
   size_t processes_with_sites = 3;
-  std::string recording_path;  // named in the next steps; "RECORDING" when empty
-  bool all_paths = false;      // every path (distinct stack) of each site shown, with its figures
+  std::string recording_path;                  // named in the next steps; "RECORDING" when empty
+  bool all_paths = false;                      // every path (distinct stack) of each site shown, with its figures
   std::vector<std::string> suppression_files;  // --suppress: named where what they hid is said
 };
 

@@ -185,8 +185,7 @@ void Statement::blob_into(int column, std::vector<std::byte>& out) const {
   out.assign(data, data + size);
 }
 
-void Statement::read_row_blob(const char* table, const char* column, int64_t rowid,
-                              std::vector<std::byte>& out) const {
+void Statement::read_row_blob(const char* table, const char* column, int64_t rowid, std::vector<std::byte>& out) const {
   sqlite3_blob* opened = nullptr;
   int rc = sqlite3_blob_open(sqlite3_db_handle(stmt_.get()), "main", table, column, rowid, 0, &opened);
   std::unique_ptr<sqlite3_blob, int (*)(sqlite3_blob*)> blob(opened, sqlite3_blob_close);

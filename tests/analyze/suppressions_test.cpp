@@ -28,7 +28,9 @@ std::vector<SourceFrame> cache_stack() {
           frame("main", "/opt/app/bin/server", "/src/server.cpp", 3)};
 }
 
-Suppressions parsed(const std::string& text) { return Suppressions::parse(text, "test.supp"); }
+Suppressions parsed(const std::string& text) {
+  return Suppressions::parse(text, "test.supp");
+}
 
 TEST(GlobTest, StarAndQuestionMarkOnly) {
   EXPECT_TRUE(glob_matches("Cache::*", "Cache::insert(int)"));

@@ -28,7 +28,7 @@
 namespace {
 namespace wire = memdx::trace::wire;
 
-constexpr size_t kFrameBytes = 173;            // odd, so that frames cut batches and varints
+constexpr size_t kFrameBytes = 173;              // odd, so that frames cut batches and varints
 constexpr size_t kSmallProcessBatchBytes = 256;  // markers and the end record; not module maps
 constexpr size_t kThreadBytes = 1024;            // per thread, so that threads share the budget
 
@@ -79,17 +79,28 @@ size_t record_bytes(const uint8_t* at, const uint8_t* end) {
     return value;
   };
   switch (static_cast<wire::Tag>(*at)) {
-    case wire::Tag::kAlloc: skip(4); break;
-    case wire::Tag::kFree: skip(2); break;
-    case wire::Tag::kMmap: skip(5); break;
-    case wire::Tag::kMunmap: skip(3); break;
-    case wire::Tag::kFreeRecent: skip(2); break;
+    case wire::Tag::kAlloc:
+      skip(4);
+      break;
+    case wire::Tag::kFree:
+      skip(2);
+      break;
+    case wire::Tag::kMmap:
+      skip(5);
+      break;
+    case wire::Tag::kMunmap:
+      skip(3);
+      break;
+    case wire::Tag::kFreeRecent:
+      skip(2);
+      break;
     case wire::Tag::kStack: {
       skip(1);
       skip(static_cast<int>(skip(1)));
       break;
     }
-    default: throw std::runtime_error("unknown record tag");
+    default:
+      throw std::runtime_error("unknown record tag");
   }
   return static_cast<size_t>(cursor - at);
 }

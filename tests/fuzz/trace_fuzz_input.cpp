@@ -45,7 +45,8 @@ class ContractSink final : public analyze::StreamSink {
         violate("an event of no known kind");
     }
     ++counts_.events;
-    checksum_ += event.seq + event.address + event.size + event.stack + event.map_flags + static_cast<uint64_t>(event.tid);
+    checksum_ +=
+        event.seq + event.address + event.size + event.stack + event.map_flags + static_cast<uint64_t>(event.tid);
   }
   void stack(uint32_t id, uint64_t seq, std::span<const uint64_t> frames) override {
     require_open("stack");

@@ -59,7 +59,8 @@ std::vector<CorpusFile> seeds() {
 std::vector<size_t> find_all(const Bytes& haystack, const void* needle, size_t bytes) {
   std::vector<size_t> at;
   const auto* first = static_cast<const uint8_t*>(needle);
-  for (auto it = haystack.begin(); (it = std::search(it, haystack.end(), first, first + bytes)) != haystack.end(); ++it) {
+  for (auto it = haystack.begin(); (it = std::search(it, haystack.end(), first, first + bytes)) != haystack.end();
+       ++it) {
     at.push_back(static_cast<size_t>(it - haystack.begin()));
   }
   return at;
@@ -85,9 +86,11 @@ Bytes with_field(Bytes input, size_t offset, T value) {
 }
 
 // Deterministic mutations of one input: cuts, bit flips, inserted bytes, extreme varints, broken
-// fields of the frame, batch and hello headers, and every record tag first in every batch. Thousands for a seed of a few KiB.
+// fields of the frame, batch and hello headers, and every record tag first in every batch. Thousands for a seed of a
+// few KiB.
 void mutate(const Bytes& input, const std::function<void(const Bytes&)>& visit) {
-  for (size_t cut = 0; cut < input.size(); cut += 5) visit(Bytes(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(cut)));
+  for (size_t cut = 0; cut < input.size(); cut += 5)
+    visit(Bytes(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(cut)));
   for (size_t at = 0; at < input.size(); at += 3) {
     Bytes flipped = input;
     flipped[at] ^= static_cast<uint8_t>(1u << (at * 7 % 8));
@@ -115,14 +118,17 @@ void mutate(const Bytes& input, const std::function<void(const Bytes&)>& visit) 
     size_t bytes_field = frame + offsetof(trace::ChunkFrameHeader, bytes);
     uint32_t bytes = 0;
     std::memcpy(&bytes, input.data() + bytes_field, sizeof(bytes));
-    for (uint32_t value : {0u, bytes - 1, bytes + 1, 0x7fffffffu, 0xffffffffu}) visit(with_field(input, bytes_field, value));
-    for (uint32_t stream : {0u, 1u, 2u, 0xffffffffu}) visit(with_field(input, frame + offsetof(trace::ChunkFrameHeader, stream), stream));
+    for (uint32_t value : {0u, bytes - 1, bytes + 1, 0x7fffffffu, 0xffffffffu})
+      visit(with_field(input, bytes_field, value));
+    for (uint32_t stream : {0u, 1u, 2u, 0xffffffffu})
+      visit(with_field(input, frame + offsetof(trace::ChunkFrameHeader, stream), stream));
   }
   for (size_t batch : find_all(input, &wire::kBatchMagic, sizeof(wire::kBatchMagic))) {
     for (uint32_t payload : {0u, 1u, wire::kMaxBatchPayloadBytes, wire::kMaxBatchPayloadBytes + 1, 0xffffffffu}) {
       visit(with_field(input, batch + offsetof(wire::BatchHeader, payload_bytes), payload));
     }
-    for (uint32_t kind : {0u, 1u, 2u, 3u, 4u}) visit(with_field(input, batch + offsetof(wire::BatchHeader, kind), kind));
+    for (uint32_t kind : {0u, 1u, 2u, 3u, 4u})
+      visit(with_field(input, batch + offsetof(wire::BatchHeader, kind), kind));
     for (int32_t tid : {0, -1, 7}) visit(with_field(input, batch + offsetof(wire::BatchHeader, tid), tid));
     // Every record kind first in the batch: in a thread's first batch, a free of a block the
     // thread never allocated, a process record in a thread batch, and so on.
@@ -206,7 +212,8 @@ TEST_F(TraceReplay, CompressedSeedsAndTheirMutationsFailOnlyWithOneLineFormatErr
     Bytes compressed = compress_chunk(seed.bytes);
     EXPECT_FALSE(decode_compressed_chunk(compressed)) << seed.name;
     mutate(compressed, [&](const Bytes& input) {
-      expect_one_line_format_error(decode_compressed_chunk(input), seed.name + " compressed mutation " + std::to_string(inputs));
+      expect_one_line_format_error(decode_compressed_chunk(input),
+                                   seed.name + " compressed mutation " + std::to_string(inputs));
       ++inputs;
     });
   }
@@ -290,7 +297,8 @@ TEST_F(TraceReplay, ThreadsThatAllocateOnceCostTheReaderLittleMemory) {
   std::memcpy(stream.data(), &hello, sizeof(hello));
   const uint8_t alloc[] = {static_cast<uint8_t>(wire::Tag::kAlloc), 1, 2, 16, 0};  // seq, addr, size, stack
   for (int32_t tid = 1; tid <= kThreads; ++tid) {
-    wire::BatchHeader header{wire::kBatchMagic, static_cast<uint32_t>(wire::BatchKind::kThreadStart), tid, sizeof(alloc)};
+    wire::BatchHeader header{wire::kBatchMagic, static_cast<uint32_t>(wire::BatchKind::kThreadStart), tid,
+                             sizeof(alloc)};
     const auto* raw = reinterpret_cast<const uint8_t*>(&header);
     stream.insert(stream.end(), raw, raw + sizeof(header));
     stream.insert(stream.end(), alloc, alloc + sizeof(alloc));

@@ -43,7 +43,9 @@ void run_for(double seconds, int ticks_per_second, Tick tick) {
   }
 }
 
-void touch(void* p, size_t bytes) { std::memset(p, 0x3c, bytes); }
+void touch(void* p, size_t bytes) {
+  std::memset(p, 0x3c, bytes);
+}
 
 std::vector<std::vector<char>> g_kept;
 std::vector<char*> g_batch;
@@ -59,7 +61,9 @@ void tick_anon(long) {
   if (p != MAP_FAILED) touch(p, 96 << 10);
 }
 
-void tick_heap(long) { g_kept.emplace_back(128 << 10, 'h'); }
+void tick_heap(long) {
+  g_kept.emplace_back(128 << 10, 'h');
+}
 
 void tick_fds(long) {
   int ends[2];
@@ -116,8 +120,10 @@ void fragment_heap() {
     touch(p, kBlockBytes);
   }
   for (size_t i = 0; i < kBlocks; ++i) {
-    if (i % 64 == 0) g_survivors.push_back(blocks[i]);
-    else std::free(blocks[i]);
+    if (i % 64 == 0)
+      g_survivors.push_back(blocks[i]);
+    else
+      std::free(blocks[i]);
   }
 }
 
@@ -130,13 +136,20 @@ void tick_churn(long t) {
 }
 
 int run_mode(const std::string& mode, double seconds) {
-  if (mode == "flat") run_for(seconds, 16, tick_flat);
-  else if (mode == "anon") run_for(seconds, 16, tick_anon);
-  else if (mode == "heap") run_for(seconds, 16, tick_heap);
-  else if (mode == "fds") run_for(seconds, 20, tick_fds);
-  else if (mode == "threads") run_for(seconds, 16, tick_threads);
-  else if (mode == "shmem") run_for(seconds, 16, tick_shmem);
-  else if (mode == "sawtooth") run_for(seconds, 16, tick_sawtooth);
+  if (mode == "flat")
+    run_for(seconds, 16, tick_flat);
+  else if (mode == "anon")
+    run_for(seconds, 16, tick_anon);
+  else if (mode == "heap")
+    run_for(seconds, 16, tick_heap);
+  else if (mode == "fds")
+    run_for(seconds, 20, tick_fds);
+  else if (mode == "threads")
+    run_for(seconds, 16, tick_threads);
+  else if (mode == "shmem")
+    run_for(seconds, 16, tick_shmem);
+  else if (mode == "sawtooth")
+    run_for(seconds, 16, tick_sawtooth);
   else if (mode == "file") {
     std::string path = "/tmp/memdx-behave-" + std::to_string(::getpid());
     g_file = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);

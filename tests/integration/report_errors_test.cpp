@@ -73,7 +73,9 @@ class StreamBuilder {
  public:
   explicit StreamBuilder(const wire::StreamHello& hello) { append(&hello, sizeof(hello)); }
 
-  StreamBuilder& process_batch(const std::vector<uint8_t>& records) { return batch(wire::BatchKind::kProcess, records); }
+  StreamBuilder& process_batch(const std::vector<uint8_t>& records) {
+    return batch(wire::BatchKind::kProcess, records);
+  }
   StreamBuilder& thread_start_batch(const std::vector<uint8_t>& records) {
     return batch(wire::BatchKind::kThreadStart, records);
   }
@@ -94,7 +96,8 @@ class StreamBuilder {
 
  private:
   StreamBuilder& batch(wire::BatchKind kind, const std::vector<uint8_t>& records) {
-    wire::BatchHeader header{wire::kBatchMagic, static_cast<uint32_t>(kind), 1234, static_cast<uint32_t>(records.size())};
+    wire::BatchHeader header{wire::kBatchMagic, static_cast<uint32_t>(kind), 1234,
+                             static_cast<uint32_t>(records.size())};
     append(&header, sizeof(header));
     bytes_.insert(bytes_.end(), records.begin(), records.end());
     return *this;
@@ -280,7 +283,8 @@ TEST_F(ReportErrors, BytesOverwrittenAnywhereInAChunkNeverCrashMemdx) {
 
 TEST_F(ReportErrors, AHandMadeTraceReports) {
   // The builder itself is right: what the next tests bend is otherwise a valid trace.
-  std::string path = with_trace("hand-made.memdx", one_allocation_chunk("/nonexistent/libhand.so", 0x7f0000000000, 100));
+  std::string path =
+      with_trace("hand-made.memdx", one_allocation_chunk("/nonexistent/libhand.so", 0x7f0000000000, 100));
   CommandResult r = report_within(path);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("4242"), std::string::npos) << r.out;

@@ -121,8 +121,10 @@ std::string status_of(const json& v, const std::string& name, std::optional<int>
 // ruled out by measurement; GPU memory is never pretended to be measured.
 void expect_hypotheses(const json& v, const std::vector<std::string>& confirmed,
                        const std::vector<std::string>& eliminated) {
-  for (const std::string& name : confirmed) EXPECT_EQ(status_of(v, name), "confirmed") << name << "\n" << v["hypotheses"].dump(2);
-  for (const std::string& name : eliminated) EXPECT_EQ(status_of(v, name), "eliminated") << name << "\n" << v["hypotheses"].dump(2);
+  for (const std::string& name : confirmed)
+    EXPECT_EQ(status_of(v, name), "confirmed") << name << "\n" << v["hypotheses"].dump(2);
+  for (const std::string& name : eliminated)
+    EXPECT_EQ(status_of(v, name), "eliminated") << name << "\n" << v["hypotheses"].dump(2);
   EXPECT_EQ(status_of(v, "gpu_growth"), "not_measured");
 }
 
@@ -133,8 +135,9 @@ TEST_F(RunTest, AnonymousGrowthIsALeakOfTheRoot) {
   EXPECT_EQ(v["schema"], "memdx.verdict/1");
   expect_leak(v, "anon_growth");
   EXPECT_EQ(verdict_text(r).rfind("LEAK", 0), 0u) << r.err;
-  expect_hypotheses(v, {"anon_growth"}, {"heap_growth", "allocator_retention", "reservation_only", "shmem_growth",
-                                         "fd_growth", "thread_growth", "child_growth", "swap_growth"});
+  expect_hypotheses(v, {"anon_growth"},
+                    {"heap_growth", "allocator_retention", "reservation_only", "shmem_growth", "fd_growth",
+                     "thread_growth", "child_growth", "swap_growth"});
   // The terminal summary: the verdict, then the confirmed hypotheses with their evidence.
   EXPECT_NE(verdict_text(r).find("Confirmed:\n  [leak] anon_growth pid"), std::string::npos) << r.err;
   // The command has exited: no next step names its pid.
@@ -279,7 +282,8 @@ TEST_F(RunTest, CommandNotFoundExits127) {
 
   // Executable bits but no valid binary format: the kernel refuses it at exec time.
   fs::permissions(text_file, fs::perms::owner_all);
-  std::ofstream(text_file) << "\x7f" "ELF garbage\n";
+  std::ofstream(text_file) << "\x7f"
+                              "ELF garbage\n";
   CommandResult bad_format = run_memdx({"run", "--quiet", "--out", path("r2.memdx"), "--", text_file});
   EXPECT_EQ(bad_format.exit_code, 127) << bad_format.err;
   EXPECT_EQ(line_count(bad_format.err), 1u) << bad_format.err;
@@ -299,7 +303,8 @@ TEST_F(RunTest, UnwritableOutputsFailBeforeTheTargetStarts) {
     CommandResult r = run_memdx(full);
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_EQ(line_count(r.err), 1u) << r.err;
-    EXPECT_TRUE(r.err.find("/nonexistent-dir/") != std::string::npos || r.err.find("is a directory") != std::string::npos)
+    EXPECT_TRUE(r.err.find("/nonexistent-dir/") != std::string::npos ||
+                r.err.find("is a directory") != std::string::npos)
         << r.err;
     EXPECT_FALSE(fs::exists(marker)) << "the target ran although memdx could not write its output";
   }
@@ -408,8 +413,8 @@ TEST_F(RunTest, WatchEndsCleanlyWhenThePidVanishes) {
   }
   // Reap it from a thread so it does not linger as a zombie under the test.
   std::thread reaper([target] { ::waitpid(target, nullptr, 0); });
-  CommandResult r = run_memdx({"watch", std::to_string(target), "--quiet", "--json", path("v.json"), "--out",
-                               path("r.memdx")});
+  CommandResult r =
+      run_memdx({"watch", std::to_string(target), "--quiet", "--json", path("v.json"), "--out", path("r.memdx")});
   reaper.join();
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("exited"), std::string::npos) << r.err;

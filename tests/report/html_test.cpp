@@ -417,10 +417,9 @@ TEST(Html, HeapTraceShipsFlameTrees) {
   EXPECT_EQ(peak["root"]["c"][0]["n"], "app+0x200");
   EXPECT_EQ(peak["root"]["c"][0]["c"][0]["v"], 3000);  // largest callee first
   EXPECT_EQ(data["flame"]["growth"]["total"], 0);
-  std::regex site_row(
-      R"(<td>heap</td><td class="function" title="keep_history"><code>keep_history</code></td>)"
-      R"(<td class="place" title="leaker\.cpp:9">leaker\.cpp:9</td><td class="num">2\.00 MiB/s</td>)"
-      R"(<td class="num">40\.0 MiB</td><td class="num">39\.0 MiB</td><td class="num">1234</td>)");
+  std::regex site_row(R"(<td>heap</td><td class="function" title="keep_history"><code>keep_history</code></td>)"
+                      R"(<td class="place" title="leaker\.cpp:9">leaker\.cpp:9</td><td class="num">2\.00 MiB/s</td>)"
+                      R"(<td class="num">40\.0 MiB</td><td class="num">39\.0 MiB</td><td class="num">1234</td>)");
   EXPECT_TRUE(std::regex_search(page, site_row)) << page;
 }
 

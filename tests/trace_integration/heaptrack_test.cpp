@@ -64,8 +64,8 @@ TEST_F(TraceHeaptrackTest, AllocationCallsAndPeakAgreeWithHeaptrack) {
   std::string data = heaptrack_output(dir_);
   ASSERT_FALSE(data.empty()) << "no heaptrack output in " << dir_ << ":\n" << reference.out;
   Finished printed = run_for({heaptrack_print, "-f", data, "--print-peaks=0", "--print-allocators=0",
-                         "--print-temporary=0", "--print-leaks=0"},
-                        120);
+                              "--print-temporary=0", "--print-leaks=0"},
+                             120);
   ASSERT_EQ(printed.exit_code, 0) << printed.err;
   std::optional<HeaptrackSummary> expected = parse_heaptrack_print(printed.out);
   ASSERT_TRUE(expected) << "unexpected heaptrack_print output:\n" << printed.out;

@@ -164,8 +164,9 @@ TEST_F(PathsTest, AWrongSuppressionFileIsOneLineAndNoRun) {
   std::string wrong = write_file("wrong.supp", "fun:ok\nCache::insert\n");
   CommandResult report = run_command({memdx_path(), "report", recording(), "--suppress", wrong});
   EXPECT_EQ(report.exit_code, 2);
-  EXPECT_EQ(report.err, "memdx: " + wrong + ":2: expected a valgrind block '{', or leak:, fun:, obj: or src: and a "
-                                          "pattern; found 'Cache::insert'\n");
+  EXPECT_EQ(report.err, "memdx: " + wrong +
+                            ":2: expected a valgrind block '{', or leak:, fun:, obj: or src: and a "
+                            "pattern; found 'Cache::insert'\n");
   // memdx run reads the file before it starts the command: a typo costs no run.
   std::string marker = path("ran");
   CommandResult run = run_command(

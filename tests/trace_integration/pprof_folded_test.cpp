@@ -96,7 +96,8 @@ std::vector<uint64_t> value_sums(const ProfileIndex& index, const std::string& f
   std::vector<uint64_t> sums(4, 0);
   for (const pb::Sample& sample : index.profile.sample()) {
     if (!function.empty() && !index.function_names(sample).count(function)) continue;
-    for (int i = 0; i < 4 && i < sample.value_size(); ++i) sums[static_cast<size_t>(i)] += static_cast<uint64_t>(sample.value(i));
+    for (int i = 0; i < 4 && i < sample.value_size(); ++i)
+      sums[static_cast<size_t>(i)] += static_cast<uint64_t>(sample.value(i));
   }
   return sums;
 }
@@ -112,7 +113,8 @@ std::vector<FoldedLine> read_folded(const std::string& path) {
   std::istringstream text(read_file(path));
   for (std::string line; std::getline(text, line);) {
     size_t space = line.rfind(' ');
-    if (space == std::string::npos || space == 0 || line.find_first_not_of("0123456789", space + 1) != std::string::npos) {
+    if (space == std::string::npos || space == 0 ||
+        line.find_first_not_of("0123456789", space + 1) != std::string::npos) {
       ADD_FAILURE() << "not a folded line: '" << line << "'";
       continue;
     }
@@ -193,7 +195,8 @@ TEST_F(ReportOutputsTest, PprofTotalsAreTheVerdictsAndTheTextReportStillPrints) 
   ASSERT_GT(profile.string_table_size(), 0);
   EXPECT_EQ(profile.string_table(0), "");
   std::vector<std::pair<std::string, std::string>> types;
-  for (const pb::ValueType& type : profile.sample_type()) types.emplace_back(index.text(type.type()), index.text(type.unit()));
+  for (const pb::ValueType& type : profile.sample_type())
+    types.emplace_back(index.text(type.type()), index.text(type.unit()));
   std::vector<std::pair<std::string, std::string>> expected_types = {
       {"alloc_objects", "count"}, {"alloc_space", "bytes"}, {"inuse_objects", "count"}, {"inuse_space", "bytes"}};
   ASSERT_EQ(types, expected_types);
@@ -288,7 +291,8 @@ TEST_F(ReportOutputsTest, PprofNamesFunctionsWithTheirFilesAndInlinedFramesInner
   for (const pb::Location& location : profile.location()) {
     ASSERT_TRUE(location.mapping_id() == 0 || mapping_ids.count(location.mapping_id())) << location.id();
     std::vector<std::string> names;
-    for (const pb::Line& line : location.line()) names.push_back(index.text(index.functions.at(line.function_id())->name()));
+    for (const pb::Line& line : location.line())
+      names.push_back(index.text(index.functions.at(line.function_id())->name()));
     if (std::find(names.begin(), names.end(), "keep_one") == names.end()) continue;
     ++inlined_locations;
     EXPECT_EQ(names, (std::vector<std::string>{"keep_one", "keep_blocks"}));

@@ -59,7 +59,9 @@ class CollectingSink final : public analyze::StreamSink {
     auto [slot, fresh] = threads_.try_emplace(event.tid, static_cast<uint32_t>(threads_.size()));
     events_.push_back({event.seq, slot->second, events_.size(), event});
   }
-  void stack(uint32_t id, uint64_t, std::span<const uint64_t> frames) override { groups_[id] = group_of_frames(frames); }
+  void stack(uint32_t id, uint64_t, std::span<const uint64_t> frames) override {
+    groups_[id] = group_of_frames(frames);
+  }
   void module(const analyze::TraceModule&) override {}
   void unmodule(uint64_t, uint64_t) override {}
   void marker(const analyze::TraceMarker&) override {}

@@ -49,7 +49,9 @@ std::vector<json> findings_of(const json& verdict, const std::string& kind) {
   return found;
 }
 
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
 
 const json* site_named(const json& sites, const std::string& function) {
   for (const json& site : sites) {
@@ -66,7 +68,8 @@ TEST_F(SitesTest, UnboundedContainerFreedAtExitIsTheTopGrowthSite) {
   const json& sites = growth[0]["sites"];
   ASSERT_FALSE(sites.empty());
   const json& top = sites[0];
-  EXPECT_TRUE(starts_with(top["function"].get<std::string>(), "(anonymous namespace)::remember_request")) << top.dump(2);
+  EXPECT_TRUE(starts_with(top["function"].get<std::string>(), "(anonymous namespace)::remember_request"))
+      << top.dump(2);
   EXPECT_EQ(top["file"], tracee_source("sites.cpp"));
   EXPECT_EQ(std::set<int>{top["line"].get<int>()}, marked_lines(tracee_source("sites.cpp"), "remember_request"));
   // 16 KiB every ~10 ms: about 1.5 MiB/s (sleeps overshoot; never faster than planned).
@@ -154,7 +157,8 @@ TEST_F(SitesTest, DoublingVectorIsNamedByTheAnonFinding) {
     ASSERT_FALSE(leak["sites"].empty()) << leak.dump(2);
     EXPECT_TRUE(starts_with(leak["sites"][0]["function"].get<std::string>(), "(anonymous namespace)::log_events"))
         << leak["sites"].dump(2);
-    EXPECT_EQ(std::set<int>{leak["sites"][0]["line"].get<int>()}, marked_lines(tracee_source("sites.cpp"), "log_events"));
+    EXPECT_EQ(std::set<int>{leak["sites"][0]["line"].get<int>()},
+              marked_lines(tracee_source("sites.cpp"), "log_events"));
   }
 }
 

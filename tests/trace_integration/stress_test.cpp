@@ -213,11 +213,10 @@ TEST_P(TraceSpawnTest, LeafIsTracedWithItsOwnCounts) {
   ASSERT_TRUE(entry_of(verdict, spawner.pid, "exit"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Ways, TraceSpawnTest, ::testing::Values("vfork", "spawn", "clean-env"),
-                         [](const auto& way) {
-                           std::string name = way.param;
-                           return name == "clean-env" ? std::string("clean_env") : name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Ways, TraceSpawnTest, ::testing::Values("vfork", "spawn", "clean-env"), [](const auto& way) {
+  std::string name = way.param;
+  return name == "clean-env" ? std::string("clean_env") : name;
+});
 
 // A library's constructor runs before main, and before or after the tracer's own constructor
 // as the loader orders them: its allocations count all the same.
@@ -226,7 +225,8 @@ TEST_F(TraceStressTest, LibraryConstructorAllocationsAreTraced) {
   EXPECT_EQ(run.exit_code, 0) << run.err;
   json verdict = report();
   ASSERT_EQ(verdict["heap"].size(), 1u);
-  expect_kept_blocks(verdict["heap"][0], "ctor_main_blocks", plan::kCtorMainBlocks, plan::kCtorMainBytes, "ctor_main.cpp");
+  expect_kept_blocks(verdict["heap"][0], "ctor_main_blocks", plan::kCtorMainBlocks, plan::kCtorMainBytes,
+                     "ctor_main.cpp");
   expect_kept_blocks(verdict["heap"][0], "ctor_lib_blocks", plan::kCtorLibBlocks, plan::kCtorLibBytes, "ctor_lib.cpp");
 }
 

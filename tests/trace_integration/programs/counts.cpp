@@ -65,14 +65,16 @@ __attribute__((noinline)) void grow_with_realloc(int t) {
 __attribute__((noinline)) void grow_with_reallocarray(int t) {
   void* block = nullptr;
   for (int i = 1; i <= plan::kReallocArraySteps; ++i) {
-    block = reallocarray(block, static_cast<size_t>(i), plan::kReallocArrayMemberBytes);  // site: grow_with_reallocarray
+    block =
+        reallocarray(block, static_cast<size_t>(i), plan::kReallocArrayMemberBytes);  // site: grow_with_reallocarray
     escape(block);
   }
   kept[t].grown_array = block;
 }
 
 __attribute__((noinline)) void zeroed_blocks(int t) {
-  for (auto& block : kept[t].calloced) block = std::calloc(plan::kCallocMembers, plan::kCallocMemberBytes);  // site: zeroed_blocks
+  for (auto& block : kept[t].calloced)
+    block = std::calloc(plan::kCallocMembers, plan::kCallocMemberBytes);  // site: zeroed_blocks
 }
 
 __attribute__((noinline)) void posix_memalign_blocks(int t) {
@@ -82,7 +84,8 @@ __attribute__((noinline)) void posix_memalign_blocks(int t) {
 }
 
 __attribute__((noinline)) void aligned_alloc_blocks(int t) {
-  for (auto& block : kept[t].aligned) block = std::aligned_alloc(256, plan::kAlignedAllocBytes);  // site: aligned_alloc_blocks
+  for (auto& block : kept[t].aligned)
+    block = std::aligned_alloc(256, plan::kAlignedAllocBytes);  // site: aligned_alloc_blocks
 }
 
 __attribute__((noinline)) void legacy_aligned_blocks(int t) {
@@ -107,17 +110,17 @@ __attribute__((noinline)) void peak_blocks(int) {
 // C++ names on purpose: the report shows them demangled, with their parameter types.
 __attribute__((noinline)) void new_objects(int t) {
   for (int i = 0; i < plan::kNewCount; ++i) {
-    kept[t].objects[i] = new Object;                          // site: new_objects(int)
-    kept[t].arrays[i] = new int[plan::kIntArrayLength];       // site: new_objects(int)
+    kept[t].objects[i] = new Object;                     // site: new_objects(int)
+    kept[t].arrays[i] = new int[plan::kIntArrayLength];  // site: new_objects(int)
   }
 }
 
 __attribute__((noinline)) void new_delete_pairs(int) {
   for (int i = 0; i < plan::kNewDeleteCount; ++i) {
-    auto* object = new Object;                                // site: new_delete_pairs(int)
+    auto* object = new Object;  // site: new_delete_pairs(int)
     escape(object);
     delete object;
-    auto* chars = new char[plan::kCharArrayLength];           // site: new_delete_pairs(int)
+    auto* chars = new char[plan::kCharArrayLength];  // site: new_delete_pairs(int)
     escape(chars);
     delete[] chars;
   }

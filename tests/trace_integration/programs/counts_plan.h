@@ -30,7 +30,7 @@ constexpr int kLegacyCount = 10;  // memalign(128, 300), valloc(1000), pvalloc(5
 constexpr size_t kMemalignBytes = 300;
 constexpr size_t kVallocBytes = 1000;
 constexpr size_t kPvallocBytes = 5000;  // the size asked for: pvalloc's page rounding is the allocator's
-constexpr int kNewCount = 40;  // new Object (72 bytes) and new int[25], kept
+constexpr int kNewCount = 40;           // new Object (72 bytes) and new int[25], kept
 constexpr size_t kObjectBytes = 72;
 constexpr size_t kIntArrayLength = 25;
 constexpr int kNewDeleteCount = 200;  // new Object / delete and new char[33] / delete[]
@@ -54,22 +54,22 @@ constexpr uint64_t kNewBytes = kObjectBytes + kIntArrayLength * sizeof(int);
 
 // Per process: kThreads threads each.
 constexpr std::array<SiteTotals, 11> kSites = {{
-    {"keep_blocks", kT * kKeepCount, kT * kKeepCount * kKeepBytes, kT * kKeepCount * kKeepBytes, kT * kKeepCount},
-    {"temporary_blocks", kT * kTemporaryCount, kT * kTemporaryCount * kTemporaryBytes, 0, 0},
-    {"grow_with_realloc", kT * (kReallocSteps + 1), kT * kReallocSum, kT * kReallocStepBytes * (kReallocSteps + 1), kT},
-    {"grow_with_reallocarray", kT * kReallocArraySteps, kT * kReallocArraySum,
-     kT * kReallocArrayMemberBytes * kReallocArraySteps, kT},
-    {"zeroed_blocks", kT * kCallocCount, kT * kCallocCount * kCallocMembers * kCallocMemberBytes,
-     kT * kCallocCount * kCallocMembers * kCallocMemberBytes, kT * kCallocCount},
-    {"posix_memalign_blocks", kT * kPosixMemalignCount, kT * kPosixMemalignCount * kPosixMemalignBytes,
-     kT * kPosixMemalignCount * kPosixMemalignBytes, kT * kPosixMemalignCount},
-    {"aligned_alloc_blocks", kT * kAlignedAllocCount, kT * kAlignedAllocCount * kAlignedAllocBytes,
-     kT * kAlignedAllocCount * kAlignedAllocBytes, kT * kAlignedAllocCount},
-    {"legacy_aligned_blocks", kT * kLegacyCount * 3, kT * kLegacyCount * kLegacyBytes, kT * kLegacyCount * kLegacyBytes,
-     kT * kLegacyCount * 3},
-    {"new_objects(int)", kT * kNewCount * 2, kT * kNewCount * kNewBytes, kT * kNewCount * kNewBytes, kT * kNewCount * 2},
-    {"new_delete_pairs(int)", kT * kNewDeleteCount * 2, kT * kNewDeleteCount * (kObjectBytes + kCharArrayLength), 0, 0},
-    {"peak_blocks", kT * kPeakCount, kT * kPeakCount * kPeakBytes, 0, 0},
+    {"keep_blocks", kT* kKeepCount, kT* kKeepCount* kKeepBytes, kT* kKeepCount* kKeepBytes, kT* kKeepCount},
+    {"temporary_blocks", kT* kTemporaryCount, kT* kTemporaryCount* kTemporaryBytes, 0, 0},
+    {"grow_with_realloc", kT*(kReallocSteps + 1), kT* kReallocSum, kT* kReallocStepBytes*(kReallocSteps + 1), kT},
+    {"grow_with_reallocarray", kT* kReallocArraySteps, kT* kReallocArraySum,
+     kT* kReallocArrayMemberBytes* kReallocArraySteps, kT},
+    {"zeroed_blocks", kT* kCallocCount, kT* kCallocCount* kCallocMembers* kCallocMemberBytes,
+     kT* kCallocCount* kCallocMembers* kCallocMemberBytes, kT* kCallocCount},
+    {"posix_memalign_blocks", kT* kPosixMemalignCount, kT* kPosixMemalignCount* kPosixMemalignBytes,
+     kT* kPosixMemalignCount* kPosixMemalignBytes, kT* kPosixMemalignCount},
+    {"aligned_alloc_blocks", kT* kAlignedAllocCount, kT* kAlignedAllocCount* kAlignedAllocBytes,
+     kT* kAlignedAllocCount* kAlignedAllocBytes, kT* kAlignedAllocCount},
+    {"legacy_aligned_blocks", kT* kLegacyCount * 3, kT* kLegacyCount* kLegacyBytes, kT* kLegacyCount* kLegacyBytes,
+     kT* kLegacyCount * 3},
+    {"new_objects(int)", kT* kNewCount * 2, kT* kNewCount* kNewBytes, kT* kNewCount* kNewBytes, kT* kNewCount * 2},
+    {"new_delete_pairs(int)", kT* kNewDeleteCount * 2, kT* kNewDeleteCount*(kObjectBytes + kCharArrayLength), 0, 0},
+    {"peak_blocks", kT* kPeakCount, kT* kPeakCount* kPeakBytes, 0, 0},
 }};
 // peak_blocks' own peak: every thread holds all its blocks at once.
 constexpr uint64_t kPeakSiteBytes = kT * kPeakCount * kPeakBytes;

@@ -17,4 +17,6 @@ __attribute__((noinline, visibility("default"))) void ctor_lib_blocks() {
 
 }  // extern "C"
 
-__attribute__((constructor)) static void ctor_lib_init() { ctor_lib_blocks(); }
+__attribute__((constructor)) static void ctor_lib_init() {
+  ctor_lib_blocks();
+}

@@ -26,7 +26,7 @@ using memdx::tracee::escape;
 
 namespace {
 
-std::vector<char*> g_history;                 // grows for the whole run, freed at exit
+std::vector<char*> g_history;                   // grows for the whole run, freed at exit
 std::unordered_map<long, std::string> g_cache;  // at most kCacheEntries entries
 std::list<long> g_cache_order;
 constexpr size_t kCacheEntries = 64;
@@ -61,7 +61,8 @@ __attribute__((noinline)) void lose_config() {
 }
 
 __attribute__((noinline)) void map_chunk() {
-  void* chunk = ::mmap(nullptr, 256 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  // site: map_chunk
+  void* chunk =
+      ::mmap(nullptr, 256 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  // site: map_chunk
   if (chunk != MAP_FAILED) std::memset(chunk, 1, 256 << 10);
 }
 

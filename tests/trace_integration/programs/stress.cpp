@@ -132,7 +132,9 @@ int run_dlopen(const char* plugin) {
   return dlclose(library) == 0 ? 0 : 4;
 }
 
-void* exit_from_thread(void*) { std::exit(plan::kExitThreadCode); }
+void* exit_from_thread(void*) {
+  std::exit(plan::kExitThreadCode);
+}
 
 int run_exit_thread() {
   before_the_end();

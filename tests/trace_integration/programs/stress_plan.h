@@ -9,7 +9,9 @@ namespace memdx::tracee::stress {
 // sizes 16 + (i % 8) * 16 in stress_blocks, freeing every other one.
 constexpr int kStressThreads = 16;
 constexpr int kStressPerThread = 5000;
-constexpr size_t stress_size(int i) { return 16 + static_cast<size_t>(i % 8) * 16; }
+constexpr size_t stress_size(int i) {
+  return 16 + static_cast<size_t>(i % 8) * 16;
+}
 
 // "dlopen": the plugin's plugin_blocks keeps this many blocks of this size.
 constexpr int kPluginBlocks = 37;

@@ -13,7 +13,9 @@ namespace memdx::tracee {
 
 // The pointer escapes to memory the compiler cannot see: a malloc/free or new/delete pair
 // around it cannot be elided (GCC removes unused pairs at -O2).
-inline void escape(void* pointer) { asm volatile("" : : "g"(pointer) : "memory"); }
+inline void escape(void* pointer) {
+  asm volatile("" : : "g"(pointer) : "memory");
+}
 
 // One line on stdout with write(2): no stdio buffer, so nothing allocates and nothing is lost
 // when the process ends by _exit, abort or SIGKILL.

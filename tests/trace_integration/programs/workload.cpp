@@ -23,7 +23,9 @@ struct Table {
 };
 
 // Long enough keys that each string owns a heap buffer (past the small-string buffer).
-std::string key_for(int thread, int i) { return "workload-key-" + std::to_string(thread) + "-" + std::to_string(i) + "-padding"; }
+std::string key_for(int thread, int i) {
+  return "workload-key-" + std::to_string(thread) + "-" + std::to_string(i) + "-padding";
+}
 
 void fill(Table& table, int thread, int round, int entries) {
   table.by_number.reserve(static_cast<size_t>(entries));  // no rehash: no transient bucket arrays
