@@ -147,16 +147,9 @@ TrendOptions bytes_options(const ProcessContext& c) {
   return o;
 }
 
-// When test_trend found the whole window levelled off but its last half still growing, its numbers
-// describe the last half (trend.h, step 6); its reason then starts with "after a change of".
-bool judged_last_half(const TrendResult& r) {
-  return r.reason.rfind("after a change of", 0) == 0;
-}
-
 Tested test_series(const ProcessContext& c, const SeriesSpec& spec, const std::vector<SeriesPoint>& points,
                    const TrendOptions& options, ProcessFindings& out) {
   Tested t{true, test_trend(points, options), window_s(c.samples, options.warmup_s)};
-  if (judged_last_half(t.trend)) t.span_s /= 2;
   if (t.trend.verdict == TrendVerdict::kInsufficient)
     out.not_judged.push_back(std::string(spec.label) + ": " + t.trend.reason);
   return t;
@@ -172,10 +165,9 @@ std::string growth_sentence(const SeriesSpec& spec, const Tested& t) {
   std::string what = r.used_envelope
                          ? fmt::format("the lows of {} (minima of {} sawtooth cycles)", spec.label, r.points_used)
                          : std::string(spec.label);
-  return fmt::format("{} rose from {} to {} over {}{} (Theil-Sen slope {}, Mann-Kendall {})", what,
-                     level_text(r.start_level, spec.unit), level_text(r.end_level, spec.unit),
-                     judged_last_half(r) ? "the last " : "", span_text(t.span_s), rate_text(r.slope_per_s, spec.unit),
-                     p_text(r.p_value));
+  return fmt::format("{} rose from {} to {} over {} (Theil-Sen slope {}, Mann-Kendall {})", what,
+                     level_text(r.start_level, spec.unit), level_text(r.end_level, spec.unit), span_text(t.span_s),
+                     rate_text(r.slope_per_s, spec.unit), p_text(r.p_value));
 }
 
 void project(const ProcessContext& c, const TrendResult& r, Finding& f) {

@@ -53,7 +53,7 @@ std::string bounded_sentence(const char* label, const char* unit, const SeriesOb
   std::string start = level_text(s.trend.start_level, unit), end = level_text(s.trend.end_level, unit);
   if (start == end) {
     std::string sentence = fmt::format("{} stayed at {} over {}", label, start, span_text(s.span_s));
-    return s.trend.reason == "constant" ? sentence : sentence + "; " + s.trend.reason;
+    return s.trend.constant ? sentence : sentence + "; " + s.trend.reason;
   }
   return fmt::format("{} went from {} to {} over {}: no unbounded growth; {}", label,
                      level_text(s.trend.start_level, unit), level_text(s.trend.end_level, unit), span_text(s.span_s),

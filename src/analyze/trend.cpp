@@ -573,12 +573,14 @@ void decide(const std::vector<SeriesPoint>& tested, const TrendOptions& o, Trend
   measure(last_half(tested), o.correct_autocorrelation, late);
   if (!persists(late, direction, r.slope_per_s)) {
     r.verdict = TrendVerdict::kFlat;
+    r.levelled_off = true;
     r.reason = "changed by " + quantity(r.growth_total, o.unit) + " then levelled off: the last half moves " +
                rate(late.slope_per_s, o.unit) + ", under a quarter of " + rate(r.slope_per_s, o.unit);
     return;
   }
   if (std::optional<std::string> step = one_step(tested, o, direction, r)) {
     r.verdict = TrendVerdict::kFlat;
+    r.one_step = true;
     r.reason = *step;
     return;
   }
@@ -626,6 +628,7 @@ TrendResult test_trend(const std::vector<SeriesPoint>& series, const TrendOption
     r.verdict = TrendVerdict::kFlat;
     r.start_level = r.end_level = window.front().value;
     r.p_value = 1;
+    r.constant = true;
     r.reason = "constant";
     return r;
   }

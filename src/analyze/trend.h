@@ -62,7 +62,12 @@ struct TrendResult {
   double growth_total = 0;      // end_level - start_level (value units)
   bool used_envelope = false;   // the tested series is the lower envelope of a sawtooth
   size_t points_used = 0;       // points in the tested series (after warm-up, envelope, binning)
-  std::string reason;           // one short sentence on why this verdict
+  // Why a series that moved is flat, for code (the reason says it for people): every value the
+  // same; a change that levelled off (its last half no longer moves); one step, flat around it.
+  bool constant = false;
+  bool levelled_off = false;
+  bool one_step = false;
+  std::string reason;  // one short sentence on why this verdict
 };
 
 // Series longer than this are reduced to this many time-bin medians before the pairwise statistics.

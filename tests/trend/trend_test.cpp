@@ -444,6 +444,44 @@ TEST(TrendShapes, StepPlusBumpIsNotGrowing) {
   }
 }
 
+// Why a flat verdict is flat is a flag for code, never a sentence to parse: over steps at several
+// times and sizes, ramps that stop, constants and steady growth, each flag is set exactly where
+// the reason says it, and each is set somewhere.
+TEST(TrendShapes, FlatVerdictsSayWhyInFlags) {
+  std::vector<std::vector<SeriesPoint>> shapes;
+  shapes.push_back(sample(
+      20, [](double) { return 100 * kMB; }, 0, 1));
+  for (double step_at : {0.3, 0.45, 0.6, 0.8}) {
+    for (double step_bytes : {2.5 * kMB, 30 * kMB}) {
+      shapes.push_back(sample(
+          12, [&](double t) { return 50 * kMB + (t >= step_at * 12 ? step_bytes : 0) + (t >= 10 ? 448 * 1024.0 : 0); },
+          0.03 * kMB, 43));
+    }
+  }
+  for (double stop_s : {8.0, 12.0, 16.0}) {
+    shapes.push_back(sample(
+        30, [&](double t) { return 50 * kMB + 2 * kMB * std::min(t, stop_s); }, 0.05 * kMB, 5));
+  }
+  shapes.push_back(sample(
+      30, [](double t) { return 50 * kMB + 2 * kMB * t; }, 0.05 * kMB, 7));
+  int constant = 0, levelled_off = 0, one_step = 0, growing = 0;
+  for (const auto& shape : shapes) {
+    TrendResult r = test_trend(shape, memdx_bytes());
+    EXPECT_EQ(r.constant, r.reason == "constant") << r.reason;
+    EXPECT_EQ(r.levelled_off, r.reason.find("levelled off") != std::string::npos) << r.reason;
+    EXPECT_EQ(r.one_step, r.reason.find("in one step") != std::string::npos) << r.reason;
+    if (r.constant || r.levelled_off || r.one_step) EXPECT_EQ(r.verdict, TrendVerdict::kFlat) << r.reason;
+    constant += r.constant;
+    levelled_off += r.levelled_off;
+    one_step += r.one_step;
+    growing += r.verdict == TrendVerdict::kGrowing;
+  }
+  EXPECT_GT(constant, 0);
+  EXPECT_GT(levelled_off, 0);
+  EXPECT_GT(one_step, 0);
+  EXPECT_GT(growing, 0);
+}
+
 // A staircase of several steps is still growth: only a single jump is forgiven.
 TEST(TrendShapes, AStaircaseIsGrowing) {
   auto series = sample(
