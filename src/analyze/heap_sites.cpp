@@ -213,23 +213,26 @@ std::string format_frame(const SourceFrame& frame) {
   return fmt::format("{} ({}:{})", frame.function, basename_of(frame.file), frame.line);
 }
 
-Symbolizer symbolizer_for(const ProcessHeapProfile& profile, const std::vector<std::string>& debug_dirs) {
-  std::vector<ModuleMapping> modules;
-  for (const TraceModule& module : profile.modules) {
-    if (module.path.empty() || module.path[0] != '/') continue;  // linux-vdso.so.1 and the like
-    modules.push_back({module.path, module.load_bias, module.start, module.end, is_runtime_module(module.path),
-                       module.seq, module.unload_seq});
-  }
-  return Symbolizer(std::move(modules), debug_dirs);
-}
-
 namespace {
 
+// What the symbolizer takes of a module record; nothing for one without a path to an ELF.
 std::optional<ModuleMapping> module_mapping(const TraceModule& module) {
   if (module.path.empty() || module.path[0] != '/') return std::nullopt;  // linux-vdso.so.1 and the like
   return ModuleMapping{module.path, module.load_bias, module.start, module.end, is_runtime_module(module.path),
                        module.seq,  module.unload_seq};
 }
+
+}  // namespace
+
+Symbolizer symbolizer_for(const ProcessHeapProfile& profile, const std::vector<std::string>& debug_dirs) {
+  std::vector<ModuleMapping> modules;
+  for (const TraceModule& module : profile.modules) {
+    if (std::optional<ModuleMapping> mapping = module_mapping(module)) modules.push_back(std::move(*mapping));
+  }
+  return Symbolizer(std::move(modules), debug_dirs);
+}
+
+namespace {
 
 // Groups stacks by call site while the trace is replayed, so that a site's peak is exact. Its
 // symbolizer learns the modules as their records arrive; the sites are then named with it, each
@@ -252,10 +255,7 @@ class SiteGrouping final : public StackGrouping {
       symbolizer_.set_unloaded(*mapping, module.unload_seq);
   }
   uint32_t group_of(uint64_t seq, std::span<const uint64_t> frames) override {
-    if (suppressions_ &&
-        suppressions_->matches(std::vector<uint64_t>(frames.begin(), frames.end()), seq, symbolizer_)) {
-      return kNoGroup;
-    }
+    if (suppressions_ && suppressions_->matches(frames, seq, symbolizer_)) return kNoGroup;
     SiteKey key = site_key_of(frames, seq, symbolizer_);
     auto [group, added] = groups_.try_emplace(std::move(key), static_cast<uint32_t>(keys_.size()));
     if (added) keys_.push_back(&group->first);

@@ -268,7 +268,7 @@ bool Suppressions::matches(const std::vector<SourceFrame>& frames) const {
   return false;
 }
 
-bool Suppressions::matches(const std::vector<uint64_t>& stack, uint64_t seq, Symbolizer& symbolizer) const {
+bool Suppressions::matches(std::span<const uint64_t> stack, uint64_t seq, Symbolizer& symbolizer) const {
   if (rules_.empty()) return false;
   std::vector<SourceFrame> frames;
   for (uint64_t address : stack) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -45,7 +46,7 @@ class Suppressions {
   // Whether a stack (its frames resolved, innermost first, inlined frames flattened) is hidden.
   bool matches(const std::vector<SourceFrame>& frames) const;
   // The same for a recorded stack, resolved through the symbolizer at `seq`.
-  bool matches(const std::vector<uint64_t>& stack, uint64_t seq, Symbolizer& symbolizer) const;
+  bool matches(std::span<const uint64_t> stack, uint64_t seq, Symbolizer& symbolizer) const;
 
  private:
   enum class FrameField : uint8_t { kFunction, kModule, kSource, kAnyFrames, kFunctionSourceOrModule };

@@ -200,8 +200,7 @@ model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutp
   Analysis analysis = analyze_recording(recording_path, kHeapSitesInJson, sites);
   report::TextOptions text_options;
   text_options.recording_path = recording_path;
-  text_options.all_paths = sites.all_paths;
-  text_options.suppression_files = sites.suppression_files;
+  sites.apply_to(text_options);
   if (outputs.json.is_standard_output() || outputs.html.is_standard_output()) text_stream = stderr;
   print_text(text_stream, report::render_verdict_text(analysis.verdict, text_options));
   outputs.json.write_all(model::json_text(model::to_json(analysis.verdict)));
@@ -243,6 +242,11 @@ analyze::SiteOptions SiteChoices::site_options(size_t site_limit, bool sites_jud
   options.suppressions = suppressions.empty() ? nullptr : &suppressions;
   options.all_paths = all_paths;
   return options;
+}
+
+void SiteChoices::apply_to(report::TextOptions& text) const {
+  text.all_paths = all_paths;
+  text.suppression_files = suppression_files;
 }
 
 void add_site_options(CLI::App& command, SiteChoices& choices) {

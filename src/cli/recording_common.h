@@ -22,6 +22,7 @@
 #include "record/session.h"
 #include "record/trace_collector.h"
 #include "report/html.h"
+#include "report/verdict_text.h"
 
 namespace CLI {
 class App;
@@ -59,6 +60,8 @@ struct SiteChoices {
   // call it before recording, so that a typo costs no run.
   void load();
   analyze::SiteOptions site_options(size_t site_limit, bool sites_judge_growth) const;
+  // What the text shows of the sites as these choices say (--paths, the --suppress files).
+  void apply_to(report::TextOptions& text) const;
 };
 
 // --debug-dir, --suppress and --paths.

@@ -79,8 +79,7 @@ int run_report(ReportOptions& options) {
       analyze_recording(options.recording_path, std::max(kHeapSitesInJson, options.top_sites), options.sites);
   report::TextOptions text_options;
   text_options.recording_path = options.recording_path;
-  text_options.all_paths = options.sites.all_paths;
-  text_options.suppression_files = options.sites.suppression_files;
+  options.sites.apply_to(text_options);
   if (options.top_sites) {
     text_options.sites_per_section = options.top_sites;
     text_options.stack_frames = 8;

@@ -168,23 +168,6 @@ std::string Statement::text_at(int column) const {
   return std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), column)));
 }
 
-std::vector<std::byte> Statement::blob_at(int column) const {
-  const auto* data = static_cast<const std::byte*>(sqlite3_column_blob(stmt_.get(), column));
-  const auto size = static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), column));
-  if (data == nullptr) return {};
-  return std::vector<std::byte>(data, data + size);
-}
-
-void Statement::blob_into(int column, std::vector<std::byte>& out) const {
-  const auto* data = static_cast<const std::byte*>(sqlite3_column_blob(stmt_.get(), column));
-  const auto size = static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), column));
-  if (data == nullptr) {
-    out.clear();
-    return;
-  }
-  out.assign(data, data + size);
-}
-
 void Statement::read_row_blob(const char* table, const char* column, int64_t rowid, std::vector<std::byte>& out) const {
   sqlite3_blob* opened = nullptr;
   int rc = sqlite3_blob_open(sqlite3_db_handle(stmt_.get()), "main", table, column, rowid, 0, &opened);

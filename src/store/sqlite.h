@@ -52,8 +52,6 @@ class Statement {
   std::optional<int64_t> optional_int_at(int column) const;
   std::optional<double> optional_real_at(int column) const;
   std::string text_at(int column) const;
-  std::vector<std::byte> blob_at(int column) const;
-  void blob_into(int column, std::vector<std::byte>& out) const;  // reuses out's capacity
   // The blob in `column` of `table`'s row `rowid`, read straight into `out` (incremental blob
   // I/O): a large blob is not first assembled in SQLite's own copy, as a result column's is.
   void read_row_blob(const char* table, const char* column, int64_t rowid, std::vector<std::byte>& out) const;
