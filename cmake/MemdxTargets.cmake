@@ -16,10 +16,15 @@ function(memdx_sanitize target)
   endif()
 endfunction()
 
-# A module library of memdx: warnings and sanitizers on, headers reachable as "proc/x.h".
+# A module library of memdx: warnings and sanitizers on, headers reachable as "proc/x.h", the
+# public headers as "memdx/x.h". Position-independent and hidden: the modules are linked into
+# libmemdx.so too, which exports only what the public headers mark MEMDX_API.
 function(memdx_module target)
   add_library(${target} STATIC ${ARGN})
-  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include
+                                              ${PROJECT_BINARY_DIR}/include)
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON CXX_VISIBILITY_PRESET hidden
+                                             VISIBILITY_INLINES_HIDDEN ON)
   memdx_warnings(${target})
   memdx_sanitize(${target})
 endfunction()

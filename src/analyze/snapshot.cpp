@@ -1,7 +1,11 @@
 #include "analyze/snapshot.h"
 
-#include <algorithm>
+#include <unistd.h>
 
+#include <algorithm>
+#include <set>
+
+#include "analyze/notes.h"
 #include "analyze/regions.h"
 #include "proc/cgroup_files.h"
 #include "proc/process_files.h"
@@ -230,6 +234,58 @@ model::SystemSnapshot take_system_snapshot(const proc::ProcFs& fs, pid_t pid) {
     system.cgroup = std::move(summary);
   }
   return system;
+}
+
+namespace {
+
+// The pids to read, in display order: each target, followed by its descendants with `tree`.
+std::vector<pid_t> pids_to_read(const std::vector<pid_t>& targets, bool tree, const ProcessTable& table) {
+  std::vector<pid_t> order;
+  std::set<pid_t> seen;
+  for (pid_t target : targets) {
+    std::vector<pid_t> pids = tree ? table.subtree(target) : std::vector<pid_t>{target};
+    for (pid_t pid : pids) {
+      if (seen.insert(pid).second) order.push_back(pid);
+    }
+  }
+  return order;
+}
+
+proc::ReadError gone(const std::string& sentence) {
+  return proc::ReadError{proc::ReadErrorKind::kProcessGone, "", sentence};
+}
+
+}  // namespace
+
+proc::Result<model::InspectReport> inspect_processes(const proc::ProcFs& fs, const std::vector<pid_t>& targets,
+                                                     bool tree, size_t top_regions) {
+  ProcessTable table = scan_process_table(fs);
+  SnapshotOptions snapshot_options;
+  snapshot_options.top_regions = top_regions;
+  std::set<pid_t> roots(targets.begin(), targets.end());
+
+  model::InspectReport report;
+  report.tree = tree;
+  report.reader_is_root = ::geteuid() == 0;
+  for (pid_t pid : pids_to_read(targets, tree, table)) {
+    auto snapshot = take_process_snapshot(fs, pid, snapshot_options);
+    if (!snapshot.ok()) {
+      bool is_root = roots.count(pid) != 0;
+      if (snapshot.error().kind == proc::ReadErrorKind::kProcessGone) {
+        if (is_root && targets.size() == 1)
+          return gone("process " + std::to_string(pid) + " exited before it could be read");
+        report.exited_during_read.push_back(pid);
+        continue;
+      }
+      return snapshot.error();
+    }
+    snapshot->children = table.children(pid);
+    report.processes.push_back(std::move(snapshot).value());
+  }
+  if (report.processes.empty()) return gone("every matching process exited before it could be read");
+  report.system = take_system_snapshot(fs, report.processes.front().pid);
+  report.notes = notes_for(report);
+  return report;
 }
 
 }  // namespace memdx::analyze

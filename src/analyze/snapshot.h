@@ -39,4 +39,12 @@ proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& f
 // MemTotal/MemAvailable/swap, system PSI, and the memory cgroup of `pid`.
 model::SystemSnapshot take_system_snapshot(const proc::ProcFs& fs, pid_t pid);
 
+// The report of `memdx inspect` and of libmemdx's inspect(): each of `targets` (with `tree`, its
+// descendants after it), the system, the first process's cgroup, and the notes. A descendant
+// that exits while it is read is listed in exited_during_read. Fails with kProcessGone, its
+// message the sentence to show, when the only target (or every process) exited before it could
+// be read; with the ReadError of any other read that failed.
+proc::Result<model::InspectReport> inspect_processes(const proc::ProcFs& fs, const std::vector<pid_t>& targets,
+                                                     bool tree, size_t top_regions);
+
 }  // namespace memdx::analyze

@@ -600,6 +600,34 @@ std::vector<SeriesPoint> series_to_test(std::vector<SeriesPoint> window, const T
 
 }  // namespace
 
+double theil_sen_slope(const std::vector<SeriesPoint>& points) {
+  std::vector<double> slopes = pairwise_slopes(points);
+  return slopes.empty() ? 0 : median_in_place(slopes);
+}
+
+double mann_kendall_p(const std::vector<SeriesPoint>& points, bool correct_autocorrelation) {
+  if (points.size() < 3) return 1;
+  KendallS ks = kendall_s(points);
+  double ratio = correct_autocorrelation ? autocorrelation_ratio(points, theil_sen_slope(points)) : 1.0;
+  return p_from_s(ks.s, ks.var_s * ratio);
+}
+
+std::vector<SeriesPoint> lower_envelope(const std::vector<SeriesPoint>& points) {
+  std::vector<Fall> falls = big_falls(points);
+  if (is_sawtooth(points, falls)) return cycle_minima(points, falls);
+  return window_minima(points, std::max<size_t>(3, points.size() / 10));
+}
+
+std::optional<double> time_to_limit_s(const TrendResult& trend, double current_value, double limit_value) {
+  if (trend.verdict != TrendVerdict::kGrowing || !(trend.slope_per_s > 0)) return std::nullopt;
+  if (current_value >= limit_value) return 0.0;
+  return (limit_value - current_value) / trend.slope_per_s;
+}
+
+}  // namespace memdx::analyze
+
+namespace memdx {
+
 const char* to_string(TrendVerdict verdict) {
   switch (verdict) {
     case TrendVerdict::kInsufficient:
@@ -615,6 +643,7 @@ const char* to_string(TrendVerdict verdict) {
 }
 
 TrendResult test_trend(const std::vector<SeriesPoint>& series, const TrendOptions& options) {
+  using namespace analyze;  // the steps above
   TrendResult r;
   std::vector<SeriesPoint> window = after_warmup(clean(series), options.warmup_s);
   r.points_used = window.size();
@@ -647,28 +676,4 @@ TrendResult test_trend(const std::vector<SeriesPoint>& series, const TrendOption
   return r;
 }
 
-double theil_sen_slope(const std::vector<SeriesPoint>& points) {
-  std::vector<double> slopes = pairwise_slopes(points);
-  return slopes.empty() ? 0 : median_in_place(slopes);
-}
-
-double mann_kendall_p(const std::vector<SeriesPoint>& points, bool correct_autocorrelation) {
-  if (points.size() < 3) return 1;
-  KendallS ks = kendall_s(points);
-  double ratio = correct_autocorrelation ? autocorrelation_ratio(points, theil_sen_slope(points)) : 1.0;
-  return p_from_s(ks.s, ks.var_s * ratio);
-}
-
-std::vector<SeriesPoint> lower_envelope(const std::vector<SeriesPoint>& points) {
-  std::vector<Fall> falls = big_falls(points);
-  if (is_sawtooth(points, falls)) return cycle_minima(points, falls);
-  return window_minima(points, std::max<size_t>(3, points.size() / 10));
-}
-
-std::optional<double> time_to_limit_s(const TrendResult& trend, double current_value, double limit_value) {
-  if (trend.verdict != TrendVerdict::kGrowing || !(trend.slope_per_s > 0)) return std::nullopt;
-  if (current_value >= limit_value) return 0.0;
-  return (limit_value - current_value) / trend.slope_per_s;
-}
-
-}  // namespace memdx::analyze
+}  // namespace memdx

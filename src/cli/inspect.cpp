@@ -27,50 +27,6 @@ struct InspectOptions {
   size_t top_regions = 10;
 };
 
-// The pids to read, in display order: each target, followed by its descendants with --tree.
-std::vector<pid_t> pids_to_read(const std::vector<pid_t>& targets, bool tree, const analyze::ProcessTable& table) {
-  std::vector<pid_t> order;
-  std::set<pid_t> seen;
-  for (pid_t target : targets) {
-    std::vector<pid_t> pids = tree ? table.subtree(target) : std::vector<pid_t>{target};
-    for (pid_t pid : pids) {
-      if (seen.insert(pid).second) order.push_back(pid);
-    }
-  }
-  return order;
-}
-
-model::InspectReport build_report(const proc::ProcFs& fs, const InspectOptions& options,
-                                  const std::vector<pid_t>& targets) {
-  analyze::ProcessTable table = analyze::scan_process_table(fs);
-  analyze::SnapshotOptions snapshot_options;
-  snapshot_options.top_regions = options.top_regions;
-  std::set<pid_t> roots(targets.begin(), targets.end());
-
-  model::InspectReport report;
-  report.tree = options.tree;
-  report.reader_is_root = ::geteuid() == 0;
-  for (pid_t pid : pids_to_read(targets, options.tree, table)) {
-    auto snapshot = analyze::take_process_snapshot(fs, pid, snapshot_options);
-    if (!snapshot.ok()) {
-      bool is_root = roots.count(pid) != 0;
-      if (snapshot.error().kind == proc::ReadErrorKind::kProcessGone) {
-        if (is_root && targets.size() == 1)
-          throw RuntimeError(fmt::format("process {} exited before it could be read", pid));
-        report.exited_during_read.push_back(pid);
-        continue;
-      }
-      throw RuntimeError(fmt::format("cannot read {}: {}", snapshot.error().path, snapshot.error().message));
-    }
-    snapshot->children = table.children(pid);
-    report.processes.push_back(std::move(snapshot).value());
-  }
-  if (report.processes.empty()) throw RuntimeError("every matching process exited before it could be read");
-  report.system = analyze::take_system_snapshot(fs, report.processes.front().pid);
-  report.notes = analyze::notes_for(report);
-  return report;
-}
-
 // One stderr line per process that could only be read in part, so scripts reading --json
 // still learn why figures are missing.
 void warn_partial(const model::InspectReport& report) {
@@ -89,7 +45,13 @@ void warn_partial(const model::InspectReport& report) {
 int run_inspect(const InspectOptions& options) {
   proc::ProcFs fs;
   std::vector<pid_t> targets = select_targets(fs, options.target, options.all);
-  model::InspectReport report = build_report(fs, options, targets);
+  auto read = analyze::inspect_processes(fs, targets, options.tree, options.top_regions);
+  if (!read.ok()) {
+    const proc::ReadError& error = read.error();
+    if (error.kind == proc::ReadErrorKind::kProcessGone) throw RuntimeError(error.message);
+    throw RuntimeError(fmt::format("cannot read {}: {}", error.path, error.message));
+  }
+  const model::InspectReport& report = *read;
   std::string out = options.json ? model::json_text(model::to_json(report)) : report::render_inspect_text(report);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);

@@ -12,11 +12,8 @@
 #include "cli/run.h"
 #include "cli/trace.h"
 #include "cli/watch.h"
+#include "memdx/version.h"
 #include "model/terminal_text.h"
-
-#ifndef MEMDX_VERSION
-#define MEMDX_VERSION "0.0.0"
-#endif
 
 namespace {
 
@@ -28,7 +25,7 @@ std::string first_line(const std::string& text) {
 int run(int argc, char** argv) {
   CLI::App app{"memdx: what a process's memory really is, whether it is leaking, and which code holds it"};
   app.name("memdx");
-  app.set_version_flag("--version", std::string("memdx ") + MEMDX_VERSION);
+  app.set_version_flag("--version", std::string("memdx ") + MEMDX_VERSION_STRING);
   app.require_subcommand(1, 1);
   app.footer("\nRun 'memdx COMMAND --help' for a command's options and examples.");
   int exit_code = 0;

@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "analyze/analysis.h"
 #include "analyze/diagnose.h"
 #include "analyze/heap_sites.h"
 #include "analyze/snapshot.h"
@@ -54,58 +55,6 @@ std::string default_recording_path(const std::string& name) {
   for (int n = 2; ::access(path.c_str(), F_OK) == 0; ++n) path = fmt::format("./memdx-{}-{}-{}.memdx", safe, stamp, n);
   return path;
 }
-
-model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::string>& command, int64_t interval_ms,
-                               pid_t root) {
-  model::RecordingMeta meta;
-  meta.kind = kind;
-  meta.command = command;
-  meta.interval_ms = interval_ms;
-  meta.memdx_version = MEMDX_VERSION;
-  auto now = std::chrono::system_clock::now();
-  meta.started_at_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  char iso[32];
-  std::strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  meta.started_at_utc = iso;
-  utsname names{};
-  if (::uname(&names) == 0) {
-    meta.host = names.nodename;
-    meta.kernel = names.release;
-  }
-  proc::ProcFs fs;
-  model::SystemSnapshot system = analyze::take_system_snapshot(fs, root);
-  if (system.mem_total_bytes > 0) meta.mem_total_bytes = system.mem_total_bytes;
-  if (system.cgroup) meta.cgroup_max_bytes = system.cgroup->memory_max_bytes;
-  return meta;
-}
-
-namespace {
-
-// Whether `p` is still the process the recording saw: its pid alive with the same command line.
-// A pid reused since by another program, or a process that rewrote its title, reads as gone: the
-// advice then says to run the command again rather than name a pid that may be another's.
-bool still_the_same(const proc::ProcFs& fs, const model::ProcessSummary& p) {
-  auto cmdline = fs.read_pid_file(p.pid, "cmdline");
-  if (!cmdline.ok()) return false;
-  std::vector<std::string> argv = proc::parse_cmdline(*cmdline);
-  std::string line;
-  for (const std::string& arg : argv) line += (line.empty() ? "" : " ") + arg;
-  return !argv.empty() && line == p.command;
-}
-
-// The recording knows which processes it did not see exit; a recording reported later may name
-// processes that have exited since.
-void forget_exited_since(model::Verdict& verdict) {
-  proc::ProcFs fs;
-  for (model::ProcessSummary& p : verdict.processes) {
-    if (p.still_running && !still_the_same(fs, p)) p.still_running = false;
-  }
-}
-
-}  // namespace
 
 namespace {
 
@@ -146,34 +95,21 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit,
   // distribution's debug packages name what is stripped. Only memdx's own environment changes:
   // the programs it ran have theirs already.
   ::unsetenv("DEBUGINFOD_URLS");
-  Analysis analysis;
+  analyze::AnalysisOptions options;
+  options.sites = sites.site_options(site_limit, true);
   try {
-    auto reader = std::make_shared<const store::RecordingReader>(store::RecordingReader::open(recording_path));
-    analyze::SiteOptions site_options = sites.site_options(site_limit, true);
-    {
-      ProgressLine progress("reading the heap trace");
-      analyze::HeapTraceOptions trace_options;
-      trace_options.grouping = analyze::site_grouping(site_options);  // exact peaks per site
-      analysis.heap = analyze::build_heap_trace(
-          *reader, [&progress](uint64_t done_bytes, uint64_t total_bytes) { progress.update(done_bytes, total_bytes); },
-          trace_options);
-    }
-    // Samples are read one process at a time, by the diagnosis and again by the HTML page: a day
-    // of a thousand processes would otherwise be held whole (1.2 GB).
-    analysis.data = analyze::open_recording(reader);
-    analysis.data.traced = analyze::traced_memory(analysis.heap);
-    analysis.verdict = analyze::diagnose(analysis.data);
-    forget_exited_since(analysis.verdict);
-    // A `memdx trace` capture has no samples: a "too short to judge" finding would mislead.
-    if (analysis.data.meta.kind == "trace") analysis.verdict.findings.clear();
-    site_options.sites_judge_growth = analysis.data.meta.kind != "trace";
-    analyze::attach_heap_trace(analysis.verdict, analysis.heap, site_options);
+    std::optional<ProgressLine> progress;
+    progress.emplace("reading the heap trace");
+    options.on_progress = [&progress](uint64_t done_bytes, uint64_t total_bytes) {
+      progress->update(done_bytes, total_bytes);
+    };
+    options.on_trace_read = [&progress] { progress.reset(); };
+    return analyze::analyze_recording(recording_path, options);
   } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
   } catch (const analyze::TraceFormatError& e) {
     throw RuntimeError(fmt::format("{}: {}", recording_path, e.what()));
   }
-  return analysis;
 }
 
 std::string render_html_report(const Analysis& analysis, const report::HtmlOptions& options) {
@@ -322,16 +258,12 @@ void store_trace_chunks(record::TraceCollector& collector, store::RecordingWrite
 }
 
 record::SessionOptions session_options(const RecordRequest& request, const proc::ProcFs& fs, pid_t root) {
-  record::SessionOptions session;
-  session.interval_ms = request.meta.interval_ms;
+  record::SessionOptions session = record::session_options_for(fs, root, request.meta.interval_ms);
   session.duration_ms = request.duration_ms;
   session.root_is_child = request.root_is_child;
   session.root_command = request.meta.command;
   session.follow_tree = request.follow_tree;
   session.sample_memory = request.sample_memory;
-  // PSS reads may take 1% of each interval (at least 1 ms): memdx stays light at any rate.
-  session.sampler.rollup_budget = std::chrono::microseconds(std::max<int64_t>(1000, request.meta.interval_ms * 10));
-  if (auto cgroup = fs.memory_cgroup(root)) session.cgroup_directory = cgroup->directory;
   return session;
 }
 

@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 
+#include "analyze/analysis.h"
 #include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
 #include "analyze/heap_sites.h"
@@ -33,16 +34,7 @@ namespace memdx::cli {
 // "./memdx-<name>-<yyyymmdd-hhmmss>.memdx" in the current directory, name made file-safe.
 std::string default_recording_path(const std::string& name);
 
-// Metadata every recording starts with: time, host, kernel, version, interval, limits.
-model::RecordingMeta make_meta(const std::string& kind, const std::vector<std::string>& command, int64_t interval_ms,
-                               pid_t root);
-
-// A recording analysed: the verdict (findings with their sites) and the heap trace behind it.
-struct Analysis {
-  model::Verdict verdict;
-  analyze::RecordingData data;  // the samples behind it, for the HTML report's timelines
-  analyze::HeapTrace heap;      // empty without the heap tracer
-};
+using analyze::Analysis;
 
 // Sites per traced process image kept in the verdict: the first of each ranking.
 inline constexpr size_t kHeapSitesInJson = 20;

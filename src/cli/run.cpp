@@ -19,6 +19,8 @@
 #include "cli/output_paths.h"
 #include "cli/recording_common.h"
 #include "model/terminal_text.h"
+#include "proc/procfs.h"
+#include "record/meta.h"
 
 extern char** environ;
 
@@ -54,7 +56,7 @@ int run_run(RunOptions& options) {
 
   RecordRequest request;
   request.out_path = out_path;
-  request.meta = make_meta("run", options.command, options.interval_ms, ::getpid());
+  request.meta = record::make_meta(proc::ProcFs(), "run", options.command, options.interval_ms, ::getpid());
   request.quiet = options.quiet;
   request.follow_tree = options.follow;
   request.root_is_child = true;

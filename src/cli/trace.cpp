@@ -11,6 +11,8 @@
 #include "cli/recording_common.h"
 #include "model/terminal_text.h"
 #include "model/units.h"
+#include "proc/procfs.h"
+#include "record/meta.h"
 
 namespace memdx::cli {
 namespace {
@@ -29,7 +31,7 @@ int run_trace(const TraceOptions& options) {
   const std::string& name = resolved->name;
   RecordRequest request;
   request.out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
-  request.meta = make_meta("trace", options.command, 200, ::getpid());
+  request.meta = record::make_meta(proc::ProcFs(), "trace", options.command, 200, ::getpid());
   request.quiet = true;
   request.follow_tree = options.follow;
   request.root_is_child = true;

@@ -119,8 +119,11 @@ std::optional<std::string> find_tracer_library() {
   ssize_t length = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (length <= 0) return std::nullopt;
   std::string directory = directory_of(std::string(self, static_cast<size_t>(length)));
+  // Beside memdx in the build tree; where `cmake --install` and the .deb put it (the libdir's
+  // memdx/, on Debian lib/x86_64-linux-gnu/memdx/ under /usr); ../lib/memdx/ as older installs had it.
   for (const std::string& candidate :
-       {directory + "/libmemdx_trace.so", directory + "/../lib/memdx/libmemdx_trace.so"}) {
+       {directory + "/libmemdx_trace.so", directory + "/" MEMDX_TRACER_FROM_BINDIR "/libmemdx_trace.so",
+        directory + "/../lib/memdx/libmemdx_trace.so"}) {
     if (is_file(candidate)) return candidate;
   }
   return std::nullopt;

@@ -20,8 +20,8 @@ struct TraceSettings {
   uint32_t max_depth = 64;
 };
 
-// libmemdx_trace.so next to the memdx executable (the build tree) or in ../lib/memdx/ (an
-// install); nullopt when neither exists.
+// libmemdx_trace.so next to the memdx executable (the build tree) or where the install put it
+// (LIBDIR/memdx/, reached from BINDIR); nullopt when neither exists.
 std::optional<std::string> find_tracer_library();
 
 // Why LD_PRELOAD cannot reach the program at `path` ("is statically linked", "is setuid"), for

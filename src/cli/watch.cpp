@@ -15,6 +15,7 @@
 #include "proc/kv.h"
 #include "proc/process_files.h"
 #include "proc/procfs.h"
+#include "record/meta.h"
 #include "record/session.h"
 
 namespace memdx::cli {
@@ -45,7 +46,7 @@ int run_watch(const WatchOptions& options) {
   VerdictOutputs outputs{OutputFile(options.json_path), OutputFile(options.html_path)};
   RecordRequest request;
   request.out_path = out_path;
-  request.meta = make_meta("watch", command, options.interval_ms, root);
+  request.meta = record::make_meta(proc::ProcFs(), "watch", command, options.interval_ms, root);
   request.quiet = options.quiet;
   if (options.duration_s > 0) request.duration_ms = static_cast<int64_t>(options.duration_s * 1000.0);
   record::SessionResult result =

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace memdx::model {
+namespace memdx {
 
 const char* category_name(RegionCategory category) {
   switch (category) {
@@ -83,6 +83,9 @@ TreeTotals tree_totals(const InspectReport& report) {
   return totals;
 }
 
+}  // namespace memdx
+
+namespace memdx::model {
 namespace {
 
 template <class T>

@@ -1,165 +1,30 @@
-// Value types of one memory snapshot (`memdx inspect`) and their JSON form (memdx.inspect/1).
-// All sizes are bytes. Optional values are absent when they could not be measured, never zero.
+// The JSON form (memdx.inspect/1) of a memory snapshot, whose value types are memdx/snapshot.h's.
 #pragma once
-
-#include <sys/types.h>
-
-#include <cstdint>
-#include <map>
-#include <optional>
-#include <string>
-#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "memdx/snapshot.h"
+
 namespace memdx::model {
 
-struct MemoryTotals {
-  uint64_t rss_bytes = 0;
-  uint64_t rss_anon_bytes = 0;
-  uint64_t rss_file_bytes = 0;
-  uint64_t rss_shmem_bytes = 0;
-  std::optional<uint64_t> pss_bytes;  // needs smaps access
-  std::optional<uint64_t> uss_bytes;  // private clean + private dirty
-  uint64_t swap_bytes = 0;
-  std::optional<uint64_t> swap_pss_bytes;
-  uint64_t vsz_bytes = 0;
-  uint64_t peak_rss_bytes = 0;  // VmHWM
-  uint64_t locked_bytes = 0;
-};
-
-// Where a mapping's memory belongs. The names are part of the JSON contract.
-enum class RegionCategory {
-  kHeap,      // the brk heap: "[heap]"
-  kAnonMmap,  // private anonymous mappings: malloc arenas, big allocations, runtime heaps
-  kStack,     // the main stack and thread stacks
-  kFile,      // file-backed code and data of executables, libraries and mapped files
-  kShmem,     // shared anonymous memory, System V shm
-  kMemfd,     // memfd_create() mappings
-  kTmpfs,     // files on tmpfs (/dev/shm, /run, ...)
-  kGpu,       // GPU and accelerator driver mappings: /dev/nvidia*, /dev/dri/*, /dev/kfd
-  kReserved,  // PROT_NONE and never-touched anonymous reservations
-  kSpecial,   // [vdso], [vvar], [vsyscall] and other kernel-provided mappings
-};
-inline constexpr RegionCategory kAllRegionCategories[] = {
-    RegionCategory::kHeap,     RegionCategory::kAnonMmap, RegionCategory::kStack, RegionCategory::kFile,
-    RegionCategory::kShmem,    RegionCategory::kMemfd,    RegionCategory::kTmpfs, RegionCategory::kGpu,
-    RegionCategory::kReserved, RegionCategory::kSpecial};
-const char* category_name(RegionCategory category);         // "malloc_heap", ...
-const char* category_description(RegionCategory category);  // "malloc heap (brk)", ...
-
-struct RegionTotals {
-  RegionCategory category = RegionCategory::kAnonMmap;
-  uint32_t count = 0;
-  uint64_t vsz_bytes = 0;
-  uint64_t rss_bytes = 0;
-  uint64_t pss_bytes = 0;
-  uint64_t swap_bytes = 0;
-};
-
-// One mapping, kept for the "top regions" list.
-struct Region {
-  uint64_t start = 0;
-  uint64_t end = 0;
-  std::string perms;
-  RegionCategory category = RegionCategory::kAnonMmap;
-  std::string label;  // path, "[heap]", "[anon:name]", "thread stack", ...
-  uint64_t vsz_bytes = 0;
-  uint64_t rss_bytes = 0;
-  uint64_t pss_bytes = 0;
-  uint64_t swap_bytes = 0;
-};
-
-// File-backed memory of one module (executable, library or mapped file), code vs data.
-struct ModuleUsage {
-  std::string path;
-  uint64_t code_vsz_bytes = 0;
-  uint64_t code_rss_bytes = 0;
-  uint64_t data_vsz_bytes = 0;
-  uint64_t data_rss_bytes = 0;
-  uint64_t pss_bytes = 0;
-};
-
-struct FdSummary {
-  uint32_t total = 0;
-  std::map<std::string, uint32_t> by_type;  // only types with a non-zero count
-};
-
-struct ProcessSnapshot {
-  pid_t pid = 0;
-  pid_t ppid = 0;
-  std::string comm;
-  std::vector<std::string> command;  // argv; empty for kernel threads and zombies
-  char state = '?';
-  uid_t uid = 0;
-  bool is_kernel_thread = false;
-  bool is_zombie = false;
-  uint32_t threads = 0;
-  std::vector<pid_t> children;
-  MemoryTotals memory;
-  bool regions_measured = false;        // false when smaps could not be read
-  std::vector<RegionTotals> regions;    // one per category present
-  std::vector<Region> top_regions;      // largest by RSS, then VSZ
-  std::vector<ModuleUsage> modules;     // file-backed, largest RSS first
-  std::optional<FdSummary> fds;         // nullopt when /proc/PID/fd was not readable
-  std::vector<std::string> unreadable;  // files that could not be read, e.g. "smaps"
-  std::string command_line() const;     // argv joined by spaces, or "[comm]"
-};
-
-struct PsiSummary {
-  std::optional<double> some_avg10;
-  std::optional<double> some_avg60;
-  std::optional<double> full_avg10;
-  std::optional<double> full_avg60;
-};
-
-struct CgroupSummary {
-  int version = 0;
-  std::string path;
-  std::optional<uint64_t> memory_current_bytes;
-  std::optional<uint64_t> memory_max_bytes;   // nullopt: unlimited
-  std::optional<uint64_t> memory_high_bytes;  // nullopt: unlimited or not applicable
-  std::optional<uint64_t> oom_events;
-  std::optional<uint64_t> oom_kill_events;
-  std::optional<uint64_t> anon_bytes;
-  std::optional<uint64_t> file_bytes;
-  std::optional<PsiSummary> psi;
-};
-
-struct SystemSnapshot {
-  uint64_t mem_total_bytes = 0;
-  std::optional<uint64_t> mem_available_bytes;
-  uint64_t swap_total_bytes = 0;
-  uint64_t swap_free_bytes = 0;
-  std::optional<PsiSummary> psi;
-  std::optional<CgroupSummary> cgroup;  // of the first inspected process
-};
-
-struct Note {
-  std::string kind;  // reservation_only, shared_heavy, near_limit, swap_in_use, gpu_mappings, ...
-  pid_t pid = 0;     // 0 for notes about the system or the cgroup
-  std::string text;
-};
-
-struct InspectReport {
-  bool tree = false;
-  std::vector<ProcessSnapshot> processes;  // the root first, then descendants in tree order
-  SystemSnapshot system;
-  std::vector<Note> notes;
-  std::vector<pid_t> exited_during_read;  // descendants that exited before they could be read
-  bool reader_is_root = false;            // memdx ran as root: a denied read is then not about uids
-};
-
-// Tree totals: PSS and USS add up across processes; RSS never does.
-struct TreeTotals {
-  uint64_t pss_bytes = 0;
-  uint64_t uss_bytes = 0;
-  uint64_t swap_bytes = 0;
-  uint32_t threads = 0;
-  uint32_t fds = 0;
-  bool complete = true;  // false when a process's PSS could not be read
-};
-TreeTotals tree_totals(const InspectReport& report);
+// The value types are the public ones (memdx/snapshot.h): one definition for the library and memdx.
+using memdx::category_description;
+using memdx::category_name;
+using memdx::CgroupSummary;
+using memdx::FdSummary;
+using memdx::InspectReport;
+using memdx::kAllRegionCategories;
+using memdx::MemoryTotals;
+using memdx::ModuleUsage;
+using memdx::Note;
+using memdx::ProcessSnapshot;
+using memdx::PsiSummary;
+using memdx::Region;
+using memdx::RegionCategory;
+using memdx::RegionTotals;
+using memdx::SystemSnapshot;
+using memdx::tree_totals;
+using memdx::TreeTotals;
 
 nlohmann::ordered_json to_json(const InspectReport& report);
 

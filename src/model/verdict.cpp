@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/json_text.h"
+
 namespace memdx::model {
 namespace {
 
@@ -169,9 +171,17 @@ std::string source_place(const std::string& file, int line) {
   return file.substr(file.rfind('/') + 1) + ":" + std::to_string(line);
 }
 
+}  // namespace memdx::model
+
+namespace memdx {
+
 bool has_leak(const Verdict& verdict) {
   return std::any_of(verdict.findings.begin(), verdict.findings.end(),
                      [](const Finding& f) { return f.severity == "leak"; });
 }
 
-}  // namespace memdx::model
+std::string verdict_json(const Verdict& verdict) {
+  return model::json_text(model::to_json(verdict));
+}
+
+}  // namespace memdx

@@ -92,6 +92,14 @@ void raise_fd_limit() {
 
 }  // namespace
 
+SessionOptions session_options_for(const proc::ProcFs& fs, pid_t root, int64_t interval_ms) {
+  SessionOptions options;
+  options.interval_ms = interval_ms;
+  options.sampler.rollup_budget = std::chrono::microseconds(std::max<int64_t>(1000, interval_ms * 10));
+  if (auto cgroup = fs.memory_cgroup(root)) options.cgroup_directory = cgroup->directory;
+  return options;
+}
+
 void block_session_signals() {
   sigset_t set = session_signals();
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
@@ -101,7 +109,7 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
                           const SessionOptions& options) {
   std::set<pid_t> anchors;
   if (options.root_is_child) anchors.insert(::getpid());
-  raise_fd_limit();
+  if (options.raise_fd_limit) raise_fd_limit();
   ProcessTreeTracker tree(fs, root, anchors);
   tree.set_root_command(options.root_command);
   Sampler sampler(fs, options.sampler);
@@ -160,6 +168,10 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
     if (options.duration_ms) wake_ms = std::min(wake_ms, *options.duration_ms);
     bool stop = false;
     for (int64_t left_ms = wake_ms - elapsed_ms(start); left_ms > 0 && !stop; left_ms = wake_ms - elapsed_ms(start)) {
+      if (options.wait_for_stop) {
+        stop = options.wait_for_stop(left_ms);
+        continue;
+      }
       timespec timeout{static_cast<time_t>(left_ms / 1000), static_cast<long>((left_ms % 1000) * 1000000)};
       int sig = ::sigtimedwait(&signals, nullptr, &timeout);
       if (sig < 0) continue;      // timeout or EINTR

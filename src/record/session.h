@@ -52,6 +52,14 @@ struct SessionOptions {
   // on_store so that other sources can drop what they gathered.
   std::function<void(const std::string&)> on_store_error;
   std::function<void()> on_store_discard;
+  // Waits at most `timeout_ms` for a reason to end the session; returns true when it must end
+  // (libmemdx's Recording::stop()). Unset: the session waits for the signals
+  // block_session_signals() blocked (Ctrl-C, SIGTERM, SIGHUP, a child's exit), as the commands do.
+  // A library must not take its host program's signals, so it sets this.
+  std::function<bool(int64_t timeout_ms)> wait_for_stop;
+  // Raise the soft limit of open files to the hard one (a tree of thousands needs more than
+  // 1024). A library leaves its host's limits alone.
+  bool raise_fd_limit = true;
 };
 
 struct SessionResult {
@@ -65,6 +73,11 @@ struct SessionResult {
   // Why writing the recording stopped, when it did: the recording holds what was committed before.
   std::optional<std::string> store_error;
 };
+
+// What every recording of the tree of `root`, sampled each `interval_ms`, starts from: PSS reads
+// may take 1% of each interval (at least 1 ms), so memdx stays light at any rate; the root's
+// memory cgroup is sampled each tick.
+SessionOptions session_options_for(const proc::ProcFs& fs, pid_t root, int64_t interval_ms);
 
 // Blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD in the calling thread so that the session can wait
 // for them synchronously. Call before starting the target (which must get an empty mask).

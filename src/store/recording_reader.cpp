@@ -111,10 +111,10 @@ RecordingReader RecordingReader::open(const std::string& path) {
   // SQLite would only say "unable to open database file".
   std::error_code error;
   if (std::filesystem::status(path, error).type() == std::filesystem::file_type::not_found) {
-    throw StoreError("cannot open recording " + path + ": no such file");
+    throw StoreError("cannot open recording " + path + ": no such file", StoreErrorKind::kNotFound);
   }
   if (std::filesystem::is_directory(path, error)) {
-    throw StoreError("cannot open recording " + path + ": it is a directory");
+    throw StoreError("cannot open recording " + path + ": it is a directory", StoreErrorKind::kNotARecording);
   }
   Database db = Database::open(path, SQLITE_OPEN_READONLY, Activity::kOpening);
   const int version = check_schema(db);

@@ -68,8 +68,12 @@ std::optional<int64_t> to_optional_int(std::optional<int> value) {
   return *value;
 }
 
-[[noreturn]] void refuse(const std::string& path, const std::string& why) {
-  throw StoreError("cannot create recording " + path + ": " + why);
+[[noreturn]] void refuse(const std::string& path, const std::string& why, StoreErrorKind kind = StoreErrorKind::kIo) {
+  throw StoreError("cannot create recording " + path + ": " + why, kind);
+}
+
+StoreErrorKind kind_of(int system_errno) {
+  return system_errno == EACCES || system_errno == EPERM ? StoreErrorKind::kPermissionDenied : StoreErrorKind::kIo;
 }
 
 [[noreturn]] void refuse_type(const std::string& path, mode_t mode) {
@@ -85,7 +89,7 @@ void check_existing(const std::string& path, bool overwrite) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return;
-    refuse(path, std::strerror(errno));
+    refuse(path, std::strerror(errno), kind_of(errno));
   }
   if (S_ISLNK(st.st_mode)) {
     struct stat target {};
@@ -93,8 +97,9 @@ void check_existing(const std::string& path, bool overwrite) {
     refuse(path, "it is a symbolic link; give the path of the recording itself");
   }
   if (!S_ISREG(st.st_mode)) refuse_type(path, st.st_mode);
-  if (st.st_size > 0 && !overwrite) throw StoreError("recording " + path + " already exists; not overwriting it");
-  if (::unlink(path.c_str()) != 0) refuse(path, std::strerror(errno));
+  if (st.st_size > 0 && !overwrite)
+    throw StoreError("recording " + path + " already exists; not overwriting it", StoreErrorKind::kAlreadyExists);
+  if (::unlink(path.c_str()) != 0) refuse(path, std::strerror(errno), kind_of(errno));
 }
 
 // SQLite would replay an old recording's leftover -wal into a new file of the same name.

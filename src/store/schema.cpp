@@ -60,7 +60,7 @@ CREATE TABLE trace_chunks (
 )sql";
 
 [[noreturn]] void not_a_recording(const Database& db) {
-  throw StoreError("cannot open recording " + db.path() + ": not a memdx recording");
+  throw StoreError("cannot open recording " + db.path() + ": not a memdx recording", StoreErrorKind::kNotARecording);
 }
 
 }  // namespace
@@ -77,7 +77,8 @@ int check_schema(Database& db) {
   if (application_id != kApplicationId || version < 1) not_a_recording(db);
   if (version > kSchemaVersion) {
     throw StoreError(fmt::format("recording {} was written by a newer memdx (schema {}, this memdx reads up to {})",
-                                 db.path(), version, kSchemaVersion));
+                                 db.path(), version, kSchemaVersion),
+                     StoreErrorKind::kNotARecording);
   }
   return static_cast<int>(version);
 }

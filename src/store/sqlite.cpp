@@ -41,10 +41,21 @@ std::string system_error_text(int system_errno) {
   return std::error_code(system_errno, std::generic_category()).message();
 }
 
+StoreErrorKind error_kind(int result_code, int system_errno) {
+  const int primary = result_code & 0xff;
+  if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) return StoreErrorKind::kNotARecording;
+  if (system_errno == EACCES || system_errno == EPERM || primary == SQLITE_PERM || primary == SQLITE_READONLY) {
+    return StoreErrorKind::kPermissionDenied;
+  }
+  if (system_errno == ENOENT) return StoreErrorKind::kNotFound;
+  return StoreErrorKind::kIo;
+}
+
 [[noreturn]] void throw_for(sqlite3* db, int result_code, const std::string& path, Activity activity) {
   std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(result_code);
   int system_errno = db != nullptr ? sqlite3_system_errno(db) : 0;
-  throw StoreError(describe_error(result_code, path, activity, detail, system_errno));
+  throw StoreError(describe_error(result_code, path, activity, detail, system_errno),
+                   error_kind(result_code, system_errno));
 }
 
 }  // namespace

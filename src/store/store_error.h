@@ -7,9 +7,24 @@
 
 namespace memdx::store {
 
+// What kind of failure, for code that decides on it (the library's memdx::Error kinds).
+enum class StoreErrorKind {
+  kNotFound,          // the recording does not exist
+  kAlreadyExists,     // a recording is there already: never overwritten
+  kPermissionDenied,  // the file system refused access
+  kNotARecording,     // not a memdx recording, a damaged one, or one of a newer memdx
+  kIo,                // anything else: disk full, I/O error, out of memory, locked
+};
+
 class StoreError : public std::runtime_error {
  public:
-  explicit StoreError(const std::string& message) : std::runtime_error(message) {}
+  explicit StoreError(const std::string& message, StoreErrorKind kind = StoreErrorKind::kIo)
+      : std::runtime_error(message), kind_(kind) {}
+
+  StoreErrorKind kind() const noexcept { return kind_; }
+
+ private:
+  StoreErrorKind kind_;
 };
 
 }  // namespace memdx::store

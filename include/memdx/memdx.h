@@ -1,0 +1,22 @@
+// libmemdx: what a process's memory is, whether it grows, and which code holds it, from inside a
+// program. Link with `find_package(memdx)` + `memdx::memdx`, or `pkg-config --cflags --libs memdx`.
+//
+//   memdx/process_memory.h  read_process_memory(): RSS, PSS, USS, swap, VSZ in one cheap read
+//   memdx/snapshot.h        inspect(): the full snapshot behind `memdx inspect`
+//   memdx/recording.h       Recording (start, stop, path) and analyze_recording()
+//   memdx/verdict.h         the verdict: processes, findings, hypotheses, call sites; has_leak()
+//   memdx/trend.h           test_trend(): the trend test on a caller's own series
+//   memdx/error.h           memdx::Error, the one exception the library throws
+//   memdx/version.h         MEMDX_VERSION_STRING and memdx::version()
+//
+// Sizes are bytes, times seconds unless a name says otherwise (interval_ms). Every function is
+// safe to call from any thread unless its header says otherwise.
+#pragma once
+
+#include "memdx/error.h"
+#include "memdx/process_memory.h"
+#include "memdx/recording.h"
+#include "memdx/snapshot.h"
+#include "memdx/trend.h"
+#include "memdx/verdict.h"
+#include "memdx/version.h"

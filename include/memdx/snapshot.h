@@ -1,0 +1,180 @@
+// What one memory snapshot of a process (or a process tree) holds: the figures behind
+// `memdx inspect`, and memdx::inspect() that takes them. All sizes are bytes. A value that could
+// not be measured is absent (std::nullopt), never zero.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "memdx/export.h"
+
+namespace memdx {
+
+struct MemoryTotals {
+  uint64_t rss_bytes = 0;
+  uint64_t rss_anon_bytes = 0;
+  uint64_t rss_file_bytes = 0;
+  uint64_t rss_shmem_bytes = 0;
+  std::optional<uint64_t> pss_bytes;  // needs smaps access
+  std::optional<uint64_t> uss_bytes;  // private clean + private dirty
+  uint64_t swap_bytes = 0;
+  std::optional<uint64_t> swap_pss_bytes;
+  uint64_t vsz_bytes = 0;
+  uint64_t peak_rss_bytes = 0;  // VmHWM
+  uint64_t locked_bytes = 0;
+};
+
+// Where a mapping's memory belongs. The names are part of the JSON contract.
+enum class RegionCategory {
+  kHeap,      // the brk heap: "[heap]"
+  kAnonMmap,  // private anonymous mappings: malloc arenas, big allocations, runtime heaps
+  kStack,     // the main stack and thread stacks
+  kFile,      // file-backed code and data of executables, libraries and mapped files
+  kShmem,     // shared anonymous memory, System V shm
+  kMemfd,     // memfd_create() mappings
+  kTmpfs,     // files on tmpfs (/dev/shm, /run, ...)
+  kGpu,       // GPU and accelerator driver mappings: /dev/nvidia*, /dev/dri/*, /dev/kfd
+  kReserved,  // PROT_NONE and never-touched anonymous reservations
+  kSpecial,   // [vdso], [vvar], [vsyscall] and other kernel-provided mappings
+};
+inline constexpr RegionCategory kAllRegionCategories[] = {
+    RegionCategory::kHeap,     RegionCategory::kAnonMmap, RegionCategory::kStack, RegionCategory::kFile,
+    RegionCategory::kShmem,    RegionCategory::kMemfd,    RegionCategory::kTmpfs, RegionCategory::kGpu,
+    RegionCategory::kReserved, RegionCategory::kSpecial};
+MEMDX_API const char* category_name(RegionCategory category);         // "malloc_heap", ...
+MEMDX_API const char* category_description(RegionCategory category);  // "malloc heap (brk)", ...
+
+struct RegionTotals {
+  RegionCategory category = RegionCategory::kAnonMmap;
+  uint32_t count = 0;
+  uint64_t vsz_bytes = 0;
+  uint64_t rss_bytes = 0;
+  uint64_t pss_bytes = 0;
+  uint64_t swap_bytes = 0;
+};
+
+// One mapping, kept for the "top regions" list.
+struct Region {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  std::string perms;
+  RegionCategory category = RegionCategory::kAnonMmap;
+  std::string label;  // path, "[heap]", "[anon:name]", "thread stack", ...
+  uint64_t vsz_bytes = 0;
+  uint64_t rss_bytes = 0;
+  uint64_t pss_bytes = 0;
+  uint64_t swap_bytes = 0;
+};
+
+// File-backed memory of one module (executable, library or mapped file), code vs data.
+struct ModuleUsage {
+  std::string path;
+  uint64_t code_vsz_bytes = 0;
+  uint64_t code_rss_bytes = 0;
+  uint64_t data_vsz_bytes = 0;
+  uint64_t data_rss_bytes = 0;
+  uint64_t pss_bytes = 0;
+};
+
+struct FdSummary {
+  uint32_t total = 0;
+  std::map<std::string, uint32_t> by_type;  // only types with a non-zero count
+};
+
+struct MEMDX_API ProcessSnapshot {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  std::string comm;
+  std::vector<std::string> command;  // argv; empty for kernel threads and zombies
+  char state = '?';
+  uid_t uid = 0;
+  bool is_kernel_thread = false;
+  bool is_zombie = false;
+  uint32_t threads = 0;
+  std::vector<pid_t> children;
+  MemoryTotals memory;
+  bool regions_measured = false;        // false when smaps could not be read
+  std::vector<RegionTotals> regions;    // one per category present
+  std::vector<Region> top_regions;      // largest by RSS, then VSZ
+  std::vector<ModuleUsage> modules;     // file-backed, largest RSS first
+  std::optional<FdSummary> fds;         // nullopt when /proc/PID/fd was not readable
+  std::vector<std::string> unreadable;  // files that could not be read, e.g. "smaps"
+  std::string command_line() const;     // argv joined by spaces, or "[comm]"
+};
+
+struct PsiSummary {
+  std::optional<double> some_avg10;
+  std::optional<double> some_avg60;
+  std::optional<double> full_avg10;
+  std::optional<double> full_avg60;
+};
+
+struct CgroupSummary {
+  int version = 0;
+  std::string path;
+  std::optional<uint64_t> memory_current_bytes;
+  std::optional<uint64_t> memory_max_bytes;   // nullopt: unlimited
+  std::optional<uint64_t> memory_high_bytes;  // nullopt: unlimited or not applicable
+  std::optional<uint64_t> oom_events;
+  std::optional<uint64_t> oom_kill_events;
+  std::optional<uint64_t> anon_bytes;
+  std::optional<uint64_t> file_bytes;
+  std::optional<PsiSummary> psi;
+};
+
+struct SystemSnapshot {
+  uint64_t mem_total_bytes = 0;
+  std::optional<uint64_t> mem_available_bytes;
+  uint64_t swap_total_bytes = 0;
+  uint64_t swap_free_bytes = 0;
+  std::optional<PsiSummary> psi;
+  std::optional<CgroupSummary> cgroup;  // of the first inspected process
+};
+
+struct Note {
+  std::string kind;  // reservation_only, shared_heavy, near_limit, swap_in_use, gpu_mappings, ...
+  pid_t pid = 0;     // 0 for notes about the system or the cgroup
+  std::string text;
+};
+
+struct InspectReport {
+  bool tree = false;
+  std::vector<ProcessSnapshot> processes;  // the root first, then descendants in tree order
+  SystemSnapshot system;
+  std::vector<Note> notes;
+  std::vector<pid_t> exited_during_read;  // descendants that exited before they could be read
+  bool reader_is_root = false;            // memdx ran as root: a denied read is then not about uids
+};
+
+// Tree totals: PSS and USS add up across processes; RSS never does.
+struct TreeTotals {
+  uint64_t pss_bytes = 0;
+  uint64_t uss_bytes = 0;
+  uint64_t swap_bytes = 0;
+  uint32_t threads = 0;
+  uint32_t fds = 0;
+  bool complete = true;  // false when a process's PSS could not be read
+};
+MEMDX_API TreeTotals tree_totals(const InspectReport& report);
+
+struct InspectOptions {
+  bool tree = false;        // the process and every descendant, parents before children
+  size_t top_regions = 10;  // the largest mappings kept per process (ProcessSnapshot::top_regions)
+};
+
+// One snapshot of `pid` (and with options.tree its descendants), the system's memory and pressure,
+// its memory cgroup, and the notes `memdx inspect` prints. Reads /proc and /sys only; the process
+// is not stopped or altered. Files another user's process keeps from memdx are listed in each
+// ProcessSnapshot::unreadable and the rest is returned; a descendant that exits while it is read
+// is listed in exited_during_read. Safe to call from any thread.
+// Throws memdx::Error: kNoSuchProcess (no such pid, or it exited while read), kPermissionDenied,
+// kInvalidArgument (pid <= 0), kSystem (anything else, said in what()).
+MEMDX_API InspectReport inspect(pid_t pid, const InspectOptions& options = {});
+
+}  // namespace memdx
