@@ -15,6 +15,98 @@
 
 namespace memdx {
 
+// The verdict's vocabulary. Each enum's to_string() is its name in the JSON (memdx.verdict/1)
+// and in the text; code compares the enums, never the names.
+
+// What a finding concludes about a process (DESIGN.md lists what each means).
+enum class FindingKind {
+  kHeapGrowth,          // heap_growth: the malloc heap's live bytes grow (heap tracer)
+  kAnonGrowth,          // anon_growth: anonymous memory grows (anon RSS, with swap when it pages out)
+  kFileGrowth,          // file_growth: file-backed pages grow (page cache: reclaimable)
+  kShmemGrowth,         // shmem_growth: shared memory, tmpfs or memfd grows
+  kFdGrowth,            // fd_growth: open file descriptors grow
+  kThreadGrowth,        // thread_growth: threads grow
+  kGpuGrowth,           // gpu_growth: GPU memory grows
+  kAllocatorRetention,  // allocator_retention: RSS far above the live heap (freed memory kept)
+  kReservationOnly,     // reservation_only: address space reserved, not used (VSZ >> RSS)
+  kNoGrowth,            // no_growth: judged, and nothing grows without bound
+};
+
+enum class Severity {
+  kLeak,     // leak: unbounded growth that will exhaust memory
+  kWarning,  // warning
+  kInfo,     // info
+};
+
+// The candidate explanations every judged process is checked against, in the order outputs list them.
+enum class HypothesisKind {
+  kHeapGrowth,          // heap_growth
+  kAnonGrowth,          // anon_growth
+  kAllocatorRetention,  // allocator_retention
+  kReservationOnly,     // reservation_only
+  kFileGrowth,          // file_growth
+  kShmemGrowth,         // shmem_growth
+  kFdGrowth,            // fd_growth
+  kThreadGrowth,        // thread_growth
+  kChildGrowth,         // child_growth: a child process, not the root, holds the growth
+  kGpuGrowth,           // gpu_growth
+  kSwapGrowth,          // swap_growth: swap hides the growth
+  kLimitApproach,       // limit_approach: the process approaches its memory limit
+};
+
+enum class HypothesisStatus {
+  kConfirmed,     // confirmed
+  kEliminated,    // eliminated
+  kInconclusive,  // inconclusive: measured, but the numbers cannot decide
+  kNotMeasured,   // not_measured: memdx did not measure what it needs (GPU memory)
+};
+
+// The series a finding was judged on.
+enum class Series {
+  kRss,              // rss_bytes
+  kRssAnon,          // rss_anon_bytes
+  kRssAnonWithSwap,  // rss_anon_bytes+swap_bytes: anon memory, counting what was paged out
+  kRssFile,          // rss_file_bytes
+  kRssShmem,         // rss_shmem_bytes
+  kSwap,             // swap_bytes
+  kVsz,              // vsz_bytes
+  kHeapLive,         // heap_live_bytes: the heap tracer's live bytes
+  kHeapSiteLive,     // heap_site_live_bytes: one call site's live bytes
+  kFds,              // fds
+  kThreads,          // threads
+};
+
+enum class Unit {
+  kBytes,    // bytes
+  kFds,      // fds
+  kThreads,  // threads
+};
+
+// The memory limit a growing process runs into.
+enum class LimitKind {
+  kCgroupMemoryMax,  // "cgroup memory.max"
+  kMemAvailable,     // "MemAvailable"
+};
+
+// How a traced process image's heap trace ended.
+enum class StreamEnd {
+  kExit,       // exit: the process exited
+  kExec,       // exec: it exec'd another program (a new image follows)
+  kAbort,      // abort: abort() was called
+  kKilled,     // killed: no end record, the stream closed (a signal)
+  kTraceLost,  // trace lost: no end record, yet the process exited with a code (its stream was cut)
+  kCutShort,   // cut short: still running when the recording stopped
+};
+
+MEMDX_API const char* to_string(FindingKind kind);
+MEMDX_API const char* to_string(Severity severity);
+MEMDX_API const char* to_string(HypothesisKind kind);
+MEMDX_API const char* to_string(HypothesisStatus status);
+MEMDX_API const char* to_string(Series series);
+MEMDX_API const char* to_string(Unit unit);
+MEMDX_API const char* to_string(LimitKind limit);
+MEMDX_API const char* to_string(StreamEnd end);
+
 // A frame of a site's stack without a name: no symbol covers it, and no separate debug file was
 // found. `addr2line -f -C -e MODULE 0xOFFSET` names it where debug information exists elsewhere.
 // Not in the JSON (whose stack already reads "module+0xoffset"): the text says how to resolve them.
@@ -36,19 +128,15 @@ struct Site {
   std::vector<UnnamedFrame> unnamed_frames;
 };
 
-// One conclusion about one process, backed by numbers.
-//   kind:     heap_growth, anon_growth, file_growth, shmem_growth, fd_growth, thread_growth,
-//             gpu_growth, allocator_retention, reservation_only, no_growth (DESIGN.md)
-//   severity: "leak" (unbounded growth that will exhaust memory), "warning" or "info"
-// The rate is in the unit of the series: "bytes", "fds" or "threads". JSON carries it twice:
-// `rate_per_s` always, and `rate_bytes_per_s` (the DESIGN.md field) only for byte series, null for
-// counts, so a script never reads fds per second as bytes per second.
+// One conclusion about one process, backed by numbers. The rate is in the unit of the series.
+// JSON carries it twice: `rate_per_s` always, and `rate_bytes_per_s` (the DESIGN.md field) only
+// for byte series, null for counts, so a script never reads fds per second as bytes per second.
 struct Finding {
-  std::string kind;
-  std::string severity;
+  FindingKind kind = FindingKind::kNoGrowth;
+  Severity severity = Severity::kInfo;
   pid_t pid = 0;
-  std::string series;  // the tested series: "rss_anon_bytes", "fds", "threads", ...
-  std::string unit;    // "bytes", "fds" or "threads"
+  Series series = Series::kRss;  // the tested series
+  Unit unit = Unit::kBytes;      // of the series
   double rate_per_s = 0;
   // 1 - Mann-Kendall p for trend findings; for no_growth the level (1 - alpha) at which no trend
   // was found, 0 when the run was too short to test; 1 for plain measurements (reservation_only).
@@ -57,29 +145,22 @@ struct Finding {
   double start_level = 0;  // of `series`, in `unit`
   double end_level = 0;
   std::optional<double> time_to_limit_s;  // leak findings on byte series: when the limit is reached
-  std::string limit_name;                 // "cgroup memory.max" or "MemAvailable", with time_to_limit_s
+  std::optional<LimitKind> limit;         // which limit, with time_to_limit_s
   std::optional<uint64_t> limit_bytes;    // the limit's value, with time_to_limit_s
   std::vector<Site> sites;
 
-  bool is_bytes() const { return unit == "bytes"; }
+  bool is_bytes() const { return unit == Unit::kBytes; }
 };
 
 // One candidate explanation of a process's memory, checked against the measurements: the rows of
 // a differential diagnosis. Every judged process gets every hypothesis, so a reader sees what was
 // ruled out as well as what was found.
-//   name:      heap_growth, anon_growth, allocator_retention, reservation_only, file_growth,
-//              shmem_growth, fd_growth, thread_growth, child_growth, gpu_growth, swap_growth,
-//              limit_approach (kHypothesisNames, in this order)
-//   status:    "confirmed", "eliminated", "inconclusive" (measured, but the numbers cannot decide),
-//              or "not_measured" (memdx did not measure what it needs, e.g. GPU memory)
-//   statement: the hypothesis in words, "the malloc heap grows"
-//   evidence:  one sentence with the numbers that decide the status
 struct Hypothesis {
-  std::string name;
+  HypothesisKind kind = HypothesisKind::kHeapGrowth;  // "name" in the JSON
   pid_t pid = 0;
-  std::string status;
-  std::string statement;
-  std::string evidence;
+  HypothesisStatus status = HypothesisStatus::kInconclusive;
+  std::string statement;  // the hypothesis in words, "the malloc heap grows"
+  std::string evidence;   // one sentence with the numbers that decide the status
 };
 
 // One process of the recorded tree, summarised.
@@ -173,10 +254,7 @@ struct SuppressedStacks {
 struct HeapSummary {
   pid_t pid = 0;
   pid_t ppid = 0;
-  // "exit", "exec", "abort", "killed" (no end record: a signal), "trace lost" (no end record, but the
-  // process exited with a code: its stream was cut while it ran), or "cut short" (still running
-  // when the recording stopped)
-  std::string ended;
+  StreamEnd ended = StreamEnd::kCutShort;
   uint64_t sample_bytes = 0;
   uint64_t allocations = 0;
   uint64_t frees = 0;
@@ -208,7 +286,7 @@ struct Verdict {
   std::vector<Hypothesis> hypotheses;
 };
 
-// Whether any finding has severity "leak": unbounded growth that will exhaust memory (what
+// Whether any finding is a leak (Severity::kLeak): unbounded growth that will exhaust memory (what
 // `memdx run --fail-on-leak` exits 3 on).
 MEMDX_API bool has_leak(const Verdict& verdict);
 

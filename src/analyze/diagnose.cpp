@@ -27,19 +27,19 @@ constexpr double kMsPerS = 1000.0;
 
 // What a finding says about the series it tested.
 struct SeriesSpec {
-  const char* series;  // the JSON name, as in ProcessSample
-  const char* label;   // in evidence sentences
-  const char* unit;    // "bytes", "fds", "threads"
+  Series series;
+  const char* label;  // in evidence sentences
+  Unit unit;
 };
 
-constexpr SeriesSpec kAnon{"rss_anon_bytes", "anon RSS", "bytes"};
-constexpr SeriesSpec kAnonSwap{"rss_anon_bytes+swap_bytes", "anon memory including swap", "bytes"};
-constexpr SeriesSpec kFile{"rss_file_bytes", "file-backed RSS", "bytes"};
-constexpr SeriesSpec kShmem{"rss_shmem_bytes", "shmem RSS", "bytes"};
-constexpr SeriesSpec kSwap{"swap_bytes", "swap", "bytes"};
-constexpr SeriesSpec kHeap{"heap_live_bytes", "live heap", "bytes"};
-constexpr SeriesSpec kFds{"fds", "open fds", "fds"};
-constexpr SeriesSpec kThreads{"threads", "threads", "threads"};
+constexpr SeriesSpec kAnon{Series::kRssAnon, "anon RSS", Unit::kBytes};
+constexpr SeriesSpec kAnonSwap{Series::kRssAnonWithSwap, "anon memory including swap", Unit::kBytes};
+constexpr SeriesSpec kFile{Series::kRssFile, "file-backed RSS", Unit::kBytes};
+constexpr SeriesSpec kShmem{Series::kRssShmem, "shmem RSS", Unit::kBytes};
+constexpr SeriesSpec kSwap{Series::kSwap, "swap", Unit::kBytes};
+constexpr SeriesSpec kHeap{Series::kHeapLive, "live heap", Unit::kBytes};
+constexpr SeriesSpec kFds{Series::kFds, "open fds", Unit::kFds};
+constexpr SeriesSpec kThreads{Series::kThreads, "threads", Unit::kThreads};
 
 using SampleValue = double (*)(const ProcessSample&);
 
@@ -110,11 +110,11 @@ std::optional<uint64_t> latest_mem_available(const std::vector<model::SystemSamp
 std::optional<MemoryLimit> memory_limit(const RecordingData& data) {
   auto current = latest_cgroup_current(data.system_samples);
   if (data.meta.cgroup_max_bytes && current) {
-    return MemoryLimit{"cgroup memory.max", static_cast<double>(*data.meta.cgroup_max_bytes),
+    return MemoryLimit{LimitKind::kCgroupMemoryMax, static_cast<double>(*data.meta.cgroup_max_bytes),
                        static_cast<double>(*current)};
   }
   if (auto available = latest_mem_available(data.system_samples)) {
-    return MemoryLimit{"MemAvailable", static_cast<double>(*available), 0};
+    return MemoryLimit{LimitKind::kMemAvailable, static_cast<double>(*available), 0};
   }
   return std::nullopt;
 }
@@ -174,12 +174,12 @@ void project(const ProcessContext& c, const TrendResult& r, Finding& f) {
   if (!c.limit) return;
   f.time_to_limit_s = time_to_limit_s(r, c.limit->used_bytes, c.limit->limit_bytes);
   if (!f.time_to_limit_s) return;
-  f.limit_name = c.limit->name;
+  f.limit = c.limit->kind;
   f.limit_bytes = to_bytes(c.limit->limit_bytes);
 }
 
-Finding trend_finding(const ProcessContext& c, const SeriesSpec& spec, const Tested& t, const char* kind,
-                      const char* severity) {
+Finding trend_finding(const ProcessContext& c, const SeriesSpec& spec, const Tested& t, FindingKind kind,
+                      Severity severity) {
   Finding f;
   f.kind = kind;
   f.severity = severity;
@@ -191,7 +191,7 @@ Finding trend_finding(const ProcessContext& c, const SeriesSpec& spec, const Tes
   f.evidence = growth_sentence(spec, t);
   f.start_level = t.trend.start_level;
   f.end_level = t.trend.end_level;
-  if (f.severity == "leak" && f.is_bytes()) project(c, t.trend, f);
+  if (f.severity == Severity::kLeak && f.is_bytes()) project(c, t.trend, f);
   return f;
 }
 
@@ -208,7 +208,7 @@ void add_swapped_anon(const ProcessContext& c, ProcessFindings& out) {
   auto sum = [](const ProcessSample& s) { return static_cast<double>(s.rss_anon_bytes + s.swap_bytes); };
   Tested total = test_bytes(c, kAnonSwap, sum, out);
   if (!total.growing()) return;
-  Finding f = trend_finding(c, kAnonSwap, total, "anon_growth", "leak");
+  Finding f = trend_finding(c, kAnonSwap, total, FindingKind::kAnonGrowth, Severity::kLeak);
   f.evidence += "; resident anon stayed bounded because its pages are being pushed to swap";
   out.findings.push_back(std::move(f));
 }
@@ -217,7 +217,7 @@ void add_heap_and_anon(const ProcessContext& c, ProcessFindings& out) {
   Tested heap;
   std::vector<SeriesPoint> heap_points = heap_series(c.samples, c.traced);
   if (!heap_points.empty()) heap = test_series(c, kHeap, heap_points, bytes_options(c), out);
-  if (heap.growing()) out.findings.push_back(trend_finding(c, kHeap, heap, "heap_growth", "leak"));
+  if (heap.growing()) out.findings.push_back(trend_finding(c, kHeap, heap, FindingKind::kHeapGrowth, Severity::kLeak));
 
   Tested anon = test_bytes(
       c, kAnon, [](const ProcessSample& s) { return static_cast<double>(s.rss_anon_bytes); }, out);
@@ -228,11 +228,11 @@ void add_heap_and_anon(const ProcessContext& c, ProcessFindings& out) {
   out.seen.swap = swap;
   if (anon.growing()) {
     if (!anon_beyond_heap(c, anon, heap)) return;
-    Finding f = trend_finding(c, kAnon, anon, "anon_growth", "leak");
+    Finding f = trend_finding(c, kAnon, anon, FindingKind::kAnonGrowth, Severity::kLeak);
     if (!heap.measured) f.evidence += "; the heap was not traced, so this includes the malloc heap";
     if (swap.growing()) {
-      f.evidence += fmt::format("; swap also rose from {} to {}", level_text(swap.trend.start_level, "bytes"),
-                                level_text(swap.trend.end_level, "bytes"));
+      f.evidence += fmt::format("; swap also rose from {} to {}", level_text(swap.trend.start_level, Unit::kBytes),
+                                level_text(swap.trend.end_level, Unit::kBytes));
     }
     out.findings.push_back(std::move(f));
   } else if (swap.growing() && !heap.growing()) {
@@ -244,7 +244,8 @@ void add_shmem(const ProcessContext& c, ProcessFindings& out) {
   Tested shmem = test_bytes(
       c, kShmem, [](const ProcessSample& s) { return static_cast<double>(s.rss_shmem_bytes); }, out);
   out.seen.shmem = shmem;
-  if (shmem.growing()) out.findings.push_back(trend_finding(c, kShmem, shmem, "shmem_growth", "leak"));
+  if (shmem.growing())
+    out.findings.push_back(trend_finding(c, kShmem, shmem, FindingKind::kShmemGrowth, Severity::kLeak));
 }
 
 void add_file(const ProcessContext& c, ProcessFindings& out) {
@@ -252,7 +253,7 @@ void add_file(const ProcessContext& c, ProcessFindings& out) {
       c, kFile, [](const ProcessSample& s) { return static_cast<double>(s.rss_file_bytes); }, out);
   out.seen.file = file;
   if (!file.growing()) return;
-  Finding f = trend_finding(c, kFile, file, "file_growth", "info");
+  Finding f = trend_finding(c, kFile, file, FindingKind::kFileGrowth, Severity::kInfo);
   f.evidence += "; page cache / file-backed pages are reclaimable, normally not a leak";
   out.findings.push_back(std::move(f));
 }
@@ -260,10 +261,10 @@ void add_file(const ProcessContext& c, ProcessFindings& out) {
 // Counts need a minimum total rise as well as a rate: a few fds or threads opened lazily are start-up.
 // Returns the leak finding, or null.
 Finding* add_count(const ProcessContext& c, const SeriesSpec& spec, SampleValue value, const TrendOptions& options,
-                   double min_growth, const char* kind, Tested& seen, ProcessFindings& out) {
+                   double min_growth, FindingKind kind, Tested& seen, ProcessFindings& out) {
   seen = test_series(c, spec, series_of(c.samples, value), options, out);
   if (!seen.growing() || seen.trend.growth_total < min_growth) return nullptr;
-  return &out.findings.emplace_back(trend_finding(c, spec, seen, kind, "leak"));
+  return &out.findings.emplace_back(trend_finding(c, spec, seen, kind, Severity::kLeak));
 }
 
 // Open fds, from the samples that could count them: another user's process without root has
@@ -276,7 +277,7 @@ void add_fds(const ProcessContext& c, ProcessFindings& out) {
   if (points.empty()) return;  // out.seen.fds stays unmeasured
   out.seen.fds = test_series(c, kFds, points, c.options.fds, out);
   if (!out.seen.fds.growing() || out.seen.fds.trend.growth_total < c.options.fds_min_growth) return;
-  out.findings.push_back(trend_finding(c, kFds, out.seen.fds, "fd_growth", "leak"));
+  out.findings.push_back(trend_finding(c, kFds, out.seen.fds, FindingKind::kFdGrowth, Severity::kLeak));
 }
 
 // Every thread has a stack, reserved in VSZ and resident as far as it was touched: say what the
@@ -284,13 +285,13 @@ void add_fds(const ProcessContext& c, ProcessFindings& out) {
 void add_threads(const ProcessContext& c, ProcessFindings& out) {
   Finding* f = add_count(
       c, kThreads, [](const ProcessSample& s) { return static_cast<double>(s.threads); }, c.options.threads,
-      c.options.threads_min_growth, "thread_growth", out.seen.threads, out);
+      c.options.threads_min_growth, FindingKind::kThreadGrowth, out.seen.threads, out);
   // Both from the same two samples: the trend's levels are medians over a different window.
   double threads_added = static_cast<double>(c.samples.back().threads) - static_cast<double>(c.samples.front().threads);
   auto vsz_added = static_cast<double>(c.samples.back().vsz_bytes) - static_cast<double>(c.samples.front().vsz_bytes);
   if (!f || threads_added < 1 || vsz_added <= 0) return;
   f->evidence += fmt::format("; VSZ rose {} with them, about {} per thread (their stacks)",
-                             level_text(vsz_added, "bytes"), level_text(vsz_added / threads_added, "bytes"));
+                             level_text(vsz_added, Unit::kBytes), level_text(vsz_added / threads_added, Unit::kBytes));
 }
 
 struct Peaks {
@@ -311,14 +312,14 @@ Peaks peaks_of(const std::vector<ProcessSample>& samples) {
 }
 
 // A finding that states a measurement of a byte series between two levels, not an inferred trend.
-Finding measured_finding(const ProcessContext& c, const char* kind, const char* severity, const char* series,
+Finding measured_finding(const ProcessContext& c, FindingKind kind, Severity severity, Series series,
                          double start_level, double end_level) {
   Finding f;
   f.kind = kind;
   f.severity = severity;
   f.pid = c.pid;
   f.series = series;
-  f.unit = "bytes";
+  f.unit = Unit::kBytes;
   f.confidence = 1;  // a measurement, not an inference
   f.start_level = start_level;
   f.end_level = end_level;
@@ -331,9 +332,9 @@ void add_reservation(const ProcessContext& c, ProcessFindings& out) {
   auto vsz = static_cast<double>(p.vsz_max_bytes);
   if (p.vsz_max_bytes < c.options.reservation_min_vsz_bytes) return;
   if (vsz < c.options.reservation_vsz_to_rss * static_cast<double>(p.rss_max_bytes)) return;
-  Finding f =
-      measured_finding(c, "reservation_only", "info", "vsz_bytes", static_cast<double>(c.samples.front().vsz_bytes),
-                       static_cast<double>(c.samples.back().vsz_bytes));
+  Finding f = measured_finding(c, FindingKind::kReservationOnly, Severity::kInfo, Series::kVsz,
+                               static_cast<double>(c.samples.front().vsz_bytes),
+                               static_cast<double>(c.samples.back().vsz_bytes));
   f.evidence = fmt::format(
       "peak VSZ {} is {:.0f}x peak RSS {}: address space reserved but never touched (allocators, runtimes, "
       "GPU drivers reserve up front); it costs no memory and is harmless",
@@ -379,7 +380,7 @@ void add_retention(const ProcessContext& c, ProcessFindings& out) {
   // Only memory that was freed can be retained: the heap must have been bigger earlier by most of
   // the excess (a large .bss or other anon memory outside malloc is not the allocator's).
   if (heap_peak - heap_live < c.options.retention_freed_share * retained) return;
-  Finding f = measured_finding(c, "allocator_retention", "warning", "rss_anon_bytes", live, anon);
+  Finding f = measured_finding(c, FindingKind::kAllocatorRetention, Severity::kWarning, Series::kRssAnon, live, anon);
   f.evidence = fmt::format(
       "anon RSS {} while the live heap is {} (peak {}) and direct mappings {}: {} was freed but is kept by the "
       "allocator (fragmentation), not a leak; malloc_trim(0) after big frees, MALLOC_ARENA_MAX=2, or "
@@ -399,11 +400,11 @@ std::string joined(const std::vector<std::string>& parts, const char* separator)
 Finding no_growth(const ProcessContext& c, const std::vector<std::string>& not_judged) {
   Peaks p = peaks_of(c.samples);
   Finding f;
-  f.kind = "no_growth";
-  f.severity = "info";
+  f.kind = FindingKind::kNoGrowth;
+  f.severity = Severity::kInfo;
   f.pid = c.pid;
-  f.series = "rss_bytes";
-  f.unit = "bytes";
+  f.series = Series::kRss;
+  f.unit = Unit::kBytes;
   f.confidence = 1 - c.options.bytes.alpha;
   f.start_level = static_cast<double>(c.samples.front().rss_bytes);
   f.end_level = static_cast<double>(c.samples.back().rss_bytes);
@@ -465,11 +466,11 @@ int64_t last_t_ms(const RecordingData& data, const SampleSpan& span) {
 
 Finding too_short(double longest_s, pid_t root_pid, const TrendOptions& o) {
   Finding f;
-  f.kind = "no_growth";
-  f.severity = "info";
+  f.kind = FindingKind::kNoGrowth;
+  f.severity = Severity::kInfo;
   f.pid = root_pid;
-  f.series = "rss_bytes";
-  f.unit = "bytes";
+  f.series = Series::kRss;
+  f.unit = Unit::kBytes;
   f.evidence = fmt::format(
       "the run was too short to judge: no process was sampled long enough (longest {:.1f} s); a verdict needs "
       "{:.1f} s of samples per process: a {:.1f} s warm-up, then at least {:.1f} s with {} samples",
@@ -478,8 +479,8 @@ Finding too_short(double longest_s, pid_t root_pid, const TrendOptions& o) {
 }
 
 int severity_rank(const Finding& f) {
-  if (f.severity == "leak") return 0;
-  if (f.severity == "warning") return 1;
+  if (f.severity == Severity::kLeak) return 0;
+  if (f.severity == Severity::kWarning) return 1;
   return 2;
 }
 
@@ -532,7 +533,7 @@ void add_hypotheses(Verdict& verdict, const std::vector<ProcessObservations>& ob
                     const DiagnoseOptions& options) {
   auto found_something = [&](pid_t pid) {
     return std::any_of(verdict.findings.begin(), verdict.findings.end(),
-                       [&](const Finding& f) { return f.pid == pid && f.kind != "no_growth"; });
+                       [&](const Finding& f) { return f.pid == pid && f.kind != FindingKind::kNoGrowth; });
   };
   for (int pass = 0; pass < 2; ++pass) {
     for (const ProcessObservations& seen : observed) {

@@ -566,18 +566,18 @@ namespace {
 // How the process image's stream ended: its own end record (exit, exec, abort), or none: then
 // it died without running its exit path (a signal such as SIGKILL), or the recording stopped
 // first ("cut short": memdx ended while it ran).
-std::string ending_of(const ProcessHeapProfile& profile) {
+model::StreamEnd ending_of(const ProcessHeapProfile& profile) {
   if (profile.end) {
     switch (profile.end->reason) {
       case trace::wire::EndReason::kExec:
-        return "exec";
+        return model::StreamEnd::kExec;
       case trace::wire::EndReason::kAbort:
-        return "abort";
+        return model::StreamEnd::kAbort;
       case trace::wire::EndReason::kExit:
-        return "exit";
+        return model::StreamEnd::kExit;
     }
   }
-  return profile.closed_cleanly ? "killed" : "cut short";
+  return profile.closed_cleanly ? model::StreamEnd::kKilled : model::StreamEnd::kCutShort;
 }
 
 double path_growth_bytes_per_s(const SitePath& path, const LiveSeries& series) {
@@ -750,9 +750,10 @@ std::string site_place(const model::Site& site) {
 // and the report must say so rather than blame a signal.
 void mark_lost_streams(model::Verdict& verdict) {
   for (model::HeapSummary& heap : verdict.heap) {
-    if (heap.ended != "killed") continue;
+    if (heap.ended != model::StreamEnd::kKilled) continue;
     for (const model::ProcessSummary& process : verdict.processes) {
-      if (process.pid == heap.pid && process.exit_code && !process.exit_signal) heap.ended = "trace lost";
+      if (process.pid == heap.pid && process.exit_code && !process.exit_signal)
+        heap.ended = model::StreamEnd::kTraceLost;
     }
   }
 }
@@ -762,11 +763,12 @@ void mark_lost_streams(model::Verdict& verdict) {
 // trend test as the heap's (significance, floor, persistence, one step forgiven), so heap_growth
 // is confirmed on it, and the evidence names the site.
 void confirm_growth_by_sites(model::Verdict& verdict, pid_t pid, ImageSites& image) {
-  auto hypothesis = std::find_if(verdict.hypotheses.begin(), verdict.hypotheses.end(),
-                                 [&](const model::Hypothesis& h) { return h.pid == pid && h.name == "heap_growth"; });
-  if (hypothesis == verdict.hypotheses.end() || hypothesis->status == "confirmed") return;
+  auto hypothesis = std::find_if(verdict.hypotheses.begin(), verdict.hypotheses.end(), [&](const model::Hypothesis& h) {
+    return h.pid == pid && h.kind == model::HypothesisKind::kHeapGrowth;
+  });
+  if (hypothesis == verdict.hypotheses.end() || hypothesis->status == model::HypothesisStatus::kConfirmed) return;
   for (const model::Finding& f : verdict.findings) {
-    if (f.pid == pid && f.kind == "heap_growth") return;
+    if (f.pid == pid && f.kind == model::FindingKind::kHeapGrowth) return;
   }
   const HeapSite* fastest = nullptr;
   for (const HeapSite& site : image.heap) {
@@ -782,11 +784,11 @@ void confirm_growth_by_sites(model::Verdict& verdict, pid_t pid, ImageSites& ima
   const auto& instants = profile.heap_series.monotonic_ns;
   double span_s = instants.size() >= 2 ? seconds_between(instants.front(), instants.back()) : 0;
   model::Finding f;
-  f.kind = "heap_growth";
-  f.severity = "leak";
+  f.kind = model::FindingKind::kHeapGrowth;
+  f.severity = model::Severity::kLeak;
   f.pid = pid;
-  f.series = "heap_site_live_bytes";
-  f.unit = "bytes";
+  f.series = model::Series::kHeapSiteLive;
+  f.unit = model::Unit::kBytes;
   f.rate_per_s = fastest->trend.slope_per_s;
   f.confidence = fastest->trend.confidence;
   f.start_level = fastest->trend.start_level;
@@ -798,14 +800,15 @@ void confirm_growth_by_sites(model::Verdict& verdict, pid_t pid, ImageSites& ima
   f.evidence = fmt::format(
       "the live bytes allocated at {} rose from {} to {} over {} (Theil-Sen slope {}, Mann-Kendall {}), while the "
       "whole heap swung between {} and {} and hid it",
-      site_place(place), level_text(f.start_level, "bytes"), level_text(f.end_level, "bytes"), span_text(span_s),
-      rate_text(f.rate_per_s, "bytes"), p_text(fastest->trend.p_value),
+      site_place(place), level_text(f.start_level, Unit::kBytes), level_text(f.end_level, Unit::kBytes),
+      span_text(span_s), rate_text(f.rate_per_s, Unit::kBytes), p_text(fastest->trend.p_value),
       model::format_bytes(low == UINT64_MAX ? 0 : low), model::format_bytes(high));
   f.sites = finding_sites(image.heap, image.symbolizer);
-  std::erase_if(verdict.findings,
-                [&](const model::Finding& other) { return other.pid == pid && other.kind == "no_growth"; });
+  std::erase_if(verdict.findings, [&](const model::Finding& other) {
+    return other.pid == pid && other.kind == model::FindingKind::kNoGrowth;
+  });
   verdict.findings.push_back(std::move(f));
-  hypothesis->status = "confirmed";
+  hypothesis->status = model::HypothesisStatus::kConfirmed;
   hypothesis->evidence = verdict.findings.back().evidence;
 }
 
@@ -836,12 +839,13 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, const Si
     for (const auto& [pid, index] : tested) confirm_growth_by_sites(verdict, pid, images[index]);
   }
   for (model::Finding& finding : verdict.findings) {
-    bool heap = finding.kind == "heap_growth";
-    if (!heap && finding.kind != "anon_growth" && finding.kind != "shmem_growth") continue;
+    bool heap = finding.kind == model::FindingKind::kHeapGrowth;
+    if (!heap && finding.kind != model::FindingKind::kAnonGrowth && finding.kind != model::FindingKind::kShmemGrowth)
+      continue;
     auto image = tested.find(finding.pid);
     if (image == tested.end()) continue;
     ImageSites* chosen = &images[image->second];
-    if (heap || finding.kind == "shmem_growth") {
+    if (heap || finding.kind == model::FindingKind::kShmemGrowth) {
       finding.sites = finding_sites(heap ? chosen->heap : chosen->mapped, chosen->symbolizer);
     } else {
       // Anon memory grows through direct mappings, and through the heap in ways its live bytes

@@ -24,9 +24,11 @@ namespace memdx::analyze {
 struct DiagnoseOptions;
 
 // The hypotheses in the order every output lists them.
-inline constexpr std::array<std::string_view, 12> kHypothesisNames = {
-    "heap_growth", "anon_growth",   "allocator_retention", "reservation_only", "file_growth", "shmem_growth",
-    "fd_growth",   "thread_growth", "child_growth",        "gpu_growth",       "swap_growth", "limit_approach"};
+inline constexpr std::array<HypothesisKind, 12> kHypothesisKinds = {
+    HypothesisKind::kHeapGrowth,      HypothesisKind::kAnonGrowth,   HypothesisKind::kAllocatorRetention,
+    HypothesisKind::kReservationOnly, HypothesisKind::kFileGrowth,   HypothesisKind::kShmemGrowth,
+    HypothesisKind::kFdGrowth,        HypothesisKind::kThreadGrowth, HypothesisKind::kChildGrowth,
+    HypothesisKind::kGpuGrowth,       HypothesisKind::kSwapGrowth,   HypothesisKind::kLimitApproach};
 
 // What test_trend said about one series of one process.
 struct SeriesObservation {
@@ -48,7 +50,7 @@ struct RetentionObservation {
 
 // The memory limit growth runs into: the cgroup's memory.max, else MemAvailable.
 struct LimitObservation {
-  std::string name;  // "cgroup memory.max" or "MemAvailable"
+  LimitKind kind = LimitKind::kMemAvailable;
   double limit_bytes = 0;
   double used_bytes = 0;  // already counted against the limit (the cgroup's usage; 0 for MemAvailable)
 };
@@ -70,7 +72,7 @@ struct TreeObservations {
   size_t processes = 0;       // every process recorded, judged or not
 };
 
-// The twelve hypotheses of one judged process, in kHypothesisNames order (child_growth only for
+// The twelve hypotheses of one judged process, in kHypothesisKinds order (child_growth only for
 // the root: it is a question about the tree). `findings` are the verdict's, all processes.
 std::vector<model::Hypothesis> process_hypotheses(const ProcessObservations& seen, const TreeObservations& tree,
                                                   const std::vector<model::Finding>& findings,

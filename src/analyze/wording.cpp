@@ -13,14 +13,14 @@ uint64_t to_bytes(double value) {
   return static_cast<uint64_t>(std::llround(std::max(0.0, value)));
 }
 
-std::string level_text(double value, const std::string& unit) {
-  if (unit == "bytes") return model::format_bytes(to_bytes(value));
+std::string level_text(double value, Unit unit) {
+  if (unit == Unit::kBytes) return model::format_bytes(to_bytes(value));
   return fmt::format("{:.0f}", value);
 }
 
-std::string rate_text(double value_per_s, const std::string& unit) {
-  if (unit == "bytes") return model::format_bytes(to_bytes(value_per_s)) + "/s";
-  return fmt::format("{:.3g} {}/s", value_per_s, unit);
+std::string rate_text(double value_per_s, Unit unit) {
+  if (unit == Unit::kBytes) return model::format_bytes(to_bytes(value_per_s)) + "/s";
+  return fmt::format("{:.3g} {}/s", value_per_s, to_string(unit));
 }
 
 std::string p_text(double p) {

@@ -5,16 +5,18 @@
 #include <cstdint>
 #include <string>
 
+#include "memdx/verdict.h"
+
 namespace memdx::analyze {
 
 // A non-negative level rounded to whole bytes (negative clamps to 0).
 uint64_t to_bytes(double value);
 
-// "27.0 MiB" for unit "bytes", "42" for a count.
-std::string level_text(double value, const std::string& unit);
+// "27.0 MiB" for bytes, "42" for a count.
+std::string level_text(double value, Unit unit);
 
-// "2.40 MiB/s" for unit "bytes", "20 fds/s" for a count.
-std::string rate_text(double value_per_s, const std::string& unit);
+// "2.40 MiB/s" for bytes, "20 fds/s" for a count.
+std::string rate_text(double value_per_s, Unit unit);
 
 // "p<0.001", "p=0.23".
 std::string p_text(double p);

@@ -30,19 +30,19 @@ Json site_json(const Site& s) {
 Json finding_json(const Finding& f) {
   Json sites = Json::array();
   for (const Site& s : f.sites) sites.push_back(site_json(s));
-  return {{"kind", f.kind},
-          {"severity", f.severity},
+  return {{"kind", to_string(f.kind)},
+          {"severity", to_string(f.severity)},
           {"pid", f.pid},
           {"rate_bytes_per_s", f.is_bytes() ? Json(f.rate_per_s) : Json(nullptr)},
           {"confidence", f.confidence},
           {"evidence", f.evidence},
-          {"series", f.series},
-          {"unit", f.unit},
+          {"series", to_string(f.series)},
+          {"unit", to_string(f.unit)},
           {"rate_per_s", f.rate_per_s},
           {"start_level", f.start_level},
           {"end_level", f.end_level},
           {"time_to_limit_s", optional_json(f.time_to_limit_s)},
-          {"limit_name", f.time_to_limit_s ? Json(f.limit_name) : Json(nullptr)},
+          {"limit_name", f.time_to_limit_s && f.limit ? Json(to_string(*f.limit)) : Json(nullptr)},
           {"limit_bytes", f.time_to_limit_s ? optional_json(f.limit_bytes) : Json(nullptr)},
           {"sites", sites}};
 }
@@ -71,7 +71,11 @@ Json target_json(const Target& t) {
 }
 
 Json hypothesis_json(const Hypothesis& h) {
-  return {{"name", h.name}, {"pid", h.pid}, {"status", h.status}, {"statement", h.statement}, {"evidence", h.evidence}};
+  return {{"name", to_string(h.kind)},
+          {"pid", h.pid},
+          {"status", to_string(h.status)},
+          {"statement", h.statement},
+          {"evidence", h.evidence}};
 }
 
 Json heap_site_path_json(const HeapSitePath& p) {
@@ -115,7 +119,7 @@ Json heap_json(const HeapSummary& h) {
   for (const HeapSiteSummary& s : h.mapped_sites) mapped_sites.push_back(heap_site_json(s));
   return {{"pid", h.pid},
           {"ppid", h.ppid},
-          {"ended", h.ended},
+          {"ended", to_string(h.ended)},
           {"sample_bytes", h.sample_bytes},
           {"allocations", h.allocations},
           {"frees", h.frees},
@@ -160,10 +164,54 @@ Json to_json(const Verdict& verdict) {
           {"findings", findings},        {"hypotheses", hypotheses}};
 }
 
-const Finding* find_finding(const std::vector<Finding>& findings, pid_t pid, std::string_view kind) {
+const Finding* find_finding(const std::vector<Finding>& findings, pid_t pid, FindingKind kind) {
   auto it =
       std::find_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.pid == pid && f.kind == kind; });
   return it == findings.end() ? nullptr : &*it;
+}
+
+const Finding* find_finding(const std::vector<Finding>& findings, pid_t pid, HypothesisKind kind) {
+  std::optional<FindingKind> finding = finding_kind_of(kind);
+  return finding ? find_finding(findings, pid, *finding) : nullptr;
+}
+
+std::optional<FindingKind> finding_kind_of(HypothesisKind kind) {
+  switch (kind) {
+    case HypothesisKind::kHeapGrowth:
+      return FindingKind::kHeapGrowth;
+    case HypothesisKind::kAnonGrowth:
+      return FindingKind::kAnonGrowth;
+    case HypothesisKind::kAllocatorRetention:
+      return FindingKind::kAllocatorRetention;
+    case HypothesisKind::kReservationOnly:
+      return FindingKind::kReservationOnly;
+    case HypothesisKind::kFileGrowth:
+      return FindingKind::kFileGrowth;
+    case HypothesisKind::kShmemGrowth:
+      return FindingKind::kShmemGrowth;
+    case HypothesisKind::kFdGrowth:
+      return FindingKind::kFdGrowth;
+    case HypothesisKind::kThreadGrowth:
+      return FindingKind::kThreadGrowth;
+    case HypothesisKind::kGpuGrowth:
+      return FindingKind::kGpuGrowth;
+    case HypothesisKind::kChildGrowth:
+    case HypothesisKind::kSwapGrowth:
+    case HypothesisKind::kLimitApproach:
+      break;
+  }
+  return std::nullopt;
+}
+
+Unit unit_of(Series series) {
+  switch (series) {
+    case Series::kFds:
+      return Unit::kFds;
+    case Series::kThreads:
+      return Unit::kThreads;
+    default:
+      return Unit::kBytes;
+  }
 }
 
 std::string source_place(const std::string& file, int line) {
@@ -175,9 +223,159 @@ std::string source_place(const std::string& file, int line) {
 
 namespace memdx {
 
+const char* to_string(FindingKind kind) {
+  switch (kind) {
+    case FindingKind::kHeapGrowth:
+      return "heap_growth";
+    case FindingKind::kAnonGrowth:
+      return "anon_growth";
+    case FindingKind::kFileGrowth:
+      return "file_growth";
+    case FindingKind::kShmemGrowth:
+      return "shmem_growth";
+    case FindingKind::kFdGrowth:
+      return "fd_growth";
+    case FindingKind::kThreadGrowth:
+      return "thread_growth";
+    case FindingKind::kGpuGrowth:
+      return "gpu_growth";
+    case FindingKind::kAllocatorRetention:
+      return "allocator_retention";
+    case FindingKind::kReservationOnly:
+      return "reservation_only";
+    case FindingKind::kNoGrowth:
+      return "no_growth";
+  }
+  return "unknown";
+}
+
+const char* to_string(Severity severity) {
+  switch (severity) {
+    case Severity::kLeak:
+      return "leak";
+    case Severity::kWarning:
+      return "warning";
+    case Severity::kInfo:
+      return "info";
+  }
+  return "unknown";
+}
+
+const char* to_string(HypothesisKind kind) {
+  switch (kind) {
+    case HypothesisKind::kHeapGrowth:
+      return "heap_growth";
+    case HypothesisKind::kAnonGrowth:
+      return "anon_growth";
+    case HypothesisKind::kAllocatorRetention:
+      return "allocator_retention";
+    case HypothesisKind::kReservationOnly:
+      return "reservation_only";
+    case HypothesisKind::kFileGrowth:
+      return "file_growth";
+    case HypothesisKind::kShmemGrowth:
+      return "shmem_growth";
+    case HypothesisKind::kFdGrowth:
+      return "fd_growth";
+    case HypothesisKind::kThreadGrowth:
+      return "thread_growth";
+    case HypothesisKind::kChildGrowth:
+      return "child_growth";
+    case HypothesisKind::kGpuGrowth:
+      return "gpu_growth";
+    case HypothesisKind::kSwapGrowth:
+      return "swap_growth";
+    case HypothesisKind::kLimitApproach:
+      return "limit_approach";
+  }
+  return "unknown";
+}
+
+const char* to_string(HypothesisStatus status) {
+  switch (status) {
+    case HypothesisStatus::kConfirmed:
+      return "confirmed";
+    case HypothesisStatus::kEliminated:
+      return "eliminated";
+    case HypothesisStatus::kInconclusive:
+      return "inconclusive";
+    case HypothesisStatus::kNotMeasured:
+      return "not_measured";
+  }
+  return "unknown";
+}
+
+const char* to_string(Series series) {
+  switch (series) {
+    case Series::kRss:
+      return "rss_bytes";
+    case Series::kRssAnon:
+      return "rss_anon_bytes";
+    case Series::kRssAnonWithSwap:
+      return "rss_anon_bytes+swap_bytes";
+    case Series::kRssFile:
+      return "rss_file_bytes";
+    case Series::kRssShmem:
+      return "rss_shmem_bytes";
+    case Series::kSwap:
+      return "swap_bytes";
+    case Series::kVsz:
+      return "vsz_bytes";
+    case Series::kHeapLive:
+      return "heap_live_bytes";
+    case Series::kHeapSiteLive:
+      return "heap_site_live_bytes";
+    case Series::kFds:
+      return "fds";
+    case Series::kThreads:
+      return "threads";
+  }
+  return "unknown";
+}
+
+const char* to_string(Unit unit) {
+  switch (unit) {
+    case Unit::kBytes:
+      return "bytes";
+    case Unit::kFds:
+      return "fds";
+    case Unit::kThreads:
+      return "threads";
+  }
+  return "unknown";
+}
+
+const char* to_string(LimitKind limit) {
+  switch (limit) {
+    case LimitKind::kCgroupMemoryMax:
+      return "cgroup memory.max";
+    case LimitKind::kMemAvailable:
+      return "MemAvailable";
+  }
+  return "unknown";
+}
+
+const char* to_string(StreamEnd end) {
+  switch (end) {
+    case StreamEnd::kExit:
+      return "exit";
+    case StreamEnd::kExec:
+      return "exec";
+    case StreamEnd::kAbort:
+      return "abort";
+    case StreamEnd::kKilled:
+      return "killed";
+    case StreamEnd::kTraceLost:
+      return "trace lost";
+    case StreamEnd::kCutShort:
+      return "cut short";
+  }
+  return "unknown";
+}
+
 bool has_leak(const Verdict& verdict) {
   return std::any_of(verdict.findings.begin(), verdict.findings.end(),
-                     [](const Finding& f) { return f.severity == "leak"; });
+                     [](const Finding& f) { return f.severity == Severity::kLeak; });
 }
 
 std::string verdict_json(const Verdict& verdict) {

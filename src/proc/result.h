@@ -21,9 +21,10 @@ struct ReadError {
   std::string message;  // human text, e.g. "Input/output error"
 };
 
-// A minimal expected<T, ReadError>: C++20 has no std::expected yet.
+// A minimal expected<T, ReadError>: C++20 has no std::expected yet. [[nodiscard]]: a read whose
+// failure nobody looks at is a figure silently missing.
 template <class T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : data_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
   Result(ReadError error) : data_(std::move(error)) {}  // NOLINT(google-explicit-constructor)

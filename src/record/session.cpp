@@ -42,7 +42,10 @@ void store_changes(store::RecordingWriter& writer, const TreeChanges& changes) {
   for (const auto& born : changes.born) writer.add_process(born);
   for (const auto& changed : changes.exec_changed) writer.add_process(changed);
   for (const auto& exited : changes.exited) {
-    writer.mark_exited(exited.pid, *exited.exited_ms, exited.exit_code, exited.exit_signal);
+    // One the recording never stored is stored whole, with its end, rather than lost.
+    if (!writer.mark_exited(exited.pid, *exited.exited_ms, exited.exit_code, exited.exit_signal)) {
+      writer.add_process(exited);
+    }
   }
 }
 

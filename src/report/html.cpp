@@ -122,7 +122,7 @@ std::string finding_sites(const Finding& f) {
 
 std::string time_to_limit(const Finding& f) {
   if (!f.time_to_limit_s) return "&ndash;";
-  std::string limit = f.limit_name.empty() ? "the limit" : f.limit_name;
+  std::string limit = f.limit ? to_string(*f.limit) : "the limit";
   if (f.limit_bytes) limit += " (" + bytes_text(*f.limit_bytes) + ")";
   return fmt::format("reaches {} in {}", escaped(limit), escaped(format_duration(*f.time_to_limit_s)));
 }
@@ -146,7 +146,8 @@ void render_findings(std::string& out, const Verdict& verdict) {
     out += fmt::format(
         "<tr data-kind=\"{0}\" data-severity=\"{1}\"><td><span class=\"badge sev-{1}\">{1}</span></td><td>{0}</td>"
         "<td class=\"num\">{2}</td><td>{3}{4}</td><td>{5}</td></tr>\n",
-        escaped(f.kind), escaped(f.severity), f.pid, escaped(f.evidence), finding_sites(f), time_to_limit(f));
+        escaped(to_string(f.kind)), escaped(to_string(f.severity)), f.pid, escaped(f.evidence), finding_sites(f),
+        time_to_limit(f));
   }
   if (bounded_others) {
     out += fmt::format(
@@ -175,16 +176,23 @@ void render_verdict(std::string& out, const Verdict& verdict, const std::string&
 // Confirmed is red when it is a leak the verdict reports, amber otherwise (reserved address
 // space or page cache are confirmed without being a problem).
 std::string status_class(const Verdict& verdict, const model::Hypothesis& h) {
-  if (h.status != "confirmed") return "status-" + h.status;
-  const Finding* f = model::find_finding(verdict.findings, h.pid, h.name);
-  return f && f->severity == "leak" ? "status-confirmed leak" : "status-confirmed";
+  if (h.status != model::HypothesisStatus::kConfirmed) return std::string("status-") + to_string(h.status);
+  const Finding* f = model::find_finding(verdict.findings, h.pid, h.kind);
+  return f && f->severity == model::Severity::kLeak ? "status-confirmed leak" : "status-confirmed";
 }
 
-int status_rank(const std::string& status) {
-  if (status == "confirmed") return 0;
-  if (status == "inconclusive") return 1;
-  if (status == "eliminated") return 2;
-  return 3;  // not measured
+int status_rank(model::HypothesisStatus status) {
+  switch (status) {
+    case model::HypothesisStatus::kConfirmed:
+      return 0;
+    case model::HypothesisStatus::kInconclusive:
+      return 1;
+    case model::HypothesisStatus::kEliminated:
+      return 2;
+    case model::HypothesisStatus::kNotMeasured:
+      break;
+  }
+  return 3;
 }
 
 // Each process's rows together, in the verdict's process order; within a process what was
@@ -213,8 +221,9 @@ void render_hypotheses(std::string& out, const Verdict& verdict) {
     out += fmt::format(
         "<tr data-name=\"{0}\" data-pid=\"{1}\" data-status=\"{2}\"><td class=\"num\">{1}</td><td><code>{0}</code></td>"
         "<td><span class=\"badge {3}\">{4}</span></td><td>{5}</td><td>{6}</td></tr>\n",
-        escaped(h.name), h.pid, escaped(h.status), escaped(status_class(verdict, h)),
-        escaped(h.status == "not_measured" ? "not measured" : h.status), escaped(h.statement), escaped(h.evidence));
+        escaped(to_string(h.kind)), h.pid, escaped(to_string(h.status)), escaped(status_class(verdict, h)),
+        escaped(h.status == model::HypothesisStatus::kNotMeasured ? "not measured" : to_string(h.status)),
+        escaped(h.statement), escaped(h.evidence));
   }
   out += "</tbody></table>\n</section>\n";
 }

@@ -58,28 +58,42 @@ std::string confidence_text(double confidence) {
 }
 
 // What grows, as the headline names it.
-std::string what_grows(const std::string& kind) {
-  if (kind == "heap_growth") return "live heap";
-  if (kind == "anon_growth") return "anon memory";
-  if (kind == "shmem_growth") return "shared memory";
-  if (kind == "file_growth") return "file-backed memory";
-  if (kind == "fd_growth") return "the open fd count";
-  if (kind == "thread_growth") return "the thread count";
-  if (kind == "gpu_growth") return "GPU memory";
-  return kind;
+std::string what_grows(FindingKind kind) {
+  switch (kind) {
+    case FindingKind::kHeapGrowth:
+      return "live heap";
+    case FindingKind::kAnonGrowth:
+      return "anon memory";
+    case FindingKind::kShmemGrowth:
+      return "shared memory";
+    case FindingKind::kFileGrowth:
+      return "file-backed memory";
+    case FindingKind::kFdGrowth:
+      return "the open fd count";
+    case FindingKind::kThreadGrowth:
+      return "the thread count";
+    case FindingKind::kGpuGrowth:
+      return "GPU memory";
+    case FindingKind::kAllocatorRetention:
+    case FindingKind::kReservationOnly:
+    case FindingKind::kNoGrowth:
+      break;
+  }
+  return to_string(kind);
 }
 
 // The too-short finding is the only no_growth without a tested level (verdict.h: confidence 0).
 bool too_short_to_judge(const Verdict& v) {
   return std::any_of(v.findings.begin(), v.findings.end(),
-                     [](const Finding& f) { return f.kind == "no_growth" && f.confidence == 0; });
+                     [](const Finding& f) { return f.kind == FindingKind::kNoGrowth && f.confidence == 0; });
 }
 
 std::string leak_headline(const Verdict& v) {
   // diagnose() orders the fastest leak first; take the first leak whatever the order.
   const Finding& top =
-      *std::find_if(v.findings.begin(), v.findings.end(), [](auto& f) { return f.severity == "leak"; });
-  auto leaks = std::count_if(v.findings.begin(), v.findings.end(), [](auto& f) { return f.severity == "leak"; });
+      *std::find_if(v.findings.begin(), v.findings.end(), [](auto& f) { return f.severity == Severity::kLeak; });
+  auto leaks =
+      std::count_if(v.findings.begin(), v.findings.end(), [](auto& f) { return f.severity == Severity::kLeak; });
   std::string line = fmt::format("LEAK: {} of pid {} ({}) grows {} (confidence {})", what_grows(top.kind), top.pid,
                                  command_of(v, top.pid), rate_text(top), confidence_text(top.confidence));
   if (leaks > 1) line += fmt::format("; {} more leak finding{} below", leaks - 1, leaks == 2 ? "" : "s");
@@ -92,7 +106,8 @@ std::string no_leak_headline(const Verdict& v) {
   for (const Finding& f : v.findings) judged.insert(f.pid);
   std::string line = fmt::format("No leak: memory stayed bounded in {} process{} over {}", judged.size(),
                                  judged.size() == 1 ? "" : "es", analyze::span_text(v.target.duration_s));
-  bool file = std::any_of(v.findings.begin(), v.findings.end(), [](auto& f) { return f.kind == "file_growth"; });
+  bool file =
+      std::any_of(v.findings.begin(), v.findings.end(), [](auto& f) { return f.kind == FindingKind::kFileGrowth; });
   if (file) line += " (only reclaimable file-backed pages grew)";
   if (v.processes.size() > judged.size()) {
     line += fmt::format("; {} too short-lived to judge", v.processes.size() - judged.size());
@@ -102,8 +117,10 @@ std::string no_leak_headline(const Verdict& v) {
 
 std::string limit_line(const Finding& f) {
   std::string limit = f.limit_bytes ? model::format_bytes(*f.limit_bytes) : "?";
-  bool cgroup = f.limit_name == "cgroup memory.max";
-  std::string what = cgroup ? fmt::format("memory.max ({})", limit) : fmt::format("{} ({})", f.limit_name, limit);
+  bool cgroup = f.limit == LimitKind::kCgroupMemoryMax;
+  std::string what = cgroup    ? fmt::format("memory.max ({})", limit)
+                     : f.limit ? fmt::format("{} ({})", *f.limit, limit)
+                               : fmt::format("the limit ({})", limit);
   if (*f.time_to_limit_s <= 0) return fmt::format("{} is already reached", what);
   return fmt::format("at this rate {} is {} in {}", what, cgroup ? "reached" : "used up",
                      format_duration(*f.time_to_limit_s));
@@ -127,7 +144,7 @@ void render_evidence(std::string& out, const Verdict& v) {
 }
 
 // "pid 42: anon_growth, fd_growth": the names of one status, per process, on one line each.
-std::string names_by_process(const Verdict& v, const std::string& status) {
+std::string names_by_process(const Verdict& v, HypothesisStatus status) {
   std::string text;
   pid_t current = 0;
   for (const model::Hypothesis& h : v.hypotheses) {
@@ -136,7 +153,7 @@ std::string names_by_process(const Verdict& v, const std::string& status) {
       text += fmt::format("{}  pid {}: ", text.empty() ? "" : "\n", h.pid);
     else
       text += ", ";
-    text += h.name;
+    text += to_string(h.kind);
     current = h.pid;
   }
   return text.empty() ? text : text + "\n";
@@ -152,21 +169,24 @@ void render_confirmed(std::string& confirmed, const Verdict& v) {
   struct Row {
     size_t rank;
     const model::Hypothesis* hypothesis;
-    std::string severity;
+    Severity severity;
   };
   std::vector<Row> rows;
   for (const model::Hypothesis& h : v.hypotheses) {
-    if (h.status != "confirmed") continue;
-    const Finding* f = model::find_finding(v.findings, h.pid, h.name);
+    if (h.status != HypothesisStatus::kConfirmed) continue;
+    const Finding* f = model::find_finding(v.findings, h.pid, h.kind);
     size_t rank = f ? static_cast<size_t>(f - v.findings.data()) : v.findings.size();
-    rows.push_back({rank, &h, f ? f->severity : h.name == "limit_approach" ? "warning" : "leak"});
+    rows.push_back({rank, &h,
+                    f                                          ? f->severity
+                    : h.kind == HypothesisKind::kLimitApproach ? Severity::kWarning
+                                                               : Severity::kLeak});
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rank < b.rank; });
   std::set<std::string> said;
   for (const Row& row : rows) {
     const model::Hypothesis& h = *row.hypothesis;
-    if (!said.insert(h.name + h.evidence).second) continue;
-    confirmed += fmt::format("  [{}] {} pid {}: {}\n      {}\n", row.severity, h.name, h.pid, safe(h.statement),
+    if (!said.insert(to_string(h.kind) + h.evidence).second) continue;
+    confirmed += fmt::format("  [{}] {} pid {}: {}\n      {}\n", row.severity, h.kind, h.pid, safe(h.statement),
                              safe(h.evidence));
   }
 }
@@ -184,12 +204,13 @@ void render_hypotheses(std::string& out, const Verdict& v) {
   }
   std::string inconclusive;
   for (const model::Hypothesis& h : v.hypotheses) {
-    if (h.status == "inconclusive") inconclusive += fmt::format("  {} pid {}: {}\n", h.name, h.pid, safe(h.evidence));
+    if (h.status == HypothesisStatus::kInconclusive)
+      inconclusive += fmt::format("  {} pid {}: {}\n", h.kind, h.pid, safe(h.evidence));
   }
   if (!inconclusive.empty()) out += "Inconclusive:\n" + inconclusive;
-  std::string eliminated = names_by_process(v, "eliminated");
+  std::string eliminated = names_by_process(v, HypothesisStatus::kEliminated);
   if (!eliminated.empty()) out += "Eliminated:\n" + eliminated;
-  std::string unmeasured = names_by_process(v, "not_measured");
+  std::string unmeasured = names_by_process(v, HypothesisStatus::kNotMeasured);
   if (!unmeasured.empty()) out += "Not measured:\n" + unmeasured;
 }
 
@@ -241,19 +262,19 @@ std::string site_step(const model::Site& top, const std::string& recording) {
 }
 
 // Steps that look at the process itself, while it runs.
-std::string running_step(const std::string& kind, pid_t pid) {
-  if (kind == "anon_growth") {
+std::string running_step(FindingKind kind, pid_t pid) {
+  if (kind == FindingKind::kAnonGrowth) {
     return fmt::format(
         "see which mappings hold it (malloc heap, direct mmap, stacks) while it runs: memdx inspect {}; "
         "a long run makes the trend surer: memdx watch {} --duration 300",
         pid, pid);
   }
-  if (kind == "shmem_growth") {
+  if (kind == FindingKind::kShmemGrowth) {
     return fmt::format("look for shm_open/memfd segments never unmapped: memdx inspect {}; ls -l /dev/shm", pid);
   }
-  if (kind == "fd_growth")
+  if (kind == FindingKind::kFdGrowth)
     return fmt::format("list them: ls -l /proc/{}/fd (memdx inspect {} counts them by type)", pid, pid);
-  if (kind == "thread_growth") {
+  if (kind == FindingKind::kThreadGrowth) {
     return fmt::format("list them: ps -T -p {} (or ls /proc/{}/task); look for threads started and never joined", pid,
                        pid);
   }
@@ -262,24 +283,24 @@ std::string running_step(const std::string& kind, pid_t pid) {
 
 // The same once the process has exited: what the recording still shows, and how to see the rest
 // in a new run. No pid is named: the old one is gone.
-std::string exited_step(const Verdict& v, const std::string& kind, const std::string& recording) {
-  if (kind == "anon_growth") {
+std::string exited_step(const Verdict& v, FindingKind kind, const std::string& recording) {
+  if (kind == FindingKind::kAnonGrowth) {
     return fmt::format(
         "it has exited; its timeline: memdx report {} --html report.html; to see which mappings hold it (malloc "
         "heap, direct mmap, stacks), run it again and memdx inspect its new pid while it runs: {}",
         recording, rerun_command(v));
   }
-  if (kind == "shmem_growth") {
+  if (kind == FindingKind::kShmemGrowth) {
     return fmt::format(
         "look for shm_open/memfd segments never unmapped: ls -l /dev/shm; it has exited, so run it again "
         "and memdx inspect its new pid while it runs: {}",
         rerun_command(v));
   }
-  if (kind == "fd_growth") {
+  if (kind == FindingKind::kFdGrowth) {
     return fmt::format("it has exited; run it again and list its fds while it runs (ls -l /proc/ITS_PID/fd): {}",
                        rerun_command(v));
   }
-  if (kind == "thread_growth") {
+  if (kind == FindingKind::kThreadGrowth) {
     return fmt::format(
         "it has exited; run it again and list its threads while it runs (ps -T -p ITS_PID); look for "
         "threads started and never joined: {}",
@@ -291,7 +312,7 @@ std::string exited_step(const Verdict& v, const std::string& kind, const std::st
 // One concrete step for a leak; empty when there is none to give.
 std::string next_step(const Verdict& v, const Finding& f, const std::string& recording) {
   if (!f.sites.empty()) return site_step(f.sites.front(), recording);
-  if (f.kind == "heap_growth")
+  if (f.kind == FindingKind::kHeapGrowth)
     return fmt::format("see which call sites hold the growth: memdx report {} --top 20", recording);
   return running(v, f.pid) ? running_step(f.kind, f.pid) : exited_step(v, f.kind, recording);
 }
@@ -327,7 +348,7 @@ void render_processes(std::string& out, const Verdict& v) {
   if (v.processes.empty()) return;
   std::set<pid_t> named{v.target.pid};
   for (const Finding& f : v.findings) {
-    if (f.kind != "no_growth") named.insert(f.pid);
+    if (f.kind != FindingKind::kNoGrowth) named.insert(f.pid);
   }
   std::vector<const ProcessSummary*> order;
   for (const ProcessSummary& p : v.processes) order.push_back(&p);
@@ -570,7 +591,7 @@ void render_heap(std::string& out, const Verdict& v, const TextOptions& options,
 // The next steps name each leak's fastest-growing site by its own frame.
 void add_unnamed_finding_sites(const Verdict& v, ShownUnnamed& unnamed) {
   for (const Finding& f : v.findings) {
-    if (f.severity != "leak" || f.sites.empty()) continue;
+    if (f.severity != Severity::kLeak || f.sites.empty()) continue;
     for (const model::UnnamedFrame& frame : f.sites.front().unnamed_frames) {
       if (frame.stack_index == 0) unnamed.push_back(frame);
     }
@@ -607,15 +628,15 @@ std::string format_duration(double seconds) {
 }
 
 bool counted_only_bounded(const Verdict& v, const Finding& f) {
-  return f.kind == "no_growth" && f.pid != v.target.pid && v.findings.size() > 1;
+  return f.kind == FindingKind::kNoGrowth && f.pid != v.target.pid && v.findings.size() > 1;
 }
 
 std::vector<std::string> next_steps(const Verdict& v, const std::string& recording_path) {
   std::string recording = recording_path.empty() ? "RECORDING" : shell_quoted(recording_path);
   std::vector<std::string> steps;
-  std::set<std::pair<std::string, pid_t>> given;
+  std::set<std::pair<FindingKind, pid_t>> given;
   for (const Finding& f : v.findings) {
-    if (f.severity != "leak" || !given.insert({f.kind, f.pid}).second) continue;
+    if (f.severity != Severity::kLeak || !given.insert({f.kind, f.pid}).second) continue;
     std::string step = next_step(v, f, recording);
     if (!step.empty()) steps.push_back(fmt::format("pid {} {}: {}", f.pid, f.kind, step));
   }

@@ -49,8 +49,9 @@ class RecordingWriter {
 
   // A process of the tree. A pid seen again (reused by a new process) replaces the earlier row.
   void add_process(const model::ProcessRecord& process);
-  // Records how a process ended; false when `pid` was never added.
-  bool mark_exited(pid_t pid, int64_t exited_ms, std::optional<int> exit_code, std::optional<int> exit_signal);
+  // Records how a process ended; false when `pid` was never added (nothing is written then).
+  [[nodiscard]] bool mark_exited(pid_t pid, int64_t exited_ms, std::optional<int> exit_code,
+                                 std::optional<int> exit_signal);
 
   // Samples of one tick (or more). A second sample of the same (pid, t_ms) replaces the first.
   // Sizes are stored in whole KiB, rounded up (store/schema.h); /proc reports whole KiB anyway.

@@ -137,13 +137,20 @@ void recordings(const std::string& directory) {
   memdx::Verdict grew = memdx::analyze_recording(growing_path);
   bool anon_leak = false;
   for (const memdx::Finding& f : grew.findings) {
-    std::printf("    %s %s pid %d: %s\n", f.severity.c_str(), f.kind.c_str(), f.pid, f.evidence.c_str());
-    if (f.pid == growing && f.severity == "leak" && f.kind == "anon_growth" && f.rate_per_s > 10.0 * kMiB &&
-        f.rate_per_s < 30.0 * kMiB) {
+    std::printf("    %s %s pid %d: %s\n", memdx::to_string(f.severity), memdx::to_string(f.kind), f.pid,
+                f.evidence.c_str());
+    if (f.pid == growing && f.severity == memdx::Severity::kLeak && f.kind == memdx::FindingKind::kAnonGrowth &&
+        f.rate_per_s > 10.0 * kMiB && f.rate_per_s < 30.0 * kMiB) {
       anon_leak = true;
     }
   }
   check(memdx::has_leak(grew) && anon_leak, "the child writing 20 MiB/s is a leak of anonymous memory");
+  bool confirmed = false;
+  for (const memdx::Hypothesis& h : grew.hypotheses) {
+    confirmed |= h.pid == growing && h.kind == memdx::HypothesisKind::kAnonGrowth &&
+                 h.status == memdx::HypothesisStatus::kConfirmed;
+  }
+  check(confirmed, "its anon_growth hypothesis is confirmed");
   memdx::Verdict stayed = memdx::analyze_recording(steady_path);
   check(!memdx::has_leak(stayed) && !stayed.findings.empty(), "the child that allocated once is no leak");
   check(memdx::verdict_json(grew).find("\"schema\": \"memdx.verdict/1\"") != std::string::npos,

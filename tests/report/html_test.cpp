@@ -79,24 +79,25 @@ Fixture leaking_recording() {
   f.verdict.processes[1].exit_code = 0;
   f.verdict.target = {{"./app", "--serve"}, 100, std::nullopt, std::nullopt, 10.0};
   model::Finding leak;
-  leak.kind = "heap_growth";
-  leak.severity = "leak";
+  leak.kind = FindingKind::kHeapGrowth;
+  leak.severity = Severity::kLeak;
   leak.pid = 100;
-  leak.unit = "bytes";
-  leak.series = "heap_live_bytes";
+  leak.unit = Unit::kBytes;
+  leak.series = Series::kHeapLive;
   leak.rate_per_s = 5.0 * kMiB;
   leak.confidence = 0.9999;
   leak.evidence = "live heap rose from 32 MiB to 81 MiB";
   leak.time_to_limit_s = 1500;
-  leak.limit_name = "cgroup memory.max";
+  leak.limit = LimitKind::kCgroupMemoryMax;
   leak.limit_bytes = 8192 * kMiB;
   leak.sites.push_back({"keep_history", "leaker.cpp", 9, 40 * kMiB, 5.0 * kMiB, {"keep_history", "main"}, 0, {}});
   f.verdict.findings.push_back(leak);
   f.verdict.hypotheses = {
-      {"heap_growth", 100, "confirmed", "the malloc heap grows", "live heap +5 MiB/s, p<0.001"},
-      {"fd_growth", 100, "eliminated", "open fds keep rising", "5 fds throughout"},
-      {"gpu_growth", 100, "not_measured", "GPU memory grows", "no GPU probe"},
-      {"file_growth", 101, "inconclusive", "page cache grows", "too few samples"},
+      {HypothesisKind::kHeapGrowth, 100, HypothesisStatus::kConfirmed, "the malloc heap grows",
+       "live heap +5 MiB/s, p<0.001"},
+      {HypothesisKind::kFdGrowth, 100, HypothesisStatus::kEliminated, "open fds keep rising", "5 fds throughout"},
+      {HypothesisKind::kGpuGrowth, 100, HypothesisStatus::kNotMeasured, "GPU memory grows", "no GPU probe"},
+      {HypothesisKind::kFileGrowth, 101, HypothesisStatus::kInconclusive, "page cache grows", "too few samples"},
   };
   return f;
 }
@@ -184,8 +185,8 @@ TEST(Html, VerdictSectionCarriesTheHeadlineAndFindings) {
 
 TEST(Html, NoLeakVerdictIsMarkedSo) {
   Fixture f = leaking_recording();
-  f.verdict.findings[0].severity = "info";
-  f.verdict.findings[0].kind = "no_growth";
+  f.verdict.findings[0].severity = Severity::kInfo;
+  f.verdict.findings[0].kind = FindingKind::kNoGrowth;
   std::string page = render_html(f.verdict, f.data, {});
   EXPECT_NE(page.find("<section id=\"verdict\" data-leak=\"false\""), std::string::npos);
   EXPECT_EQ(verdict_headline(f.verdict).rfind("No leak", 0), 0u);
@@ -215,12 +216,13 @@ TEST(Html, OneHypothesisRowPerHypothesisWithItsStatus) {
 // steps name the recording; bounded processes other than the root are one counted row.
 TEST(Html, HypothesesReadConfirmedFirstAndBoundedWorkersAreCounted) {
   Fixture f = leaking_recording();
-  f.verdict.hypotheses.insert(f.verdict.hypotheses.begin(),
-                              {"anon_growth", 100, "eliminated", "anon grows", "the heap explains it"});
+  f.verdict.hypotheses.insert(
+      f.verdict.hypotheses.begin(),
+      {HypothesisKind::kAnonGrowth, 100, HypothesisStatus::kEliminated, "anon grows", "the heap explains it"});
   for (pid_t pid : {101, 102, 103}) {
     model::Finding bounded;
-    bounded.kind = "no_growth";
-    bounded.severity = "info";
+    bounded.kind = FindingKind::kNoGrowth;
+    bounded.severity = Severity::kInfo;
     bounded.pid = pid;
     bounded.evidence = fmt::format("RSS of {} stayed bounded", pid);
     f.verdict.findings.push_back(bounded);

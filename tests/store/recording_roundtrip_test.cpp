@@ -158,7 +158,7 @@ TEST(StoreRoundTrip, ReusedPidReplacesTheEarlierProcess) {
   {
     RecordingWriter writer = RecordingWriter::create(path, typical_meta());
     writer.add_process(process_record(100, 1, {"old"}, 0));
-    writer.mark_exited(100, 50, 0, std::nullopt);
+    ASSERT_TRUE(writer.mark_exited(100, 50, 0, std::nullopt));
     writer.add_process(process_record(100, 7, {"new"}, 90));
     writer.close();
   }

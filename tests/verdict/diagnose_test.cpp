@@ -24,7 +24,8 @@ using namespace memdx::synthetic;
 std::string describe(const Verdict& v) {
   std::string text;
   for (const Finding& f : v.findings) {
-    text += "  " + f.severity + " " + f.kind + " pid " + std::to_string(f.pid) + ": " + f.evidence + "\n";
+    text += "  " + std::string(to_string(f.severity)) + " " + to_string(f.kind) + " pid " + std::to_string(f.pid) +
+            ": " + f.evidence + "\n";
   }
   return text;
 }
@@ -43,10 +44,10 @@ TEST(Diagnose, LinearAnonGrowthIsOneAnonLeak) {
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
   const Finding& f = leaks[0];
-  EXPECT_EQ(f.kind, "anon_growth");
+  EXPECT_EQ(f.kind, FindingKind::kAnonGrowth);
   EXPECT_EQ(f.pid, 4242);
-  EXPECT_EQ(f.series, "rss_anon_bytes");
-  EXPECT_EQ(f.unit, "bytes");
+  EXPECT_EQ(f.series, Series::kRssAnon);
+  EXPECT_EQ(f.unit, Unit::kBytes);
   EXPECT_NEAR(f.rate_per_s, 2 * kMiB, 0.1 * 2 * kMiB);
   EXPECT_GT(f.confidence, 0.99);
   EXPECT_LT(f.start_level, f.end_level);
@@ -54,7 +55,7 @@ TEST(Diagnose, LinearAnonGrowthIsOneAnonLeak) {
   EXPECT_TRUE(contains(f.evidence, " over 8.0 s (Theil-Sen slope 2."));
   EXPECT_TRUE(contains(f.evidence, "MiB/s, Mann-Kendall p<0.001)"));
   EXPECT_TRUE(model::has_leak(v));
-  EXPECT_TRUE(findings_of(v, "no_growth").empty()) << describe(v);
+  EXPECT_TRUE(findings_of(v, FindingKind::kNoGrowth).empty()) << describe(v);
 }
 
 TEST(Diagnose, LeakIsOnTheChildWhileTheParentStaysFlat) {
@@ -72,11 +73,11 @@ TEST(Diagnose, LeakIsOnTheChildWhileTheParentStaysFlat) {
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
   EXPECT_EQ(leaks[0].pid, 4243);
-  EXPECT_EQ(leaks[0].kind, "anon_growth");
-  auto flat_ones = findings_of(v, "no_growth");
+  EXPECT_EQ(leaks[0].kind, FindingKind::kAnonGrowth);
+  auto flat_ones = findings_of(v, FindingKind::kNoGrowth);
   ASSERT_EQ(flat_ones.size(), 1u) << describe(v);
   EXPECT_EQ(flat_ones[0].pid, 4242);
-  EXPECT_EQ(flat_ones[0].severity, "info");
+  EXPECT_EQ(flat_ones[0].severity, Severity::kInfo);
   EXPECT_TRUE(contains(flat_ones[0].evidence, "RSS stayed between "));
   EXPECT_TRUE(contains(flat_ones[0].evidence, "no series grew"));
 }
@@ -87,9 +88,9 @@ TEST(Diagnose, FdGrowthIsAnFdLeak) {
   Verdict v = diagnose_one(spec);
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
-  EXPECT_EQ(leaks[0].kind, "fd_growth");
-  EXPECT_EQ(leaks[0].unit, "fds");
-  EXPECT_EQ(leaks[0].series, "fds");
+  EXPECT_EQ(leaks[0].kind, FindingKind::kFdGrowth);
+  EXPECT_EQ(leaks[0].unit, Unit::kFds);
+  EXPECT_EQ(leaks[0].series, Series::kFds);
   EXPECT_NEAR(leaks[0].rate_per_s, 40, 4);
   EXPECT_FALSE(leaks[0].time_to_limit_s.has_value());  // fds do not run into a memory limit
   EXPECT_TRUE(contains(leaks[0].evidence, "open fds rose from "));
@@ -102,8 +103,8 @@ TEST(Diagnose, ThreadGrowthIsAThreadLeak) {
   Verdict v = diagnose_one(spec);
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
-  EXPECT_EQ(leaks[0].kind, "thread_growth");
-  EXPECT_EQ(leaks[0].unit, "threads");
+  EXPECT_EQ(leaks[0].kind, FindingKind::kThreadGrowth);
+  EXPECT_EQ(leaks[0].unit, Unit::kThreads);
   EXPECT_NEAR(leaks[0].rate_per_s, 8, 0.8);
 }
 
@@ -120,8 +121,8 @@ TEST(Diagnose, ShmemGrowthIsAShmemLeak) {
   Verdict v = diagnose_one(spec);
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
-  EXPECT_EQ(leaks[0].kind, "shmem_growth");
-  EXPECT_EQ(leaks[0].series, "rss_shmem_bytes");
+  EXPECT_EQ(leaks[0].kind, FindingKind::kShmemGrowth);
+  EXPECT_EQ(leaks[0].series, Series::kRssShmem);
   EXPECT_NEAR(leaks[0].rate_per_s, 10 * kMiB, kMiB);
 }
 
@@ -130,12 +131,12 @@ TEST(Diagnose, FileBackedGrowthIsInfoNotALeak) {
   spec.file = linear(20 * kMiB, 5 * kMiB);
   Verdict v = diagnose_one(spec);
   EXPECT_FALSE(model::has_leak(v)) << describe(v);
-  auto file = findings_of(v, "file_growth");
+  auto file = findings_of(v, FindingKind::kFileGrowth);
   ASSERT_EQ(file.size(), 1u) << describe(v);
-  EXPECT_EQ(file[0].severity, "info");
+  EXPECT_EQ(file[0].severity, Severity::kInfo);
   EXPECT_TRUE(contains(file[0].evidence, "reclaimable, normally not a leak"));
   EXPECT_FALSE(file[0].time_to_limit_s.has_value());
-  EXPECT_TRUE(findings_of(v, "no_growth").empty());  // something grew, so no no_growth claim
+  EXPECT_TRUE(findings_of(v, FindingKind::kNoGrowth).empty());  // something grew, so no no_growth claim
 }
 
 // ---- patterns that must not be flagged ---------------------------------------------------------
@@ -146,7 +147,7 @@ TEST(Diagnose, BoundedSawtoothIsNoLeak) {
   spec.anon = [](double t_s) { return 30 * kMiB + 40 * kMiB * (t_s - std::floor(t_s)); };
   Verdict v = diagnose_one(spec);
   EXPECT_FALSE(model::has_leak(v)) << describe(v);
-  EXPECT_EQ(findings_of(v, "no_growth").size(), 1u) << describe(v);
+  EXPECT_EQ(findings_of(v, FindingKind::kNoGrowth).size(), 1u) << describe(v);
 }
 
 TEST(Diagnose, SawtoothWhoseLowsRiseIsALeak) {
@@ -157,7 +158,7 @@ TEST(Diagnose, SawtoothWhoseLowsRiseIsALeak) {
   Verdict v = diagnose_one(spec);
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
-  EXPECT_EQ(leaks[0].kind, "anon_growth");
+  EXPECT_EQ(leaks[0].kind, FindingKind::kAnonGrowth);
   EXPECT_NEAR(leaks[0].rate_per_s, 1 * kMiB, 0.15 * kMiB);
 }
 
@@ -166,7 +167,7 @@ TEST(Diagnose, StartupAllocationThenFlatIsNoLeak) {
   spec.anon = [](double t_s) { return 5 * kMiB + 200 * kMiB * std::min(1.0, t_s / 0.5); };
   Verdict v = diagnose_one(spec);
   EXPECT_FALSE(model::has_leak(v)) << describe(v);
-  EXPECT_EQ(findings_of(v, "no_growth").size(), 1u) << describe(v);
+  EXPECT_EQ(findings_of(v, FindingKind::kNoGrowth).size(), 1u) << describe(v);
 }
 
 TEST(Diagnose, HugeVszWithSmallRssIsReservationOnly) {
@@ -178,13 +179,13 @@ TEST(Diagnose, HugeVszWithSmallRssIsReservationOnly) {
   spec.noise_bytes = 0;
   Verdict v = diagnose_one(spec);
   EXPECT_FALSE(model::has_leak(v)) << describe(v);
-  auto reservation = findings_of(v, "reservation_only");
+  auto reservation = findings_of(v, FindingKind::kReservationOnly);
   ASSERT_EQ(reservation.size(), 1u) << describe(v);
-  EXPECT_EQ(reservation[0].severity, "info");
+  EXPECT_EQ(reservation[0].severity, Severity::kInfo);
   EXPECT_TRUE(contains(reservation[0].evidence, "peak VSZ 128 GiB"));
   EXPECT_TRUE(contains(reservation[0].evidence, "peak RSS 20.0 MiB"));
   EXPECT_TRUE(contains(reservation[0].evidence, "6554x"));
-  EXPECT_EQ(findings_of(v, "no_growth").size(), 1u);  // reserving is not growing
+  EXPECT_EQ(findings_of(v, FindingKind::kNoGrowth).size(), 1u);  // reserving is not growing
 }
 
 TEST(Diagnose, TooShortRunIsNoLeakAndSaysWhatIsNeeded) {
@@ -195,8 +196,8 @@ TEST(Diagnose, TooShortRunIsNoLeakAndSaysWhatIsNeeded) {
   EXPECT_FALSE(model::has_leak(v));
   ASSERT_EQ(v.findings.size(), 1u) << describe(v);
   const Finding& f = v.findings[0];
-  EXPECT_EQ(f.kind, "no_growth");
-  EXPECT_EQ(f.severity, "info");
+  EXPECT_EQ(f.kind, FindingKind::kNoGrowth);
+  EXPECT_EQ(f.severity, Severity::kInfo);
   EXPECT_EQ(f.pid, 4242);
   EXPECT_EQ(f.confidence, 0);
   EXPECT_TRUE(contains(f.evidence, "too short to judge"));
@@ -233,8 +234,8 @@ TEST(Diagnose, HeapGrowthReplacesAnonGrowthItExplains) {
   Verdict v = diagnose_one(spec);
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
-  EXPECT_EQ(leaks[0].kind, "heap_growth");
-  EXPECT_EQ(leaks[0].series, "heap_live_bytes");
+  EXPECT_EQ(leaks[0].kind, FindingKind::kHeapGrowth);
+  EXPECT_EQ(leaks[0].series, Series::kHeapLive);
   EXPECT_TRUE(contains(leaks[0].evidence, "live heap rose from "));
   ASSERT_TRUE(v.processes[0].peak_heap_live_bytes.has_value());
   EXPECT_GT(*v.processes[0].peak_heap_live_bytes, 28 * kMiB);
@@ -245,8 +246,8 @@ TEST(Diagnose, AnonGrowingFarBeyondTheHeapIsReportedToo) {
   spec.heap_live = linear(10 * kMiB, 1 * kMiB);
   spec.anon = linear(20 * kMiB, 5 * kMiB);
   Verdict v = diagnose_one(spec);
-  EXPECT_EQ(findings_of(v, "heap_growth").size(), 1u) << describe(v);
-  EXPECT_EQ(findings_of(v, "anon_growth").size(), 1u) << describe(v);
+  EXPECT_EQ(findings_of(v, FindingKind::kHeapGrowth).size(), 1u) << describe(v);
+  EXPECT_EQ(findings_of(v, FindingKind::kAnonGrowth).size(), 1u) << describe(v);
 }
 
 // The tracer's own series (10 points a second, on its clock) rather than samples.
@@ -272,7 +273,7 @@ TEST(Diagnose, TracedLiveHeapGrowthIsAHeapLeakOfThatProcess) {
   Verdict v = analyze::diagnose(data);
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
-  EXPECT_EQ(leaks[0].kind, "heap_growth");
+  EXPECT_EQ(leaks[0].kind, FindingKind::kHeapGrowth);
   EXPECT_EQ(leaks[0].pid, child.pid);
   EXPECT_NEAR(leaks[0].rate_per_s, 1.2 * kMiB, 0.05 * kMiB);
 }
@@ -286,9 +287,9 @@ TEST(Diagnose, RssFarAboveTheLiveHeapIsAllocatorRetentionNotALeak) {
       10, [](double t_s) { return t_s < 1 ? 200 * kMiB : 19 * kMiB; }, flat(2 * kMiB));
   Verdict v = analyze::diagnose(data);
   EXPECT_TRUE(leaks_of(v).empty()) << describe(v);
-  auto retention = findings_of(v, "allocator_retention");
+  auto retention = findings_of(v, FindingKind::kAllocatorRetention);
   ASSERT_EQ(retention.size(), 1u) << describe(v);
-  EXPECT_EQ(retention[0].severity, "warning");
+  EXPECT_EQ(retention[0].severity, Severity::kWarning);
   EXPECT_NEAR(retention[0].end_level, 210 * kMiB, 1 * kMiB);
   EXPECT_NEAR(retention[0].start_level, 21 * kMiB, 0.1 * kMiB);
   EXPECT_TRUE(contains(retention[0].evidence, "malloc_trim")) << retention[0].evidence;
@@ -301,19 +302,19 @@ TEST(Diagnose, RssCloseToTheLiveHeapIsNoRetention) {
   analyze::RecordingData data = recording_of({spec});
   // Twice the live heap is the threshold: 80 MiB live under 150 MiB anon is allocator overhead.
   data.traced[spec.pid] = traced_series(10, flat(80 * kMiB));
-  EXPECT_TRUE(findings_of(analyze::diagnose(data), "allocator_retention").empty());
+  EXPECT_TRUE(findings_of(analyze::diagnose(data), FindingKind::kAllocatorRetention).empty());
   // A small process far above its tiny heap: the rest of anon (stacks, .bss) explains 30 MiB.
   ProcessSpec small;
   small.anon = flat(31 * kMiB);
   analyze::RecordingData small_data = recording_of({small});
   small_data.traced[small.pid] = traced_series(10, flat(1 * kMiB));
-  EXPECT_TRUE(findings_of(analyze::diagnose(small_data), "allocator_retention").empty());
+  EXPECT_TRUE(findings_of(analyze::diagnose(small_data), FindingKind::kAllocatorRetention).empty());
   // Far above a heap that never was bigger: anon memory outside malloc (a big .bss), not retention.
   ProcessSpec global;
   global.anon = flat(210 * kMiB);
   analyze::RecordingData global_data = recording_of({global});
   global_data.traced[global.pid] = traced_series(10, flat(19 * kMiB));
-  EXPECT_TRUE(findings_of(analyze::diagnose(global_data), "allocator_retention").empty());
+  EXPECT_TRUE(findings_of(analyze::diagnose(global_data), FindingKind::kAllocatorRetention).empty());
 }
 
 TEST(Diagnose, WithoutTracerThereIsNoHeapPeak) {
@@ -328,8 +329,8 @@ TEST(Diagnose, AnonPushedToSwapIsStillAnAnonLeak) {
   Verdict v = diagnose_one(spec);
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
-  EXPECT_EQ(leaks[0].kind, "anon_growth");
-  EXPECT_EQ(leaks[0].series, "rss_anon_bytes+swap_bytes");
+  EXPECT_EQ(leaks[0].kind, FindingKind::kAnonGrowth);
+  EXPECT_EQ(leaks[0].series, Series::kRssAnonWithSwap);
   EXPECT_TRUE(contains(leaks[0].evidence, "pushed to swap"));
 }
 
@@ -340,7 +341,7 @@ TEST(Diagnose, SwapGrowthAlongsideAnonGrowthIsInItsEvidence) {
   Verdict v = diagnose_one(spec);
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
-  EXPECT_EQ(leaks[0].series, "rss_anon_bytes");
+  EXPECT_EQ(leaks[0].series, Series::kRssAnon);
   EXPECT_TRUE(contains(leaks[0].evidence, "; swap also rose from "));
 }
 
@@ -366,7 +367,7 @@ TEST(Diagnose, TimeToCgroupLimitIsProjected) {
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
   ASSERT_TRUE(leaks[0].time_to_limit_s.has_value());
   EXPECT_NEAR(*leaks[0].time_to_limit_s, 512, 0.1 * 512);  // 1 GiB left at 2 MiB/s
-  EXPECT_EQ(leaks[0].limit_name, "cgroup memory.max");
+  EXPECT_EQ(leaks[0].limit, LimitKind::kCgroupMemoryMax);
   EXPECT_EQ(leaks[0].limit_bytes, as_bytes(2 * kGiB));
 }
 
@@ -380,7 +381,7 @@ TEST(Diagnose, TimeToLimitFallsBackToMemAvailable) {
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
   ASSERT_TRUE(leaks[0].time_to_limit_s.has_value());
   EXPECT_NEAR(*leaks[0].time_to_limit_s, 2048, 0.1 * 2048);
-  EXPECT_EQ(leaks[0].limit_name, "MemAvailable");
+  EXPECT_EQ(leaks[0].limit, LimitKind::kMemAvailable);
 }
 
 TEST(Diagnose, CgroupLimitWithoutUsageFallsBackToMemAvailable) {
@@ -391,7 +392,7 @@ TEST(Diagnose, CgroupLimitWithoutUsageFallsBackToMemAvailable) {
   add_system(data, 10, as_bytes(4 * kGiB));
   Verdict v = diagnose(data);
   ASSERT_EQ(leaks_of(v).size(), 1u);
-  EXPECT_EQ(leaks_of(v)[0].limit_name, "MemAvailable");
+  EXPECT_EQ(leaks_of(v)[0].limit, LimitKind::kMemAvailable);
 }
 
 TEST(Diagnose, NoSystemSamplesNoProjection) {
@@ -419,11 +420,11 @@ TEST(Diagnose, LeaksComeFirstFastestFirstThenInfo) {
   Verdict v = diagnose(recording_of({parent, slow, fast}));
   ASSERT_EQ(v.findings.size(), 4u) << describe(v);
   EXPECT_EQ(v.findings[0].pid, 4244);
-  EXPECT_EQ(v.findings[0].kind, "anon_growth");
+  EXPECT_EQ(v.findings[0].kind, FindingKind::kAnonGrowth);
   EXPECT_EQ(v.findings[1].pid, 4243);
-  EXPECT_EQ(v.findings[1].kind, "anon_growth");
-  EXPECT_EQ(v.findings[2].kind, "fd_growth");
-  EXPECT_EQ(v.findings[3].kind, "file_growth");
+  EXPECT_EQ(v.findings[1].kind, FindingKind::kAnonGrowth);
+  EXPECT_EQ(v.findings[2].kind, FindingKind::kFdGrowth);
+  EXPECT_EQ(v.findings[3].kind, FindingKind::kFileGrowth);
 }
 
 TEST(Diagnose, SummariesAndTarget) {
@@ -486,7 +487,7 @@ TEST(Diagnose, LongRunsLowerTheByteFloor) {
   Verdict v = diagnose_one(spec);
   auto leaks = leaks_of(v);
   ASSERT_EQ(leaks.size(), 1u) << describe(v);
-  EXPECT_EQ(leaks[0].kind, "anon_growth");
+  EXPECT_EQ(leaks[0].kind, FindingKind::kAnonGrowth);
   DiagnoseOptions strict;
   strict.bytes_floor_total = 1 * kGiB;  // back to the plain 64 KiB/s floor
   EXPECT_FALSE(model::has_leak(diagnose(recording_of({spec}), strict)));

@@ -138,9 +138,9 @@ void write_fixture(const std::string& path) {
   writer.add_samples(worker_samples());
   writer.add_samples(shell_samples());
   add_system_samples(writer);
-  writer.mark_exited(kShell, 1900, 0, std::nullopt);
-  writer.mark_exited(kWorker, kEndMs + 100, std::nullopt, 9);
-  writer.mark_exited(kRoot, kEndMs + 100, 0, std::nullopt);
+  ASSERT_TRUE(writer.mark_exited(kShell, 1900, 0, std::nullopt));
+  ASSERT_TRUE(writer.mark_exited(kWorker, kEndMs + 100, std::nullopt, 9));
+  ASSERT_TRUE(writer.mark_exited(kRoot, kEndMs + 100, 0, std::nullopt));
   writer.close();
 }
 

@@ -41,25 +41,27 @@ constexpr std::string_view kFindingKinds[] = {"heap_growth", "anon_growth",  "al
 std::string describe(const Verdict& v) {
   std::string text = "findings:\n";
   for (const Finding& f : v.findings) {
-    text += "  " + f.severity + " " + f.kind + " pid " + std::to_string(f.pid) + ": " + f.evidence + "\n";
+    text += "  " + std::string(to_string(f.severity)) + " " + to_string(f.kind) + " pid " + std::to_string(f.pid) +
+            ": " + f.evidence + "\n";
   }
   text += "hypotheses:\n";
   for (const Hypothesis& h : v.hypotheses) {
-    text += "  pid " + std::to_string(h.pid) + " " + h.name + " " + h.status + ": " + h.evidence + "\n";
+    text += "  pid " + std::to_string(h.pid) + " " + to_string(h.kind) + " " + to_string(h.status) + ": " + h.evidence +
+            "\n";
   }
   return text;
 }
 
 const Hypothesis* row_of(const Verdict& v, pid_t pid, std::string_view name) {
   auto it = std::find_if(v.hypotheses.begin(), v.hypotheses.end(),
-                         [&](const Hypothesis& h) { return h.pid == pid && h.name == name; });
+                         [&](const Hypothesis& h) { return h.pid == pid && to_string(h.kind) == name; });
   return it == v.hypotheses.end() ? nullptr : &*it;
 }
 
 // "absent" when the process has no such row.
 std::string status_of(const Verdict& v, pid_t pid, std::string_view name) {
   const Hypothesis* h = row_of(v, pid, name);
-  return h ? h->status : "absent";
+  return h ? to_string(h->status) : "absent";
 }
 
 std::string evidence_of(const Verdict& v, pid_t pid, std::string_view name) {
@@ -69,7 +71,7 @@ std::string evidence_of(const Verdict& v, pid_t pid, std::string_view name) {
 
 const Finding* finding_of(const Verdict& v, pid_t pid, std::string_view kind) {
   auto it = std::find_if(v.findings.begin(), v.findings.end(),
-                         [&](const Finding& f) { return f.pid == pid && f.kind == kind; });
+                         [&](const Finding& f) { return f.pid == pid && to_string(f.kind) == kind; });
   return it == v.findings.end() ? nullptr : &*it;
 }
 
@@ -420,7 +422,7 @@ TEST(Hypotheses, AGrowingChildIsChildGrowthWithItsOwnTable) {
   const Finding* leak = finding_of(v, kChild, "anon_growth");
   ASSERT_TRUE(leak) << describe(v);
   EXPECT_NEAR(leak->rate_per_s, 2 * kMiB, 0.1 * kMiB);
-  EXPECT_EQ(evidence, "pid 4243 (anon_growth, " + rate_text(leak->rate_per_s, "bytes") +
+  EXPECT_EQ(evidence, "pid 4243 (anon_growth, " + rate_text(leak->rate_per_s, Unit::kBytes) +
                           ") holds the growth; the root (pid 4242) stayed bounded");
   EXPECT_EQ(status_of(v, kRoot, "anon_growth"), "eliminated") << describe(v);
   EXPECT_EQ(status_of(v, kChild, "anon_growth"), "confirmed") << describe(v);
@@ -447,8 +449,8 @@ TEST(Hypotheses, AShortLivedRootGetsOnlyChildGrowth) {
   Verdict v = diagnose(short_root_growing_child());
   ASSERT_FALSE(v.hypotheses.empty());
   EXPECT_EQ(v.hypotheses[0].pid, kRoot);
-  EXPECT_EQ(v.hypotheses[0].name, "child_growth");
-  EXPECT_EQ(v.hypotheses[0].status, "confirmed") << describe(v);
+  EXPECT_EQ(v.hypotheses[0].kind, HypothesisKind::kChildGrowth);
+  EXPECT_EQ(v.hypotheses[0].status, HypothesisStatus::kConfirmed) << describe(v);
   EXPECT_EQ(std::count_if(v.hypotheses.begin(), v.hypotheses.end(), [](const Hypothesis& h) { return h.pid == kRoot; }),
             1)
       << describe(v);
@@ -528,8 +530,8 @@ TEST(Hypotheses, GpuMemoryIsNeverMeasured) {
   for (const Case& c : all_cases()) {
     Verdict v = diagnose(c.build());
     for (const Hypothesis& h : v.hypotheses) {
-      if (h.name != "gpu_growth") continue;
-      EXPECT_EQ(h.status, "not_measured") << c.name;
+      if (h.kind != HypothesisKind::kGpuGrowth) continue;
+      EXPECT_EQ(h.status, HypothesisStatus::kNotMeasured) << c.name;
       EXPECT_TRUE(contains(h.evidence, "GPU memory is not sampled")) << c.name;
     }
   }
@@ -537,14 +539,16 @@ TEST(Hypotheses, GpuMemoryIsNeverMeasured) {
 
 TEST(Hypotheses, TooShortARunLeavesEveryHypothesisInconclusive) {
   Verdict v = diagnose(too_short());
-  ASSERT_EQ(v.hypotheses.size(), kHypothesisNames.size()) << describe(v);
-  for (size_t i = 0; i < kHypothesisNames.size(); ++i) {
+  ASSERT_EQ(v.hypotheses.size(), kHypothesisKinds.size()) << describe(v);
+  for (size_t i = 0; i < kHypothesisKinds.size(); ++i) {
     const Hypothesis& h = v.hypotheses[i];
-    EXPECT_EQ(h.name, kHypothesisNames[i]);
+    EXPECT_EQ(h.kind, kHypothesisKinds[i]);
     EXPECT_EQ(h.pid, kRoot);
-    EXPECT_EQ(h.status, h.name == "gpu_growth" ? "not_measured" : "inconclusive") << h.name;
-    if (h.name != "gpu_growth") {
-      EXPECT_TRUE(contains(h.evidence, "the run was too short to judge")) << h.name;
+    EXPECT_EQ(h.status,
+              h.kind == HypothesisKind::kGpuGrowth ? HypothesisStatus::kNotMeasured : HypothesisStatus::kInconclusive)
+        << to_string(h.kind);
+    if (h.kind != HypothesisKind::kGpuGrowth) {
+      EXPECT_TRUE(contains(h.evidence, "the run was too short to judge")) << to_string(h.kind);
     }
   }
 }
@@ -593,14 +597,15 @@ std::vector<Block> blocks_of(const Verdict& v) {
   std::vector<Block> blocks;
   for (const Hypothesis& h : v.hypotheses) {
     if (blocks.empty() || blocks.back().pid != h.pid) blocks.push_back({h.pid, {}});
-    blocks.back().names.push_back(h.name);
+    blocks.back().names.push_back(to_string(h.kind));
   }
   return blocks;
 }
 
 std::vector<std::string> names_without(std::string_view left_out) {
   std::vector<std::string> names;
-  for (std::string_view name : kHypothesisNames) {
+  for (HypothesisKind kind : kHypothesisKinds) {
+    std::string_view name = to_string(kind);
     if (name != left_out) names.emplace_back(name);
   }
   return names;
@@ -626,9 +631,10 @@ void check_shape(const Case& c, const Verdict& v) {
 void check_rows(const Case& c, const Verdict& v) {
   static const std::set<std::string> kStatuses = {"confirmed", "eliminated", "inconclusive", "not_measured"};
   for (const Hypothesis& h : v.hypotheses) {
-    EXPECT_TRUE(kStatuses.count(h.status)) << c.name << ": " << h.name << " " << h.status;
-    EXPECT_FALSE(h.statement.empty()) << c.name << ": " << h.name;
-    EXPECT_FALSE(h.evidence.empty()) << c.name << ": " << h.name;
+    EXPECT_TRUE(kStatuses.count(to_string(h.status)))
+        << c.name << ": " << to_string(h.kind) << " " << to_string(h.status);
+    EXPECT_FALSE(h.statement.empty()) << c.name << ": " << to_string(h.kind);
+    EXPECT_FALSE(h.evidence.empty()) << c.name << ": " << to_string(h.kind);
   }
 }
 
@@ -636,23 +642,28 @@ void check_rows(const Case& c, const Verdict& v) {
 // has its confirmed row.
 void check_findings_agree(const Case& c, const Verdict& v) {
   for (const Hypothesis& h : v.hypotheses) {
-    if (std::find(std::begin(kFindingKinds), std::end(kFindingKinds), h.name) == std::end(kFindingKinds)) continue;
-    const Finding* f = finding_of(v, h.pid, h.name);
-    EXPECT_EQ(h.status == "confirmed", f != nullptr) << c.name << ": pid " << h.pid << " " << h.name << "\n"
-                                                     << describe(v);
-    if (f && h.status == "confirmed") {
+    if (std::find(std::begin(kFindingKinds), std::end(kFindingKinds), to_string(h.kind)) == std::end(kFindingKinds))
+      continue;
+    const Finding* f = finding_of(v, h.pid, to_string(h.kind));
+    EXPECT_EQ(h.status == HypothesisStatus::kConfirmed, f != nullptr)
+        << c.name << ": pid " << h.pid << " " << to_string(h.kind) << "\n"
+        << describe(v);
+    if (f && h.status == HypothesisStatus::kConfirmed) {
       EXPECT_EQ(h.evidence, f->evidence) << c.name;
     }
   }
   for (const Finding& f : v.findings) {
-    if (std::find(std::begin(kFindingKinds), std::end(kFindingKinds), f.kind) == std::end(kFindingKinds)) continue;
-    EXPECT_EQ(status_of(v, f.pid, f.kind), "confirmed") << c.name << ": pid " << f.pid << " " << f.kind;
+    if (std::find(std::begin(kFindingKinds), std::end(kFindingKinds), to_string(f.kind)) == std::end(kFindingKinds))
+      continue;
+    EXPECT_EQ(status_of(v, f.pid, to_string(f.kind)), "confirmed")
+        << c.name << ": pid " << f.pid << " " << to_string(f.kind);
   }
 }
 
 void check_child_growth(const Case& c, const Verdict& v) {
-  bool child_leaks = std::any_of(v.findings.begin(), v.findings.end(),
-                                 [&](const Finding& f) { return f.severity == "leak" && f.pid != v.target.pid; });
+  bool child_leaks = std::any_of(v.findings.begin(), v.findings.end(), [&](const Finding& f) {
+    return f.severity == Severity::kLeak && f.pid != v.target.pid;
+  });
   EXPECT_EQ(status_of(v, v.target.pid, "child_growth") == "confirmed", child_leaks) << c.name << "\n" << describe(v);
 }
 

@@ -120,7 +120,7 @@ inline void add_system(analyze::RecordingData& data, double duration_s, uint64_t
   }
 }
 
-inline std::vector<model::Finding> findings_of(const model::Verdict& v, const std::string& kind) {
+inline std::vector<model::Finding> findings_of(const model::Verdict& v, model::FindingKind kind) {
   std::vector<model::Finding> out;
   std::copy_if(v.findings.begin(), v.findings.end(), std::back_inserter(out),
                [&](const model::Finding& f) { return f.kind == kind; });
@@ -130,7 +130,7 @@ inline std::vector<model::Finding> findings_of(const model::Verdict& v, const st
 inline std::vector<model::Finding> leaks_of(const model::Verdict& v) {
   std::vector<model::Finding> out;
   std::copy_if(v.findings.begin(), v.findings.end(), std::back_inserter(out),
-               [](const model::Finding& f) { return f.severity == "leak"; });
+               [](const model::Finding& f) { return f.severity == Severity::kLeak; });
   return out;
 }
 

@@ -79,7 +79,7 @@ TEST(VerdictJson, HeapTraceSummaryFields) {
   model::HeapSummary heap;
   heap.pid = 4243;
   heap.ppid = 4242;
-  heap.ended = "exit";
+  heap.ended = StreamEnd::kExit;
   heap.allocations = 1000;
   heap.frees = 900;
   heap.allocated_bytes = 64000;
@@ -145,11 +145,11 @@ TEST(VerdictJson, FindingKeysAreExact) {
 
 TEST(VerdictJson, CountFindingsHaveNoByteRate) {
   Finding f;
-  f.kind = "fd_growth";
-  f.severity = "leak";
+  f.kind = FindingKind::kFdGrowth;
+  f.severity = Severity::kLeak;
   f.pid = 77;
-  f.unit = "fds";
-  f.series = "fds";
+  f.unit = Unit::kFds;
+  f.series = Series::kFds;
   f.rate_per_s = 40;
   Verdict v;
   v.findings.push_back(f);
@@ -164,13 +164,14 @@ TEST(VerdictJson, CountFindingsHaveNoByteRate) {
 
 TEST(VerdictJson, SitesAndHypothesesUseTheDesignNames) {
   Finding f;
-  f.kind = "heap_growth";
-  f.severity = "leak";
-  f.unit = "bytes";
+  f.kind = FindingKind::kHeapGrowth;
+  f.severity = Severity::kLeak;
+  f.unit = Unit::kBytes;
   f.sites.push_back({"keep_history", "child_leaker.cpp", 9, 1000, 2.5, {"keep_history", "main"}, 0, {}});
   Verdict v;
   v.findings.push_back(f);
-  v.hypotheses.push_back({"heap_growth", 42, "inconclusive", "the malloc heap grows", "no eviction seen"});
+  v.hypotheses.push_back(
+      {HypothesisKind::kHeapGrowth, 42, HypothesisStatus::kInconclusive, "the malloc heap grows", "no eviction seen"});
   Json j = model::to_json(v);
   EXPECT_EQ(keys_of(j["findings"][0]["sites"][0]),
             (std::vector<std::string>{"function", "file", "line", "live_bytes", "growth_bytes_per_s",
@@ -241,7 +242,7 @@ TEST(VerdictText, UnmatchedFreesAreSaid) {
   model::Verdict verdict = child_leaker_verdict();
   model::HeapSummary heap;
   heap.pid = 4243;
-  heap.ended = "exit";
+  heap.ended = StreamEnd::kExit;
   heap.allocations = 10;
   heap.frees = 9;
   heap.unmatched_frees = 3;
@@ -272,10 +273,10 @@ TEST(VerdictText, AWideBoundedTreeIsSummarised) {
     p.peak_rss_bytes = (pid == 1049 ? 900u : 10u + static_cast<uint64_t>(pid % 7)) << 20;
     v.processes.push_back(p);
     Finding f;
-    f.kind = "no_growth";
-    f.severity = "info";
+    f.kind = FindingKind::kNoGrowth;
+    f.severity = Severity::kInfo;
     f.pid = pid;
-    f.unit = "bytes";
+    f.unit = Unit::kBytes;
     f.confidence = 0.99;
     f.evidence = fmt::format("RSS of {} stayed bounded", pid);
     v.findings.push_back(f);
@@ -287,7 +288,8 @@ TEST(VerdictText, AWideBoundedTreeIsSummarised) {
                        "  ... and 49 more processes bounded\n"))
       << text;
   EXPECT_FALSE(contains(text, "RSS of 1001 stayed")) << text;
-  v.hypotheses.push_back({"fd_growth", 1000, "eliminated", "file descriptors leak", "open fds stayed at 5"});
+  v.hypotheses.push_back({HypothesisKind::kFdGrowth, 1000, HypothesisStatus::kEliminated, "file descriptors leak",
+                          "open fds stayed at 5"});
   text = report::render_verdict_text(v);
   EXPECT_TRUE(contains(text,
                        "\nNothing confirmed:\n  no_growth pid 1000: RSS of 1000 stayed bounded\n"
@@ -353,9 +355,9 @@ TEST(VerdictText, NoStepNamesPidZero) {
   Verdict v = analyze::diagnose(data);
   ASSERT_EQ(v.target.pid, 0);
   Finding anon;
-  anon.kind = "anon_growth";
-  anon.severity = "leak";
-  anon.unit = "bytes";
+  anon.kind = FindingKind::kAnonGrowth;
+  anon.severity = Severity::kLeak;
+  anon.unit = Unit::kBytes;
   anon.rate_per_s = 1 << 20;
   Verdict anon_leak = v;
   anon_leak.findings = {anon};
@@ -376,16 +378,16 @@ TEST(VerdictText, CountLeaksGetTheirOwnNextStep) {
   v.processes[0].command = "./server";
   v.processes[0].still_running = true;
   Finding fds;
-  fds.kind = "fd_growth";
-  fds.severity = "leak";
+  fds.kind = FindingKind::kFdGrowth;
+  fds.severity = Severity::kLeak;
   fds.pid = 77;
-  fds.unit = "fds";
+  fds.unit = Unit::kFds;
   fds.rate_per_s = 40;
   fds.confidence = 0.995;
   fds.evidence = "open fds rose";
   Finding threads = fds;
-  threads.kind = "thread_growth";
-  threads.unit = "threads";
+  threads.kind = FindingKind::kThreadGrowth;
+  threads.unit = Unit::kThreads;
   threads.rate_per_s = 8;
   v.findings = {fds, threads};
   std::string text = report::render_verdict_text(v);
@@ -414,16 +416,16 @@ TEST(VerdictText, EscapeSequencesFromTheTargetAreShownNotSent) {
   v.target.command = {"./app\x1b[31m", "--flag"};
   for (model::ProcessSummary& p : v.processes) p.command = "\x1b]0;pwned\x07\x1b[2J" + p.command;
   Finding& leak = v.findings.front();
-  ASSERT_EQ(leak.severity, "leak");
+  ASSERT_EQ(leak.severity, Severity::kLeak);
   leak.evidence += "; fastest-growing site: grow\x1b[31m";
   for (model::Hypothesis& h : v.hypotheses) {
-    if (h.status == "confirmed") h.evidence += "; site grow\x1b[31m";
+    if (h.status == HypothesisStatus::kConfirmed) h.evidence += "; site grow\x1b[31m";
   }
   leak.sites.push_back(
       {"grow\x1b[31m", "/src/\x1b[2Jleak.cpp", 9, 4 << 20, 1 << 20, {"grow\x1b[31m", "main\x1b[0m"}, 0, {}});
   model::HeapSummary heap;
   heap.pid = 4243;
-  heap.ended = "exit";
+  heap.ended = StreamEnd::kExit;
   model::HeapSiteSummary site;
   site.function = "keep\x1b[31m";
   site.file = "/src/k\x1b[2J.cpp";
@@ -456,7 +458,7 @@ Verdict stripped_trace_verdict() {
   Verdict v;
   model::HeapSummary heap;
   heap.pid = 42;
-  heap.ended = "exit";
+  heap.ended = StreamEnd::kExit;
   model::HeapSiteSummary runtime;  // every frame the runtime's: shown as the site
   runtime.function = "libstdc++.so.6+0xa57b9";
   runtime.final_live_bytes = 2 << 20;
@@ -504,13 +506,13 @@ TEST(VerdictText, NoHintForFramesTheTextDoesNotShow) {
 TEST(VerdictText, MemAvailableProjection) {
   Verdict v;
   Finding f;
-  f.kind = "shmem_growth";
-  f.severity = "leak";
+  f.kind = FindingKind::kShmemGrowth;
+  f.severity = Severity::kLeak;
   f.pid = 5;
-  f.unit = "bytes";
+  f.unit = Unit::kBytes;
   f.rate_per_s = 1 << 20;
   f.time_to_limit_s = 7200;
-  f.limit_name = "MemAvailable";
+  f.limit = LimitKind::kMemAvailable;
   f.limit_bytes = uint64_t{12} << 30;
   v.findings.push_back(f);
   std::string text = report::render_verdict_text(v);

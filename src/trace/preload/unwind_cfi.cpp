@@ -263,11 +263,14 @@ FrameRule compute_frame_rule(uintptr_t pc) noexcept {
   }
   const ObjectRange object{reinterpret_cast<uintptr_t>(found.dlfo_map_start),
                            reinterpret_cast<uintptr_t>(found.dlfo_map_end)};
+  return frame_rule_from_tables(reinterpret_cast<uintptr_t>(found.dlfo_eh_frame), object, pc);
+}
+
+FrameRule frame_rule_from_tables(uintptr_t eh_frame_hdr, const ObjectRange& object, uintptr_t pc) noexcept {
   uintptr_t fde_address = 0;
   Fde fde;
   Cie cie;
-  if (!find_fde_address(reinterpret_cast<uintptr_t>(found.dlfo_eh_frame), pc, object, &fde_address) ||
-      !parse_fde(fde_address, object, &fde, &cie)) {
+  if (!find_fde_address(eh_frame_hdr, pc, object, &fde_address) || !parse_fde(fde_address, object, &fde, &cie)) {
     return FrameRule{};
   }
   // The table only says where the nearest FDE below pc starts; pc may lie in a gap after it.

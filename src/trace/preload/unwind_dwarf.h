@@ -127,4 +127,9 @@ struct Fde {
 // reduces the resulting row to a FrameRule; can_unwind is false for anything not modelled.
 FrameRule evaluate_cfa_program(const Cie& cie, const Fde& fde, const ObjectRange& object, uintptr_t pc) noexcept;
 
+// The rule for pc from the .eh_frame_hdr at eh_frame_hdr, reading nothing outside object: what
+// compute_frame_rule does once _dl_find_object has found the object. Apart so that the CFI fuzz
+// target (tests/fuzz/cfi_fuzz_input.cpp) can hand it arbitrary bytes as an object.
+FrameRule frame_rule_from_tables(uintptr_t eh_frame_hdr, const ObjectRange& object, uintptr_t pc) noexcept;
+
 }  // namespace memdx::trace::unwind_detail
