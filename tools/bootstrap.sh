@@ -14,10 +14,10 @@ MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev n
 # util-linux: setpriv. rustc builds the Rust program of the site tests (tests/trace_integration);
 # binutils' objcopy, readelf and addr2line make and check the stripped programs there.
 # heaptrack: the peer memdx's counts and peak are compared with (tests/trace_integration).
-# clang-format: the formatting gate (tools/check-format.sh).
+# clang-format and clang-tidy: the formatting and lint gates (tools/check-format.sh, check-tidy.sh).
 MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev chromium
                      default-jdk-headless nodejs python3 perl sqlite3 git bash coreutils mawk make gcc
-                     tmux util-linux rustc binutils heaptrack clang-format)
+                     tmux util-linux rustc binutils heaptrack clang-format clang-tidy)
 
 memdx_say() { printf 'memdx: %s\n' "$*" >&2; }
 

@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "model/format.h"
 #include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "store/recording_reader.h"
@@ -17,9 +18,7 @@ bool still_the_same(const proc::ProcFs& fs, const model::ProcessSummary& p) {
   auto cmdline = fs.read_pid_file(p.pid, "cmdline");
   if (!cmdline.ok()) return false;
   std::vector<std::string> argv = proc::parse_cmdline(*cmdline);
-  std::string line;
-  for (const std::string& arg : argv) line += (line.empty() ? "" : " ") + arg;
-  return !argv.empty() && line == p.command;
+  return !argv.empty() && model::joined(argv) == p.command;
 }
 
 // The recording knows which processes it did not see exit; a recording analysed later may name

@@ -10,8 +10,9 @@
 
 #include "analyze/hypotheses.h"
 #include "analyze/wording.h"
-#include "model/units.h"
+#include "model/format.h"
 #include "store/recording_reader.h"
+#include "store/schema.h"
 
 namespace memdx::analyze {
 namespace {
@@ -391,12 +392,6 @@ void add_retention(const ProcessContext& c, ProcessFindings& out) {
   out.findings.push_back(std::move(f));
 }
 
-std::string joined(const std::vector<std::string>& parts, const char* separator) {
-  std::string text;
-  for (const std::string& part : parts) text += (text.empty() ? "" : separator) + part;
-  return text;
-}
-
 Finding no_growth(const ProcessContext& c, const std::vector<std::string>& not_judged) {
   Peaks p = peaks_of(c.samples);
   Finding f;
@@ -414,7 +409,7 @@ Finding no_growth(const ProcessContext& c, const std::vector<std::string>& not_j
                           : fmt::format("between {} and {}", model::format_bytes(p.rss_min_bytes),
                                         model::format_bytes(p.rss_max_bytes));
   f.evidence = fmt::format("RSS stayed {} over {}; no series grew", range, span_text(span_s));
-  if (!not_judged.empty()) f.evidence += " (not judged: " + joined(not_judged, "; ") + ")";
+  if (!not_judged.empty()) f.evidence += " (not judged: " + model::joined(not_judged, "; ") + ")";
   return f;
 }
 
@@ -499,7 +494,7 @@ model::ProcessSummary summary_of(const ProcessRecord& p, const std::vector<Proce
   model::ProcessSummary s;
   s.pid = p.pid;
   s.ppid = p.ppid;
-  s.command = joined(p.command, " ");
+  s.command = model::joined(p.command, " ");
   s.exit_code = p.exit_code;
   s.exit_signal = p.exit_signal;
   s.first_seen_s = seconds_of(p.first_seen_ms);
@@ -631,9 +626,9 @@ RecordingData open_recording(std::shared_ptr<const store::RecordingReader> recor
   data.meta = recording->meta();
   data.processes = recording->processes();
   data.system_samples = recording->system_samples();
-  if (auto pid = integer_meta<pid_t>(*recording, "root_pid")) data.root_pid = *pid;
-  data.monotonic_origin_ns = integer_meta<int64_t>(*recording, "monotonic_origin_ns");
-  data.load_samples = [recording](pid_t pid) { return recording->samples(pid); };
+  if (auto pid = integer_meta<pid_t>(*recording, store::meta_key::kRootPid)) data.root_pid = *pid;
+  data.monotonic_origin_ns = integer_meta<int64_t>(*recording, store::meta_key::kMonotonicOriginNs);
+  data.load_samples = [recording = std::move(recording)](pid_t pid) { return recording->samples(pid); };
   return data;
 }
 
@@ -643,8 +638,8 @@ RecordingData load_recording(const store::RecordingReader& recording) {
   data.processes = recording.processes();
   for (const ProcessRecord& p : data.processes) data.samples[p.pid] = recording.samples(p.pid);
   data.system_samples = recording.system_samples();
-  if (auto pid = integer_meta<pid_t>(recording, "root_pid")) data.root_pid = *pid;
-  data.monotonic_origin_ns = integer_meta<int64_t>(recording, "monotonic_origin_ns");
+  if (auto pid = integer_meta<pid_t>(recording, store::meta_key::kRootPid)) data.root_pid = *pid;
+  data.monotonic_origin_ns = integer_meta<int64_t>(recording, store::meta_key::kMonotonicOriginNs);
   return data;
 }
 

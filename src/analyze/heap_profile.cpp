@@ -14,6 +14,8 @@
 #include <queue>
 #include <utility>
 
+#include "proc/unique_fd.h"
+
 namespace memdx::analyze {
 namespace wire = trace::wire;
 
@@ -309,20 +311,15 @@ constexpr uint32_t kPiece = 1u << 31;
 class SpillFile {
  public:
   SpillFile() = default;
-  ~SpillFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  SpillFile(const SpillFile&) = delete;
-  SpillFile& operator=(const SpillFile&) = delete;
 
   // Where `bytes` were written, or nullopt when they could not be (no temporary directory, disk
   // full): the caller keeps them in memory instead.
   std::optional<uint64_t> append(std::span<const uint8_t> bytes) {
-    if (fd_ < 0 && !open()) return std::nullopt;
+    if (!fd_.valid() && !open()) return std::nullopt;
     uint64_t offset = size_;
     size_t done = 0;
     while (done < bytes.size()) {
-      ssize_t wrote = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+      ssize_t wrote = ::pwrite(fd_.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
       if (wrote < 0 && errno == EINTR) continue;
       if (wrote <= 0) return std::nullopt;
       done += static_cast<size_t>(wrote);
@@ -334,7 +331,7 @@ class SpillFile {
     into.resize(bytes);
     size_t done = 0;
     while (done < bytes) {
-      ssize_t got = ::pread(fd_, into.data() + done, bytes - done, static_cast<off_t>(offset + done));
+      ssize_t got = ::pread(fd_.get(), into.data() + done, bytes - done, static_cast<off_t>(offset + done));
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) throw TraceFormatError("the temporary file of the exact heap replay could not be read back");
       done += static_cast<size_t>(got);
@@ -346,12 +343,12 @@ class SpillFile {
     const char* tmpdir = std::getenv("TMPDIR");
     for (const char* directory : {tmpdir, "/tmp"}) {
       if (directory == nullptr || *directory == 0) continue;
-      fd_ = ::open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-      if (fd_ >= 0) return true;
+      fd_.reset(::open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+      if (fd_.valid()) return true;
     }
     return false;
   }
-  int fd_ = -1;
+  proc::UniqueFd fd_;
   uint64_t size_ = 0;
 };
 

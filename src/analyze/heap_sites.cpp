@@ -11,7 +11,7 @@
 #include "analyze/hypotheses.h"
 #include "analyze/trend.h"
 #include "analyze/wording.h"
-#include "model/units.h"
+#include "model/format.h"
 
 #include <fmt/format.h>
 
@@ -634,6 +634,7 @@ std::vector<model::HeapSitePath> path_summaries(const HeapSite& site, const Live
     lead([&](size_t i) { return static_cast<double>(site.paths[i].stats.temporary_allocations); });
   }
   std::vector<model::HeapSitePath> out;
+  out.reserve(chosen.size());
   for (size_t i : chosen) out.push_back(path_summary(site.paths[i], growth[i], symbolizer));
   return out;
 }
@@ -677,6 +678,7 @@ std::vector<model::HeapSiteSummary> summaries(const std::vector<HeapSite>& sites
            std::tie(b->stats.live_bytes, b->stats.live_at_peak_bytes, b->stats.allocated_bytes);
   });
   std::vector<model::HeapSiteSummary> out;
+  out.reserve(ordered.size());
   for (const HeapSite* site : ordered) out.push_back(site_summary(*site, series, options.all_paths, symbolizer));
   return out;
 }
@@ -740,11 +742,6 @@ std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites, Symbo
   return out;
 }
 
-std::string site_place(const model::Site& site) {
-  std::string place = model::source_place(site.file, site.line);
-  return place.empty() ? site.function : fmt::format("{} ({})", site.function, place);
-}
-
 // A stream that closed without its end record looks like a kill; when the recording saw the
 // process exit with a code, its trace was lost instead (its connection closed while it ran on),
 // and the report must say so rather than blame a signal.
@@ -800,9 +797,9 @@ void confirm_growth_by_sites(model::Verdict& verdict, pid_t pid, ImageSites& ima
   f.evidence = fmt::format(
       "the live bytes allocated at {} rose from {} to {} over {} (Theil-Sen slope {}, Mann-Kendall {}), while the "
       "whole heap swung between {} and {} and hid it",
-      site_place(place), level_text(f.start_level, Unit::kBytes), level_text(f.end_level, Unit::kBytes),
-      span_text(span_s), rate_text(f.rate_per_s, Unit::kBytes), p_text(fastest->trend.p_value),
-      model::format_bytes(low == UINT64_MAX ? 0 : low), model::format_bytes(high));
+      model::site_label(place.function, place.file, place.line), level_text(f.start_level, Unit::kBytes),
+      level_text(f.end_level, Unit::kBytes), span_text(span_s), rate_text(f.rate_per_s, Unit::kBytes),
+      p_text(fastest->trend.p_value), model::format_bytes(low == UINT64_MAX ? 0 : low), model::format_bytes(high));
   f.sites = finding_sites(image.heap, image.symbolizer);
   std::erase_if(verdict.findings, [&](const model::Finding& other) {
     return other.pid == pid && other.kind == model::FindingKind::kNoGrowth;
@@ -858,7 +855,8 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, const Si
     if (finding.sites.empty()) continue;
     const model::Site& top = finding.sites.front();
     finding.evidence += fmt::format("; fastest-growing site: {} (+{}/s, {} live at the peak, {} at the end)",
-                                    site_place(top), model::format_bytes(static_cast<uint64_t>(top.growth_bytes_per_s)),
+                                    model::site_label(top.function, top.file, top.line),
+                                    model::format_bytes(static_cast<uint64_t>(top.growth_bytes_per_s)),
                                     model::format_bytes(top.live_at_peak_bytes), model::format_bytes(top.live_bytes));
   }
   refresh_confirmed_evidence(verdict);

@@ -7,7 +7,7 @@
 
 #include "analyze/diagnose.h"
 #include "analyze/wording.h"
-#include "model/units.h"
+#include "model/format.h"
 
 namespace memdx::analyze {
 namespace {
@@ -321,6 +321,7 @@ Hypothesis child_growth_hypothesis(const TreeObservations& tree, const std::vect
 
 std::vector<Hypothesis> unjudged_hypotheses(pid_t root_pid, const std::string& why) {
   std::vector<Hypothesis> out;
+  out.reserve(kHypothesisKinds.size());
   for (HypothesisKind kind : kHypothesisKinds) {
     out.push_back(kind == HypothesisKind::kGpuGrowth ? gpu_growth(root_pid) : make(kind, root_pid, kInconclusive, why));
   }

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "model/units.h"
+#include "model/format.h"
 
 namespace memdx::analyze {
 namespace {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <utility>
 
 #include "analyze/demangle.h"
 #include "analyze/heap_sites.h"
@@ -176,7 +177,7 @@ Suppressions Suppressions::parse(std::string_view text, const std::string& origi
       case Stage::kFrames:
         if (line == "}") {
           if (block.frames.empty()) fail(number, fmt::format("block '{}' has no frame lines", block_name));
-          if (block_kept) out.rules_.push_back(std::move(block));
+          if (block_kept) out.rules_.push_back(std::exchange(block, Rule{}));
           stage = Stage::kOutside;
         } else if (line.rfind("match-leak-kinds:", 0) == 0 && block.frames.empty()) {
           // Which of valgrind's leak kinds it hides: memdx's "live at the end" is all of them.

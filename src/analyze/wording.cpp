@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "model/units.h"
+#include "model/format.h"
 
 namespace memdx::analyze {
 

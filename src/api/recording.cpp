@@ -14,6 +14,7 @@
 #include "record/meta.h"
 #include "record/session.h"
 #include "store/recording_writer.h"
+#include "store/schema.h"
 
 namespace memdx {
 
@@ -95,7 +96,7 @@ Recording Recording::start(pid_t pid, const std::string& path, const RecordOptio
   try {
     state->writer.emplace(
         store::RecordingWriter::create(path, record::make_meta(fs, "watch", command, options.interval_ms, pid)));
-    state->writer->put_meta("root_pid", static_cast<int64_t>(pid));
+    state->writer->put_meta(store::meta_key::kRootPid, static_cast<int64_t>(pid));
   } catch (const store::StoreError& e) {
     api::throw_store_error(e);
   }

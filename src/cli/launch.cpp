@@ -57,9 +57,11 @@ std::optional<ResolvedCommand> resolve_or_say(const std::vector<std::string>& co
 pid_t spawn_target(const std::string& path, const std::vector<std::string>& command,
                    const std::vector<std::string>& environment) {
   std::vector<char*> envp;
+  envp.reserve(environment.size() + 1);
   for (const auto& entry : environment) envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
   std::vector<char*> argv;
+  argv.reserve(command.size() + 1);
   for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   posix_spawnattr_t attr;

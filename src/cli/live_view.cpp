@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "model/units.h"
+#include "model/format.h"
 
 namespace memdx::cli {
 namespace {
@@ -67,6 +67,7 @@ std::string LiveView::render(const record::TickStatus& status) {
                   static_cast<double>(status.t_ms) / 1000.0, status.processes_alive,
                   status.processes_alive == 1 ? "" : "es", status.processes_seen, model::format_bytes(total_pss));
   std::vector<const model::ProcessSample*> busiest;
+  busiest.reserve(samples.size());
   for (const auto& s : samples) busiest.push_back(&s);
   std::sort(busiest.begin(), busiest.end(), [](auto* a, auto* b) { return a->rss_bytes > b->rss_bytes; });
   for (size_t i = 0; i < busiest.size() && i < 5; ++i) {

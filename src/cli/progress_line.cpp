@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "model/units.h"
+#include "model/format.h"
 
 namespace memdx::cli {
 

@@ -24,6 +24,7 @@
 #include "cli/launch.h"
 #include "cli/live_view.h"
 #include "cli/progress_line.h"
+#include "model/format.h"
 #include "model/json_text.h"
 #include "model/terminal_text.h"
 #include "proc/process_files.h"
@@ -33,6 +34,7 @@
 #include "report/verdict_text.h"
 #include "store/recording_reader.h"
 #include "store/recording_writer.h"
+#include "store/schema.h"
 #include "store/store_error.h"
 #include "trace/format/chunk.h"
 
@@ -274,8 +276,7 @@ std::string some_processes(const std::vector<model::ProcessRecord>& processes) {
   constexpr size_t kNamed = 3;
   std::string out;
   for (size_t i = 0; i < processes.size() && i < kNamed; ++i) {
-    std::string command;
-    for (const std::string& arg : processes[i].command) command += (command.empty() ? "" : " ") + arg;
+    std::string command = model::joined(processes[i].command);
     if (command.size() > 60) command = model::shorten(command, 60);
     out += fmt::format("{}pid {} ({})", i == 0 ? "" : ", ", processes[i].pid, model::terminal_safe(command));
   }
@@ -302,8 +303,8 @@ void store_refusals(const TraceReceived& trace, store::RecordingWriter& writer) 
   for (const record::RefusedPeer& peer : trace.refused) {
     list.push_back({{"pid", peer.pid}, {"uid", peer.uid}, {"reason", record::refusal_text(peer.reason)}});
   }
-  writer.put_meta("trace_refused_connections", static_cast<int64_t>(trace.refused_count));
-  writer.put_meta("trace_refused", list.dump());
+  writer.put_meta(store::meta_key::kTraceRefusedConnections, static_cast<int64_t>(trace.refused_count));
+  writer.put_meta(store::meta_key::kTraceRefused, list.dump());
 }
 
 // The root exited while processes it started (daemons, background jobs) still run: said once,
@@ -359,7 +360,7 @@ std::optional<RecordOutcome> record_tree(const RecordRequest& request,
       std::remove(request.out_path.c_str());
       return std::nullopt;
     }
-    writer->put_meta("root_pid", static_cast<int64_t>(root));
+    writer->put_meta(store::meta_key::kRootPid, static_cast<int64_t>(root));
 
     proc::ProcFs fs;
     if (!request.root_is_child && !request.quiet) {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cli/errors.h"
+#include "model/format.h"
 #include "model/terminal_text.h"
 #include "proc/kv.h"
 #include "proc/process_files.h"
@@ -39,12 +40,6 @@ std::set<pid_t> self_and_ancestors(const proc::ProcFs& fs) {
     pid = stat->ppid;
   }
   return pids;
-}
-
-std::string joined(const std::vector<std::string>& args) {
-  std::string line;
-  for (const auto& arg : args) line += (line.empty() ? "" : " ") + arg;
-  return line;
 }
 
 pid_t parse_pid(const proc::ProcFs& fs, const std::string& argument) {
@@ -82,7 +77,7 @@ std::vector<TargetMatch> resolve_target(const proc::ProcFs& fs, const std::strin
     bool exact = name == argument;
     if (pid == ::getpid() || (excluded.count(pid) != 0 && !exact)) continue;
     auto cmdline = fs.read_pid_file(pid, "cmdline");
-    std::string command = cmdline.ok() ? joined(proc::parse_cmdline(*cmdline)) : std::string();
+    std::string command = cmdline.ok() ? model::joined(proc::parse_cmdline(*cmdline)) : std::string();
     if (exact || (!command.empty() && command.find(argument) != std::string::npos)) {
       matches.push_back({pid, command.empty() ? "[" + name + "]" : command});
     }

@@ -9,8 +9,8 @@
 #include "cli/errors.h"
 #include "cli/launch.h"
 #include "cli/recording_common.h"
+#include "model/format.h"
 #include "model/terminal_text.h"
-#include "model/units.h"
 #include "proc/procfs.h"
 #include "record/meta.h"
 

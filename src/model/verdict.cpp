@@ -214,11 +214,6 @@ Unit unit_of(Series series) {
   }
 }
 
-std::string source_place(const std::string& file, int line) {
-  if (file.empty()) return "";
-  return file.substr(file.rfind('/') + 1) + ":" + std::to_string(line);
-}
-
 }  // namespace memdx::model
 
 namespace memdx {

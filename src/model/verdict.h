@@ -15,6 +15,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "memdx/verdict.h"
+#include "model/format.h"
 
 namespace memdx::model {
 
@@ -53,10 +54,6 @@ std::optional<FindingKind> finding_kind_of(HypothesisKind kind);
 
 // The unit a series counts in: bytes, fds or threads.
 Unit unit_of(Series series);
-
-// Where a site's code is, as a reader scans it: "telemetry.cpp:42" (the file's base name), or ""
-// without debug information.
-std::string source_place(const std::string& file, int line);
 
 }  // namespace memdx::model
 

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <utility>
 
 namespace memdx::proc {
 
@@ -14,25 +13,11 @@ std::optional<KeptFile> KeptFile::open(const std::string& path) {
   return KeptFile(fd);
 }
 
-KeptFile::KeptFile(KeptFile&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-
-KeptFile& KeptFile::operator=(KeptFile&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
-  }
-  return *this;
-}
-
-KeptFile::~KeptFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 bool KeptFile::read(std::string& out, int* error) const {
   out.clear();
   char chunk[4096];
   for (off_t offset = 0;;) {
-    ssize_t n = ::pread(fd_, chunk, sizeof(chunk), offset);
+    ssize_t n = ::pread(fd_.get(), chunk, sizeof(chunk), offset);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (error) *error = errno;

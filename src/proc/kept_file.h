@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "proc/unique_fd.h"
+
 namespace memdx::proc {
 
 class KeptFile {
@@ -13,19 +15,13 @@ class KeptFile {
   // nullopt when it cannot be opened (gone, no access, or out of file descriptors).
   static std::optional<KeptFile> open(const std::string& path);
 
-  KeptFile(KeptFile&& other) noexcept;
-  KeptFile& operator=(KeptFile&& other) noexcept;
-  KeptFile(const KeptFile&) = delete;
-  KeptFile& operator=(const KeptFile&) = delete;
-  ~KeptFile();
-
   // Reads the whole file into `out`; false when it cannot be read any more, with the reason in
   // `*error` when given (ESRCH: the process it was opened for has been reaped).
   bool read(std::string& out, int* error = nullptr) const;
 
  private:
   explicit KeptFile(int fd) : fd_(fd) {}
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 }  // namespace memdx::proc

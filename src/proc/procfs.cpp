@@ -13,24 +13,10 @@
 #include "proc/cgroup_files.h"
 #include "proc/kv.h"
 #include "proc/process_files.h"
+#include "proc/unique_fd.h"
 
 namespace memdx::proc {
 namespace {
-
-// Owns a file descriptor; closed on every path out.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 struct DirCloser {
   void operator()(DIR* dir) const { ::closedir(dir); }

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "record/process_tree.h"
+#include "store/schema.h"
 #include "store/store_error.h"
 
 namespace memdx::record {
@@ -120,7 +121,7 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
   const Clock::time_point start = Clock::now();
   // The samples' t_ms count from here; the heap tracer stamps its markers with CLOCK_MONOTONIC
   // (steady_clock's clock on Linux): this origin puts both on one time axis.
-  writer.put_meta("monotonic_origin_ns",
+  writer.put_meta(store::meta_key::kMonotonicOriginNs,
                   std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
   SessionResult result;
   int interrupts = 0;

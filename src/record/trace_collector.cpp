@@ -28,6 +28,7 @@
 
 #include "proc/process_files.h"
 #include "proc/procfs.h"
+#include "proc/unique_fd.h"
 #include "trace/format/chunk.h"
 #include "trace/format/wire.h"
 
@@ -47,24 +48,7 @@ constexpr int kZstdLevel = 1;
 // After finish(): how long a quiet, still-open connection is waited for at most.
 constexpr auto kQuietStream = std::chrono::milliseconds(500);
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using proc::UniqueFd;
 
 // The directory the socket lives in: the user's runtime directory when it is theirs alone, else
 // $TMPDIR or /tmp. The socket's path must fit in sockaddr_un.
@@ -107,8 +91,8 @@ std::string hex(const uint8_t* bytes, size_t count) {
   return out;
 }
 
-Fd listen_at(const std::string& path) {
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+UniqueFd listen_at(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0)
     throw std::runtime_error(fmt::format("cannot create the tracer's socket: {}", std::strerror(errno)));
   sockaddr_un address{};
@@ -149,7 +133,7 @@ bool same_key(const uint8_t* a, const uint8_t* b) {
 
 // One connection: first its secret, then its stream.
 struct Connection {
-  Fd fd;
+  UniqueFd fd;
   pid_t pid = 0;
   uid_t uid = 0;
   uint32_t stream = 0;  // 0 until the secret checked out
@@ -161,9 +145,9 @@ struct TraceCollector::State {
   CollectorAddress address;
   std::string directory;
   std::array<uint8_t, trace::wire::kKeyBytes> key{};
-  Fd listener;
-  Fd wake;     // eventfd: finish() was called
-  Fd reserve;  // a descriptor given up when memdx runs out of them (drop_one_waiting)
+  UniqueFd listener;
+  UniqueFd wake;     // eventfd: finish() was called
+  UniqueFd reserve;  // a descriptor given up when memdx runs out of them (drop_one_waiting)
   std::thread thread;
   Clock::time_point started = Clock::now();
 
@@ -187,7 +171,7 @@ struct TraceCollector::State {
   bool finished = false;
 
   ~State() {
-    listener = Fd();
+    listener = UniqueFd();
     if (!address.socket_path.empty()) ::unlink(address.socket_path.c_str());
     if (!directory.empty()) ::rmdir(directory.c_str());
   }
@@ -213,13 +197,13 @@ void TraceCollector::State::add_frame_header(uint32_t stream, uint32_t bytes, si
 // accept it and close it at once: that process runs on untraced, and the count says so.
 bool TraceCollector::State::drop_one_waiting() {
   if (reserve.get() < 0) return false;
-  reserve = Fd();
+  reserve = UniqueFd();
   int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
   if (fd >= 0) {
     ::close(fd);
     dropped.fetch_add(1, std::memory_order_relaxed);
   }
-  reserve = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  reserve = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   return fd >= 0;
 }
 
@@ -237,7 +221,7 @@ void TraceCollector::State::accept_all() {
       return;
     }
     Connection connection;
-    connection.fd = Fd(fd);
+    connection.fd = UniqueFd(fd);
     ucred peer{};
     socklen_t length = sizeof(peer);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
@@ -367,8 +351,8 @@ std::unique_ptr<TraceCollector> TraceCollector::start() {
   state->address.key_hex = hex(state->key.data(), state->key.size());
   state->address.collector_pid = ::getpid();
   state->listener = listen_at(state->address.socket_path);
-  state->wake = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  state->reserve = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  state->wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  state->reserve = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   state->zstd = ZSTD_createCCtx();
   if (state->wake.get() < 0 || !state->zstd) throw std::runtime_error("cannot start the tracer's collector");
   State* raw_state = state.get();

@@ -98,7 +98,8 @@ std::string render_folded(const analyze::HeapTrace& trace, FoldedMetric metric,
       std::string stack = folded_stack(frames == profile.stacks.end() ? kNoFrames : frames->second,
                                        analyze::stack_seq(profile, stack_id), symbolizer);
       if (stack.empty()) stack = "(no stack)";
-      bytes_by_folded_stack[root.empty() ? stack : root + ";" + stack] += value;
+      if (!root.empty()) stack.insert(0, root + ";");
+      bytes_by_folded_stack[stack] += value;
     }
   }
   std::string text;

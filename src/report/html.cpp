@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "analyze/wording.h"
-#include "model/units.h"
+#include "model/format.h"
 #include "report/html_assets.h"
 #include "report/html_data.h"
 #include "report/verdict_text.h"
@@ -57,18 +57,8 @@ std::string escaped(std::string_view text) {
   return out;
 }
 
-std::string joined(const std::vector<std::string>& words) {
-  std::string out;
-  for (const std::string& w : words) out += (out.empty() ? "" : " ") + w;
-  return out;
-}
-
-std::string bytes_text(uint64_t value) {
-  return model::format_bytes(value);
-}
-
 std::string optional_bytes(const std::optional<uint64_t>& value) {
-  return value ? bytes_text(*value) : std::string("&ndash;");
+  return value ? model::format_bytes(*value) : std::string("&ndash;");
 }
 
 std::string exit_text(const std::optional<int>& code, const std::optional<int>& signal) {
@@ -79,7 +69,7 @@ std::string exit_text(const std::optional<int>& code, const std::optional<int>& 
 
 // A sentence of the head: what ran, where and when.
 void render_header(std::string& out, const Verdict& verdict, const analyze::RecordingData& data) {
-  std::string command = joined(data.meta.command.empty() ? verdict.target.command : data.meta.command);
+  std::string command = model::joined(data.meta.command.empty() ? verdict.target.command : data.meta.command);
   out += "<header>\n<h1>memdx report</h1>\n";
   out += fmt::format("<p class=\"command\"><code>{}</code></p>\n", escaped(command));
   out += "<dl class=\"meta\">\n";
@@ -92,8 +82,8 @@ void render_header(std::string& out, const Verdict& verdict, const analyze::Reco
   item("kernel", data.meta.kernel);
   item("interval", fmt::format("{} ms", data.meta.interval_ms));
   item("processes", std::to_string(verdict.processes.size()));
-  if (data.meta.cgroup_max_bytes) item("cgroup memory.max", bytes_text(*data.meta.cgroup_max_bytes));
-  if (data.meta.mem_total_bytes) item("MemTotal", bytes_text(*data.meta.mem_total_bytes));
+  if (data.meta.cgroup_max_bytes) item("cgroup memory.max", model::format_bytes(*data.meta.cgroup_max_bytes));
+  if (data.meta.mem_total_bytes) item("MemTotal", model::format_bytes(*data.meta.mem_total_bytes));
   out += "</dl>\n</header>\n";
 }
 
@@ -114,8 +104,8 @@ std::string finding_sites(const Finding& f) {
   std::string out = "<ul class=\"sites\">";
   for (const model::Site& site : f.sites) {
     out += fmt::format("<li><code>{}</code> <span class=\"place\">{}</span> {} live, {}/s</li>", escaped(site.function),
-                       escaped(site_place(site.file, site.line)), bytes_text(site.live_bytes),
-                       bytes_text(analyze::to_bytes(site.growth_bytes_per_s)));
+                       escaped(site_place(site.file, site.line)), model::format_bytes(site.live_bytes),
+                       model::format_bytes(analyze::to_bytes(site.growth_bytes_per_s)));
   }
   return out + "</ul>";
 }
@@ -123,7 +113,7 @@ std::string finding_sites(const Finding& f) {
 std::string time_to_limit(const Finding& f) {
   if (!f.time_to_limit_s) return "&ndash;";
   std::string limit = f.limit ? to_string(*f.limit) : "the limit";
-  if (f.limit_bytes) limit += " (" + bytes_text(*f.limit_bytes) + ")";
+  if (f.limit_bytes) limit += " (" + model::format_bytes(*f.limit_bytes) + ")";
   return fmt::format("reaches {} in {}", escaped(limit), escaped(format_duration(*f.time_to_limit_s)));
 }
 
@@ -201,6 +191,7 @@ std::vector<const model::Hypothesis*> reading_order(const std::vector<model::Hyp
   std::map<pid_t, size_t> first_row;
   for (size_t i = 0; i < hypotheses.size(); ++i) first_row.emplace(hypotheses[i].pid, i);
   std::vector<const model::Hypothesis*> order;
+  order.reserve(hypotheses.size());
   for (const model::Hypothesis& h : hypotheses) order.push_back(&h);
   std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) {
     return std::pair(first_row[a->pid], status_rank(a->status)) < std::pair(first_row[b->pid], status_rank(b->status));
@@ -256,7 +247,7 @@ void render_flame(std::string& out, const nlohmann::ordered_json& flame, const H
                   std::string_view id, std::string_view title, std::string_view what) {
   out +=
       fmt::format("<h3>{}</h3>\n<p class=\"note\">{} Total {}.{} Click a frame to zoom, the top bar to zoom out.</p>\n",
-                  title, what, bytes_text(flame.value("total", uint64_t{0})), pruned_note(flame, options));
+                  title, what, model::format_bytes(flame.value("total", uint64_t{0})), pruned_note(flame, options));
   out += fmt::format("<div class=\"flame\" id=\"{}\"></div>\n", id);
 }
 
@@ -312,8 +303,8 @@ void render_site_row(std::string& out, const SiteRow& row) {
       "<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
       s.growing ? " class=\"growing\"" : "", row.memory, row.pid, row.memory, escaped(function), escaped(function),
       escaped(site_place(s.file, s.line)), escaped(short_place(s.file, s.line)),
-      bytes_text(analyze::to_bytes(s.growth_bytes_per_s)), bytes_text(s.live_at_peak_bytes),
-      bytes_text(s.final_live_bytes), s.allocations);
+      model::format_bytes(analyze::to_bytes(s.growth_bytes_per_s)), model::format_bytes(s.live_at_peak_bytes),
+      model::format_bytes(s.final_live_bytes), s.allocations);
 }
 
 void render_sites(std::string& out, const Verdict& verdict, const HtmlOptions& options) {
@@ -393,14 +384,14 @@ void render_process_tree(std::string& out, const Verdict& verdict, const std::se
         "<td class=\"cmd\" style=\"padding-left:{2:.1f}em\"><code>{3}</code></td><td class=\"num\">{4}</td>"
         "<td class=\"num\">{5}</td><td>{6}</td><td>{7}</td></tr>\n",
         p->pid, p->ppid, 0.6 + 1.2 * static_cast<double>(std::min<size_t>(depth, 24)), escaped(p->command),
-        bytes_text(p->peak_rss_bytes), optional_bytes(p->peak_pss_bytes), exit_text(p->exit_code, p->exit_signal),
-        chart);
+        model::format_bytes(p->peak_rss_bytes), optional_bytes(p->peak_pss_bytes),
+        exit_text(p->exit_code, p->exit_signal), chart);
   }
   out += "</tbody></table>\n</section>\n";
 }
 
 void render_head(std::string& out, const Verdict& verdict, const analyze::RecordingData& data) {
-  std::string command = joined(data.meta.command.empty() ? verdict.target.command : data.meta.command);
+  std::string command = model::joined(data.meta.command.empty() ? verdict.target.command : data.meta.command);
   out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   out += fmt::format("<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\n", kContentSecurityPolicy);
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";

@@ -6,6 +6,7 @@
 #include <map>
 #include <queue>
 
+#include "model/format.h"
 #include "report/folded.h"
 
 namespace memdx::report::html {
@@ -158,17 +159,11 @@ ordered_json optional_json(const auto& value) {
   return *value;
 }
 
-std::string joined(const std::vector<std::string>& words) {
-  std::string out;
-  for (const std::string& w : words) out += (out.empty() ? "" : " ") + w;
-  return out;
-}
-
 // The process's identity and exit, preferring the verdict's summary (what the text report says).
 ordered_json process_json(const model::Verdict& verdict, const model::ProcessRecord& record) {
   ordered_json out = {{"pid", record.pid},
                       {"ppid", record.ppid},
-                      {"command", joined(record.command)},
+                      {"command", model::joined(record.command)},
                       {"first_seen_ms", record.first_seen_ms},
                       {"exited_ms", optional_json(record.exited_ms)},
                       {"exit_code", optional_json(record.exit_code)},
@@ -186,7 +181,7 @@ ordered_json process_json(const model::Verdict& verdict, const model::ProcessRec
 
 ordered_json meta_json(const model::Verdict& verdict, const analyze::RecordingData& data) {
   std::optional<pid_t> root = root_of(verdict);
-  return {{"command", joined(data.meta.command)},
+  return {{"command", model::joined(data.meta.command)},
           {"started_at_utc", data.meta.started_at_utc},
           {"host", data.meta.host},
           {"kernel", data.meta.kernel},

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <map>
 
+#include "model/format.h"
 #include "model/terminal_text.h"
-#include "model/units.h"
 
 namespace memdx::report {
 namespace {

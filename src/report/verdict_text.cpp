@@ -13,8 +13,8 @@
 
 #include "analyze/heap_sites.h"
 #include "analyze/wording.h"
+#include "model/format.h"
 #include "model/terminal_text.h"
-#include "model/units.h"
 
 namespace memdx::report {
 namespace {
@@ -384,11 +384,6 @@ std::string count_text(uint64_t n) {
 
 constexpr size_t kTextStackFrames = 6;
 
-std::string site_place(const model::HeapSiteSummary& site) {
-  std::string place = model::source_place(site.file, site.line);
-  return place.empty() ? site.function : fmt::format("{} ({})", site.function, place);
-}
-
 // The frames the text has shown without a name, for the one hint at its end.
 using ShownUnnamed = std::vector<model::UnnamedFrame>;
 
@@ -455,7 +450,8 @@ void render_paths(std::string& out, const model::HeapSiteSummary& site, const Si
 // indented; with --paths, every path instead.
 void render_site(std::string& out, const model::HeapSiteSummary& site, const SiteRanking& ranking,
                  const TextOptions& options, bool mapped, ShownUnnamed& unnamed) {
-  out += fmt::format("    {:>12}  {}\n", ranking.text(ranking.of_site(site)), one_line(site_place(site), 100));
+  out += fmt::format("    {:>12}  {}\n", ranking.text(ranking.of_site(site)),
+                     one_line(model::site_label(site.function, site.file, site.line), 100));
   out += fmt::format("    {:>12}  {}\n", "",
                      counts_text(site.allocations, site.allocated_bytes, site.final_live_bytes, site.final_live_blocks,
                                  site.live_at_peak_bytes, mapped));

@@ -41,6 +41,11 @@ inline constexpr const char* kMemdxVersion = "memdx_version";
 inline constexpr const char* kIntervalMs = "interval_ms";
 inline constexpr const char* kCgroupMaxBytes = "cgroup_max_bytes";
 inline constexpr const char* kMemTotalBytes = "mem_total_bytes";
+// Keys beyond RecordingMeta (RecordingWriter::put_meta), written as the recording goes.
+inline constexpr const char* kRootPid = "root_pid";                                   // the pid the tree is rooted at
+inline constexpr const char* kMonotonicOriginNs = "monotonic_origin_ns";              // CLOCK_MONOTONIC at t_ms 0
+inline constexpr const char* kTraceRefusedConnections = "trace_refused_connections";  // how many
+inline constexpr const char* kTraceRefused = "trace_refused";  // JSON: the first few, pid, uid and why
 }  // namespace meta_key
 
 // Creates the tables of a new, empty recording and stamps its id and version. Runs inside the

@@ -1,5 +1,5 @@
 // model::format_bytes and report::wrap: the small formatting helpers every report line uses.
-#include "model/units.h"
+#include "model/format.h"
 
 #include <gtest/gtest.h>
 

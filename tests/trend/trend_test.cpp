@@ -470,7 +470,9 @@ TEST(TrendShapes, FlatVerdictsSayWhyInFlags) {
     EXPECT_EQ(r.constant, r.reason == "constant") << r.reason;
     EXPECT_EQ(r.levelled_off, r.reason.find("levelled off") != std::string::npos) << r.reason;
     EXPECT_EQ(r.one_step, r.reason.find("in one step") != std::string::npos) << r.reason;
-    if (r.constant || r.levelled_off || r.one_step) EXPECT_EQ(r.verdict, TrendVerdict::kFlat) << r.reason;
+    if (r.constant || r.levelled_off || r.one_step) {
+      EXPECT_EQ(r.verdict, TrendVerdict::kFlat) << r.reason;
+    }
     constant += r.constant;
     levelled_off += r.levelled_off;
     one_step += r.one_step;

@@ -46,6 +46,7 @@ struct RealFunctions {
   void (*abort)();
 };
 
+// NOLINTNEXTLINE(bugprone-dynamic-static-initializers): a declaration; real.cpp defines it
 extern RealFunctions real;
 
 // Fills `real` once; later calls return at once. Allocations made by dlsym while it runs are

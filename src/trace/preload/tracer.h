@@ -17,8 +17,10 @@ struct ThreadLog;
 
 // Set while this thread is inside the tracer; checked first by every hook. Initial-exec TLS:
 // no allocation and no lock on first access.
+// NOLINTNEXTLINE(bugprone-dynamic-static-initializers): a declaration; tracer.cpp defines it
 extern __thread bool in_tracer __attribute__((tls_model("initial-exec")));
 
+// NOLINTNEXTLINE(bugprone-dynamic-static-initializers): a declaration; tracer.cpp defines it
 extern std::atomic<bool> tracing;
 inline bool tracing_active() noexcept {
   return tracing.load(std::memory_order_relaxed);

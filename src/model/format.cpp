@@ -1,4 +1,4 @@
-#include "model/units.h"
+#include "model/format.h"
 
 #include <fmt/format.h>
 
@@ -18,6 +18,25 @@ std::string format_bytes(uint64_t bytes) {
   if (value < 9.995) return fmt::format("{:.2f} {}", value, kUnits[unit]);
   if (value < 99.95) return fmt::format("{:.1f} {}", value, kUnits[unit]);
   return fmt::format("{:.0f} {}", value, kUnits[unit]);
+}
+
+std::string joined(const std::vector<std::string>& words, std::string_view separator) {
+  std::string text;
+  for (const std::string& word : words) {
+    if (!text.empty()) text += separator;
+    text += word;
+  }
+  return text;
+}
+
+std::string source_place(const std::string& file, int line) {
+  if (file.empty()) return "";
+  return file.substr(file.rfind('/') + 1) + ":" + std::to_string(line);
+}
+
+std::string site_label(const std::string& function, const std::string& file, int line) {
+  std::string place = source_place(file, line);
+  return place.empty() ? function : fmt::format("{} ({})", function, place);
 }
 
 }  // namespace memdx::model
