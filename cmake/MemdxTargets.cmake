@@ -16,12 +16,26 @@ function(memdx_sanitize target)
   endif()
 endfunction()
 
-# A module library of memdx: warnings and sanitizers on, headers reachable as "proc/x.h", the
-# public headers as "memdx/x.h". Position-independent and hidden: the modules are linked into
-# libmemdx.so too, which exports only what the public headers mark MEMDX_API.
+# The include root of one module: a directory in the build tree holding only a link to the
+# module's sources (src/DIR as "DIR/x.h"), so that a module sees the headers of the modules it
+# links and no others: an include that crosses the architecture's arrows does not compile.
+function(memdx_include_root target subdirectory)
+  set(root ${PROJECT_BINARY_DIR}/include-roots/${target})
+  get_filename_component(parent ${root}/${subdirectory} DIRECTORY)
+  file(MAKE_DIRECTORY ${parent})
+  file(CREATE_LINK ${PROJECT_SOURCE_DIR}/src/${subdirectory} ${root}/${subdirectory} SYMBOLIC)
+  set(memdx_include_root ${root} PARENT_SCOPE)
+endfunction()
+
+# A module library of memdx: warnings and sanitizers on, its own headers and those of the
+# modules it links reachable as "proc/x.h" (and nothing else of src/), the public headers as
+# "memdx/x.h". Position-independent and hidden: the modules are linked into libmemdx.so too,
+# which exports only what the public headers mark MEMDX_API.
 function(memdx_module target)
   add_library(${target} STATIC ${ARGN})
-  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include
+  get_filename_component(subdirectory ${CMAKE_CURRENT_SOURCE_DIR} NAME)
+  memdx_include_root(${target} ${subdirectory})
+  target_include_directories(${target} PUBLIC ${memdx_include_root} ${PROJECT_SOURCE_DIR}/include
                                               ${PROJECT_BINARY_DIR}/include)
   set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON CXX_VISIBILITY_PRESET hidden
                                              VISIBILITY_INLINES_HIDDEN ON)

@@ -137,9 +137,20 @@ struct SystemSnapshot {
   std::optional<CgroupSummary> cgroup;  // of the first inspected process
 };
 
+// What a note of `memdx inspect` explains (its JSON name: to_string).
+enum class NoteKind {
+  kReservationOnly,  // reservation_only: VSZ far above RSS, address space reserved, not used
+  kSharedHeavy,      // shared_heavy: RSS counts pages shared with other processes (PSS is lower)
+  kNearLimit,        // near_limit: the cgroup or the system is close to its memory limit
+  kSwapInUse,        // swap_in_use: part of the process is swapped out
+  kGpuMappings,      // gpu_mappings: GPU driver mappings, whose memory is the device's
+  kPartialAccess,    // partial_access: some files could not be read (another user's process)
+};
+MEMDX_API const char* to_string(NoteKind kind);
+
 struct Note {
-  std::string kind;  // reservation_only, shared_heavy, near_limit, swap_in_use, gpu_mappings, ...
-  pid_t pid = 0;     // 0 for notes about the system or the cgroup
+  NoteKind kind = NoteKind::kReservationOnly;
+  pid_t pid = 0;  // 0 for notes about the system or the cgroup
   std::string text;
 };
 

@@ -98,10 +98,10 @@ std::optional<uint64_t> latest_cgroup_current(const std::vector<model::SystemSam
   return std::nullopt;
 }
 
-// A zero MemAvailable means the tick could not read it: no machine runs at exactly zero.
+// The latest tick that could read MemAvailable.
 std::optional<uint64_t> latest_mem_available(const std::vector<model::SystemSample>& system) {
   for (auto it = system.rbegin(); it != system.rend(); ++it) {
-    if (it->mem_available_bytes > 0) return it->mem_available_bytes;
+    if (it->mem_available_bytes) return it->mem_available_bytes;
   }
   return std::nullopt;
 }

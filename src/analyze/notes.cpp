@@ -32,7 +32,7 @@ void reservation_note(const ProcessSnapshot& p, const NoteThresholds& t, std::ve
                           reserved->count, reserved->count == 1 ? "" : "s");
   }
   notes.push_back(
-      {"reservation_only", p.pid,
+      {NoteKind::kReservationOnly, p.pid,
        fmt::format("VSZ {} is {:.0f}x RSS {}: {} is address space reserved but not resident{}. "
                    "Reserving address space costs no memory until pages are touched "
                    "(allocators, runtimes and GPU drivers do it up front), so this is harmless; "
@@ -48,7 +48,7 @@ void shared_note(const ProcessSnapshot& p, const NoteThresholds& t, std::vector<
   uint64_t pss = *m.pss_bytes;
   if (m.rss_bytes < pss + t.shared_min_bytes) return;
   if (static_cast<double>(m.rss_bytes) < t.shared_rss_to_pss * static_cast<double>(pss)) return;
-  notes.push_back({"shared_heavy", p.pid,
+  notes.push_back({NoteKind::kSharedHeavy, p.pid,
                    fmt::format("RSS {} includes {} of pages shared with other processes; this process's "
                                "fair share (PSS) is {}. Add up PSS, not RSS, across processes, or shared "
                                "pages are counted once per process.",
@@ -57,7 +57,7 @@ void shared_note(const ProcessSnapshot& p, const NoteThresholds& t, std::vector<
 
 void swap_note(const ProcessSnapshot& p, std::vector<Note>& notes) {
   if (p.memory.swap_bytes == 0) return;
-  notes.push_back({"swap_in_use", p.pid,
+  notes.push_back({NoteKind::kSwapInUse, p.pid,
                    fmt::format("{} of this process is swapped out: RSS {} understates its memory by that much, "
                                "and touching it again will be slow.",
                                format_bytes(p.memory.swap_bytes), format_bytes(p.memory.rss_bytes))});
@@ -66,7 +66,7 @@ void swap_note(const ProcessSnapshot& p, std::vector<Note>& notes) {
 void gpu_note(const ProcessSnapshot& p, std::vector<Note>& notes) {
   const auto* gpu = find_category(p, RegionCategory::kGpu);
   if (gpu == nullptr) return;
-  notes.push_back({"gpu_mappings", p.pid,
+  notes.push_back({NoteKind::kGpuMappings, p.pid,
                    fmt::format("{} GPU driver mapping{} span {} of address space ({} resident in host RAM). "
                                "That VSZ is the driver's window onto device and unified memory, not GPU "
                                "memory use; the GPU's own usage is reported by the driver (nvidia-smi, NVML).",
@@ -81,7 +81,7 @@ void access_note(const ProcessSnapshot& p, bool reader_is_root, std::vector<Note
   std::string remedy = reader_is_root ? "The kernel refused even root: the process is in another user namespace or "
                                         "protected by a security module."
                                       : "Run memdx as root or with CAP_SYS_PTRACE to see PSS, regions and fds.";
-  notes.push_back({"partial_access", p.pid,
+  notes.push_back({NoteKind::kPartialAccess, p.pid,
                    fmt::format("Could not read {} of pid {} (owned by uid {}): only /proc/{}/status figures are "
                                "shown. {}",
                                files, p.pid, p.uid, p.pid, remedy)});
@@ -94,7 +94,7 @@ void limit_notes(const model::InspectReport& report, const NoteThresholds& t, st
     uint64_t max = *s.cgroup->memory_max_bytes;
     uint64_t current = *s.cgroup->memory_current_bytes;
     if (max > 0 && static_cast<double>(current) >= (1.0 - t.near_limit_fraction) * static_cast<double>(max)) {
-      notes.push_back({"near_limit", pid,
+      notes.push_back({NoteKind::kNearLimit, pid,
                        fmt::format("The cgroup {} uses {} of its {} limit ({:.0f}%): the kernel will reclaim "
                                    "hard and then OOM-kill inside it when it reaches the limit.",
                                    s.cgroup->path, format_bytes(current), format_bytes(max),
@@ -104,7 +104,7 @@ void limit_notes(const model::InspectReport& report, const NoteThresholds& t, st
   if (s.mem_available_bytes && s.mem_total_bytes > 0 &&
       static_cast<double>(*s.mem_available_bytes) < t.low_available_fraction * static_cast<double>(s.mem_total_bytes)) {
     notes.push_back(
-        {"near_limit", 0,
+        {NoteKind::kNearLimit, 0,
          fmt::format("The system has only {} available of {} ({:.0f}%): new allocations will "
                      "trigger reclaim, swapping or the OOM killer.",
                      format_bytes(*s.mem_available_bytes), format_bytes(s.mem_total_bytes),

@@ -30,7 +30,9 @@
 #include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "record/trace_collector.h"
+#include "report/folded.h"
 #include "report/html.h"
+#include "report/pprof.h"
 #include "report/verdict_text.h"
 #include "store/recording_reader.h"
 #include "store/recording_writer.h"
@@ -133,14 +135,36 @@ bool print_text(std::FILE* stream, const std::string& text) {
   return false;
 }
 
-model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream,
-                                  const SiteChoices& sites) {
-  Analysis analysis = analyze_recording(recording_path, kHeapSitesInJson, sites);
-  report::TextOptions text_options;
-  text_options.recording_path = recording_path;
-  sites.apply_to(text_options);
-  if (outputs.json.is_standard_output() || outputs.html.is_standard_output()) text_stream = stderr;
-  print_text(text_stream, report::render_verdict_text(analysis.verdict, text_options));
+bool VerdictOutputs::take_standard_output() const {
+  return json.is_standard_output() || html.is_standard_output() || pprof.is_standard_output() ||
+         folded.is_standard_output();
+}
+
+namespace {
+
+// Renders one heap-trace output into its file: a rendering failure is that file's failure.
+template <typename Render>
+void write_heap_output(OutputFile& out, const Analysis& analysis, Render render) {
+  if (!out.is_open()) return;
+  if (analysis.heap.processes.empty()) {
+    throw RuntimeError(fmt::format(
+        "cannot write {}: the recording has no heap trace (make one with memdx run or memdx trace)", out.path()));
+  }
+  std::string bytes;
+  try {
+    bytes = render();
+  } catch (const std::runtime_error& e) {
+    throw RuntimeError(fmt::format("cannot write {}: {}", out.path(), e.what()));
+  }
+  out.write_all(bytes);
+}
+
+}  // namespace
+
+void write_verdict_outputs(const Analysis& analysis, const std::string& recording_path, const report::TextOptions& text,
+                           const SiteChoices& sites, VerdictOutputs& outputs, std::FILE* text_stream) {
+  print_text(outputs.take_standard_output() ? stderr : text_stream,
+             report::render_verdict_text(analysis.verdict, text));
   outputs.json.write_all(model::json_text(model::to_json(analysis.verdict)));
   if (outputs.html.is_open()) {
     report::HtmlOptions html_options;
@@ -148,6 +172,20 @@ model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutp
     html_options.debug_dirs = sites.debug_dirs;
     outputs.html.write_all(render_html_report(analysis, html_options));
   }
+  write_heap_output(outputs.pprof, analysis, [&] {
+    return report::render_pprof(analysis.heap, analysis.data.meta.started_at_unix_ms * 1'000'000, sites.debug_dirs);
+  });
+  write_heap_output(outputs.folded, analysis,
+                    [&] { return report::render_folded(analysis.heap, outputs.folded_metric, sites.debug_dirs); });
+}
+
+model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream,
+                                  const SiteChoices& sites) {
+  Analysis analysis = analyze_recording(recording_path, kHeapSitesInJson, sites);
+  report::TextOptions text;
+  text.recording_path = recording_path;
+  sites.apply_to(text);
+  write_verdict_outputs(analysis, recording_path, text, sites, outputs, text_stream);
   return std::move(analysis.verdict);
 }
 

@@ -22,6 +22,7 @@
 #include "model/verdict.h"
 #include "record/session.h"
 #include "record/trace_collector.h"
+#include "report/folded.h"
 #include "report/html.h"
 #include "report/verdict_text.h"
 
@@ -73,16 +74,28 @@ void stop_on_signal_during_analysis(const std::string& recording_path);
 
 // The files a recording command writes besides the recording (closed ones are not written).
 struct VerdictOutputs {
-  OutputFile json;  // memdx.verdict/1
-  OutputFile html;  // the self-contained HTML report
+  OutputFile json;    // memdx.verdict/1
+  OutputFile html;    // the self-contained HTML report
+  OutputFile pprof;   // the heap trace as a gzipped pprof profile (report --pprof)
+  OutputFile folded;  // the heap trace as folded stacks (report --folded)
+  report::FoldedMetric folded_metric = report::FoldedMetric::kPeak;
+
+  // Whether one of them writes to memdx's standard output: the text must go elsewhere.
+  bool take_standard_output() const;
 };
 
 // The HTML page of an analysis. Throws RuntimeError when the recording cannot be read again.
 std::string render_html_report(const Analysis& analysis, const report::HtmlOptions& options);
 
-// analyze_recording, then the verdict's text on `text_stream` and its JSON and HTML into
-// `outputs`. `run` prints on stderr, since the command's stdout belongs to the command; an output
-// on standard output (`--json -`) keeps stdout for itself, and the text goes to stderr.
+// What run, watch and report write of an analysis: the verdict's text (as `text` says) on
+// `text_stream`, and every open file of `outputs`. `run` prints on stderr, since the command's
+// stdout belongs to the command; an output on standard output (`--json -`) keeps stdout for
+// itself, and the text goes to stderr. A heap-trace output (pprof, folded) of a recording without
+// a heap trace, or one that cannot be rendered, fails with one line naming the file.
+void write_verdict_outputs(const Analysis& analysis, const std::string& recording_path, const report::TextOptions& text,
+                           const SiteChoices& sites, VerdictOutputs& outputs, std::FILE* text_stream);
+
+// analyze_recording, then write_verdict_outputs with the default text.
 model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutputs& outputs, std::FILE* text_stream,
                                   const SiteChoices& sites = {});
 

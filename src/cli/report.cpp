@@ -17,11 +17,7 @@
 #include "cli/errors.h"
 #include "cli/output_paths.h"
 #include "cli/recording_common.h"
-#include "model/json_text.h"
 #include "report/folded.h"
-#include "report/html.h"
-#include "report/pprof.h"
-#include "report/verdict_text.h"
 #include "store/file_type.h"
 
 namespace memdx::cli {
@@ -37,23 +33,6 @@ struct ReportOptions {
   size_t top_sites = 0;  // 0: the default summary
   SiteChoices sites;
 };
-
-// Renders one heap-trace output into its file: a rendering failure is that file's failure.
-template <typename Render>
-void write_heap_output(OutputFile& out, const std::string& path, const Analysis& analysis, Render render) {
-  if (!out.is_open()) return;
-  if (analysis.heap.processes.empty()) {
-    throw RuntimeError(
-        fmt::format("cannot write {}: the recording has no heap trace (make one with memdx run or memdx trace)", path));
-  }
-  std::string bytes;
-  try {
-    bytes = render();
-  } catch (const std::runtime_error& e) {
-    throw RuntimeError(fmt::format("cannot write {}: {}", path, e.what()));
-  }
-  out.write_all(bytes);
-}
 
 int run_report(ReportOptions& options) {
   struct stat st {};
@@ -71,10 +50,8 @@ int run_report(ReportOptions& options) {
                           {"--folded", options.folded_path}},
                          options.recording_path);
   options.sites.load();
-  OutputFile json_out(options.json_path);
-  OutputFile html_out(options.html_path);
-  OutputFile pprof_out(options.pprof_path);
-  OutputFile folded_out(options.folded_path);
+  VerdictOutputs outputs{OutputFile(options.json_path), OutputFile(options.html_path), OutputFile(options.pprof_path),
+                         OutputFile(options.folded_path), *report::folded_metric_named(options.folded_metric)};
   Analysis analysis =
       analyze_recording(options.recording_path, std::max(kHeapSitesInJson, options.top_sites), options.sites);
   report::TextOptions text_options;
@@ -85,25 +62,7 @@ int run_report(ReportOptions& options) {
     text_options.stack_frames = 8;
     text_options.processes_with_sites = SIZE_MAX;
   }
-  // An output on standard output (`--json -`) keeps it for itself: the text goes to stderr.
-  const bool stdout_taken = json_out.is_standard_output() || html_out.is_standard_output() ||
-                            pprof_out.is_standard_output() || folded_out.is_standard_output();
-  print_text(stdout_taken ? stderr : stdout, report::render_verdict_text(analysis.verdict, text_options));
-  json_out.write_all(model::json_text(model::to_json(analysis.verdict)));
-  if (html_out.is_open()) {
-    report::HtmlOptions html_options;
-    html_options.recording_path = options.recording_path;
-    html_options.debug_dirs = options.sites.debug_dirs;
-    html_out.write_all(render_html_report(analysis, html_options));
-  }
-  write_heap_output(pprof_out, options.pprof_path, analysis, [&] {
-    return report::render_pprof(analysis.heap, analysis.data.meta.started_at_unix_ms * 1'000'000,
-                                options.sites.debug_dirs);
-  });
-  write_heap_output(folded_out, options.folded_path, analysis, [&] {
-    return report::render_folded(analysis.heap, *report::folded_metric_named(options.folded_metric),
-                                 options.sites.debug_dirs);
-  });
+  write_verdict_outputs(analysis, options.recording_path, text_options, options.sites, outputs, stdout);
   return 0;
 }
 

@@ -52,7 +52,9 @@ int run_run(RunOptions& options) {
   std::string out_path = options.out_path.empty() ? default_recording_path(name) : options.out_path;
   check_distinct_outputs(
       {{"--out", out_path, OutputKind::kRecording}, {"--json", options.json_path}, {"--html", options.html_path}});
-  VerdictOutputs outputs{OutputFile(options.json_path), OutputFile(options.html_path)};
+  VerdictOutputs outputs;
+  outputs.json = OutputFile(options.json_path);
+  outputs.html = OutputFile(options.html_path);
 
   RecordRequest request;
   request.out_path = out_path;

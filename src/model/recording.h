@@ -57,8 +57,10 @@ struct ProcessSample {
 // One tick of the machine and the target's cgroup.
 struct SystemSample {
   int64_t t_ms = 0;
-  uint64_t mem_available_bytes = 0;
-  uint64_t swap_free_bytes = 0;
+  // Absent when /proc/meminfo could not be read that tick (the file keeps 0 for it: its schema
+  // version 1 has these columns NOT NULL, and no machine runs at exactly 0 available).
+  std::optional<uint64_t> mem_available_bytes;
+  std::optional<uint64_t> swap_free_bytes;
   std::optional<uint64_t> cgroup_current_bytes;
   std::optional<double> psi_some_avg10;
 };

@@ -68,6 +68,24 @@ std::string ProcessSnapshot::command_line() const {
   return line;
 }
 
+const char* to_string(NoteKind kind) {
+  switch (kind) {
+    case NoteKind::kReservationOnly:
+      return "reservation_only";
+    case NoteKind::kSharedHeavy:
+      return "shared_heavy";
+    case NoteKind::kNearLimit:
+      return "near_limit";
+    case NoteKind::kSwapInUse:
+      return "swap_in_use";
+    case NoteKind::kGpuMappings:
+      return "gpu_mappings";
+    case NoteKind::kPartialAccess:
+      return "partial_access";
+  }
+  return "unknown";
+}
+
 TreeTotals tree_totals(const InspectReport& report) {
   TreeTotals totals;
   for (const ProcessSnapshot& p : report.processes) {
@@ -201,7 +219,7 @@ nlohmann::ordered_json to_json(const InspectReport& report) {
   nlohmann::ordered_json processes = nlohmann::ordered_json::array();
   for (const ProcessSnapshot& p : report.processes) processes.push_back(process_json(p));
   nlohmann::ordered_json notes = nlohmann::ordered_json::array();
-  for (const Note& n : report.notes) notes.push_back({{"kind", n.kind}, {"pid", n.pid}, {"text", n.text}});
+  for (const Note& n : report.notes) notes.push_back({{"kind", to_string(n.kind)}, {"pid", n.pid}, {"text", n.text}});
   TreeTotals totals = tree_totals(report);
   return {
       {"schema", "memdx.inspect/1"},

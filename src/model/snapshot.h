@@ -17,12 +17,14 @@ using memdx::kAllRegionCategories;
 using memdx::MemoryTotals;
 using memdx::ModuleUsage;
 using memdx::Note;
+using memdx::NoteKind;
 using memdx::ProcessSnapshot;
 using memdx::PsiSummary;
 using memdx::Region;
 using memdx::RegionCategory;
 using memdx::RegionTotals;
 using memdx::SystemSnapshot;
+using memdx::to_string;
 using memdx::tree_totals;
 using memdx::TreeTotals;
 

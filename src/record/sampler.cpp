@@ -101,7 +101,7 @@ model::SystemSample Sampler::sample_system(int64_t t_ms, const std::string& cgro
   sample.t_ms = t_ms;
   if (auto info = fs_.meminfo(); info.ok()) {
     sample.mem_available_bytes = info->mem_available_bytes.value_or(info->mem_free_bytes);
-    sample.swap_free_bytes = info->swap_free_bytes;
+    sample.swap_free_bytes = info->swap_free_bytes;  // 0 without swap: a figure, not "unread"
   }
   if (auto psi = fs_.system_memory_pressure(); psi && psi->some) sample.psi_some_avg10 = psi->some->avg10;
   if (!cgroup_directory.empty()) {

@@ -194,8 +194,9 @@ void render_notes(std::string& out, const InspectReport& report, const InspectTe
   for (const model::Note& note : report.notes) {
     std::string who = note.pid != 0 && report.tree ? fmt::format(" pid {}:", note.pid) : "";
     // A note's sentence can name a path or a cgroup of the target.
-    out +=
-        "  " + wrap(fmt::format("[{}]{} {}", note.kind, who, printable(note.text)), options.width - 2, "    ") + "\n";
+    out += "  " +
+           wrap(fmt::format("[{}]{} {}", to_string(note.kind), who, printable(note.text)), options.width - 2, "    ") +
+           "\n";
   }
 }
 

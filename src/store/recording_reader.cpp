@@ -190,8 +190,11 @@ std::vector<model::SystemSample> RecordingReader::system_samples() const {
   while (rows.step()) {
     model::SystemSample& s = samples.emplace_back();
     s.t_ms = rows.int_at(0);
-    s.mem_available_bytes = static_cast<uint64_t>(rows.int_at(1));
-    s.swap_free_bytes = static_cast<uint64_t>(rows.int_at(2));
+    // 0 is how the file says "not read" (SystemSample).
+    if (int64_t available = rows.int_at(1); available > 0) s.mem_available_bytes = static_cast<uint64_t>(available);
+    if (int64_t swap_free = rows.int_at(2); swap_free > 0 || s.mem_available_bytes) {
+      s.swap_free_bytes = static_cast<uint64_t>(swap_free);
+    }
     s.cgroup_current_bytes = optional_u64(rows, 3);
     s.psi_some_avg10 = rows.optional_real_at(4);
   }

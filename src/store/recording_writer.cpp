@@ -265,8 +265,8 @@ void RecordingWriter::add_samples(std::span<const model::ProcessSample> samples)
 void RecordingWriter::add_system_sample(const model::SystemSample& sample) {
   impl_->in_transaction()
       .put_system_sample.bind_int(1, sample.t_ms)
-      .bind_int(2, static_cast<int64_t>(sample.mem_available_bytes))
-      .bind_int(3, static_cast<int64_t>(sample.swap_free_bytes))
+      .bind_int(2, static_cast<int64_t>(sample.mem_available_bytes.value_or(0)))
+      .bind_int(3, static_cast<int64_t>(sample.swap_free_bytes.value_or(0)))
       .bind_int(4, to_optional_int(sample.cgroup_current_bytes))
       .bind_real(5, sample.psi_some_avg10)
       .run();

@@ -37,7 +37,7 @@ InspectReport report_of(std::vector<ProcessSnapshot> processes) {
   return report;
 }
 
-std::vector<Note> notes_of_kind(const std::vector<Note>& notes, const std::string& kind) {
+std::vector<Note> notes_of_kind(const std::vector<Note>& notes, NoteKind kind) {
   std::vector<Note> out;
   std::copy_if(notes.begin(), notes.end(), std::back_inserter(out), [&](const Note& n) { return n.kind == kind; });
   return out;
@@ -48,7 +48,7 @@ std::vector<Note> notes_of_kind(const std::vector<Note>& notes, const std::strin
 TEST(AnalyzeNotes, ReservationOnlyForHugeVszSmallRss) {
   auto notes = notes_for(report_of({process(4242, 8 * kGiB, 64 * kMiB)}));
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0].kind, "reservation_only");
+  EXPECT_EQ(notes[0].kind, NoteKind::kReservationOnly);
   EXPECT_EQ(notes[0].pid, 4242);
   EXPECT_TRUE(contains(notes[0].text, "VSZ 8.00 GiB"));
   EXPECT_TRUE(contains(notes[0].text, "RSS 64.0 MiB"));
@@ -64,12 +64,12 @@ TEST(AnalyzeNotes, ReservationOnlyNamesTheReservedRegions) {
   reserved.count = 3;
   reserved.vsz_bytes = 7 * kGiB;
   p.regions.push_back(reserved);
-  auto notes = notes_of_kind(notes_for(report_of({p})), "reservation_only");
+  auto notes = notes_of_kind(notes_for(report_of({p})), NoteKind::kReservationOnly);
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_TRUE(contains(notes[0].text, "(7.00 GiB of it in 3 reserved-only regions)"));
 
   p.regions[0].count = 1;
-  notes = notes_of_kind(notes_for(report_of({p})), "reservation_only");
+  notes = notes_of_kind(notes_for(report_of({p})), NoteKind::kReservationOnly);
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_TRUE(contains(notes[0].text, "in 1 reserved-only region)"));
 }
@@ -85,14 +85,15 @@ TEST(AnalyzeNotes, ReservationThresholdsAreParameters) {
   EXPECT_TRUE(notes_for(report_of({process(1, 8 * kGiB, 64 * kMiB)}), strict).empty());
   NoteThresholds loose;
   loose.reservation_min_vsz_bytes = 512 * kMiB;
-  EXPECT_EQ(notes_of_kind(notes_for(report_of({process(1, 900 * kMiB, 10 * kMiB)}), loose), "reservation_only").size(),
+  EXPECT_EQ(notes_of_kind(notes_for(report_of({process(1, 900 * kMiB, 10 * kMiB)}), loose), NoteKind::kReservationOnly)
+                .size(),
             1u);
 }
 
 TEST(AnalyzeNotes, ReservationWithZeroRssDoesNotDivideByZero) {
   auto notes = notes_for(report_of({process(9, 2 * kGiB, 0)}));
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0].kind, "reservation_only");
+  EXPECT_EQ(notes[0].kind, NoteKind::kReservationOnly);
   EXPECT_TRUE(contains(notes[0].text, "RSS 0 B"));
 }
 
@@ -103,7 +104,7 @@ TEST(AnalyzeNotes, SharedHeavyWhenRssFarAbovePss) {
   p.memory.pss_bytes = 24 * kMiB;
   auto notes = notes_for(report_of({p}));
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0].kind, "shared_heavy");
+  EXPECT_EQ(notes[0].kind, NoteKind::kSharedHeavy);
   EXPECT_EQ(notes[0].pid, 4243);
   EXPECT_TRUE(contains(notes[0].text, "RSS 96.0 MiB"));
   EXPECT_TRUE(contains(notes[0].text, "includes 72.0 MiB of pages shared"));
@@ -113,18 +114,18 @@ TEST(AnalyzeNotes, SharedHeavyWhenRssFarAbovePss) {
 TEST(AnalyzeNotes, NoSharedNoteForSmallDifferenceOrUnknownPss) {
   ProcessSnapshot small = process(1, 100 * kMiB, 10 * kMiB);
   small.memory.pss_bytes = 9 * kMiB;
-  EXPECT_TRUE(notes_of_kind(notes_for(report_of({small})), "shared_heavy").empty());
+  EXPECT_TRUE(notes_of_kind(notes_for(report_of({small})), NoteKind::kSharedHeavy).empty());
   // 2x, but only 8 MiB shared: under the 16 MiB floor.
   ProcessSnapshot tiny = process(1, 100 * kMiB, 16 * kMiB);
   tiny.memory.pss_bytes = 8 * kMiB;
-  EXPECT_TRUE(notes_of_kind(notes_for(report_of({tiny})), "shared_heavy").empty());
+  EXPECT_TRUE(notes_of_kind(notes_for(report_of({tiny})), NoteKind::kSharedHeavy).empty());
   // 40 MiB shared, but RSS only 1.4x PSS.
   ProcessSnapshot ratio = process(1, 400 * kMiB, 140 * kMiB);
   ratio.memory.pss_bytes = 100 * kMiB;
-  EXPECT_TRUE(notes_of_kind(notes_for(report_of({ratio})), "shared_heavy").empty());
+  EXPECT_TRUE(notes_of_kind(notes_for(report_of({ratio})), NoteKind::kSharedHeavy).empty());
   // PSS not measured (no smaps access).
   ProcessSnapshot unknown = process(1, 400 * kMiB, 96 * kMiB);
-  EXPECT_TRUE(notes_of_kind(notes_for(report_of({unknown})), "shared_heavy").empty());
+  EXPECT_TRUE(notes_of_kind(notes_for(report_of({unknown})), NoteKind::kSharedHeavy).empty());
 }
 
 // ---- near_limit --------------------------------------------------------------------------------
@@ -143,7 +144,7 @@ InspectReport with_cgroup(uint64_t current, std::optional<uint64_t> max) {
 TEST(AnalyzeNotes, NearCgroupLimit) {
   auto notes = notes_for(with_cgroup(95 * kMiB, 100 * kMiB));
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0].kind, "near_limit");
+  EXPECT_EQ(notes[0].kind, NoteKind::kNearLimit);
   EXPECT_EQ(notes[0].pid, 555);  // the first inspected process
   EXPECT_TRUE(contains(notes[0].text, "/user.slice/app.service"));
   EXPECT_TRUE(contains(notes[0].text, "uses 95.0 MiB of its 100 MiB limit (95%)"));
@@ -157,8 +158,8 @@ TEST(AnalyzeNotes, NotNearCgroupLimit) {
 }
 
 TEST(AnalyzeNotes, AtTheLimitBoundary) {
-  EXPECT_EQ(notes_of_kind(notes_for(with_cgroup(90 * kMiB, 100 * kMiB)), "near_limit").size(), 1u);
-  EXPECT_EQ(notes_of_kind(notes_for(with_cgroup(120 * kMiB, 100 * kMiB)), "near_limit").size(), 1u);
+  EXPECT_EQ(notes_of_kind(notes_for(with_cgroup(90 * kMiB, 100 * kMiB)), NoteKind::kNearLimit).size(), 1u);
+  EXPECT_EQ(notes_of_kind(notes_for(with_cgroup(120 * kMiB, 100 * kMiB)), NoteKind::kNearLimit).size(), 1u);
 }
 
 TEST(AnalyzeNotes, LowSystemMemory) {
@@ -167,7 +168,7 @@ TEST(AnalyzeNotes, LowSystemMemory) {
   report.system.mem_available_bytes = 800 * kMiB;  // 4.9%
   auto notes = notes_for(report);
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0].kind, "near_limit");
+  EXPECT_EQ(notes[0].kind, NoteKind::kNearLimit);
   EXPECT_EQ(notes[0].pid, 0);  // about the system
   EXPECT_TRUE(contains(notes[0].text, "only 800 MiB available of 16.0 GiB (5%)"));
 }
@@ -197,7 +198,7 @@ TEST(AnalyzeNotes, SwapInUse) {
   p.memory.swap_bytes = 5 * kMiB;
   auto notes = notes_for(report_of({p}));
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0].kind, "swap_in_use");
+  EXPECT_EQ(notes[0].kind, NoteKind::kSwapInUse);
   EXPECT_EQ(notes[0].pid, 31);
   EXPECT_TRUE(contains(notes[0].text, "5.00 MiB of this process is swapped out"));
   EXPECT_TRUE(contains(notes[0].text, "RSS 90.0 MiB"));
@@ -216,7 +217,7 @@ TEST(AnalyzeNotes, GpuMappings) {
   p.regions.push_back(gpu);
   auto notes = notes_for(report_of({p}));
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0].kind, "gpu_mappings");
+  EXPECT_EQ(notes[0].kind, NoteKind::kGpuMappings);
   EXPECT_EQ(notes[0].pid, 32);
   EXPECT_TRUE(contains(notes[0].text, "3 GPU driver mappings span 64.0 MiB of address space"));
   EXPECT_TRUE(contains(notes[0].text, "(12.0 MiB resident in host RAM)"));
@@ -242,7 +243,7 @@ TEST(AnalyzeNotes, PartialAccess) {
   p.unreadable = {"smaps_rollup", "smaps", "fd"};
   auto notes = notes_for(report_of({p}));
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0].kind, "partial_access");
+  EXPECT_EQ(notes[0].kind, NoteKind::kPartialAccess);
   EXPECT_EQ(notes[0].pid, 77);
   EXPECT_TRUE(contains(notes[0].text, "Could not read smaps_rollup, smaps, fd of pid 77 (owned by uid 1001)"));
   EXPECT_TRUE(contains(notes[0].text, "/proc/77/status"));
@@ -263,15 +264,15 @@ TEST(AnalyzeNotes, EveryProcessGetsItsOwnNotesInAFixedOrder) {
 
   auto notes = notes_for(report);
   ASSERT_EQ(notes.size(), 5u);
-  EXPECT_EQ(notes[0].kind, "reservation_only");
+  EXPECT_EQ(notes[0].kind, NoteKind::kReservationOnly);
   EXPECT_EQ(notes[0].pid, 100);
-  EXPECT_EQ(notes[1].kind, "shared_heavy");
+  EXPECT_EQ(notes[1].kind, NoteKind::kSharedHeavy);
   EXPECT_EQ(notes[1].pid, 100);
-  EXPECT_EQ(notes[2].kind, "swap_in_use");
+  EXPECT_EQ(notes[2].kind, NoteKind::kSwapInUse);
   EXPECT_EQ(notes[2].pid, 100);
-  EXPECT_EQ(notes[3].kind, "partial_access");
+  EXPECT_EQ(notes[3].kind, NoteKind::kPartialAccess);
   EXPECT_EQ(notes[3].pid, 101);
-  EXPECT_EQ(notes[4].kind, "near_limit");
+  EXPECT_EQ(notes[4].kind, NoteKind::kNearLimit);
   EXPECT_EQ(notes[4].pid, 0);
 }
 

@@ -103,14 +103,14 @@ TEST_F(ApiTest, ARecordingWithADurationEndsByItself) {
 TEST_F(ApiTest, StopEndsARecordingOfALiveTreeAndAMovedRecordingKeepsRecording) {
   pid_t child = start_sleeper(30);
   memdx::RecordOptions options;
-  options.interval_ms = 1000;  // stop() must not wait for the next sample
+  // An hour between samples: a stop() that waited for the next one would hang the test (and ctest's
+  // timeout would fail it).
+  options.interval_ms = 3'600'000;
   memdx::Recording first = memdx::Recording::start(child, directory_ + "/moved.memdx", options);
   memdx::Recording moved = std::move(first);
   EXPECT_EQ(moved.path(), directory_ + "/moved.memdx");
   EXPECT_FALSE(moved.finished());
-  auto before = std::chrono::steady_clock::now();
   moved.stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(900));
   EXPECT_TRUE(moved.finished());
   first.stop();  // NOLINT(bugprone-use-after-move): moved from, there is nothing to stop
   ::kill(child, SIGKILL);

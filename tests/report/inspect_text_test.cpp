@@ -180,7 +180,7 @@ TEST(ReportInspectText, PrintableUtf8NamesAreUnchanged) {
 
 TEST(ReportInspectText, LongNotesAreWrapped) {
   InspectReport report = memdx::testing::single_process_report();
-  report.notes = {{"swap_in_use", 4242,
+  report.notes = {{NoteKind::kSwapInUse, 4242,
                    "2.00 MiB of this process is swapped out: RSS 64.0 MiB understates its memory by that much."}};
   InspectTextOptions options;
   options.width = 40;

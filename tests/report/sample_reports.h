@@ -64,7 +64,7 @@ inline model::InspectReport single_process_report() {
   cgroup.anon_bytes = 300 * kMiB;
   cgroup.file_bytes = 100 * kMiB;
   report.system.cgroup = cgroup;
-  report.notes = {{"reservation_only", 4242, "VSZ 8.00 GiB is 128x RSS 64.0 MiB."}};
+  report.notes = {{NoteKind::kReservationOnly, 4242, "VSZ 8.00 GiB is 128x RSS 64.0 MiB."}};
   return report;
 }
 
@@ -86,7 +86,7 @@ inline model::InspectReport tree_report() {
   report.processes = {root, child, grandchild, second};
   report.system.mem_total_bytes = 16 * kGiB;
   report.system.mem_available_bytes = 8 * kGiB;
-  report.notes = {{"shared_heavy", 100, "RSS 100 MiB includes 70.0 MiB of pages shared."}};
+  report.notes = {{NoteKind::kSharedHeavy, 100, "RSS 100 MiB includes 70.0 MiB of pages shared."}};
   return report;
 }
 

@@ -232,10 +232,16 @@ TEST(StoreRoundTrip, SystemSamplesKeepTheirOptionalValues) {
                               .cgroup_current_bytes = 512 * kMiB + 4096,
                               .psi_some_avg10 = 1.25});
     writer.add_system_sample(system_sample(0, 10 * kGiB, 0));
+    model::SystemSample unread;  // /proc/meminfo unreadable that tick
+    unread.t_ms = 400;
+    writer.add_system_sample(unread);
     writer.close();
   }
   std::vector<model::SystemSample> samples = RecordingReader::open(path).system_samples();
-  ASSERT_EQ(samples.size(), 2u);
+  ASSERT_EQ(samples.size(), 3u);
+  EXPECT_EQ(samples[0].swap_free_bytes, 0u);  // read: no swap
+  EXPECT_FALSE(samples[2].mem_available_bytes.has_value());
+  EXPECT_FALSE(samples[2].swap_free_bytes.has_value());
   EXPECT_EQ(samples[0].t_ms, 0);
   EXPECT_EQ(samples[0].mem_available_bytes, 10 * kGiB);
   EXPECT_FALSE(samples[0].cgroup_current_bytes.has_value());

@@ -48,7 +48,9 @@ TEST_P(VerdictShapesTest, HeapGrowthOnlyWhereASiteKeepsGrowing) {
   EXPECT_EQ((*heap_growth)["sites"][0]["function"], "keep_record");
   EXPECT_NE((*heap_growth)["evidence"].get<std::string>().find("keep_record"), std::string::npos);
   for (const json& h : verdict["hypotheses"]) {
-    if (h["name"] == "heap_growth" && h["pid"] == (*heap_growth)["pid"]) EXPECT_EQ(h["status"], "confirmed");
+    if (h["name"] == "heap_growth" && h["pid"] == (*heap_growth)["pid"]) {
+      EXPECT_EQ(h["status"], "confirmed");
+    }
   }
 }
 
@@ -58,7 +60,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, VerdictShapesTest,
                                            Shape{"leak600kb_noise40mb_5s", {"leak", "600", "40", "5", "14"}, true},
                                            Shape{"step", {"step", "12"}, false},
                                            Shape{"step_plus_bump", {"stepbump", "12"}, false}),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& shape) { return std::string(shape.param.name); });
 
 }  // namespace
 }  // namespace memdx::test
