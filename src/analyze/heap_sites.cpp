@@ -285,6 +285,13 @@ Symbolizer* replay_symbolizer(const ProcessHeapProfile& profile) {
   return grouping ? &grouping->symbolizer() : nullptr;
 }
 
+Symbolizer& symbolizer_of(const ProcessHeapProfile& profile, const std::vector<std::string>& debug_dirs,
+                          std::unique_ptr<Symbolizer>& own) {
+  if (Symbolizer* replayed = replay_symbolizer(profile)) return *replayed;
+  own = std::make_unique<Symbolizer>(symbolizer_for(profile, debug_dirs));
+  return *own;
+}
+
 uint64_t stack_seq(const ProcessHeapProfile& profile, uint32_t stack_id) {
   auto seq = profile.stack_seqs.find(stack_id);
   return seq == profile.stack_seqs.end() ? Symbolizer::kLatest : seq->second;
@@ -815,12 +822,8 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, const Si
   std::vector<ImageSites> images;
   for (const ProcessHeapProfile& profile : trace.processes) {
     std::unique_ptr<Symbolizer> own;
-    Symbolizer* symbolizer = replay_symbolizer(profile);
-    if (!symbolizer) {
-      own = std::make_unique<Symbolizer>(symbolizer_for(profile, options.debug_dirs));
-      symbolizer = own.get();
-    }
-    ImageSites image{&profile, std::move(own), *symbolizer, {}, {}, {}};
+    Symbolizer& symbolizer = symbolizer_of(profile, options.debug_dirs, own);
+    ImageSites image{&profile, std::move(own), symbolizer, {}, {}, {}};
     image.heap = heap_sites(profile, image.symbolizer, SiteMemory::kHeap, options.suppressions, &image.suppressed);
     image.mapped = heap_sites(profile, image.symbolizer, SiteMemory::kMapped, options.suppressions, &image.suppressed);
     verdict.heap.push_back(heap_summary(image, options));

@@ -108,6 +108,12 @@ std::function<std::shared_ptr<StackGrouping>()> site_grouping(const SiteOptions&
 // the profile was built without one.
 Symbolizer* replay_symbolizer(const ProcessHeapProfile& profile);
 
+// The symbolizer to name a profile's frames with: the one its replay built, so that one analysis
+// opens each module once and names each address once for the sites, pprof, folded stacks and the
+// HTML page alike; else a new one (symbolizer_for), kept in `own`.
+Symbolizer& symbolizer_of(const ProcessHeapProfile& profile, const std::vector<std::string>& debug_dirs,
+                          std::unique_ptr<Symbolizer>& own);
+
 // Fills verdict.heap from the trace (per process image: its totals and the sites among the
 // first `site_limit` of any ranking), each traced process's peak_heap_live_bytes, and the sites
 // of the verdict's heap_growth, anon_growth and shmem_growth findings.

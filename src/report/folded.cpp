@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -89,7 +90,8 @@ std::string render_folded(const analyze::HeapTrace& trace, FoldedMetric metric,
   std::map<std::string, uint64_t> bytes_by_folded_stack;
   bool several_images = trace.processes.size() > 1;
   for (const ProcessHeapProfile& profile : trace.processes) {
-    analyze::Symbolizer symbolizer = analyze::symbolizer_for(profile, debug_dirs);
+    std::unique_ptr<analyze::Symbolizer> own;
+    analyze::Symbolizer& symbolizer = analyze::symbolizer_of(profile, debug_dirs, own);
     std::string root = several_images ? process_frame(profile) : "";
     static const std::vector<uint64_t> kNoFrames;
     for (const auto& [stack_id, value] : values_by_stack(profile, metric)) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string_view>
 #include <tuple>
@@ -29,7 +30,8 @@ struct ProcessScope {
   const ProcessHeapProfile& process;
   size_t index = 0;
   std::vector<uint64_t> mapping_ids;
-  analyze::Symbolizer symbolizer;
+  std::unique_ptr<analyze::Symbolizer> own_symbolizer;  // when the replay built none
+  analyze::Symbolizer& symbolizer;
 };
 
 // Builds one Profile: strings, mappings, locations and functions are each stored once, keyed by
@@ -47,7 +49,9 @@ class ProfileBuilder {
   }
 
   void add_process(const ProcessHeapProfile& process, size_t index, const std::vector<std::string>& debug_dirs) {
-    ProcessScope scope{process, index, {}, analyze::symbolizer_for(process, debug_dirs)};
+    std::unique_ptr<analyze::Symbolizer> own;
+    analyze::Symbolizer& symbolizer = analyze::symbolizer_of(process, debug_dirs, own);
+    ProcessScope scope{process, index, {}, std::move(own), symbolizer};
     for (const analyze::TraceModule& module : process.modules) scope.mapping_ids.push_back(mapping_id(module));
     std::vector<uint32_t> stack_ids;
     for (const auto& [stack_id, stats] : process.heap_by_stack) stack_ids.push_back(stack_id);
