@@ -45,6 +45,24 @@ void fill_memory(model::MemoryTotals& memory, const proc::Status& status, const 
   if (rollup->has_swap_pss) memory.swap_pss_bytes = rollup->swap_pss_bytes;
 }
 
+}  // namespace
+
+proc::Result<model::MemoryTotals> read_memory_totals(const proc::ProcFs& fs, pid_t pid) {
+  auto status_text = fs.read_pid_file(pid, "status");
+  if (!status_text.ok()) return status_text.error();
+  proc::Status status = proc::parse_status(*status_text);
+  std::optional<proc::SmapsCounters> rollup;
+  // A kernel thread or a zombie has no address space to roll up.
+  if (status.vm_size_bytes) {
+    if (auto text = fs.read_pid_file(pid, "smaps_rollup"); text.ok()) rollup = proc::parse_smaps_rollup(*text);
+  }
+  model::MemoryTotals memory;
+  fill_memory(memory, status, rollup ? &*rollup : nullptr);
+  return memory;
+}
+
+namespace {
+
 RegionContext region_context(const proc::ProcFs& fs, pid_t pid) {
   RegionContext context;
   context.thread_stack_pointers = fs.thread_stack_pointers(pid);

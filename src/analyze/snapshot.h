@@ -36,6 +36,12 @@ struct SnapshotOptions {
 proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& fs, pid_t pid,
                                                            const SnapshotOptions& options);
 
+// The memory figures of `pid` from status and smaps_rollup alone (the cheap path, libmemdx's
+// read_process_memory): the same totals take_process_snapshot gives, without the mappings, fds
+// and the rest. PSS and USS stay absent where smaps_rollup cannot be read. Fails when status
+// cannot be read.
+proc::Result<model::MemoryTotals> read_memory_totals(const proc::ProcFs& fs, pid_t pid);
+
 // MemTotal/MemAvailable/swap, system PSI, and the memory cgroup of `pid`.
 model::SystemSnapshot take_system_snapshot(const proc::ProcFs& fs, pid_t pid);
 

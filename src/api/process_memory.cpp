@@ -1,32 +1,24 @@
 #include "memdx/process_memory.h"
 
+#include "analyze/snapshot.h"
 #include "api/errors.h"
-#include "proc/process_files.h"
 #include "proc/procfs.h"
-#include "proc/smaps.h"
 
 namespace memdx {
 
 ProcessMemory read_process_memory(pid_t pid) {
   api::check_pid(pid);
-  proc::ProcFs fs;
-  auto status_text = fs.read_pid_file(pid, "status");
-  if (!status_text.ok()) api::throw_read_error(status_text.error());
-  proc::Status status = proc::parse_status(*status_text);
+  auto totals = analyze::read_memory_totals(proc::ProcFs(), pid);
+  if (!totals.ok()) api::throw_read_error(totals.error());
   ProcessMemory memory;
-  memory.rss_bytes = status.vm_rss_bytes.value_or(0);
-  memory.rss_anon_bytes = status.rss_anon_bytes.value_or(0);
-  memory.rss_file_bytes = status.rss_file_bytes.value_or(0);
-  memory.rss_shmem_bytes = status.rss_shmem_bytes.value_or(0);
-  memory.swap_bytes = status.vm_swap_bytes.value_or(0);
-  memory.vsz_bytes = status.vm_size_bytes.value_or(0);
-  // A kernel thread or a zombie has no address space: smaps_rollup would be empty.
-  if (!status.vm_size_bytes) return memory;
-  if (auto rollup_text = fs.read_pid_file(pid, "smaps_rollup"); rollup_text.ok()) {
-    proc::SmapsCounters rollup = proc::parse_smaps_rollup(*rollup_text);
-    memory.pss_bytes = rollup.pss_bytes;
-    memory.uss_bytes = rollup.uss_bytes();
-  }
+  memory.rss_bytes = totals->rss_bytes;
+  memory.rss_anon_bytes = totals->rss_anon_bytes;
+  memory.rss_file_bytes = totals->rss_file_bytes;
+  memory.rss_shmem_bytes = totals->rss_shmem_bytes;
+  memory.swap_bytes = totals->swap_bytes;
+  memory.vsz_bytes = totals->vsz_bytes;
+  memory.pss_bytes = totals->pss_bytes;
+  memory.uss_bytes = totals->uss_bytes;
   return memory;
 }
 
