@@ -63,8 +63,10 @@ class MEMDX_API Recording {
 
 // The verdict on a recording (of Recording, `memdx run`, `memdx watch` or `memdx trace`): the
 // findings, fastest leak first, every hypothesis checked, and with the heap tracer the call sites
-// holding memory. Reads the file; symbolizes from the programs' files on this machine (the
-// distribution's debug packages and the files' own debug information, never the network).
+// holding memory. Reads the file; symbolizes from the programs' files on this machine (their own
+// debug information and the distribution's debug packages). libdw also asks the debuginfod
+// servers DEBUGINFOD_URLS names, if the calling process has it set: unset it first to keep the
+// analysis offline (the memdx command does; a library leaves its host's environment alone).
 // Throws memdx::Error: kNotFound, kPermissionDenied, kBadRecording, kSystem.
 MEMDX_API Verdict analyze_recording(const std::string& path);
 
