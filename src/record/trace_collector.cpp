@@ -105,19 +105,31 @@ UniqueFd listen_at(const std::string& path) {
   return fd;
 }
 
-// Whether memdx is an ancestor of `pid` (memdx started the traced tree and, as a child subreaper,
-// adopts its orphans). A process already gone cannot be placed: it is let in on its other
-// credentials, since a short-lived child may exit before its connection is accepted.
-bool in_traced_tree(pid_t pid) {
+enum class Placement { kInTree, kOutside, kAncestorGone };
+
+// One walk up the ppid chain from `pid`. ProcFs reports a read error as a value: a process that
+// dies mid-read (ESRCH) must not throw on the collector's thread.
+Placement place(pid_t pid) {
   const pid_t self = ::getpid();
   for (int depth = 0; depth < 4096 && pid > 1; ++depth) {
-    if (pid == self) return true;
-    // ProcFs reports a read error as a value: a process that dies mid-read (ESRCH) must not
-    // throw on the collector's thread.
+    if (pid == self) return Placement::kInTree;
     proc::Result<std::string> text = proc::ProcFs().read_pid_file(pid, "stat");
     std::optional<proc::Stat> stat = text.ok() ? proc::parse_stat(*text) : std::nullopt;
-    if (!stat) return depth == 0;  // gone before it could be placed
+    // The connecting process gone before it could be placed: it is let in on its other
+    // credentials, since a short-lived child may exit before its connection is accepted.
+    if (!stat) return depth == 0 ? Placement::kInTree : Placement::kAncestorGone;
     pid = stat->ppid;
+  }
+  return Placement::kOutside;
+}
+
+// Whether memdx is an ancestor of `pid` (memdx started the traced tree and, as a child subreaper,
+// adopts its orphans). An ancestor that is reaped during the walk has handed its children to the
+// nearest subreaper by then: the walk starts again from `pid`, whose parent is now that one.
+bool in_traced_tree(pid_t pid) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    Placement placement = place(pid);
+    if (placement != Placement::kAncestorGone) return placement == Placement::kInTree;
   }
   return false;
 }
