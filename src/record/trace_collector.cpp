@@ -116,16 +116,19 @@ Placement place(pid_t pid) {
     proc::Result<std::string> text = proc::ProcFs().read_pid_file(pid, "stat");
     std::optional<proc::Stat> stat = text.ok() ? proc::parse_stat(*text) : std::nullopt;
     // The connecting process gone before it could be placed: it is let in on its other
-    // credentials, since a short-lived child may exit before its connection is accepted.
-    if (!stat) return depth == 0 ? Placement::kInTree : Placement::kAncestorGone;
+    // credentials, since a short-lived child may exit before its connection is accepted. A task
+    // being reaped still has its stat for a moment, with ppid 0: gone too.
+    bool gone = !stat || stat->ppid == 0;
+    if (gone) return depth == 0 ? Placement::kInTree : Placement::kAncestorGone;
     pid = stat->ppid;
   }
   return Placement::kOutside;
 }
 
 // Whether memdx is an ancestor of `pid` (memdx started the traced tree and, as a child subreaper,
-// adopts its orphans). An ancestor that is reaped during the walk has handed its children to the
-// nearest subreaper by then: the walk starts again from `pid`, whose parent is now that one.
+// adopts its orphans). An ancestor that is reaped during the walk (its stat gone, or read with
+// ppid 0 while it is released) has handed its children to the nearest subreaper by then: the walk
+// starts again from `pid`, whose parent is now that one.
 bool in_traced_tree(pid_t pid) {
   for (int attempt = 0; attempt < 8; ++attempt) {
     Placement placement = place(pid);
