@@ -3,18 +3,15 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "analyze/analysis.h"
 #include "analyze/diagnose.h"
@@ -27,18 +24,12 @@
 #include "model/json_text.h"
 #include "model/terminal_text.h"
 #include "proc/procfs.h"
-#include "record/trace_collector.h"
+#include "record/tree_recording.h"
 #include "report/folded.h"
 #include "report/html.h"
 #include "report/pprof.h"
 #include "report/verdict_text.h"
-#include "store/recording_reader.h"
-#include "store/recording_writer.h"
-#include "store/schema.h"
 #include "store/store_error.h"
-#include "trace/format/chunk.h"
-
-extern char** environ;
 
 namespace memdx::cli {
 
@@ -281,29 +272,7 @@ void say_if_nothing_traced(const std::optional<TraceReceived>& trace) {
                "linked): the recording has memory samples only\n");
 }
 
-std::vector<std::string> current_environment() {
-  std::vector<std::string> environment;
-  for (char** entry = environ; *entry; ++entry) environment.emplace_back(*entry);
-  return environment;
-}
-
 namespace {
-
-void store_trace_chunks(record::TraceCollector& collector, store::RecordingWriter& writer) {
-  for (record::StoredTraceChunk& chunk : collector.take_chunks()) {
-    writer.add_trace_chunk(trace::kChunkKind, 0, chunk.t_ms, chunk.data);
-  }
-}
-
-record::SessionOptions session_options(const RecordRequest& request, const proc::ProcFs& fs, pid_t root) {
-  record::SessionOptions session = record::session_options_for(fs, root, request.meta.interval_ms);
-  session.duration_ms = request.duration_ms;
-  session.root_is_child = request.root_is_child;
-  session.root_command = request.meta.command;
-  session.follow_tree = request.follow_tree;
-  session.sample_memory = request.sample_memory;
-  return session;
-}
 
 // On a terminal without the live view, one line that memdx is at work: the command's own output
 // may be all there is to see until the verdict.
@@ -329,18 +298,6 @@ void say_store_error(const std::string& reason) {
                "memdx: %s: the recording keeps what was written until now; memdx follows the command to its end "
                "without writing more\n",
                model::terminal_safe(reason).c_str());
-}
-
-// Connections the collector refused, kept in the recording ("trace_refused": how many, and the
-// first few with pid, uid and why) so that a report says the trace was offered foreign bytes.
-void store_refusals(const TraceReceived& trace, store::RecordingWriter& writer) {
-  if (trace.refused_count == 0) return;
-  nlohmann::json list = nlohmann::json::array();
-  for (const record::RefusedPeer& peer : trace.refused) {
-    list.push_back({{"pid", peer.pid}, {"uid", peer.uid}, {"reason", record::refusal_text(peer.reason)}});
-  }
-  writer.put_meta(store::meta_key::kTraceRefusedConnections, static_cast<int64_t>(trace.refused_count));
-  writer.put_meta(store::meta_key::kTraceRefused, list.dump());
 }
 
 // The root exited while processes it started (daemons, background jobs) still run: said once,
@@ -370,89 +327,45 @@ void say_recording(const std::string& what, const RecordRequest& request, bool l
 
 std::optional<RecordOutcome> record_tree(const RecordRequest& request,
                                          const std::function<pid_t(const std::vector<std::string>&)>& start_root) {
-  try {
-    std::optional<store::RecordingWriter> writer;
-    writer.emplace(store::RecordingWriter::create(request.out_path, request.meta));
-    // Before any thread starts: the collector's thread must not take the session's signals.
-    record::block_session_signals();
-    std::unique_ptr<record::TraceCollector> collector;
-    std::vector<std::string> environment = current_environment();
-    if (request.tracer_library) {
-      collector = record::TraceCollector::start();
-      environment = traced_environment(*request.tracer_library, collector->address(), request.trace);
-    }
-    // A command memdx starts inherits memdx's descriptors: whether the live view may draw is known
-    // before it starts, and the line saying memdx is at work comes before the command's own.
-    LiveView live;
-    if (request.root_is_child && !request.quiet) {
-      live = LiveView(::getpid());
-      say_recording("the command", request, live.enabled());
-    }
-    pid_t root = start_root(environment);
-    if (root < 0) {
-      collector.reset();
-      writer->close();
-      writer.reset();
-      std::remove(request.out_path.c_str());
-      return std::nullopt;
-    }
-    writer->put_meta(store::meta_key::kRootPid, static_cast<int64_t>(root));
-
-    proc::ProcFs fs;
-    if (!request.root_is_child && !request.quiet) {
-      live = LiveView(root);
-      say_recording(fmt::format("pid {}", root), request, live.enabled());
-    }
-    record::SessionOptions session = session_options(request, fs, root);
-    if (live.enabled()) session.on_tick = [&live](const record::TickStatus& status) { live.update(status); };
-    if (collector) session.on_store = [&collector](store::RecordingWriter& w) { store_trace_chunks(*collector, w); };
-    session.on_store_error = [&live](const std::string& reason) {
-      live.clear();
-      say_store_error(reason);
-    };
-    if (collector) session.on_store_discard = [&collector] { collector->take_chunks(); };
-    if (request.root_is_child && request.follow_tree) {
-      session.on_root_exit = [&](const std::vector<model::ProcessRecord>& running) {
-        live.clear();
-        say_left_running(request, running);
-      };
-    }
-    RecordOutcome outcome;
-    outcome.session = record::run_session(fs, *writer, root, session);
+  // A command memdx starts inherits memdx's descriptors: whether the live view may draw is known
+  // before it starts, and the line saying memdx is at work comes before the command's own.
+  LiveView live;
+  record::TreeRecordingObserver observer;
+  observer.before_root_starts = [&] {
+    if (!request.root_is_child || request.quiet) return;
+    live = LiveView(::getpid());
+    say_recording("the command", request, live.enabled());
+  };
+  observer.root_started = [&](pid_t root) {
+    if (request.root_is_child || request.quiet) return;
+    live = LiveView(root);
+    say_recording(fmt::format("pid {}", root), request, live.enabled());
+  };
+  observer.on_tick = [&live](const record::TickStatus& status) {
+    if (live.enabled()) live.update(status);
+  };
+  observer.on_store_error = [&live](const std::string& reason) {
     live.clear();
-    if (request.root_is_child && outcome.session.end == record::SessionResult::End::kRootExited &&
-        !outcome.session.still_running.empty()) {
-      say_left_running(request, outcome.session.still_running);
+    say_store_error(reason);
+  };
+  if (request.root_is_child && request.follow_tree) {
+    observer.on_root_exit = [&](const std::vector<model::ProcessRecord>& running) {
+      live.clear();
+      say_left_running(request, running);
+    };
+  }
+  observer.session_ended = [&](const record::SessionResult& session) {
+    live.clear();
+    if (request.root_is_child && session.end == record::SessionResult::End::kRootExited &&
+        !session.still_running.empty()) {
+      say_left_running(request, session.still_running);
     }
-    std::optional<std::string>& store_error = outcome.session.store_error;
-    if (collector) {
-      // What the processes sent before they ended is still in the sockets: read it all.
-      collector->finish(std::chrono::seconds(2));
-      record::CollectorStats stats = collector->stats();
-      outcome.trace = TraceReceived{stats.streams,        stats.bytes_received, stats.bytes_compressed,
-                                    collector->refused(), stats.refused,        stats.dropped};
-      if (!store_error) {
-        try {
-          store_trace_chunks(*collector, *writer);
-          store_refusals(*outcome.trace, *writer);
-        } catch (const store::StoreError& e) {
-          say_store_error(e.what());
-          store_error = e.what();
-        }
-      }
-    }
-    try {
-      writer->close();
-    } catch (const store::StoreError& e) {
-      if (!store_error) {
-        say_store_error(e.what());
-        store_error = e.what();
-      }
-    }
-    return outcome;
-  } catch (const store::StoreError& e) {
-    throw RuntimeError(e.what());
-  } catch (const std::runtime_error& e) {
+  };
+  record::TreeRecordingRequest tree = request;
+  tree.environment = record::current_environment();
+  try {
+    return record::record_tree(proc::ProcFs(), tree, observer, start_root);
+  } catch (const std::runtime_error& e) {  // store::StoreError among them
     throw RuntimeError(e.what());
   }
 }

@@ -22,6 +22,7 @@
 #include "model/verdict.h"
 #include "record/session.h"
 #include "record/trace_collector.h"
+#include "record/tree_recording.h"
 #include "report/folded.h"
 #include "report/html.h"
 #include "report/verdict_text.h"
@@ -104,40 +105,18 @@ model::Verdict analyze_and_report(const std::string& recording_path, VerdictOutp
 // written. Returns whether all of it was written.
 bool print_text(std::FILE* stream, const std::string& text);
 
-struct RecordRequest {
-  std::string out_path;
-  model::RecordingMeta meta;
-  std::optional<int64_t> duration_ms;
-  bool quiet = false;          // no live view
-  bool root_is_child = false;  // run: memdx started the root, reaps it and forwards signals
-  bool follow_tree = false;    // run --follow: record until every process of the tree has ended
-  bool sample_memory = true;   // false: trace only (memdx trace)
-  // Inject the heap tracer (library path and settings); start_root then gets the environment
-  // that carries it.
-  std::optional<std::string> tracer_library;
-  TraceSettings trace;
+// A recording as the commands make it: the pipeline's request, and whether to stay quiet (no
+// live view, no line saying memdx is at work).
+struct RecordRequest : record::TreeRecordingRequest {
+  bool quiet = false;
 };
 
-// What the heap tracer's collector received, for the closing lines.
-struct TraceReceived {
-  uint64_t streams = 0;
-  uint64_t bytes_received = 0;
-  uint64_t bytes_stored = 0;
-  std::vector<record::RefusedPeer> refused;  // the first few connections the collector refused
-  uint64_t refused_count = 0;
-  uint64_t dropped = 0;  // not traced: memdx was out of file descriptors
-};
+using record::TraceReceived;
+using RecordOutcome = record::TreeRecordingOutcome;
 
-struct RecordOutcome {
-  record::SessionResult session;
-  std::optional<TraceReceived> trace;  // with a tracer
-};
-
-// The shared flow of run, trace and watch: creates the recording (so a bad path fails before
-// anything starts), starts the tracer's collector when asked, calls start_root(environment) for
-// the root pid (the environment carries the tracer, or is the current one), records the tree
-// until the session ends, stores the trace, and closes the file. When start_root() returns a
-// negative pid, the empty recording is removed and nullopt returned.
+// record::record_tree with what a user sees of it: the live view or one line that memdx is at
+// work, what the root left running, and one line when writing the recording fails. Errors are
+// RuntimeErrors with one line.
 std::optional<RecordOutcome> record_tree(const RecordRequest& request,
                                          const std::function<pid_t(const std::vector<std::string>&)>& start_root);
 
@@ -150,8 +129,5 @@ std::optional<RecordOutcome> record_command(const RecordRequest& request, const 
 // that clears LD_PRELOAD, or a static child): never a silently empty trace. Another when the
 // collector refused connections that did not come from the traced programs.
 void say_if_nothing_traced(const std::optional<TraceReceived>& trace);
-
-// The current environment as "NAME=value" entries.
-std::vector<std::string> current_environment();
 
 }  // namespace memdx::cli

@@ -13,8 +13,6 @@
 #include "model/terminal_text.h"
 #include "trace/format/wire.h"
 
-extern char** environ;
-
 namespace memdx::cli {
 namespace {
 
@@ -131,28 +129,6 @@ std::optional<std::string> find_tracer_library() {
 
 std::optional<std::string> why_untraceable(const std::string& path) {
   return check(path, 0);
-}
-
-std::vector<std::string> traced_environment(const std::string& library, const record::CollectorAddress& collector,
-                                            const TraceSettings& settings) {
-  namespace wire = trace::wire;
-  std::vector<std::string> environment;
-  std::string preload = "LD_PRELOAD=" + library;
-  for (char** entry = environ; *entry; ++entry) {
-    std::string_view text(*entry);
-    if (text.rfind("LD_PRELOAD=", 0) == 0) {
-      if (text.size() > 11) preload += ":" + std::string(text.substr(11));
-    } else if (text.rfind("MEMDX_TRACE_", 0) != 0) {
-      environment.emplace_back(text);
-    }
-  }
-  environment.push_back(preload);
-  environment.push_back(fmt::format("{}={}", wire::kEnvSocket, collector.socket_path));
-  environment.push_back(fmt::format("{}={}", wire::kEnvKey, collector.key_hex));
-  environment.push_back(fmt::format("{}={}", wire::kEnvCollectorPid, collector.collector_pid));
-  environment.push_back(fmt::format("{}={}", wire::kEnvMaxDepth, settings.max_depth));
-  environment.push_back(fmt::format("{}={}", wire::kEnvSampleBytes, settings.sample_bytes));
-  return environment;
 }
 
 void add_trace_options(CLI::App& command, TraceSettings& settings) {

@@ -1,5 +1,5 @@
 // What `run` and `trace` need to inject the heap tracer: where libmemdx_trace.so is, whether
-// LD_PRELOAD can reach the command at all, and the environment that carries it.
+// LD_PRELOAD can reach the command at all, and its options.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "record/trace_collector.h"
+#include "record/tree_recording.h"
 
 namespace CLI {
 class App;
@@ -15,10 +15,7 @@ class App;
 
 namespace memdx::cli {
 
-struct TraceSettings {
-  uint64_t sample_bytes = 0;  // 0: every allocation
-  uint32_t max_depth = 64;
-};
+using record::TraceSettings;
 
 // libmemdx_trace.so next to the memdx executable (the build tree) or where the install put it
 // (LIBDIR/memdx/, reached from BINDIR); nullopt when neither exists.
@@ -27,11 +24,6 @@ std::optional<std::string> find_tracer_library();
 // Why LD_PRELOAD cannot reach the program at `path` ("is statically linked", "is setuid"), for
 // a script its interpreter; nullopt when tracing can work.
 std::optional<std::string> why_untraceable(const std::string& path);
-
-// The current environment with LD_PRELOAD naming `library` first, where to reach the collector
-// and the tracer's settings.
-std::vector<std::string> traced_environment(const std::string& library, const record::CollectorAddress& collector,
-                                            const TraceSettings& settings);
 
 // --sample-bytes and --max-depth, shared by run and trace.
 void add_trace_options(CLI::App& command, TraceSettings& settings);
