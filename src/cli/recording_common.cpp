@@ -106,11 +106,14 @@ Analysis analyze_recording(const std::string& recording_path, size_t site_limit,
 }
 
 std::string render_html_report(const Analysis& analysis, const report::HtmlOptions& options) {
-  try {
-    return report::render_html(analysis.verdict, analysis.data, analysis.heap, options);
-  } catch (const store::StoreError& e) {  // the page reads the recording's samples again
+  analyze::ProcessTimelines timelines;
+  try {  // the samples are read again, one process at a time
+    timelines = analyze::process_timelines(analysis.data, report::timeline_options(analysis.verdict, options));
+  } catch (const store::StoreError& e) {
     throw RuntimeError(e.what());
   }
+  return report::render_html({analysis.verdict, analysis.data.meta, analysis.data.processes, analysis.heap, timelines},
+                             options);
 }
 
 bool print_text(std::FILE* stream, const std::string& text) {

@@ -68,22 +68,22 @@ std::string exit_text(const std::optional<int>& code, const std::optional<int>& 
 }
 
 // A sentence of the head: what ran, where and when.
-void render_header(std::string& out, const Verdict& verdict, const analyze::RecordingData& data) {
-  std::string command = model::joined(data.meta.command.empty() ? verdict.target.command : data.meta.command);
+void render_header(std::string& out, const Verdict& verdict, const model::RecordingMeta& meta) {
+  std::string command = model::joined(meta.command.empty() ? verdict.target.command : meta.command);
   out += "<header>\n<h1>memdx report</h1>\n";
   out += fmt::format("<p class=\"command\"><code>{}</code></p>\n", escaped(command));
   out += "<dl class=\"meta\">\n";
   auto item = [&](std::string_view term, const std::string& value) {
     if (!value.empty()) out += fmt::format("<div><dt>{}</dt><dd>{}</dd></div>\n", term, escaped(value));
   };
-  item("started", data.meta.started_at_utc);
+  item("started", meta.started_at_utc);
   item("duration", analyze::duration_text(verdict.target.duration_s));
-  item("host", data.meta.host);
-  item("kernel", data.meta.kernel);
-  item("interval", fmt::format("{} ms", data.meta.interval_ms));
+  item("host", meta.host);
+  item("kernel", meta.kernel);
+  item("interval", fmt::format("{} ms", meta.interval_ms));
   item("processes", std::to_string(verdict.processes.size()));
-  if (data.meta.cgroup_max_bytes) item("cgroup memory.max", model::format_bytes(*data.meta.cgroup_max_bytes));
-  if (data.meta.mem_total_bytes) item("MemTotal", model::format_bytes(*data.meta.mem_total_bytes));
+  if (meta.cgroup_max_bytes) item("cgroup memory.max", model::format_bytes(*meta.cgroup_max_bytes));
+  if (meta.mem_total_bytes) item("MemTotal", model::format_bytes(*meta.mem_total_bytes));
   out += "</dl>\n</header>\n";
 }
 
@@ -390,8 +390,8 @@ void render_process_tree(std::string& out, const Verdict& verdict, const std::se
   out += "</tbody></table>\n</section>\n";
 }
 
-void render_head(std::string& out, const Verdict& verdict, const analyze::RecordingData& data) {
-  std::string command = model::joined(data.meta.command.empty() ? verdict.target.command : data.meta.command);
+void render_head(std::string& out, const Verdict& verdict, const model::RecordingMeta& meta) {
+  std::string command = model::joined(meta.command.empty() ? verdict.target.command : meta.command);
   out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   out += fmt::format("<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\n", kContentSecurityPolicy);
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
@@ -403,14 +403,32 @@ void render_head(std::string& out, const Verdict& verdict, const analyze::Record
 
 }  // namespace
 
-std::string render_html(const model::Verdict& verdict, const analyze::RecordingData& data,
-                        const analyze::HeapTrace& heap, const HtmlOptions& options) {
-  std::set<pid_t> with_timelines = html::timeline_processes(verdict, options);
-  nlohmann::ordered_json blob = html::report_data(verdict, data, heap, with_timelines, options);
+analyze::TimelineOptions timeline_options(const model::Verdict& verdict, const HtmlOptions& options) {
+  std::vector<std::pair<uint64_t, pid_t>> by_size;  // peak, pid
+  for (const model::ProcessSummary& p : verdict.processes) {
+    if (p.peak_rss_bytes == 0) continue;  // never sampled: nothing to draw
+    by_size.emplace_back(p.peak_pss_bytes.value_or(0) ? *p.peak_pss_bytes : p.peak_rss_bytes, p.pid);
+  }
+  std::sort(by_size.begin(), by_size.end(),
+            [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  std::set<pid_t> chosen;
+  if (auto root = html::root_of(verdict); root && options.processes_with_timelines > 0) chosen.insert(*root);
+  for (const auto& [peak, pid] : by_size) {
+    if (chosen.size() >= options.processes_with_timelines) break;
+    chosen.insert(pid);
+  }
+  return {std::move(chosen), options.buckets_per_series, options.sparkline_buckets};
+}
+
+std::string render_html(const HtmlInput& input, const HtmlOptions& options) {
+  const model::Verdict& verdict = input.verdict;
+  const model::RecordingMeta& meta = input.meta;
+  const std::set<pid_t>& with_timelines = input.timelines.full;
+  nlohmann::ordered_json blob = html::report_data(input, options);
   std::string out;
-  render_head(out, verdict, data);
+  render_head(out, verdict, meta);
   out += "<body>\n";
-  render_header(out, verdict, data);
+  render_header(out, verdict, meta);
   render_nav(out);
   out += "<main>\n";
   render_verdict(out, verdict, options.recording_path);
@@ -420,7 +438,7 @@ std::string render_html(const model::Verdict& verdict, const analyze::RecordingD
   render_sites(out, verdict, options);
   render_process_tree(out, verdict, with_timelines);
   out += "</main>\n<footer>Made by memdx";
-  if (!data.meta.memdx_version.empty()) out += " " + escaped(data.meta.memdx_version);
+  if (!meta.memdx_version.empty()) out += " " + escaped(meta.memdx_version);
   out += ". This page fetches nothing: everything it shows is inside it.</footer>\n";
   out += "<script type=\"application/json\" id=\"memdx-data\">";
   out += html::script_safe_json(blob);

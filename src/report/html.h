@@ -18,8 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "analyze/diagnose.h"
 #include "analyze/heap_profile.h"
+#include "analyze/timelines.h"
+#include "model/recording.h"
 #include "model/verdict.h"
 
 namespace memdx::report {
@@ -44,9 +45,23 @@ struct HtmlOptions {
   std::vector<std::string> debug_dirs;
 };
 
-// The whole report as one HTML document. Symbolizes the heap trace's stacks (via render_folded);
-// `heap` may be empty (no trace: the page says so instead of drawing flame graphs).
-std::string render_html(const model::Verdict& verdict, const analyze::RecordingData& data,
-                        const analyze::HeapTrace& heap, const HtmlOptions& options = {});
+// What the page shows, all of it read beforehand: rendering reads no file.
+struct HtmlInput {
+  const model::Verdict& verdict;
+  const model::RecordingMeta& meta;
+  const std::vector<model::ProcessRecord>& processes;
+  // May be empty (no trace: the page says so instead of drawing flame graphs).
+  const analyze::HeapTrace& heap;
+  // As timeline_options() chose them.
+  const analyze::ProcessTimelines& timelines;
+};
+
+// Which processes get full timelines, and how finely series are cut, for analyze::process_timelines:
+// the root, then the largest by peak PSS (peak RSS when PSS was never read), up to
+// options.processes_with_timelines in all.
+analyze::TimelineOptions timeline_options(const model::Verdict& verdict, const HtmlOptions& options);
+
+// The whole report as one HTML document. Symbolizes the heap trace's stacks (via render_folded).
+std::string render_html(const HtmlInput& input, const HtmlOptions& options = {});
 
 }  // namespace memdx::report

@@ -24,6 +24,14 @@ using nlohmann::json;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
+// The page as memdx renders it: the timelines are cut from the recording's samples first, then
+// drawn.
+std::string render_html(const model::Verdict& verdict, const analyze::RecordingData& data,
+                        const analyze::HeapTrace& heap, const HtmlOptions& options = {}) {
+  analyze::ProcessTimelines timelines = analyze::process_timelines(data, timeline_options(verdict, options));
+  return report::render_html({verdict, data.meta, data.processes, heap, timelines}, options);
+}
+
 model::ProcessSample sample(pid_t pid, int64_t t_ms, uint64_t rss_bytes) {
   model::ProcessSample s;
   s.pid = pid;
@@ -285,19 +293,20 @@ TEST(Html, DownsamplingBoundsTheSeriesAndKeepsASpike) {
   EXPECT_FALSE(series["vsz_bytes"].contains("min")) << "constant series carry max alone";
 }
 
-TEST(HtmlData, BucketGridCoversTheSpanWithAtMostTheBuckets) {
-  html::BucketGrid grid = html::bucket_grid(1000, 86'401'000, 86'401, 400);
+TEST(Timelines, BucketGridCoversTheSpanWithAtMostTheBuckets) {
+  analyze::BucketGrid grid = analyze::bucket_grid(1000, 86'401'000, 86'401, 400);
   EXPECT_EQ(grid.t0_ms, 1000);
   EXPECT_LE(grid.count, 400u);
-  EXPECT_EQ(html::bucket_of(grid, 86'401'000), grid.count - 1);
+  EXPECT_EQ(analyze::bucket_of(grid, 86'401'000), grid.count - 1);
   EXPECT_GE(grid.t0_ms + static_cast<int64_t>(grid.count - 1) * grid.step_ms + grid.step_ms / 2, 86'401'000);
-  html::BucketGrid few = html::bucket_grid(0, 1800, 10, 400);
+  analyze::BucketGrid few = analyze::bucket_grid(0, 1800, 10, 400);
   EXPECT_EQ(few.count, 10u);
   EXPECT_EQ(few.step_ms, 200);
-  for (int64_t t : {0, 210, 390, 1700}) EXPECT_EQ(html::bucket_of(few, t), static_cast<size_t>((t + 100) / 200)) << t;
-  html::BucketGrid one = html::bucket_grid(5, 5, 1, 400);
+  for (int64_t t : {0, 210, 390, 1700})
+    EXPECT_EQ(analyze::bucket_of(few, t), static_cast<size_t>((t + 100) / 200)) << t;
+  analyze::BucketGrid one = analyze::bucket_grid(5, 5, 1, 400);
   EXPECT_EQ(one.count, 1u);
-  html::MinMax m = html::downsample({{0, 3}, {1, 7}, {9, 2}}, html::bucket_grid(0, 9, 3, 2));
+  analyze::MinMax m = analyze::downsample({{0, 3}, {1, 7}, {9, 2}}, analyze::bucket_grid(0, 9, 3, 2));
   ASSERT_EQ(m.max.size(), 2u);
   EXPECT_EQ(m.min[0], 3);
   EXPECT_EQ(m.max[0], 7);
@@ -467,7 +476,7 @@ TEST(Html, ATimelineGoesToTheRootAndTheLargestOnly) {
   f.verdict.processes[0].peak_rss_bytes = 2 * kMiB;
   HtmlOptions options;
   options.processes_with_timelines = 10;
-  std::set<pid_t> chosen = html::timeline_processes(f.verdict, options);
+  std::set<pid_t> chosen = timeline_options(f.verdict, options).full;
   EXPECT_EQ(chosen, (std::set<pid_t>{100, 251, 252, 253, 254, 255, 256, 257, 258, 259}));
   json data = blob(render_html(f.verdict, f.data, {}, options));
   EXPECT_TRUE(process_in(data, 100).contains("timeline"));
