@@ -8,6 +8,7 @@
 #include "analyze/diagnose.h"
 #include "analyze/wording.h"
 #include "model/format.h"
+#include "model/kinds.h"
 
 namespace memdx::analyze {
 namespace {
@@ -26,38 +27,8 @@ constexpr double kApproachingWithin_s = 24 * 3600.0;
 // A cgroup this full is at its limit whatever the trend.
 constexpr double kCgroupFullShare = 0.9;
 
-const char* statement_of(HypothesisKind kind) {
-  switch (kind) {
-    case HypothesisKind::kHeapGrowth:
-      return "the malloc heap grows";
-    case HypothesisKind::kAnonGrowth:
-      return "anonymous memory outside malloc grows (direct mmap, a runtime's own heap)";
-    case HypothesisKind::kAllocatorRetention:
-      return "the allocator keeps freed memory: RSS far above the live heap, not a leak";
-    case HypothesisKind::kReservationOnly:
-      return "only address space is reserved: VSZ far above RSS";
-    case HypothesisKind::kFileGrowth:
-      return "file-backed pages (page cache) grow: reclaimable, not a leak";
-    case HypothesisKind::kShmemGrowth:
-      return "shared memory, tmpfs or memfd grows";
-    case HypothesisKind::kFdGrowth:
-      return "file descriptors leak";
-    case HypothesisKind::kThreadGrowth:
-      return "threads leak, and their stacks with them";
-    case HypothesisKind::kChildGrowth:
-      return "a child process, not the root, holds the growth";
-    case HypothesisKind::kGpuGrowth:
-      return "GPU memory grows";
-    case HypothesisKind::kSwapGrowth:
-      return "swap hides the growth: RSS flat while swap rises";
-    case HypothesisKind::kLimitApproach:
-      return "the process approaches its memory limit";
-  }
-  return "";
-}
-
 Hypothesis make(HypothesisKind kind, pid_t pid, HypothesisStatus status, std::string evidence) {
-  return {kind, pid, status, statement_of(kind), std::move(evidence)};
+  return {kind, pid, status, model::row_of(kind).statement, std::move(evidence)};
 }
 
 using model::find_finding;

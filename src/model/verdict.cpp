@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/json_text.h"
+#include "model/kinds.h"
 
 namespace memdx::model {
 namespace {
@@ -176,31 +177,7 @@ const Finding* find_finding(const std::vector<Finding>& findings, pid_t pid, Hyp
 }
 
 std::optional<FindingKind> finding_kind_of(HypothesisKind kind) {
-  switch (kind) {
-    case HypothesisKind::kHeapGrowth:
-      return FindingKind::kHeapGrowth;
-    case HypothesisKind::kAnonGrowth:
-      return FindingKind::kAnonGrowth;
-    case HypothesisKind::kAllocatorRetention:
-      return FindingKind::kAllocatorRetention;
-    case HypothesisKind::kReservationOnly:
-      return FindingKind::kReservationOnly;
-    case HypothesisKind::kFileGrowth:
-      return FindingKind::kFileGrowth;
-    case HypothesisKind::kShmemGrowth:
-      return FindingKind::kShmemGrowth;
-    case HypothesisKind::kFdGrowth:
-      return FindingKind::kFdGrowth;
-    case HypothesisKind::kThreadGrowth:
-      return FindingKind::kThreadGrowth;
-    case HypothesisKind::kGpuGrowth:
-      return FindingKind::kGpuGrowth;
-    case HypothesisKind::kChildGrowth:
-    case HypothesisKind::kSwapGrowth:
-    case HypothesisKind::kLimitApproach:
-      break;
-  }
-  return std::nullopt;
+  return row_of(kind).finding;
 }
 
 Unit unit_of(Series series) {
@@ -219,29 +196,7 @@ Unit unit_of(Series series) {
 namespace memdx {
 
 const char* to_string(FindingKind kind) {
-  switch (kind) {
-    case FindingKind::kHeapGrowth:
-      return "heap_growth";
-    case FindingKind::kAnonGrowth:
-      return "anon_growth";
-    case FindingKind::kFileGrowth:
-      return "file_growth";
-    case FindingKind::kShmemGrowth:
-      return "shmem_growth";
-    case FindingKind::kFdGrowth:
-      return "fd_growth";
-    case FindingKind::kThreadGrowth:
-      return "thread_growth";
-    case FindingKind::kGpuGrowth:
-      return "gpu_growth";
-    case FindingKind::kAllocatorRetention:
-      return "allocator_retention";
-    case FindingKind::kReservationOnly:
-      return "reservation_only";
-    case FindingKind::kNoGrowth:
-      return "no_growth";
-  }
-  return "unknown";
+  return model::row_of(kind).json_name;
 }
 
 const char* to_string(Severity severity) {
@@ -257,33 +212,7 @@ const char* to_string(Severity severity) {
 }
 
 const char* to_string(HypothesisKind kind) {
-  switch (kind) {
-    case HypothesisKind::kHeapGrowth:
-      return "heap_growth";
-    case HypothesisKind::kAnonGrowth:
-      return "anon_growth";
-    case HypothesisKind::kAllocatorRetention:
-      return "allocator_retention";
-    case HypothesisKind::kReservationOnly:
-      return "reservation_only";
-    case HypothesisKind::kFileGrowth:
-      return "file_growth";
-    case HypothesisKind::kShmemGrowth:
-      return "shmem_growth";
-    case HypothesisKind::kFdGrowth:
-      return "fd_growth";
-    case HypothesisKind::kThreadGrowth:
-      return "thread_growth";
-    case HypothesisKind::kChildGrowth:
-      return "child_growth";
-    case HypothesisKind::kGpuGrowth:
-      return "gpu_growth";
-    case HypothesisKind::kSwapGrowth:
-      return "swap_growth";
-    case HypothesisKind::kLimitApproach:
-      return "limit_approach";
-  }
-  return "unknown";
+  return model::row_of(kind).json_name;
 }
 
 const char* to_string(HypothesisStatus status) {

@@ -14,6 +14,7 @@
 #include "analyze/heap_sites.h"
 #include "analyze/wording.h"
 #include "model/format.h"
+#include "model/kinds.h"
 #include "model/terminal_text.h"
 
 namespace memdx::report {
@@ -59,27 +60,8 @@ std::string confidence_text(double confidence) {
 
 // What grows, as the headline names it.
 std::string what_grows(FindingKind kind) {
-  switch (kind) {
-    case FindingKind::kHeapGrowth:
-      return "live heap";
-    case FindingKind::kAnonGrowth:
-      return "anon memory";
-    case FindingKind::kShmemGrowth:
-      return "shared memory";
-    case FindingKind::kFileGrowth:
-      return "file-backed memory";
-    case FindingKind::kFdGrowth:
-      return "the open fd count";
-    case FindingKind::kThreadGrowth:
-      return "the thread count";
-    case FindingKind::kGpuGrowth:
-      return "GPU memory";
-    case FindingKind::kAllocatorRetention:
-    case FindingKind::kReservationOnly:
-    case FindingKind::kNoGrowth:
-      break;
-  }
-  return to_string(kind);
+  const char* what = model::row_of(kind).what_grows;
+  return what ? what : to_string(kind);
 }
 
 // The too-short finding is the only no_growth without a tested level (verdict.h: confidence 0).
@@ -263,50 +245,16 @@ std::string site_step(const model::Site& top, const std::string& recording) {
 
 // Steps that look at the process itself, while it runs.
 std::string running_step(FindingKind kind, pid_t pid) {
-  if (kind == FindingKind::kAnonGrowth) {
-    return fmt::format(
-        "see which mappings hold it (malloc heap, direct mmap, stacks) while it runs: memdx inspect {}; "
-        "a long run makes the trend surer: memdx watch {} --duration 300",
-        pid, pid);
-  }
-  if (kind == FindingKind::kShmemGrowth) {
-    return fmt::format("look for shm_open/memfd segments never unmapped: memdx inspect {}; ls -l /dev/shm", pid);
-  }
-  if (kind == FindingKind::kFdGrowth)
-    return fmt::format("list them: ls -l /proc/{}/fd (memdx inspect {} counts them by type)", pid, pid);
-  if (kind == FindingKind::kThreadGrowth) {
-    return fmt::format("list them: ps -T -p {} (or ls /proc/{}/task); look for threads started and never joined", pid,
-                       pid);
-  }
-  return "";
+  const char* step = model::row_of(kind).running_step;
+  return step ? fmt::format(fmt::runtime(step), fmt::arg("pid", pid)) : "";
 }
 
 // The same once the process has exited: what the recording still shows, and how to see the rest
 // in a new run. No pid is named: the old one is gone.
 std::string exited_step(const Verdict& v, FindingKind kind, const std::string& recording) {
-  if (kind == FindingKind::kAnonGrowth) {
-    return fmt::format(
-        "it has exited; its timeline: memdx report {} --html report.html; to see which mappings hold it (malloc "
-        "heap, direct mmap, stacks), run it again and memdx inspect its new pid while it runs: {}",
-        recording, rerun_command(v));
-  }
-  if (kind == FindingKind::kShmemGrowth) {
-    return fmt::format(
-        "look for shm_open/memfd segments never unmapped: ls -l /dev/shm; it has exited, so run it again "
-        "and memdx inspect its new pid while it runs: {}",
-        rerun_command(v));
-  }
-  if (kind == FindingKind::kFdGrowth) {
-    return fmt::format("it has exited; run it again and list its fds while it runs (ls -l /proc/ITS_PID/fd): {}",
-                       rerun_command(v));
-  }
-  if (kind == FindingKind::kThreadGrowth) {
-    return fmt::format(
-        "it has exited; run it again and list its threads while it runs (ps -T -p ITS_PID); look for "
-        "threads started and never joined: {}",
-        rerun_command(v));
-  }
-  return "";
+  const char* step = model::row_of(kind).exited_step;
+  if (!step) return "";
+  return fmt::format(fmt::runtime(step), fmt::arg("recording", recording), fmt::arg("rerun", rerun_command(v)));
 }
 
 // One concrete step for a leak; empty when there is none to give.

@@ -6,10 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <set>
 #include <string>
 #include <vector>
 
 #include "analyze/diagnose.h"
+#include "model/kinds.h"
 #include "model/verdict.h"
 #include "report/verdict_text.h"
 #include "synthetic.h"
@@ -21,6 +23,41 @@ using model::Finding;
 using model::Verdict;
 using namespace memdx::synthetic;
 using Json = nlohmann::ordered_json;
+
+// The kinds' table: one distinct JSON name per kind, and every next step formats with what the
+// text gives it (a step naming an argument it does not get would throw when a user needs it).
+TEST(Kinds, EveryKindHasItsNameAndItsStepsFormat) {
+  std::set<std::string> names;
+  for (int i = 0; i <= static_cast<int>(FindingKind::kNoGrowth); ++i) {
+    const model::FindingKindRow& row = model::row_of(static_cast<FindingKind>(i));
+    EXPECT_EQ(static_cast<int>(row.kind), i);
+    EXPECT_TRUE(names.insert(row.json_name).second) << row.json_name;
+    EXPECT_EQ(row.what_grows == nullptr, row.kind == FindingKind::kAllocatorRetention ||
+                                             row.kind == FindingKind::kReservationOnly ||
+                                             row.kind == FindingKind::kNoGrowth)
+        << row.json_name;
+    if (row.running_step) {
+      std::string step = fmt::format(fmt::runtime(row.running_step), fmt::arg("pid", 4242));
+      EXPECT_NE(step.find("4242"), std::string::npos) << step;
+    }
+    if (row.exited_step) {
+      std::string step = fmt::format(fmt::runtime(row.exited_step), fmt::arg("recording", "r.memdx"),
+                                     fmt::arg("rerun", "memdx run -- ./app"));
+      EXPECT_NE(step.find("memdx run -- ./app"), std::string::npos) << step;
+    }
+  }
+  names.clear();
+  for (int i = 0; i <= static_cast<int>(HypothesisKind::kLimitApproach); ++i) {
+    const model::HypothesisKindRow& row = model::row_of(static_cast<HypothesisKind>(i));
+    EXPECT_EQ(static_cast<int>(row.kind), i);
+    EXPECT_TRUE(names.insert(row.json_name).second) << row.json_name;
+    EXPECT_GT(std::string(row.statement).size(), 10u);
+    // A hypothesis confirmed by a finding shares the finding's name.
+    if (row.finding) {
+      EXPECT_STREQ(row.json_name, to_string(*row.finding));
+    }
+  }
+}
 
 ::testing::AssertionResult contains(const std::string& text, const std::string& part) {
   if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
