@@ -33,6 +33,19 @@ bool is_carried(const char* entry) noexcept {
   return false;
 }
 
+// Whether an LD_PRELOAD list (names separated by ':' or ' ', as the loader reads it) names `path`
+// itself: a library whose path merely contains the tracer's is another library.
+bool lists(const char* list, const char* path) noexcept {
+  size_t length = std::strlen(path);
+  for (const char* at = list; *at;) {
+    size_t name = std::strcspn(at, ": ");
+    if (name == length && std::strncmp(at, path, length) == 0) return true;
+    at += name;
+    if (*at) ++at;
+  }
+  return false;
+}
+
 // A bump allocator over one mmap'd block.
 struct Arena {
   char* next;
@@ -83,7 +96,7 @@ ExecEnvironment environment_with_tracer(char* const* envp) noexcept {
     }
   }
   char* preload = nullptr;
-  if (existing_preload && std::strstr(existing_preload, preload_entry())) {
+  if (existing_preload && lists(existing_preload + sizeof(kPreload), preload_entry())) {
     preload = const_cast<char*>(existing_preload);
   } else if (existing_preload) {
     preload = arena.copy("LD_PRELOAD=", preload_entry(), ":");
