@@ -4,8 +4,9 @@
 #   1. consumer.cpp built with find_package(memdx) against the installed prefix, and run;
 #   2. the same program built with pkg-config against the prefix, and run;
 #   3. the installed memdx traces a program's heap (it finds its tracer under the prefix);
-#   4. the .deb: its Depends line, its files unpacked into a root of their own, the memdx there
-#      tracing, and consumer.cpp built with pkg-config against it, and run.
+#   4. the .deb: its Depends line, installed by dpkg into a root of its own (against a copy of
+#      this machine's dpkg database), the memdx there tracing, consumer.cpp built with pkg-config
+#      against it and run, and dpkg -r removing every file.
 # Usage: check.sh BUILD_DIR. Fails (exit 1) at the first step that does not hold.
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -89,10 +90,29 @@ echo "Depends: $depends"
 for library in libdw1 libsqlite3-0 libzstd1; do
   [[ $depends == *"$library"* ]] || fail "the .deb does not depend on $library"
 done
-dpkg-deb -x "$deb" "$work/root"
+# dpkg itself installs it: the dependencies are checked against this machine's installed packages
+# (a copy of its dpkg database, so the machine's own stays untouched), the files land in a root of
+# their own, and the maintainer scripts run. Then removal must take every file it installed.
+step "dpkg -i into a root of its own"
+cp -r /var/lib/dpkg "$work/admin"
+mkdir "$work/root"
+dpkg_here() { dpkg --admindir="$work/admin" --instdir="$work/root" --force-script-chrootless "$@"; }
+dpkg_here -i "$deb" >"$work/dpkg.log" 2>&1 || {
+  cat "$work/dpkg.log"
+  fail "dpkg -i"
+}
+status=$(dpkg --admindir="$work/admin" -s memdx | sed -n 's/^Status: //p')
+[ "$status" = "install ok installed" ] || fail "dpkg says memdx is '$status' after dpkg -i"
 for file in usr/bin/memdx usr/include/memdx/memdx.h usr/include/memdx/version.h; do
   [ -e "$work/root/$file" ] || fail "the .deb lacks /$file"
 done
 traced_by "$work/root/usr/bin/memdx" "$work/deb.json"
 pkg_config_consumer "$(dirname "$(find "$work/root" -name memdx.pc)")" "$work/consumer-deb"
+step "dpkg -r takes every file it installed"
+dpkg_here -r memdx >>"$work/dpkg.log" 2>&1 || {
+  cat "$work/dpkg.log"
+  fail "dpkg -r"
+}
+left=$(find "$work/root" -type f | head -5)
+[ -z "$left" ] || fail "dpkg -r left files behind: $left"
 echo "all checks passed"
