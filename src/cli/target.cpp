@@ -11,6 +11,7 @@
 #include "cli/errors.h"
 #include "model/format.h"
 #include "model/terminal_text.h"
+#include "proc/ancestry.h"
 #include "proc/kv.h"
 #include "proc/process_files.h"
 
@@ -30,16 +31,8 @@ bool looks_numeric(const std::string& s) {
 }
 
 std::set<pid_t> self_and_ancestors(const proc::ProcFs& fs) {
-  std::set<pid_t> pids;
-  pid_t pid = ::getpid();
-  while (pid > 0 && pids.insert(pid).second) {
-    auto text = fs.read_pid_file(pid, "stat");
-    if (!text.ok()) break;
-    auto stat = proc::parse_stat(*text);
-    if (!stat) break;
-    pid = stat->ppid;
-  }
-  return pids;
+  std::vector<pid_t> chain = proc::ancestry_of(fs, ::getpid()).chain;
+  return {chain.begin(), chain.end()};
 }
 
 pid_t parse_pid(const proc::ProcFs& fs, const std::string& argument) {

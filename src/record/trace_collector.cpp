@@ -26,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include "proc/ancestry.h"
 #include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "proc/unique_fd.h"
@@ -107,22 +108,17 @@ UniqueFd listen_at(const std::string& path) {
 
 enum class Placement { kInTree, kOutside, kAncestorGone };
 
-// One walk up the ppid chain from `pid`. ProcFs reports a read error as a value: a process that
-// dies mid-read (ESRCH) must not throw on the collector's thread.
+// One walk up the ppid chain from `pid`. A process that dies mid-walk ends it without throwing:
+// the collector's thread must not throw.
 Placement place(pid_t pid) {
   const pid_t self = ::getpid();
-  for (int depth = 0; depth < 4096 && pid > 1; ++depth) {
-    if (pid == self) return Placement::kInTree;
-    proc::Result<std::string> text = proc::ProcFs().read_pid_file(pid, "stat");
-    std::optional<proc::Stat> stat = text.ok() ? proc::parse_stat(*text) : std::nullopt;
-    // The connecting process gone before it could be placed: it is let in on its other
-    // credentials, since a short-lived child may exit before its connection is accepted. A task
-    // being reaped still has its stat for a moment, with ppid 0: gone too.
-    bool gone = !stat || stat->ppid == 0;
-    if (gone) return depth == 0 ? Placement::kInTree : Placement::kAncestorGone;
-    pid = stat->ppid;
-  }
-  return Placement::kOutside;
+  proc::Ancestry ancestry = proc::ancestry_of(proc::ProcFs(), pid, self);
+  if (ancestry.chain.back() == self) return Placement::kInTree;
+  if (!ancestry.ended_at_gone) return Placement::kOutside;
+  // The connecting process gone before it could be placed: it is let in on its other
+  // credentials, since a short-lived child may exit before its connection is accepted. A task
+  // being reaped still has its stat for a moment, with ppid 0: gone too.
+  return ancestry.chain.size() == 1 ? Placement::kInTree : Placement::kAncestorGone;
 }
 
 // Whether memdx is an ancestor of `pid` (memdx started the traced tree and, as a child subreaper,
