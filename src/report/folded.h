@@ -2,6 +2,7 @@
 // flamegraph.pl, inferno, speedscope): one line per stack, "outer;...;leaf VALUE".
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,5 +35,17 @@ inline constexpr std::string_view kFoldedMetricNames = "peak, growth, leaked or 
 // debug files in `debug_dirs` too).
 std::string render_folded(const analyze::HeapTrace& trace, FoldedMetric metric,
                           const std::vector<std::string>& debug_dirs = {});
+
+// One stack of the heap trace with its value: what a folded line says, before it is text.
+struct FoldedStack {
+  std::vector<std::string> frames;  // outermost first; names as they are (';' not yet replaced)
+  uint64_t value = 0;
+};
+
+// The stacks render_folded prints, as render_folded chooses and merges them (one per distinct
+// frame list, none of value 0), ordered by their frames. The HTML flame graphs build their trees
+// from these, without printing and parsing text.
+std::vector<FoldedStack> folded_stacks(const analyze::HeapTrace& trace, FoldedMetric metric,
+                                       const std::vector<std::string>& debug_dirs = {});
 
 }  // namespace memdx::report

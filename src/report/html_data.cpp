@@ -1,7 +1,6 @@
 #include "report/html_data.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <map>
 #include <queue>
@@ -102,7 +101,7 @@ ordered_json flame_node_json(const FlameNode& node) {
 
 ordered_json flame_json(const analyze::HeapTrace& heap, FoldedMetric metric, const HtmlOptions& options) {
   FlameTree tree =
-      flame_tree(render_folded(heap, metric, options.debug_dirs), options.flame_min_share, options.flame_max_nodes);
+      flame_tree(folded_stacks(heap, metric, options.debug_dirs), options.flame_min_share, options.flame_max_nodes);
   return {{"total", tree.root.value},
           {"nodes", tree.kept_nodes},
           {"pruned", tree.pruned_nodes},
@@ -116,31 +115,19 @@ struct BuildNode {
   std::map<std::string, size_t, std::less<>> children;
 };
 
-// "outer;...;leaf VALUE": the value follows the last space (frames may hold spaces, e.g.
-// "pid 42 (app)" or "operator new(unsigned long)").
-bool add_folded_line(std::vector<BuildNode>& nodes, std::string_view line) {
-  size_t space = line.rfind(' ');
-  if (space == std::string_view::npos || space == 0) return false;
-  uint64_t value = 0;
-  std::string_view digits = line.substr(space + 1);
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error != std::errc() || end != digits.data() + digits.size()) return false;
-  std::string_view stack = line.substr(0, space);
+// Adds one stack's value to every node along it, making the nodes it reaches first.
+void add_stack(std::vector<BuildNode>& nodes, const FoldedStack& stack) {
   size_t node = 0;
-  nodes[0].value += value;
-  for (size_t start = 0; start <= stack.size();) {
-    size_t semicolon = std::min(stack.find(';', start), stack.size());
-    std::string_view frame = stack.substr(start, semicolon - start);
+  nodes[0].value += stack.value;
+  for (const std::string& frame : stack.frames) {
     auto it = nodes[node].children.find(frame);
     if (it == nodes[node].children.end()) {
-      it = nodes[node].children.emplace(std::string(frame), nodes.size()).first;
-      nodes.push_back({std::string(frame), 0, {}});
+      it = nodes[node].children.emplace(frame, nodes.size()).first;
+      nodes.push_back({frame, 0, {}});
     }
     node = it->second;
-    nodes[node].value += value;
-    start = semicolon + 1;
+    nodes[node].value += stack.value;
   }
-  return true;
 }
 
 // Which nodes to keep: largest first from the root, so a node is only reached through its kept
@@ -173,15 +160,10 @@ FlameNode kept_tree(const std::vector<BuildNode>& nodes, const std::vector<bool>
 
 }  // namespace
 
-FlameTree flame_tree(std::string_view folded, double min_share, size_t max_nodes) {
+FlameTree flame_tree(const std::vector<FoldedStack>& stacks, double min_share, size_t max_nodes) {
   std::vector<BuildNode> nodes{{"all", 0, {}}};
   FlameTree tree;
-  for (size_t start = 0; start < folded.size();) {
-    size_t newline = std::min(folded.find('\n', start), folded.size());
-    std::string_view line = folded.substr(start, newline - start);
-    if (!line.empty() && !add_folded_line(nodes, line)) ++tree.unparsed_lines;
-    start = newline + 1;
-  }
+  for (const FoldedStack& stack : stacks) add_stack(nodes, stack);
   auto min_value = static_cast<uint64_t>(std::ceil(static_cast<double>(nodes[0].value) * min_share));
   std::vector<bool> kept = kept_nodes(nodes, min_value, max_nodes);
   tree.kept_nodes = static_cast<size_t>(std::count(kept.begin(), kept.end(), true));

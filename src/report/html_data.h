@@ -16,11 +16,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "report/folded.h"
 #include "report/html.h"
 
 namespace memdx::report::html {
 
-// A flame graph of folded stacks (report/folded.h), as a tree whose node values include their
+// A flame graph of the folded stacks (report/folded.h), as a tree whose node values include their
 // children's. Nodes under min_share of the total are folded into their parent (its value already
 // counts them), then only the max_nodes largest are kept, so that a caller is always kept before
 // its callees.
@@ -30,12 +31,11 @@ struct FlameNode {
   std::vector<FlameNode> children;  // largest first
 };
 struct FlameTree {
-  FlameNode root;             // "all", the total
-  size_t kept_nodes = 0;      // root included
-  size_t pruned_nodes = 0;    // folded into their parents
-  size_t unparsed_lines = 0;  // lines without a "stack VALUE" shape
+  FlameNode root;           // "all", the total
+  size_t kept_nodes = 0;    // root included
+  size_t pruned_nodes = 0;  // folded into their parents
 };
-FlameTree flame_tree(std::string_view folded, double min_share, size_t max_nodes);
+FlameTree flame_tree(const std::vector<FoldedStack>& stacks, double min_share, size_t max_nodes);
 
 // The tree's root as the diagnosis chose it (verdict.target.pid); none for a verdict without one.
 std::optional<pid_t> root_of(const model::Verdict& verdict);
