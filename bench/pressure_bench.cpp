@@ -85,15 +85,17 @@ void send(int fd, int64_t value) {
   std::memset(anon, 1, anon_bytes);
   if (thrash) send(report, now_ns());
   std::vector<char> buffer(kMiB);
-  while (thrash) {
+  if (!thrash) {
+    ::pause();
+    ::_exit(0);
+  }
+  while (true) {
     int fd = ::open(file.c_str(), O_RDONLY);
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     while (::read(fd, buffer.data(), buffer.size()) > 0) {
     }
     ::close(fd);
   }
-  ::pause();
-  ::_exit(0);
 }
 
 pid_t fork_with_pipe(int& read_end) {
