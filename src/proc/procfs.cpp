@@ -212,10 +212,9 @@ std::optional<std::string> cgroup_directory(const std::vector<MountEntry>& mount
 
 }  // namespace
 
-std::optional<CgroupMemory> ProcFs::memory_cgroup(pid_t pid) const {
-  auto cgroup_text = read_pid_file(pid, "cgroup");
+std::vector<MountEntry> ProcFs::cgroup_mounts() const {
   auto mount_text = read_file(proc_root_ + "/self/mountinfo");
-  if (!cgroup_text.ok() || !mount_text.ok()) return std::nullopt;
+  if (!mount_text.ok()) return {};
   std::vector<MountEntry> mounts = parse_mountinfo(*mount_text);
   // Fixture trees keep their sysfs under sys_root_; rewrite the default mount points there.
   if (sys_root_ != "/sys") {
@@ -223,6 +222,23 @@ std::optional<CgroupMemory> ProcFs::memory_cgroup(pid_t pid) const {
       if (mount.mount_point.starts_with("/sys/")) mount.mount_point = sys_root_ + mount.mount_point.substr(4);
     }
   }
+  return mounts;
+}
+
+std::optional<std::string> ProcFs::cgroup2_directory(pid_t pid) const {
+  auto cgroup_text = read_pid_file(pid, "cgroup");
+  if (!cgroup_text.ok()) return std::nullopt;
+  std::vector<MountEntry> mounts = cgroup_mounts();
+  for (const CgroupEntry& entry : parse_proc_cgroup(*cgroup_text)) {
+    if (entry.hierarchy_id == 0) return cgroup_directory(mounts, "cgroup2", "", entry.path);
+  }
+  return std::nullopt;
+}
+
+std::optional<CgroupMemory> ProcFs::memory_cgroup(pid_t pid) const {
+  auto cgroup_text = read_pid_file(pid, "cgroup");
+  std::vector<MountEntry> mounts = cgroup_mounts();
+  if (!cgroup_text.ok() || mounts.empty()) return std::nullopt;
   auto read_value = [&](const std::string& dir, const char* name) -> std::optional<std::string> {
     auto text = read_file(dir + "/" + name);
     if (!text.ok()) return std::nullopt;
@@ -253,6 +269,7 @@ std::optional<CgroupMemory> ProcFs::memory_cgroup(pid_t pid) const {
       auto keyed = parse_flat_keyed(*stat);
       memory.stat_anon_bytes = find_key(keyed, "anon");
       memory.stat_file_bytes = find_key(keyed, "file");
+      memory.stat_inactive_file_bytes = find_key(keyed, "inactive_file");
     }
     if (auto pressure = read_value(*dir, "memory.pressure")) memory.psi = parse_psi(*pressure);
     return memory;
@@ -274,6 +291,7 @@ std::optional<CgroupMemory> ProcFs::memory_cgroup(pid_t pid) const {
       auto keyed = parse_flat_keyed(*stat);
       memory.stat_anon_bytes = find_key(keyed, "rss");
       memory.stat_file_bytes = find_key(keyed, "cache");
+      memory.stat_inactive_file_bytes = find_key(keyed, "total_inactive_file");
     }
     return memory;
   }

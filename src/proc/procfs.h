@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proc/cgroup_files.h"
 #include "proc/fds.h"
 #include "proc/result.h"
 #include "proc/system_files.h"
@@ -29,6 +30,9 @@ struct CgroupMemory {
   std::optional<uint64_t> events_oom_kill;
   std::optional<uint64_t> stat_anon_bytes;
   std::optional<uint64_t> stat_file_bytes;
+  // Page cache on the inactive list (v2 "inactive_file", v1 "total_inactive_file"): what the kernel
+  // reclaims first, so usage minus this is what the cgroup cannot give back cheaply.
+  std::optional<uint64_t> stat_inactive_file_bytes;
   std::optional<Psi> psi;  // memory.pressure (v2 only)
 };
 
@@ -59,11 +63,17 @@ class ProcFs {
   Result<MemInfo> meminfo() const;
   std::optional<Psi> system_memory_pressure() const;
   std::optional<CgroupMemory> memory_cgroup(pid_t pid) const;
+  // The directory of `pid`'s cgroup in the unified (v2) hierarchy, whether or not the memory
+  // controller is enabled there: the PSI files (memory.pressure) exist in every v2 cgroup, also on
+  // hybrid hosts whose memory controller is mounted as v1. nullopt: no cgroup2 mount.
+  std::optional<std::string> cgroup2_directory(pid_t pid) const;
 
   const std::string& proc_root() const { return proc_root_; }
 
  private:
   std::string pid_dir(pid_t pid) const;
+  // The mounts of /proc/self/mountinfo, with /sys rewritten to sys_root_; empty when unreadable.
+  std::vector<MountEntry> cgroup_mounts() const;
 
   std::string proc_root_;
   std::string sys_root_;
