@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 #include <memdx/error.h>
+#include <memdx/governor.h>
 #include <memdx/pressure.h>
 
 #include "pressure/test_cgroup.h"
@@ -135,6 +136,67 @@ class PressureTest : public ::testing::Test {
             send(report, change);
           },
           options);
+      message.source = static_cast<int>(monitor.source());
+      std::snprintf(message.text, sizeof(message.text), "%s", monitor.source_description().c_str());
+      send(report, message);
+      char byte = 0;
+      while (::read(control, &byte, 1) > 0) {
+      }
+    } catch (const memdx::Error& e) {
+      message.kind = Message::kFailed;
+      std::snprintf(message.text, sizeof(message.text), "%s", e.what());
+      send(report, message);
+      ::_exit(1);
+    }
+    ::_exit(0);
+  }
+
+  // Forks a process in `cgroup` that holds a 32 MiB "model" under a Governor fed by its own
+  // PressureMonitor, and reports each of the governor's decisions (kind in `level`, text).
+  std::optional<Message> start_governed(const memdx_test::TestCgroup& cgroup) {
+    int report[2];
+    int control[2];
+    if (::pipe(report) != 0 || ::pipe(control) != 0) return std::nullopt;
+    monitor_ = ::fork();
+    if (monitor_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::close(report[0]);
+      ::close(control[1]);
+      ::unsetenv("MEMORY_PRESSURE_WATCH");
+      ::unsetenv("MEMORY_PRESSURE_WRITE");
+      run_governed(cgroup, report[1], control[0]);
+    }
+    ::close(report[1]);
+    ::close(control[0]);
+    report_ = report[0];
+    control_ = control[1];
+    return receive(report_, std::chrono::seconds(10));
+  }
+
+  [[noreturn]] static void run_governed(const memdx_test::TestCgroup& cgroup, int report, int control) {
+    Message message;
+    if (!cgroup.enter()) ::_exit(1);
+    constexpr uint64_t kModelBytes = 32 * kMiB;
+    auto* model =
+        static_cast<char*>(::mmap(nullptr, kModelBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (model == MAP_FAILED) ::_exit(2);
+    std::memset(model, 7, kModelBytes);
+    try {
+      memdx::GovernorOptions governor_options;
+      governor_options.on_decision = [report](const memdx::GovernorDecision& d) {
+        Message decision;
+        decision.kind = Message::kChange;
+        decision.level = static_cast<int>(d.kind);
+        std::snprintf(decision.text, sizeof(decision.text), "%s", d.text.c_str());
+        send(report, decision);
+      };
+      memdx::Governor governor(governor_options);
+      governor.add({"model", kModelBytes, 0, [model] {
+                      ::munmap(model, kModelBytes);
+                      return kModelBytes;
+                    }});
+      PressureMonitor monitor(
+          [&governor](PressureLevel level, const PressureReading&) { governor.on_pressure(level); });
       message.source = static_cast<int>(monitor.source());
       std::snprintf(message.text, sizeof(message.text), "%s", monitor.source_description().c_str());
       send(report, message);
@@ -277,6 +339,32 @@ TEST_F(PressureTest, PollingSeesTheCgroupFill) {
   // 88 MiB of 96 MiB taken by anonymous memory that cannot be reclaimed (no page cache): under 10 %
   // left, well under the 25 % threshold.
   expect_rise_and_fall(options, PressureSource::kPolling, nullptr, kLimitBytes - 8 * kMiB, false);
+}
+
+// The whole chain on the real kernel: pressure in the cgroup, the monitor's trigger, the governor
+// unloading the model, and the decision logged with its numbers.
+TEST_F(PressureTest, TheGovernorUnloadsUnderRealPressure) {
+  memdx_test::TestCgroup cgroup(kLimitBytes);
+  if (!cgroup.limited()) GTEST_SKIP() << "no memory cgroup this test may create and limit (needs root)";
+  auto ready = start_governed(cgroup);
+  ASSERT_TRUE(ready.has_value()) << "the governed process did not report";
+  ASSERT_EQ(ready->kind, Message::kReady) << ready->text;
+  std::printf("source: %s\n", ready->text);
+  start_hog(cgroup, kLimitBytes - 48 * kMiB, true);  // with the model's 32 MiB: 16 MiB left, thrashing
+  std::optional<Message> unloaded;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!unloaded && std::chrono::steady_clock::now() < deadline) {
+    auto decision = receive(report_, std::chrono::seconds(1));
+    if (!decision) continue;
+    std::printf("decision: %s\n", decision->text);
+    if (decision->level == static_cast<int>(memdx::DecisionKind::kUnloadedForPressure)) unloaded = decision;
+  }
+  stop_hog();
+  ASSERT_TRUE(unloaded.has_value()) << "the governor unloaded nothing within 20 s of the pressure";
+  EXPECT_NE(std::string(unloaded->text).find("unloaded model (32.0 MiB, priority 0) for"), std::string::npos)
+      << unloaded->text;
+  EXPECT_NE(std::string(unloaded->text).find("cgroup"), std::string::npos) << "the watermark names the cgroup's "
+                                                                           << "usage and limit: " << unloaded->text;
 }
 
 TEST(PressureMonitor, PollingCallsBackOnItsThreadWithTheNumbers) {
