@@ -198,6 +198,23 @@ std::string sites_text(const BoundedResult& result) {
   return text;
 }
 
+// Why the trend test found no unbounded growth, from its flags.
+const char* bounded_reason(const TrendResult& trend) {
+  if (trend.constant) return "the memory did not change";
+  if (trend.levelled_off) return "the memory grew, then levelled off in the last half";
+  if (trend.one_step) return "the memory changed in one step and stayed level around it";
+  switch (trend.verdict) {
+    case TrendVerdict::kShrinking:
+      return "the memory shrank";
+    case TrendVerdict::kInsufficient:
+      return "too few points to judge";
+    case TrendVerdict::kFlat:
+    case TrendVerdict::kGrowing:
+      break;
+  }
+  return "no significant growth above the tolerances";
+}
+
 bool reset_rss_high_water() {
   // "5" resets the peak RSS (VmHWM) to the current RSS (Linux 4.0+).
   int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
@@ -308,16 +325,15 @@ PeakResult check_peak(const std::function<void()>& body) {
 std::string describe(const BoundedResult& result) {
   char p_text[32];
   std::snprintf(p_text, sizeof p_text, "%.2g", result.p_value);
-  std::string text = std::string(result.growing ? "grew " : "bounded: ") +
-                     (result.growing ? bytes_text(result.slope_bytes_per_iteration) + " per iteration (95% interval " +
-                                           bytes_text(result.slope_low_bytes_per_iteration) + " to " +
-                                           bytes_text(result.slope_high_bytes_per_iteration) + "), " +
-                                           bytes_text(result.growth_bytes) + " over " +
-                                           std::to_string(result.iterations) + " iterations"
-                                     : result.trend.reason) +
-                     "\n";
+  std::string text =
+      result.growing ? "grew " + bytes_text(result.slope_bytes_per_iteration) + " per iteration (95% interval " +
+                           bytes_text(result.slope_low_bytes_per_iteration) + " to " +
+                           bytes_text(result.slope_high_bytes_per_iteration) + "), " + bytes_text(result.growth_bytes) +
+                           " over " + std::to_string(result.iterations) + " iterations\n"
+                     : std::string("bounded: ") + bounded_reason(result.trend) + "\n";
   text += "trend test: Theil-Sen slope " + bytes_text(result.slope_bytes_per_iteration) +
-          "/iteration, Mann-Kendall p = " + p_text + "; " + result.trend.reason + "\n";
+          " per iteration, Mann-Kendall p = " + p_text + ", from " + bytes_text(result.trend.start_level) + " to " +
+          bytes_text(result.trend.end_level) + (result.trend.used_envelope ? " (minima of a sawtooth)" : "") + "\n";
   text += std::string("measured: ") + to_string(result.source) + ", after warm-up then after each iteration, bytes:\n ";
   text += " " + std::to_string(result.before_bytes);
   for (uint64_t bytes : result.series_bytes) text += " " + std::to_string(bytes);

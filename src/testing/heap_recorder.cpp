@@ -20,6 +20,8 @@
 
 #include "trace/preload/unwind.h"
 
+// glibc's own allocation functions, which it exports for allocators that stand in front of it.
+// NOLINTBEGIN(bugprone-reserved-identifier): their names are glibc's
 extern "C" {
 void* __libc_malloc(size_t size);
 void __libc_free(void* ptr);
@@ -29,6 +31,7 @@ void* __libc_memalign(size_t alignment, size_t size);
 void* __libc_valloc(size_t size);
 void* __libc_pvalloc(size_t size);
 }
+// NOLINTEND(bugprone-reserved-identifier)
 
 #define MEMDX_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -37,7 +40,8 @@ namespace {
 
 // Live blocks: open addressing with linear probing, address 0 marks a free slot; 2^18 slots of
 // 24 bytes (6 MiB of address space, touched where blocks land), filled to three quarters at most.
-constexpr size_t kBlockSlots = size_t{1} << 18;
+constexpr unsigned kBlockBits = 18;
+constexpr size_t kBlockSlots = size_t{1} << kBlockBits;
 constexpr size_t kMaxBlocks = kBlockSlots / 4 * 3;
 // Distinct stacks: dense records by id, found through a hash index twice their number.
 constexpr size_t kMaxStacks = size_t{1} << 14;
@@ -83,7 +87,6 @@ uint64_t dropped_count = 0;
 // Initial-exec: a thread's first access neither allocates nor locks (the library is loaded at
 // start-up, as a DT_NEEDED dependency, so it has static TLS).
 __attribute__((tls_model("initial-exec"))) thread_local bool in_recorder = false;
-__attribute__((tls_model("initial-exec"))) thread_local bool thread_ignored = false;
 
 class Locked {
  public:
@@ -94,7 +97,8 @@ class Locked {
 };
 
 size_t block_home(uintptr_t address) noexcept {
-  return static_cast<size_t>(((address >> 4) * 0x9e3779b97f4a7c15ull) >> 46) & (kBlockSlots - 1);
+  // Fibonacci hashing: the top bits of the product, blocks being at least 16-byte aligned.
+  return static_cast<size_t>(((address >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - kBlockBits));
 }
 
 uint64_t hash_frames(const uintptr_t* frames, size_t depth) noexcept {
@@ -191,7 +195,7 @@ void remember_block(uintptr_t address, uint64_t size, const uintptr_t* frames, s
 // Out of line, so that the unwinder skips exactly this function and the hook above it: the
 // first frame recorded is in the code that called the malloc-family function.
 __attribute__((noinline)) void note_alloc(void* ptr, size_t size) noexcept {
-  if (!ptr || in_recorder || thread_ignored) return;
+  if (!ptr || in_recorder) return;
   in_recorder = true;
   uintptr_t frames[kHeapRecorderMaxFrames];
   size_t depth = memdx::trace::capture_stack(frames, kHeapRecorderMaxFrames, 2);
@@ -208,7 +212,7 @@ void note_free(void* ptr) noexcept {
   in_recorder = true;
   {
     Locked locked;
-    if (armed.load(std::memory_order_relaxed) && !forget_block(reinterpret_cast<uintptr_t>(ptr)) && !thread_ignored) {
+    if (armed.load(std::memory_order_relaxed) && !forget_block(reinterpret_cast<uintptr_t>(ptr))) {
       add_net(-static_cast<int64_t>(malloc_usable_size(ptr)));
     }
   }
@@ -298,16 +302,12 @@ size_t stack(uint32_t stack_id, uintptr_t* frames, size_t max_frames) {
   return depth;
 }
 
-void ignore_thread(bool ignore) {
-  thread_ignored = ignore;
-}
-
 uint64_t dropped() {
   Locked locked;
   return dropped_count;
 }
 
-constexpr HeapRecorder kRecorder{arm, disarm, mark, net_bytes, peak_net_bytes, growth, stack, ignore_thread, dropped};
+constexpr HeapRecorder kRecorder{arm, disarm, mark, net_bytes, peak_net_bytes, growth, stack, dropped};
 
 // A fork while another thread holds the lock would leave it locked forever in the child.
 void before_fork() {

@@ -45,9 +45,6 @@ struct HeapRecorder {
   // The return addresses of a stack, innermost first (the caller of the malloc-family function
   // first); returns how many it wrote (0 for an unknown id).
   size_t (*stack)(uint32_t stack_id, uintptr_t* frames, size_t max_frames);
-  // While set on a thread, the allocations of that thread are not recorded (its frees are): for
-  // the bookkeeping of the check itself.
-  void (*ignore_thread)(bool ignore);
   // Allocations left unrecorded since arm() because a table was full: the sites are incomplete.
   uint64_t (*dropped)();
 };

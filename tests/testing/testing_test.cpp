@@ -161,7 +161,7 @@ TEST_F(TestingTest, TheAssertFormIsAFatalFailure) {
 
 TEST_F(TestingTest, ToleranceAboveTheGrowthPasses) {
   memdx::testing::BoundedOptions options;
-  options.tolerance_bytes_per_iteration = 1024 * 1024;
+  options.tolerance_bytes_per_iteration = uint64_t{1024} * 1024;
   EXPECT_MEMORY_BOUNDED_WITH(options, workload::leak_into_history());
   options.tolerance_bytes_per_iteration = 1024;
   options.iterations = 4;
@@ -187,6 +187,7 @@ TEST_F(TestingTest, ThePeakOfA64MiBTemporaryFailsAnEightMiBLimit) {
 TEST_F(TestingTest, AllocationsOfOtherThreadsAreRecordedToo) {
   auto churn_on_threads = [] {
     std::vector<std::thread> threads;
+    threads.reserve(4);
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([t] {
         workload::LruCache cache(64);
