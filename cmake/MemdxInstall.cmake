@@ -2,6 +2,7 @@
 #   bin/memdx                                 the command
 #   LIBDIR/libmemdx.so*                       the library (memdx::memdx, -lmemdx)
 #   LIBDIR/memdx/libmemdx_trace.so            the heap tracer memdx injects (found from bin/memdx)
+#   LIBDIR/libmemdx_testing_heap.so*          the allocation recorder a test links (memdx::testing)
 #   include/memdx/*.h                         the public headers, <memdx/memdx.h>
 #   LIBDIR/cmake/memdx/                       memdxConfig.cmake, its version file, the targets
 #   LIBDIR/pkgconfig/memdx.pc                 for pkg-config
@@ -12,6 +13,12 @@ install(TARGETS memdx_trace LIBRARY DESTINATION ${MEMDX_TRACER_INSTALL_DIR})
 install(TARGETS memdx_library EXPORT memdxTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# memdx::testing, what a GoogleTest program links for <memdx/testing.h>: libmemdx and the recorder
+# (not in a sanitizer build, where memdx::testing is libmemdx alone).
+if(TARGET memdx_testing_heap)
+  install(TARGETS memdx_testing_heap EXPORT memdxTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
+install(TARGETS memdx_testing EXPORT memdxTargets)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/memdx ${PROJECT_BINARY_DIR}/include/memdx
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 
