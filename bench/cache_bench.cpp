@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <list>
+#include <mutex>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -54,6 +55,25 @@ class PlainLru {
   uint64_t size_bytes_ = 0;
   std::list<Entry> entries_;
   std::unordered_map<uint64_t, std::list<Entry>::iterator> index_;
+};
+
+// The peer behind one mutex, as a program shares it between threads: how much of the gap to
+// PlainLru is the lock.
+class LockedPlainLru {
+ public:
+  explicit LockedPlainLru(uint64_t budget_bytes) : lru_(budget_bytes) {}
+  void put(uint64_t key, uint64_t value, uint64_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lru_.put(key, value, bytes);
+  }
+  const uint64_t* get(uint64_t key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lru_.get(key);
+  }
+
+ private:
+  std::mutex mutex_;
+  PlainLru lru_;
 };
 
 using Cache = memdx::ByteBudgetCache<uint64_t, uint64_t>;
@@ -108,11 +128,17 @@ void BM_CacheGetHit(benchmark::State& state) {
 void BM_PlainLruGetHit(benchmark::State& state) {
   get_hit<PlainLru>(state);
 }
+void BM_LockedPlainLruGetHit(benchmark::State& state) {
+  get_hit<LockedPlainLru>(state);
+}
 void BM_CachePutEvicting(benchmark::State& state) {
   put_evicting<Cache>(state);
 }
 void BM_PlainLruPutEvicting(benchmark::State& state) {
   put_evicting<PlainLru>(state);
+}
+void BM_LockedPlainLruPutEvicting(benchmark::State& state) {
+  put_evicting<LockedPlainLru>(state);
 }
 
 void BM_CacheGetCopyHit(benchmark::State& state) {
@@ -129,9 +155,11 @@ void BM_CacheGetCopyHit(benchmark::State& state) {
 
 BENCHMARK(BM_CacheGetHit)->Arg(1000)->Arg(100000);
 BENCHMARK(BM_PlainLruGetHit)->Arg(1000)->Arg(100000);
+BENCHMARK(BM_LockedPlainLruGetHit)->Arg(1000)->Arg(100000);
 BENCHMARK(BM_CacheGetCopyHit)->Arg(1000)->Arg(100000);
 BENCHMARK(BM_CachePutEvicting)->Arg(1000)->Arg(100000);
 BENCHMARK(BM_PlainLruPutEvicting)->Arg(1000)->Arg(100000);
+BENCHMARK(BM_LockedPlainLruPutEvicting)->Arg(1000)->Arg(100000);
 
 }  // namespace
 

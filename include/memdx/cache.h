@@ -181,7 +181,8 @@ class ByteBudgetCache {
   };
   using Index = std::unordered_map<K, Slot, Hash>;
 
-  bool expired(const Entry& entry, Clock::time_point now) const { return ttl_ && now - entry.put_at >= *ttl_; }
+  // Only with a ttl: without one, no entry reads the clock or has a place in by_age_.
+  bool expired(const Entry& entry, Clock::time_point now) const { return now - entry.put_at >= *ttl_; }
 
   Entry* find_locked(const K& key) {
     auto found = index_.find(key);
@@ -189,7 +190,7 @@ class ByteBudgetCache {
       ++stats_.misses;
       return nullptr;
     }
-    if (expired(*found->second.lru, Clock::now())) {
+    if (ttl_ && expired(*found->second.lru, Clock::now())) {
       ++stats_.misses;
       ++stats_.expirations;
       remove(found);
@@ -202,10 +203,9 @@ class ByteBudgetCache {
 
   void insert(const K& key, V value, uint64_t bytes) {
     // Every allocation before any change is kept, so that a bad_alloc leaves the cache as it was.
-    by_age_.push_back(lru_.end());
-    auto age = std::prev(by_age_.end());
+    auto age = ttl_ ? by_age_.insert(by_age_.end(), lru_.end()) : by_age_.end();
     try {
-      lru_.push_front(Entry{key, std::move(value), bytes, Clock::now()});
+      lru_.push_front(Entry{key, std::move(value), bytes, ttl_ ? Clock::now() : Clock::time_point()});
       try {
         index_.emplace(key, Slot{lru_.begin(), age});
       } catch (...) {
@@ -213,10 +213,10 @@ class ByteBudgetCache {
         throw;
       }
     } catch (...) {
-      by_age_.pop_back();
+      if (ttl_) by_age_.erase(age);
       throw;
     }
-    *age = lru_.begin();
+    if (ttl_) *age = lru_.begin();
     size_bytes_ += bytes;
   }
 
@@ -224,14 +224,16 @@ class ByteBudgetCache {
     size_bytes_ = size_bytes_ - slot.lru->bytes + bytes;
     slot.lru->value = std::move(value);
     slot.lru->bytes = bytes;
-    slot.lru->put_at = Clock::now();
-    by_age_.splice(by_age_.end(), by_age_, slot.age);
+    if (ttl_) {
+      slot.lru->put_at = Clock::now();
+      by_age_.splice(by_age_.end(), by_age_, slot.age);
+    }
     lru_.splice(lru_.begin(), lru_, slot.lru);
   }
 
   void remove(typename Index::iterator found) {
     size_bytes_ -= found->second.lru->bytes;
-    by_age_.erase(found->second.age);
+    if (ttl_) by_age_.erase(found->second.age);
     lru_.erase(found->second.lru);
     index_.erase(found);
   }

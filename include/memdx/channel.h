@@ -72,7 +72,9 @@ class BoundedChannel {
   // channel is closed and empty.
   std::optional<T> pop_for(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
+    ++waiting_poppers_;
     not_empty_.wait_for(lock, timeout, [this] { return !items_.empty() || closed_; });
+    --waiting_poppers_;
     return take(lock);
   }
 
@@ -80,7 +82,9 @@ class BoundedChannel {
   // drained.
   std::optional<T> pop() {
     std::unique_lock<std::mutex> lock(mutex_);
+    ++waiting_poppers_;
     not_empty_.wait(lock, [this] { return !items_.empty() || closed_; });
+    --waiting_poppers_;
     return take(lock);
   }
 
@@ -138,24 +142,27 @@ class BoundedChannel {
     items_.push_back(std::move(item));
     ++stats_.pushed;
     if (items_.size() > stats_.high_water) stats_.high_water = items_.size();
+    bool wake = waiting_poppers_ > 0;
     lock.unlock();
-    // Notified outside the lock: the woken consumer does not wake into a held mutex.
-    not_empty_.notify_one();
+    // Outside the lock, so that the woken consumer does not wake into a held mutex; and only
+    // when someone waits (a waiter counts itself under the lock before it waits).
+    if (wake) not_empty_.notify_one();
     return true;
   }
 
   // Whether there is room (and the channel open) by the deadline.
   bool wait_for_room(std::unique_lock<std::mutex>& lock, Deadline deadline) {
     auto room = [this] { return items_.size() < capacity_ || closed_; };
+    ++waiting_pushers_;
+    bool ready = true;
     if (deadline) {
-      if (!not_full_.wait_until(lock, *deadline, room)) {
-        ++stats_.rejected;
-        return false;
-      }
+      ready = not_full_.wait_until(lock, *deadline, room);
     } else {
       not_full_.wait(lock, room);
     }
-    return !closed_;
+    --waiting_pushers_;
+    if (!ready) ++stats_.rejected;
+    return ready && !closed_;
   }
 
   std::optional<T> take(std::unique_lock<std::mutex>& lock) {
@@ -163,8 +170,9 @@ class BoundedChannel {
     std::optional<T> item(std::move(items_.front()));
     items_.pop_front();
     ++stats_.popped;
+    bool wake = waiting_pushers_ > 0;
     lock.unlock();
-    not_full_.notify_one();
+    if (wake) not_full_.notify_one();
     return item;
   }
 
@@ -175,6 +183,8 @@ class BoundedChannel {
   std::condition_variable not_empty_;
   std::deque<T> items_;
   bool closed_ = false;
+  size_t waiting_pushers_ = 0;
+  size_t waiting_poppers_ = 0;
   ChannelStats stats_;
 };
 
