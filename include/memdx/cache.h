@@ -101,7 +101,8 @@ class ByteBudgetCache {
   }
 
   // A copy of the value under `key` (made under the lock), now the most recent entry; nullopt
-  // when absent or expired. Safe whoever else uses the cache.
+  // when absent or expired. Safe whoever else uses the cache. Every other caller waits while the
+  // copy is made: for large values, store std::shared_ptr<const T>, whose copy is a reference.
   std::optional<V> get_copy(const K& key) {
     std::lock_guard<std::mutex> lock(mutex_);
     Entry* entry = find_locked(key);
@@ -169,20 +170,25 @@ class ByteBudgetCache {
     K key;
     V value;
     uint64_t bytes;
-    Clock::time_point put_at;
   };
   using LruList = std::list<Entry>;
-  // Entries in the order of their puts: with one ttl for all, the expired ones are always a
-  // prefix of this list, so expiry never looks at an entry that is still fresh.
-  using AgeList = std::list<typename LruList::iterator>;
+  // Entries in the order of their puts, with the time of each: with one ttl for all, the expired
+  // ones are always a prefix of this list, so expiry never looks at an entry that is still fresh.
+  // Only kept with a ttl: without one, no put reads the clock or allocates a second node, and an
+  // entry is no larger than in a plain LRU.
+  struct Age {
+    typename LruList::iterator lru;
+    Clock::time_point put_at;
+  };
+  using AgeList = std::list<Age>;
   struct Slot {
     typename LruList::iterator lru;
     typename AgeList::iterator age;
   };
   using Index = std::unordered_map<K, Slot, Hash>;
 
-  // Only with a ttl: without one, no entry reads the clock or has a place in by_age_.
-  bool expired(const Entry& entry, Clock::time_point now) const { return now - entry.put_at >= *ttl_; }
+  // Only with a ttl.
+  bool expired(const Age& age, Clock::time_point now) const { return now - age.put_at >= *ttl_; }
 
   Entry* find_locked(const K& key) {
     auto found = index_.find(key);
@@ -190,7 +196,7 @@ class ByteBudgetCache {
       ++stats_.misses;
       return nullptr;
     }
-    if (ttl_ && expired(*found->second.lru, Clock::now())) {
+    if (ttl_ && expired(*found->second.age, Clock::now())) {
       ++stats_.misses;
       ++stats_.expirations;
       remove(found);
@@ -203,9 +209,9 @@ class ByteBudgetCache {
 
   void insert(const K& key, V value, uint64_t bytes) {
     // Every allocation before any change is kept, so that a bad_alloc leaves the cache as it was.
-    auto age = ttl_ ? by_age_.insert(by_age_.end(), lru_.end()) : by_age_.end();
+    auto age = ttl_ ? by_age_.insert(by_age_.end(), Age{lru_.end(), Clock::now()}) : by_age_.end();
     try {
-      lru_.push_front(Entry{key, std::move(value), bytes, ttl_ ? Clock::now() : Clock::time_point()});
+      lru_.push_front(Entry{key, std::move(value), bytes});
       try {
         index_.emplace(key, Slot{lru_.begin(), age});
       } catch (...) {
@@ -216,7 +222,7 @@ class ByteBudgetCache {
       if (ttl_) by_age_.erase(age);
       throw;
     }
-    if (ttl_) *age = lru_.begin();
+    if (ttl_) age->lru = lru_.begin();
     size_bytes_ += bytes;
   }
 
@@ -225,7 +231,7 @@ class ByteBudgetCache {
     slot.lru->value = std::move(value);
     slot.lru->bytes = bytes;
     if (ttl_) {
-      slot.lru->put_at = Clock::now();
+      slot.age->put_at = Clock::now();
       by_age_.splice(by_age_.end(), by_age_, slot.age);
     }
     lru_.splice(lru_.begin(), lru_, slot.lru);
@@ -241,9 +247,9 @@ class ByteBudgetCache {
   void fit_locked(uint64_t limit_bytes) {
     if (ttl_) {
       Clock::time_point now = Clock::now();
-      while (!by_age_.empty() && expired(*by_age_.front(), now)) {
+      while (!by_age_.empty() && expired(by_age_.front(), now)) {
         ++stats_.expirations;
-        remove(index_.find(by_age_.front()->key));
+        remove(index_.find(by_age_.front().lru->key));
       }
     }
     while (size_bytes_ > limit_bytes) {
