@@ -733,6 +733,18 @@ model::HeapSummary heap_summary(ImageSites& image, const SiteOptions& options) {
 // Sites named in a growth finding: those that grow, fastest first.
 constexpr size_t kFindingSites = 5;
 
+model::Site finding_site(const HeapSite& site, Symbolizer& symbolizer) {
+  SiteStack stack = site_stack(site, symbolizer);
+  return {site.function,
+          site.file,
+          static_cast<int>(site.line),
+          site.stats.live_bytes,
+          site.growth_bytes_per_s,
+          std::move(stack.frames),
+          site.stats.live_at_peak_bytes,
+          std::move(stack.unnamed)};
+}
+
 std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites, Symbolizer& symbolizer) {
   std::vector<model::Site> out;
   std::vector<const HeapSite*> ranked = growth_ranking(sites);
@@ -741,10 +753,19 @@ std::vector<model::Site> finding_sites(const std::vector<HeapSite>& sites, Symbo
   for (const HeapSite* site : ranked) {
     if (out.size() == kFindingSites) break;
     if (!site->growing && !out.empty() && ranked.front()->growing) break;
-    SiteStack stack = site_stack(*site, symbolizer);
-    out.push_back({site->function, site->file, static_cast<int>(site->line), site->stats.live_bytes,
-                   site->growth_bytes_per_s, std::move(stack.frames), site->stats.live_at_peak_bytes,
-                   std::move(stack.unnamed)});
+    out.push_back(finding_site(*site, symbolizer));
+  }
+  return out;
+}
+
+// When no site's live bytes have a rising trend (a vector doubling its capacity steps, and under
+// load it may step only once or twice in a recording), anon growth is still held somewhere: the
+// program's sites holding the most at the end say where.
+std::vector<model::Site> holding_sites(const std::vector<HeapSite>& sites, Symbolizer& symbolizer) {
+  std::vector<model::Site> out;
+  for (const HeapSite* site : leak_ranking(sites)) {
+    if (out.size() == kFindingSites || site->runtime_once != nullptr) break;
+    out.push_back(finding_site(*site, symbolizer));
   }
   return out;
 }
@@ -854,13 +875,20 @@ void attach_heap_trace(model::Verdict& verdict, const HeapTrace& trace, const Si
       std::vector<HeapSite> either = chosen->mapped;
       either.insert(either.end(), chosen->heap.begin(), chosen->heap.end());
       finding.sites = finding_sites(either, chosen->symbolizer);
+      if (finding.sites.empty()) finding.sites = holding_sites(either, chosen->symbolizer);
     }
     if (finding.sites.empty()) continue;
     const model::Site& top = finding.sites.front();
-    finding.evidence += fmt::format("; fastest-growing site: {} (+{}/s, {} live at the peak, {} at the end)",
-                                    model::site_label(top.function, top.file, top.line),
-                                    model::format_bytes(static_cast<uint64_t>(top.growth_bytes_per_s)),
-                                    model::format_bytes(top.live_at_peak_bytes), model::format_bytes(top.live_bytes));
+    if (top.growth_bytes_per_s > 0) {
+      finding.evidence += fmt::format("; fastest-growing site: {} (+{}/s, {} live at the peak, {} at the end)",
+                                      model::site_label(top.function, top.file, top.line),
+                                      model::format_bytes(static_cast<uint64_t>(top.growth_bytes_per_s)),
+                                      model::format_bytes(top.live_at_peak_bytes), model::format_bytes(top.live_bytes));
+    } else {
+      finding.evidence +=
+          fmt::format("; no site's live bytes rose steadily; the most held at the end: {} ({} live)",
+                      model::site_label(top.function, top.file, top.line), model::format_bytes(top.live_bytes));
+    }
   }
   refresh_confirmed_evidence(verdict);
 }
