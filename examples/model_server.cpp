@@ -13,6 +13,8 @@
 //
 // Prints what happened as JSON on stdout (memdx.example.model_server/1); the examples test runs it
 // and checks every step against the numbers. Exit 3 when the model does not fit.
+#include <sys/mman.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -69,7 +71,29 @@ struct Generation {
   int tokens = 0;
   bool cancelled = false;
   uint64_t peak_rss_bytes = 0;
-  uint64_t kv_bytes = 0;
+  uint64_t rss_at_end_bytes = 0;  // with the KV cache still held
+};
+
+// The KV cache of one generation: one mapping reserved for the longest generation and written a
+// block per token, as inference engines keep theirs in buffers of their own. Unmapped when the
+// generation ends, so its pages go back to the kernel at once (a heap allocator would keep them).
+class KvCache {
+ public:
+  explicit KvCache(uint64_t bytes) : bytes_(bytes) {
+    void* at = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    base_ = at == MAP_FAILED ? nullptr : static_cast<char*>(at);
+  }
+  ~KvCache() {
+    if (base_) ::munmap(base_, bytes_);
+  }
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+  bool ok() const { return base_ != nullptr; }
+  void write(uint64_t offset, uint64_t bytes, char value) { std::memset(base_ + offset, value, bytes); }
+
+ private:
+  char* base_ = nullptr;
+  uint64_t bytes_;
 };
 
 // Generates into `tokens`; the KV cache grows by one block per token and is freed when the
@@ -77,19 +101,20 @@ struct Generation {
 Generation generate(const Model& model, const Settings& settings, memdx::BoundedChannel<std::string>& tokens,
                     const std::atomic<bool>& cancel) {
   Generation out;
-  std::vector<std::unique_ptr<char[]>> kv_cache;
+  KvCache kv_cache(settings.kv_bytes_per_token * static_cast<uint64_t>(settings.tokens_per_request));
+  if (!kv_cache.ok()) return out;
   for (int t = 0; t < settings.tokens_per_request; ++t) {
     if (cancel) {
       out.cancelled = true;
       break;
     }
-    kv_cache.emplace_back(new char[settings.kv_bytes_per_token]);
-    std::memset(kv_cache.back().get(), model.weight(static_cast<uint64_t>(t)), settings.kv_bytes_per_token);
-    out.kv_bytes += settings.kv_bytes_per_token;
+    kv_cache.write(settings.kv_bytes_per_token * static_cast<uint64_t>(t), settings.kv_bytes_per_token,
+                   model.weight(static_cast<uint64_t>(t)));
     tokens.push("token" + std::to_string(t));  // waits while the reader is behind
     if (t % 8 == 0) out.peak_rss_bytes = std::max(out.peak_rss_bytes, memdx::read_watermark().rss_bytes);
     out.tokens = t + 1;
   }
+  out.rss_at_end_bytes = memdx::read_watermark().rss_bytes;
   return out;
 }
 
@@ -187,7 +212,8 @@ int main(int argc, char** argv) {
     std::thread canceller;
     if (settings->cancel_request == i) {
       canceller = std::thread([&] {
-        while (tokens_shown < static_cast<uint64_t>(i * settings->tokens_per_request + settings->tokens_per_request / 2))
+        while (tokens_shown <
+               static_cast<uint64_t>(i * settings->tokens_per_request + settings->tokens_per_request / 2))
           std::this_thread::sleep_for(std::chrono::microseconds(50));
         cancel = true;
       });
@@ -196,19 +222,19 @@ int main(int argc, char** argv) {
     if (canceller.joinable()) canceller.join();
     if (g.cancelled) {
       ++cancelled;
-      rss_before_cancel_bytes = g.peak_rss_bytes;
+      rss_before_cancel_bytes = g.rss_at_end_bytes;
       rss_after_cancel_bytes = memdx::read_watermark().rss_bytes;  // the KV cache is gone
     }
     peak_rss_bytes = std::max(peak_rss_bytes, g.peak_rss_bytes);
     double latency_ms = since_ms(start);
     // 5. The last 100 generations' metrics.
-    history.push({std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count(),
-                  {{"request", i},
-                   {"latency_ms", latency_ms},
-                   {"tokens_per_s", g.tokens / (latency_ms / 1000.0)},
-                   {"peak_rss_bytes", static_cast<double>(g.peak_rss_bytes)}}});
+    history.push(
+        {std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+             .count(),
+         {{"request", i},
+          {"latency_ms", latency_ms},
+          {"tokens_per_s", g.tokens / (latency_ms / 1000.0)},
+          {"peak_rss_bytes", static_cast<double>(g.peak_rss_bytes)}}});
   }
   tokens.close();
   reader.join();

@@ -6,6 +6,14 @@
 //   memdx/recording.h       Recording (start, stop, path) and analyze_recording()
 //   memdx/verdict.h         the verdict: processes, findings, hypotheses, call sites; has_leak()
 //   memdx/trend.h           test_trend(): the trend test on a caller's own series
+//   memdx/preflight.h       preflight(): will it fit, under MemAvailable and the cgroup's limits?
+//   memdx/pressure.h        PressureMonitor: a callback on memory pressure (PSI, cgroup events, polling)
+//   memdx/governor.h        Governor: unload by priority under pressure and when idle; read_watermark()
+//   memdx/idle_unloader.h   IdleUnloader: unload one thing after a timeout unused
+//   memdx/cache.h           ByteBudgetCache: an LRU cache whose capacity is bytes
+//   memdx/channel.h         BoundedChannel: a queue that blocks, drops or rejects when full
+//   memdx/history.h         BoundedHistory: the last N records; metrics records as JSON
+//   memdx/testing.h         (not included here: needs GoogleTest) EXPECT_MEMORY_BOUNDED, EXPECT_PEAK_BELOW
 //   memdx/error.h           memdx::Error, the one exception the library throws
 //   memdx/version.h         MEMDX_VERSION_STRING and memdx::version()
 //
@@ -13,7 +21,14 @@
 // safe to call from any thread unless its header says otherwise.
 #pragma once
 
+#include "memdx/cache.h"
+#include "memdx/channel.h"
 #include "memdx/error.h"
+#include "memdx/governor.h"
+#include "memdx/history.h"
+#include "memdx/idle_unloader.h"
+#include "memdx/preflight.h"
+#include "memdx/pressure.h"
 #include "memdx/process_memory.h"
 #include "memdx/recording.h"
 #include "memdx/snapshot.h"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # memdx as people install it: `cmake --install` into a fresh prefix and the .deb (cpack -G DEB),
 # each used from outside the tree.
-#   1. consumer.cpp built with find_package(memdx) against the installed prefix, and run;
+#   1. consumer.cpp built with find_package(memdx) against the installed prefix, and run; and
+#      memory_test.cpp, linking memdx::testing (the assertions and the allocation recorder);
 #   2. the same program built with pkg-config against the prefix, and run;
 #   3. the installed memdx traces a program's heap (it finds its tracer under the prefix);
 #   4. the .deb: its Depends line, installed by dpkg into a root of its own (against a copy of
@@ -40,6 +41,8 @@ cmake --build "$work/cmake-build" >"$work/build.log" 2>&1 || {
 }
 mkdir "$work/run-cmake"
 "$work/cmake-build/consumer" "$work/run-cmake" || fail "the find_package consumer"
+step "find_package(memdx): memdx::testing's assertions, with the allocation recorder"
+"$work/cmake-build/memory_test" || fail "the installed memory assertions"
 
 # Builds consumer.cpp with the pkg-config file in $1 into $2 and runs it.
 pkg_config_consumer() {

@@ -166,6 +166,60 @@ void recordings(const std::string& directory) {
         "pid 0 is refused");
 }
 
+// Keeping memory bounded (issue 15's headers): a governed 32 MiB block unloaded under pressure and
+// its memory given back, an idle unload, a byte-budget cache, a bounded channel, the history's
+// JSON, preflight and a pressure monitor.
+void bounded_memory() {
+  memdx::PreflightRequest small;
+  small.needed_bytes = kMiB;
+  check(memdx::preflight(small).can_proceed, "preflight: 1 MiB fits");
+  memdx::PreflightRequest huge;
+  huge.needed_bytes = uint64_t{1} << 60;
+  memdx::PreflightResult refused = memdx::preflight(huge);
+  check(!refused.can_proceed && !refused.guidance.empty(), "preflight: 1 EiB does not fit, and says what to do");
+
+  char* block = touch(32 * kMiB);
+  uint64_t before = memdx::read_watermark().rss_bytes;
+  memdx::Governor governor;
+  memdx::ResourceId id = governor.add({"block", 32 * kMiB, 0, [&block] {
+                                         std::free(block);
+                                         block = nullptr;
+                                         return uint64_t{0};
+                                       }});
+  memdx::PressureOptions polling;
+  polling.force_source = memdx::PressureSource::kPolling;
+  memdx::PressureMonitor monitor(
+      [&](memdx::PressureLevel level, const memdx::PressureReading&) { governor.on_pressure(level); }, polling);
+  check(monitor.source() == memdx::PressureSource::kPolling, "a pressure monitor starts");
+  governor.on_pressure(memdx::PressureLevel::kCritical);
+  for (int i = 0; i < 1000 && governor.loaded(id); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  governor.on_pressure(memdx::PressureLevel::kNone);
+  check(!governor.loaded(id) && block == nullptr, "the governor unloads under pressure");
+  check(memdx::read_watermark().rss_bytes + 24 * kMiB < before, "and the memory went back to the kernel");
+
+  int unloads = 0;
+  {
+    memdx::IdleUnloader idle(std::chrono::milliseconds(50), [&] { ++unloads; });
+    for (int i = 0; i < 300 && !idle.unloaded(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  check(unloads == 1, "the idle unloader unloads once");
+
+  memdx::ByteBudgetCache<int, std::string> cache(10 * 1024);
+  for (int i = 0; i < 100; ++i) cache.put(i, std::string(1024, 'x'), 1024);
+  check(cache.size_bytes() <= 10 * 1024 && cache.get(99) != nullptr && cache.get(0) == nullptr,
+        "the cache keeps the newest 10 KiB");
+
+  memdx::BoundedChannel<int> channel(4, memdx::Overflow::kDropOldest);
+  for (int i = 0; i < 10; ++i) channel.push(i);
+  check(channel.size() == 4 && channel.try_pop() == 6 && channel.stats().dropped_oldest == 6,
+        "the channel keeps the newest 4");
+
+  memdx::BoundedHistory<memdx::MetricsRecord> history(3);
+  for (int i = 0; i < 5; ++i) history.push({i, {{"latency_ms", i * 1.5}}});
+  check(memdx::to_json(history.snapshot()).find("\"latency_ms\":6") != std::string::npos,
+        "the history keeps the last 3 and writes JSON");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -178,5 +232,6 @@ int main(int argc, char** argv) {
   own_memory();
   trend_test();
   recordings(argv[1]);
+  bounded_memory();
   return 0;
 }

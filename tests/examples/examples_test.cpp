@@ -63,9 +63,9 @@ TEST(ModelServer, KeepsItsMemoryBoundedThroughTheWholeStory) {
   // The idle unload gave the model's memory back to the kernel.
   EXPECT_LT(out["rss_idle_bytes"].get<uint64_t>() + model_bytes * 9 / 10, out["rss_loaded_bytes"].get<uint64_t>());
 
-  // The cancelled generation freed its KV cache (256 KiB a token, about 16 tokens in).
+  // The cancelled generation freed its KV cache (256 KiB a token, at least 16 tokens in).
   EXPECT_EQ(out["cancelled"], 1);
-  EXPECT_LT(out["rss_after_cancel_bytes"].get<uint64_t>() + 2 * kMiB, out["rss_before_cancel_bytes"].get<uint64_t>());
+  EXPECT_LT(out["rss_after_cancel_bytes"].get<uint64_t>() + 3 * kMiB, out["rss_before_cancel_bytes"].get<uint64_t>());
 
   // Backpressure: the token buffer never held more than its 16, however slow the reader.
   EXPECT_LE(out["channel_high_water"].get<uint64_t>(), 16u);
