@@ -94,6 +94,13 @@ class PressureTest : public ::testing::Test {
   // Forks the process that runs the monitor inside `cgroup`; returns its first message.
   std::optional<Message> start_monitor(const memdx_test::TestCgroup& cgroup, const PressureOptions& options,
                                        const Environment& environment) {
+    return start_child(environment, [&](int report, int control) { run_monitor(cgroup, options, report, control); });
+  }
+
+  // Forks the process the test watches (the monitor's, or the governed one), with `environment`
+  // and no inherited pressure watch, connected by a report pipe and a control pipe (the child
+  // ends when the control pipe closes); returns its first message.
+  std::optional<Message> start_child(const Environment& environment, const std::function<void(int, int)>& run) {
     int report[2];
     int control[2];
     if (::pipe(report) != 0 || ::pipe(control) != 0) return std::nullopt;
@@ -105,7 +112,8 @@ class PressureTest : public ::testing::Test {
       ::unsetenv("MEMORY_PRESSURE_WATCH");
       ::unsetenv("MEMORY_PRESSURE_WRITE");
       for (const auto& [name, value] : environment) ::setenv(name.c_str(), value.c_str(), 1);
-      run_monitor(cgroup, options, report[1], control[0]);
+      run(report[1], control[0]);
+      ::_exit(0);
     }
     ::close(report[1]);
     ::close(control[0]);
@@ -151,26 +159,10 @@ class PressureTest : public ::testing::Test {
     ::_exit(0);
   }
 
-  // Forks a process in `cgroup` that holds a 32 MiB "model" under a Governor fed by its own
+  // A process in `cgroup` that holds a 32 MiB "model" under a Governor fed by its own
   // PressureMonitor, and reports each of the governor's decisions (kind in `level`, text).
   std::optional<Message> start_governed(const memdx_test::TestCgroup& cgroup) {
-    int report[2];
-    int control[2];
-    if (::pipe(report) != 0 || ::pipe(control) != 0) return std::nullopt;
-    monitor_ = ::fork();
-    if (monitor_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      ::close(report[0]);
-      ::close(control[1]);
-      ::unsetenv("MEMORY_PRESSURE_WATCH");
-      ::unsetenv("MEMORY_PRESSURE_WRITE");
-      run_governed(cgroup, report[1], control[0]);
-    }
-    ::close(report[1]);
-    ::close(control[0]);
-    report_ = report[0];
-    control_ = control[1];
-    return receive(report_, std::chrono::seconds(10));
+    return start_child({}, [&](int report, int control) { run_governed(cgroup, report, control); });
   }
 
   [[noreturn]] static void run_governed(const memdx_test::TestCgroup& cgroup, int report, int control) {
