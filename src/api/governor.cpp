@@ -17,10 +17,35 @@
 #include "memdx/error.h"
 #include "model/format.h"
 #include "proc/process_files.h"
+#include "proc/cgroup_files.h"
+#include "proc/kv.h"
 #include "proc/procfs.h"
 #include "proc/smaps.h"
 
 namespace memdx {
+
+namespace {
+
+// The files of the process's memory cgroup, found once: finding them reads mountinfo and several
+// cgroup files, hundreds of microseconds, while reading the two values costs a few. A process that
+// moves to another cgroup afterwards keeps being measured in the first one.
+struct CgroupFiles {
+  std::string usage_path;  // memory.current (v2) or memory.usage_in_bytes (v1)
+  std::string limit_path;  // memory.max or memory.limit_in_bytes
+};
+
+const std::optional<CgroupFiles>& own_cgroup_files(const proc::ProcFs& fs) {
+  static const std::optional<CgroupFiles> files = [&fs]() -> std::optional<CgroupFiles> {
+    std::optional<proc::CgroupMemory> cgroup = fs.memory_cgroup(::getpid());
+    if (!cgroup) return std::nullopt;
+    bool v2 = cgroup->version == 2;
+    return CgroupFiles{cgroup->directory + (v2 ? "/memory.current" : "/memory.usage_in_bytes"),
+                       cgroup->directory + (v2 ? "/memory.max" : "/memory.limit_in_bytes")};
+  }();
+  return files;
+}
+
+}  // namespace
 
 Watermark read_watermark(bool with_pss) {
   proc::ProcFs fs;
@@ -35,9 +60,11 @@ Watermark read_watermark(bool with_pss) {
     auto rollup = fs.read_pid_file(self, "smaps_rollup");
     if (rollup.ok()) mark.pss_bytes = proc::parse_smaps_rollup(*rollup).pss_bytes;
   }
-  if (std::optional<proc::CgroupMemory> cgroup = fs.memory_cgroup(self)) {
-    mark.cgroup_usage_bytes = cgroup->current_bytes;
-    mark.cgroup_limit_bytes = cgroup->max_bytes;
+  if (const std::optional<CgroupFiles>& cgroup = own_cgroup_files(fs)) {
+    if (auto usage = fs.read_file(cgroup->usage_path); usage.ok()) mark.cgroup_usage_bytes = proc::parse_u64(*usage);
+    if (auto limit = fs.read_file(cgroup->limit_path); limit.ok()) {
+      mark.cgroup_limit_bytes = proc::parse_memory_limit(*limit);
+    }
   }
   return mark;
 }
