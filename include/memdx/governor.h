@@ -50,14 +50,33 @@ struct GovernedResource {
   std::function<uint64_t()> unload;
   // Unloaded after this long unused even without pressure; the default never.
   std::chrono::milliseconds idle_timeout = std::chrono::milliseconds::max();
+  // Its unload only gives part of it back (a cache shrinking): it stays loaded and is shrunk
+  // again at the next settle time while the pressure lasts, until an unload frees nothing. When
+  // the pressure falls to none it counts as loaded again (it refills by itself).
+  bool shrinks = false;
 };
+
+// A cache under the governor: each unload halves what it holds (shrink_to), and it stays
+// registered, so the governor keeps taking from it while the pressure lasts. `cache` is a
+// memdx::ByteBudgetCache, or anything with size_bytes() and shrink_to(bytes) that may be called
+// from the governor's thread; it must outlive the governor's registration.
+template <typename Cache>
+GovernedResource shrinking_cache(std::string name, Cache& cache, int priority) {
+  GovernedResource resource;
+  resource.name = std::move(name);
+  resource.bytes = cache.size_bytes();
+  resource.priority = priority;
+  resource.unload = [&cache] { return cache.shrink_to(cache.size_bytes() / 2); };
+  resource.shrinks = true;
+  return resource;
+}
 
 using ResourceId = uint64_t;
 
 enum class DecisionKind {
   kPressureRaised,       // the pressure level rose
   kPressureLowered,      // the pressure level fell
-  kUnloadedForPressure,  // a resource was unloaded because of pressure
+  kUnloadedForPressure,  // a resource was unloaded (or a shrinking one shrunk) because of pressure
   kUnloadedIdle,         // a resource was unloaded after its idle timeout
   kNothingLeftToUnload,  // pressure, and every resource is unloaded or in use
 };

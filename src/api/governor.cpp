@@ -16,9 +16,9 @@
 #include "api/errors.h"
 #include "memdx/error.h"
 #include "model/format.h"
-#include "proc/process_files.h"
 #include "proc/cgroup_files.h"
 #include "proc/kv.h"
+#include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "proc/smaps.h"
 
@@ -200,18 +200,23 @@ struct Governor::State {
     lock.lock();
     auto it = entries.find(id);  // remove() waits for `unloading`: it is still here
     it->second.unloading = false;
-    it->second.loaded = false;
+    // A shrinking resource stays loaded while its unloads still free something.
+    it->second.loaded = it->second.resource.shrinks && freed > 0 && failure.empty();
     changed.notify_all();
     GovernorDecision d = decision(why);
     d.resource = it->second.resource.name;
     d.resource_bytes = it->second.resource.bytes;
-    d.freed_bytes = freed != 0 ? freed : d.resource_bytes;
-    d.text = fmt::format("unloaded {} ({}, priority {}) {}; {}{}", d.resource, model::format_bytes(d.resource_bytes),
-                         it->second.resource.priority,
-                         why == DecisionKind::kUnloadedIdle
-                             ? fmt::format("after {} ms unused", it->second.resource.idle_timeout.count())
-                             : fmt::format("for {} pressure", to_string(level)),
-                         watermark_text(d.watermark), failure.empty() ? "" : "; its unload threw: " + failure);
+    d.freed_bytes = freed != 0 || it->second.resource.shrinks ? freed : d.resource_bytes;
+    const GovernedResource& resource = it->second.resource;
+    std::string what = resource.shrinks ? fmt::format("shrank {} by {} (priority {})", d.resource,
+                                                      model::format_bytes(freed), resource.priority)
+                                        : fmt::format("unloaded {} ({}, priority {})", d.resource,
+                                                      model::format_bytes(d.resource_bytes), resource.priority);
+    std::string reason = why == DecisionKind::kUnloadedIdle
+                             ? fmt::format("after {} ms unused", resource.idle_timeout.count())
+                             : fmt::format("for {} pressure", to_string(level));
+    d.text = fmt::format("{} {}; {}{}", what, reason, watermark_text(d.watermark),
+                         failure.empty() ? "" : "; its unload threw: " + failure);
     log(lock, d);
   }
 
@@ -219,6 +224,11 @@ struct Governor::State {
     if (level == level_acted_on) return;
     bool raised = level > level_acted_on;
     level_acted_on = level;
+    if (level == PressureLevel::kNone) {
+      for (auto& [id, entry] : entries) {
+        if (entry.resource.shrinks) entry.loaded = true;  // it refills by itself
+      }
+    }
     if (raised) {
       next_pressure_unload = Clock::now();  // act at once on a rise
       said_nothing_left = false;

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "memdx/cache.h"
 #include "memdx/error.h"
 #include "memdx/governor.h"
 #include "memdx/idle_unloader.h"
@@ -248,6 +249,32 @@ TEST(Governor, NoCallbackAfterDestruction) {
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(*calls, at_destruction);
   EXPECT_EQ(at_destruction, 2);  // pressure raised, "slow" unloaded; "later" never reached
+}
+
+// A cache is shrunk (halved) again and again while the pressure lasts, before anything of a higher
+// priority goes; once it frees nothing, the next goes; when the pressure ends it counts again.
+TEST(Governor, ShrinksACacheBeforeUnloadingTheModel) {
+  memdx::ByteBudgetCache<int, std::string> cache(1 << 20);
+  for (int i = 0; i < 256; ++i) cache.put(i, std::string(4096, 'p'), 4096);  // 1 MiB in 4 KiB pages
+  Unloads unloads;
+  memdx::GovernorOptions options;
+  options.settle_time = 20ms;
+  Governor governor(options);
+  memdx::ResourceId pages = governor.add(memdx::shrinking_cache("pages", cache, 0));
+  memdx::ResourceId model = governor.add({"model", 64 << 20, 1, unloads.of("model")});
+  governor.on_pressure(PressureLevel::kModerate);
+  ASSERT_TRUE(eventually([&] { return !governor.loaded(model); }));
+  governor.on_pressure(PressureLevel::kNone);
+  EXPECT_EQ(cache.size_bytes(), 0u);  // halved down to nothing first
+  std::vector<memdx::GovernorDecision> log = governor.decisions();
+  size_t shrinks = 0;
+  for (const auto& d : log) shrinks += d.resource == "pages";
+  EXPECT_GE(shrinks, 9u);  // 1 MiB -> 512 KiB -> ... -> 4 KiB -> 0, then one that frees nothing
+  ASSERT_GE(log.size(), 3u);
+  EXPECT_NE(log[1].text.find("shrank pages by 512 KiB"), std::string::npos) << log[1].text;
+  EXPECT_EQ(log[1].freed_bytes, 512u << 10);
+  ASSERT_TRUE(eventually([&] { return governor.loaded(pages); }));  // the pressure is over: it refills
+  EXPECT_EQ(unloads.seen(), (std::vector<std::string>{"model"}));
 }
 
 TEST(Governor, RefusesAResourceItCannotUnload) {
