@@ -19,7 +19,7 @@ namespace {
 #if MEMDX_EXAMPLE_HAS_RECORDER
 constexpr const char* kNamedInTheFailure = "UnboundedCache::put";
 #else
-constexpr const char* kNamedInTheFailure = "grows";
+constexpr const char* kNamedInTheFailure = "per iteration";
 #endif
 
 // What the cache keeps: a rendered page of about 4 KiB.
