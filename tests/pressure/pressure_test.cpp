@@ -122,15 +122,28 @@ class PressureTest : public ::testing::Test {
     return receive(report_, std::chrono::seconds(10));
   }
 
+  // Tells the test which source the monitor uses, then waits until the test closes `control`.
+  static void ready_then_wait(int report, int control, const PressureMonitor& monitor) {
+    Message message;
+    message.source = static_cast<int>(monitor.source());
+    std::snprintf(message.text, sizeof(message.text), "%s", monitor.source_description().c_str());
+    send(report, message);
+    char byte = 0;
+    while (::read(control, &byte, 1) > 0) {
+    }
+  }
+
+  [[noreturn]] static void fail(int report, const char* what) {
+    Message message;
+    message.kind = Message::kFailed;
+    std::snprintf(message.text, sizeof(message.text), "%s", what);
+    send(report, message);
+    ::_exit(1);
+  }
+
   [[noreturn]] static void run_monitor(const memdx_test::TestCgroup& cgroup, const PressureOptions& options, int report,
                                        int control) {
-    Message message;
-    if (!cgroup.enter()) {
-      message.kind = Message::kFailed;
-      std::snprintf(message.text, sizeof(message.text), "cannot enter the test cgroup");
-      send(report, message);
-      ::_exit(1);
-    }
+    if (!cgroup.enter()) fail(report, "cannot enter the test cgroup");
     try {
       PressureMonitor monitor(
           [report](PressureLevel level, const PressureReading& reading) {
@@ -144,17 +157,9 @@ class PressureTest : public ::testing::Test {
             send(report, change);
           },
           options);
-      message.source = static_cast<int>(monitor.source());
-      std::snprintf(message.text, sizeof(message.text), "%s", monitor.source_description().c_str());
-      send(report, message);
-      char byte = 0;
-      while (::read(control, &byte, 1) > 0) {
-      }
+      ready_then_wait(report, control, monitor);
     } catch (const memdx::Error& e) {
-      message.kind = Message::kFailed;
-      std::snprintf(message.text, sizeof(message.text), "%s", e.what());
-      send(report, message);
-      ::_exit(1);
+      fail(report, e.what());
     }
     ::_exit(0);
   }
@@ -166,8 +171,7 @@ class PressureTest : public ::testing::Test {
   }
 
   [[noreturn]] static void run_governed(const memdx_test::TestCgroup& cgroup, int report, int control) {
-    Message message;
-    if (!cgroup.enter()) ::_exit(1);
+    if (!cgroup.enter()) fail(report, "cannot enter the test cgroup");
     constexpr uint64_t kModelBytes = 32 * kMiB;
     auto* model =
         static_cast<char*>(::mmap(nullptr, kModelBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
@@ -189,17 +193,9 @@ class PressureTest : public ::testing::Test {
                     }});
       PressureMonitor monitor(
           [&governor](PressureLevel level, const PressureReading&) { governor.on_pressure(level); });
-      message.source = static_cast<int>(monitor.source());
-      std::snprintf(message.text, sizeof(message.text), "%s", monitor.source_description().c_str());
-      send(report, message);
-      char byte = 0;
-      while (::read(control, &byte, 1) > 0) {
-      }
+      ready_then_wait(report, control, monitor);
     } catch (const memdx::Error& e) {
-      message.kind = Message::kFailed;
-      std::snprintf(message.text, sizeof(message.text), "%s", e.what());
-      send(report, message);
-      ::_exit(1);
+      fail(report, e.what());
     }
     ::_exit(0);
   }
