@@ -22,14 +22,15 @@ struct MemoryLimits {
   uint64_t available_bytes = 0;  // MemAvailable (MemFree on kernels before 3.14, which lack it)
   uint64_t swap_total_bytes = 0;
   uint64_t swap_free_bytes = 0;
-  // The process's own memory cgroup, when the memory controller covers it. A limit of "max" (or
-  // cgroup v1's "unlimited" sentinel) reads as nullopt.
+  // The memory cgroup whose limits bind the process: its own, or the ancestor (a systemd slice)
+  // whose memory.max or memory.high leaves the least room. A limit of "max" (or cgroup v1's
+  // "unlimited" sentinel) reads as nullopt.
   int cgroup_version = 0;                            // 2, 1, or 0 when memdx found no memory cgroup
   std::optional<uint64_t> cgroup_max_bytes;          // v2 memory.max, v1 memory.limit_in_bytes
   std::optional<uint64_t> cgroup_high_bytes;         // v2 memory.high (throttling above it; no v1 twin)
   std::optional<uint64_t> cgroup_usage_bytes;        // v2 memory.current, v1 memory.usage_in_bytes
   std::optional<uint64_t> cgroup_reclaimable_bytes;  // its inactive page cache (memory.stat)
-  std::string cgroup_path;  // as in /proc/self/cgroup, e.g. "/user.slice/app.service"; "" without one
+  std::string cgroup_path;  // e.g. "/user.slice" or "/user.slice/app.service"; "" without a cgroup
 };
 
 // The limits that apply to the calling process now: /proc/meminfo and its memory cgroup's files.

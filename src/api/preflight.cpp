@@ -22,6 +22,17 @@ uint64_t room_under(uint64_t limit, const MemoryLimits& limits) {
   return limit > usage ? limit - usage : 0;
 }
 
+// The room a cgroup's tighter limit (memory.max or memory.high) leaves; UINT64_MAX without one.
+uint64_t cgroup_room(const proc::CgroupMemory& cgroup) {
+  uint64_t usage = cgroup.current_bytes.value_or(0);
+  usage -= std::min(usage, cgroup.stat_inactive_file_bytes.value_or(0));
+  uint64_t room = UINT64_MAX;
+  for (const std::optional<uint64_t>& limit : {cgroup.max_bytes, cgroup.high_bytes}) {
+    if (limit) room = std::min(room, *limit > usage ? *limit - usage : 0);
+  }
+  return room;
+}
+
 // needed + min_free, saturating: a request of "everything" must not wrap to a small number.
 uint64_t required_of(const PreflightRequest& request) {
   uint64_t free_bytes = request.min_free_bytes.value_or(0);
@@ -172,13 +183,20 @@ MemoryLimits read_memory_limits() {
   limits.available_bytes = meminfo->mem_available_bytes.value_or(meminfo->mem_free_bytes);
   limits.swap_total_bytes = meminfo->swap_total_bytes;
   limits.swap_free_bytes = meminfo->swap_free_bytes;
-  if (auto cgroup = procfs.memory_cgroup(::getpid())) {
-    limits.cgroup_version = cgroup->version;
-    limits.cgroup_max_bytes = cgroup->max_bytes;
-    limits.cgroup_high_bytes = cgroup->high_bytes;
-    limits.cgroup_usage_bytes = cgroup->current_bytes;
-    limits.cgroup_reclaimable_bytes = cgroup->stat_inactive_file_bytes;
-    limits.cgroup_path = cgroup->path;
+  if (std::optional<proc::CgroupMemory> own = procfs.memory_cgroup(::getpid())) {
+    // The own cgroup, or the ancestor that leaves the least room: a service's own cgroup often has
+    // no limit while its slice has one.
+    std::vector<proc::CgroupMemory> ancestors = procfs.memory_cgroup_ancestors(*own);
+    const proc::CgroupMemory* binding = &*own;
+    for (const proc::CgroupMemory& ancestor : ancestors) {
+      if (cgroup_room(ancestor) < cgroup_room(*binding)) binding = &ancestor;
+    }
+    limits.cgroup_version = binding->version;
+    limits.cgroup_max_bytes = binding->max_bytes;
+    limits.cgroup_high_bytes = binding->high_bytes;
+    limits.cgroup_usage_bytes = binding->current_bytes;
+    limits.cgroup_reclaimable_bytes = binding->stat_inactive_file_bytes;
+    limits.cgroup_path = binding->path;
   }
   return limits;
 }

@@ -235,65 +235,87 @@ std::optional<std::string> ProcFs::cgroup2_directory(pid_t pid) const {
   return std::nullopt;
 }
 
-std::optional<CgroupMemory> ProcFs::memory_cgroup(pid_t pid) const {
-  auto cgroup_text = read_pid_file(pid, "cgroup");
-  std::vector<MountEntry> mounts = cgroup_mounts();
-  if (!cgroup_text.ok() || mounts.empty()) return std::nullopt;
+CgroupMemory ProcFs::read_memory_cgroup(int version, const std::string& path, const std::string& directory) const {
   auto read_value = [&](const std::string& dir, const char* name) -> std::optional<std::string> {
     auto text = read_file(dir + "/" + name);
     if (!text.ok()) return std::nullopt;
     return std::move(text).value();
   };
+  if (version == 2) {
+    CgroupMemory memory;
+    memory.version = 2;
+    memory.path = path;
+    memory.directory = directory;
+    if (auto current = read_value(directory, "memory.current")) memory.current_bytes = parse_u64(*current);
+    if (auto max = read_value(directory, "memory.max")) memory.max_bytes = parse_memory_limit(*max);
+    if (auto high = read_value(directory, "memory.high")) memory.high_bytes = parse_memory_limit(*high);
+    if (auto events = read_value(directory, "memory.events")) {
+      auto keyed = parse_flat_keyed(*events);
+      memory.events_oom = find_key(keyed, "oom");
+      memory.events_oom_kill = find_key(keyed, "oom_kill");
+    }
+    if (auto stat = read_value(directory, "memory.stat")) {
+      auto keyed = parse_flat_keyed(*stat);
+      memory.stat_anon_bytes = find_key(keyed, "anon");
+      memory.stat_file_bytes = find_key(keyed, "file");
+      memory.stat_inactive_file_bytes = find_key(keyed, "inactive_file");
+    }
+    if (auto pressure = read_value(directory, "memory.pressure")) memory.psi = parse_psi(*pressure);
+    return memory;
+  }
+  CgroupMemory memory;
+  memory.version = 1;
+  memory.path = path;
+  memory.directory = directory;
+  if (auto usage = read_value(directory, "memory.usage_in_bytes")) memory.current_bytes = parse_u64(*usage);
+  if (auto limit = read_value(directory, "memory.limit_in_bytes")) memory.max_bytes = parse_memory_limit(*limit);
+  if (auto oom = read_value(directory, "memory.oom_control")) {
+    memory.events_oom_kill = find_key(parse_flat_keyed(*oom), "oom_kill");
+  }
+  if (auto stat = read_value(directory, "memory.stat")) {
+    auto keyed = parse_flat_keyed(*stat);
+    memory.stat_anon_bytes = find_key(keyed, "rss");
+    memory.stat_file_bytes = find_key(keyed, "cache");
+    memory.stat_inactive_file_bytes = find_key(keyed, "total_inactive_file");
+  }
+  return memory;
+}
 
+std::vector<CgroupMemory> ProcFs::memory_cgroup_ancestors(const CgroupMemory& cgroup) const {
+  std::vector<CgroupMemory> ancestors;
+  std::string path = cgroup.path;
+  std::string directory = cgroup.directory;
+  // Up to the hierarchy's root, which has no limit of its own: "/a/b" in ".../memory/a/b" is
+  // "/a" in ".../memory/a".
+  while (path.size() > 1) {
+    size_t slash = path.rfind('/');
+    std::string leaf = path.substr(slash);
+    if (slash == 0 || !directory.ends_with(leaf)) break;
+    path.resize(slash);
+    directory.resize(directory.size() - leaf.size());
+    ancestors.push_back(read_memory_cgroup(cgroup.version, path, directory));
+  }
+  return ancestors;
+}
+
+std::optional<CgroupMemory> ProcFs::memory_cgroup(pid_t pid) const {
+  auto cgroup_text = read_pid_file(pid, "cgroup");
+  std::vector<MountEntry> mounts = cgroup_mounts();
+  if (!cgroup_text.ok() || mounts.empty()) return std::nullopt;
   std::vector<CgroupEntry> entries = parse_proc_cgroup(*cgroup_text);
   // cgroup v2 first, when its memory controller is enabled for this cgroup.
   for (const CgroupEntry& entry : entries) {
     if (entry.hierarchy_id != 0) continue;
     auto dir = cgroup_directory(mounts, "cgroup2", "", entry.path);
     if (!dir) continue;
-    auto current = read_value(*dir, "memory.current");
-    if (!current) continue;  // hybrid host: the memory controller lives in v1
-    CgroupMemory memory;
-    memory.version = 2;
-    memory.path = entry.path;
-    memory.directory = *dir;
-    memory.current_bytes = parse_u64(*current);
-    if (auto max = read_value(*dir, "memory.max")) memory.max_bytes = parse_memory_limit(*max);
-    if (auto high = read_value(*dir, "memory.high")) memory.high_bytes = parse_memory_limit(*high);
-    if (auto events = read_value(*dir, "memory.events")) {
-      auto keyed = parse_flat_keyed(*events);
-      memory.events_oom = find_key(keyed, "oom");
-      memory.events_oom_kill = find_key(keyed, "oom_kill");
-    }
-    if (auto stat = read_value(*dir, "memory.stat")) {
-      auto keyed = parse_flat_keyed(*stat);
-      memory.stat_anon_bytes = find_key(keyed, "anon");
-      memory.stat_file_bytes = find_key(keyed, "file");
-      memory.stat_inactive_file_bytes = find_key(keyed, "inactive_file");
-    }
-    if (auto pressure = read_value(*dir, "memory.pressure")) memory.psi = parse_psi(*pressure);
-    return memory;
+    if (!read_file(*dir + "/memory.current").ok()) continue;  // hybrid host: the memory controller lives in v1
+    return read_memory_cgroup(2, entry.path, *dir);
   }
   for (const CgroupEntry& entry : entries) {
     if (std::find(entry.controllers.begin(), entry.controllers.end(), "memory") == entry.controllers.end()) continue;
     auto dir = cgroup_directory(mounts, "cgroup", "memory", entry.path);
     if (!dir) continue;
-    CgroupMemory memory;
-    memory.version = 1;
-    memory.path = entry.path;
-    memory.directory = *dir;
-    if (auto usage = read_value(*dir, "memory.usage_in_bytes")) memory.current_bytes = parse_u64(*usage);
-    if (auto limit = read_value(*dir, "memory.limit_in_bytes")) memory.max_bytes = parse_memory_limit(*limit);
-    if (auto oom = read_value(*dir, "memory.oom_control")) {
-      memory.events_oom_kill = find_key(parse_flat_keyed(*oom), "oom_kill");
-    }
-    if (auto stat = read_value(*dir, "memory.stat")) {
-      auto keyed = parse_flat_keyed(*stat);
-      memory.stat_anon_bytes = find_key(keyed, "rss");
-      memory.stat_file_bytes = find_key(keyed, "cache");
-      memory.stat_inactive_file_bytes = find_key(keyed, "total_inactive_file");
-    }
-    return memory;
+    return read_memory_cgroup(1, entry.path, *dir);
   }
   return std::nullopt;
 }

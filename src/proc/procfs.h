@@ -63,6 +63,9 @@ class ProcFs {
   Result<MemInfo> meminfo() const;
   std::optional<Psi> system_memory_pressure() const;
   std::optional<CgroupMemory> memory_cgroup(pid_t pid) const;
+  // The cgroups above `cgroup` in its hierarchy, parent first, up to (not including) the root: a
+  // limit set on a parent (a systemd slice) binds the processes below it too.
+  std::vector<CgroupMemory> memory_cgroup_ancestors(const CgroupMemory& cgroup) const;
   // The directory of `pid`'s cgroup in the unified (v2) hierarchy, whether or not the memory
   // controller is enabled there: the PSI files (memory.pressure) exist in every v2 cgroup, also on
   // hybrid hosts whose memory controller is mounted as v1. nullopt: no cgroup2 mount.
@@ -71,6 +74,7 @@ class ProcFs {
   const std::string& proc_root() const { return proc_root_; }
 
  private:
+  CgroupMemory read_memory_cgroup(int version, const std::string& path, const std::string& directory) const;
   std::string pid_dir(pid_t pid) const;
   // The mounts of /proc/self/mountinfo, with /sys rewritten to sys_root_; empty when unreadable.
   std::vector<MountEntry> cgroup_mounts() const;

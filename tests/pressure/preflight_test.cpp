@@ -1,11 +1,13 @@
 // preflight() on constructed limits (each binding, each warning, the guidance's figures), and
 // read_memory_limits() against /proc/meminfo and a memory cgroup this test creates.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <memdx/error.h>
@@ -220,16 +222,27 @@ TEST(ReadMemoryLimits, MatchesProcMeminfo) {
 }
 
 // In a child cgroup with a 96 MiB limit, the child sees that limit and the binding it makes.
-TEST(ReadMemoryLimits, SeesTheLimitOfItsOwnCgroup) {
-  memdx_test::TestCgroup cgroup(96 * kMiB);
-  if (!cgroup.limited()) GTEST_SKIP() << "no memory cgroup this test may create and limit (needs root)";
+// What a process in `directories` (it enters each: v1 and v2 twins) sees: read_memory_limits()
+// and two preflights, run in a forked child that reports over a pipe.
+struct SeenInCgroup {
+  uint64_t max = 0;
+  std::string path;
+  int small_fits = 0;
+  int big_fits = 0;
+  int binding = 0;
+  uint64_t usage = 0;
+};
+
+SeenInCgroup seen_from(const std::vector<std::string>& directories) {
   int report[2];
-  ASSERT_EQ(::pipe(report), 0);
+  EXPECT_EQ(::pipe(report), 0);
   pid_t child = ::fork();
   if (child == 0) {
     ::close(report[0]);
+    for (const std::string& dir : directories) {
+      if (!memdx_test::write_text(dir + "/cgroup.procs", std::to_string(::getpid()))) ::_exit(2);
+    }
     std::ostringstream out;
-    if (!cgroup.enter()) ::_exit(2);
     MemoryLimits limits = memdx::read_memory_limits();
     PreflightResult small = memdx::preflight(needing(1 * kMiB));
     PreflightResult big = memdx::preflight(needing(200 * kMiB));
@@ -246,23 +259,51 @@ TEST(ReadMemoryLimits, SeesTheLimitOfItsOwnCgroup) {
   while ((n = ::read(report[0], buffer, sizeof(buffer))) > 0) text.append(buffer, static_cast<size_t>(n));
   ::close(report[0]);
   int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  SeenInCgroup seen;
   std::istringstream in(text);
-  uint64_t max = 0;
-  uint64_t usage = 0;
-  std::string path;
-  int small = 0;
-  int big = 0;
-  int binding = 0;
-  in >> max >> path >> small >> big >> binding >> usage;
-  EXPECT_EQ(max, 96 * kMiB);
+  in >> seen.max >> seen.path >> seen.small_fits >> seen.big_fits >> seen.binding >> seen.usage;
+  return seen;
+}
+
+std::vector<std::string> directories_of(const memdx_test::TestCgroup& cgroup, const std::string& below = "") {
+  std::vector<std::string> directories;
+  for (const std::string& dir : {cgroup.v1_dir(), cgroup.v2_dir()}) {
+    if (!dir.empty()) directories.push_back(dir + below);
+  }
+  return directories;
+}
+
+TEST(ReadMemoryLimits, SeesTheLimitOfItsOwnCgroup) {
+  memdx_test::TestCgroup cgroup(96 * kMiB);
+  if (!cgroup.limited()) GTEST_SKIP() << "no memory cgroup this test may create and limit (needs root)";
+  SeenInCgroup seen = seen_from(directories_of(cgroup));
+  EXPECT_EQ(seen.max, 96 * kMiB);
   std::string dir = cgroup.v1_dir().empty() ? cgroup.v2_dir() : cgroup.v1_dir();
-  EXPECT_EQ(dir.substr(dir.size() - path.size()), path);
-  EXPECT_EQ(small, 1);
-  EXPECT_EQ(big, 0);
-  EXPECT_EQ(binding, static_cast<int>(PreflightBinding::kCgroupMax));
-  EXPECT_LT(usage, 96 * kMiB);
+  EXPECT_EQ(dir.substr(dir.size() - seen.path.size()), seen.path);
+  EXPECT_EQ(seen.small_fits, 1);
+  EXPECT_EQ(seen.big_fits, 0);
+  EXPECT_EQ(seen.binding, static_cast<int>(PreflightBinding::kCgroupMax));
+  EXPECT_LT(seen.usage, 96 * kMiB);
+}
+
+// A process in an unlimited cgroup below a limited one (a service in a slice): the parent's limit
+// binds, and the guidance names the parent.
+TEST(ReadMemoryLimits, SeesTheLimitOfAParentCgroup) {
+  memdx_test::TestCgroup parent(96 * kMiB);
+  if (!parent.limited()) GTEST_SKIP() << "no memory cgroup this test may create and limit (needs root)";
+  std::vector<std::string> children = directories_of(parent, "/service");
+  for (const std::string& dir : children) ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0) << dir;
+  SeenInCgroup seen = seen_from(children);
+  for (const std::string& dir : children) ::rmdir(dir.c_str());  // the child has exited: empty
+  EXPECT_EQ(seen.max, 96 * kMiB);
+  std::string parent_dir = parent.v1_dir().empty() ? parent.v2_dir() : parent.v1_dir();
+  ASSERT_FALSE(seen.path.empty());
+  EXPECT_EQ(parent_dir.substr(parent_dir.size() - seen.path.size()), seen.path) << "the parent binds: " << seen.path;
+  EXPECT_EQ(seen.small_fits, 1);
+  EXPECT_EQ(seen.big_fits, 0);
+  EXPECT_EQ(seen.binding, static_cast<int>(PreflightBinding::kCgroupMax));
 }
 
 }  // namespace
