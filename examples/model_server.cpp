@@ -47,23 +47,33 @@ struct Settings {
   bool pressure_at_end = false;       // --pressure: the governor is told critical pressure at the end
 };
 
-// The stand-in model: written once, so every page is resident.
+// The stand-in model: a mapping of its own written once, so every page is resident, as model
+// loaders map their weights. Unloading unmaps it: the pages go back to the kernel at once, whatever
+// the allocator (a heap allocator, or a sanitizer's quarantine, may keep freed blocks).
 class Model {
  public:
+  Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  ~Model() { unload(); }
   void load(uint64_t bytes) {
-    weights_.reset(new char[bytes]);
-    std::memset(weights_.get(), 0x42, bytes);
+    unload();
+    void* at = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (at == MAP_FAILED) return;
+    weights_ = static_cast<char*>(at);
     bytes_ = bytes;
+    std::memset(weights_, 0x42, bytes);
   }
   void unload() {
-    weights_.reset();
+    if (weights_) ::munmap(weights_, bytes_);
+    weights_ = nullptr;
     bytes_ = 0;
   }
   bool loaded() const { return weights_ != nullptr; }
   char weight(uint64_t i) const { return weights_[i % bytes_]; }
 
  private:
-  std::unique_ptr<char[]> weights_;
+  char* weights_ = nullptr;
   uint64_t bytes_ = 0;
 };
 
