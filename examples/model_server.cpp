@@ -8,7 +8,7 @@
 //      pressure (a PressureMonitor feeds the governor), and loaded again on the next request.
 //   3. tokens go to a slow reader (a UI) through a bounded channel: generation waits for the
 //      reader instead of growing a buffer without bound (backpressure).
-//   4. a generation can be cancelled: its KV cache is freed at once.
+//   4. a generation can be stopped by the user: its KV cache is freed at once.
 //   5. the watermark is read while generating; the last 100 generations' metrics are kept.
 //
 // Prints what happened as JSON on stdout (memdx.example.model_server/1); the examples test runs it
@@ -36,6 +36,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr uint64_t kMiB = 1024 * 1024;
+constexpr size_t kTokenBufferSize = 8;  // tokens generated ahead of the reader, at most
 
 struct Settings {
   uint64_t model_bytes = 256 * kMiB;
@@ -43,7 +44,7 @@ struct Settings {
   int requests = 120;
   int tokens_per_request = 32;
   uint64_t kv_bytes_per_token = 256 * 1024;
-  std::optional<int> cancel_request;  // this request is cancelled halfway
+  std::optional<int> cancel_request;  // the user stops this answer when half of it is shown
   bool pressure_at_end = false;       // --pressure: the governor is told critical pressure at the end
 };
 
@@ -197,11 +198,20 @@ int main(int argc, char** argv) {
       [&](memdx::PressureLevel level, const memdx::PressureReading&) { governor.on_pressure(level); });
 
   // 3. A slow reader: the UI shows a token every 200 µs.
-  memdx::BoundedChannel<std::string> tokens(16, memdx::Overflow::kBlock);
+  // 4. With --cancel-request N, the user presses "stop" when half of answer N is on the screen.
+  //    The generator is at most the buffer's 8 tokens ahead of the screen, so that answer is still
+  //    being generated, whatever the timing: the stop always lands mid-generation.
+  memdx::BoundedChannel<std::string> tokens(kTokenBufferSize, memdx::Overflow::kBlock);
   std::atomic<uint64_t> tokens_shown{0};
+  std::atomic<bool> stop_pressed{false};
+  const uint64_t stop_at_token =
+      settings->cancel_request
+          ? static_cast<uint64_t>(*settings->cancel_request * settings->tokens_per_request +
+                                  settings->tokens_per_request / 2)
+          : UINT64_MAX;
   std::thread reader([&] {
     while (tokens.pop()) {
-      ++tokens_shown;
+      if (++tokens_shown == stop_at_token) stop_pressed = true;
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   });
@@ -217,20 +227,9 @@ int main(int argc, char** argv) {
       governor.set_loaded(model_id);
       ++loads;
     }
-    // 4. One request is cancelled halfway, from another thread, as a user's "stop" would.
-    std::atomic<bool> cancel{false};
-    std::thread canceller;
-    if (settings->cancel_request == i) {
-      canceller = std::thread([&] {
-        while (tokens_shown <
-               static_cast<uint64_t>(i * settings->tokens_per_request + settings->tokens_per_request / 2))
-          std::this_thread::sleep_for(std::chrono::microseconds(50));
-        cancel = true;
-      });
-    }
-    Generation g = generate(model, *settings, tokens, cancel);
-    if (canceller.joinable()) canceller.join();
+    Generation g = generate(model, *settings, tokens, stop_pressed);
     if (g.cancelled) {
+      stop_pressed = false;  // for the next answer
       ++cancelled;
       rss_before_cancel_bytes = g.rss_at_end_bytes;
       rss_after_cancel_bytes = memdx::read_watermark().rss_bytes;  // the KV cache is gone

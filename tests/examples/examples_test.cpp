@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pressure/test_cgroup.h"
+
 namespace {
 
 constexpr uint64_t kMiB = 1024 * 1024;
@@ -43,14 +45,25 @@ Ran run(const std::string& command) {
   return ran;
 }
 
+// The server listens to the kernel's memory pressure, as a user's does. It runs in a cgroup of its
+// own, as a service does, so that the pressure it hears is its own (none: the story's one critical
+// moment is the one it makes), not that of tests beside it which fill cgroups on purpose.
 TEST(ModelServer, KeepsItsMemoryBoundedThroughTheWholeStory) {
   const int requests = 120;
   const uint64_t model_bytes = 128 * kMiB;
-  Ran ran = run(std::string(MEMDX_EXAMPLE_MODEL_SERVER) + " --model-mib 128 --requests 120 --idle-ms 300" +
+  memdx_test::TestCgroup cgroup(4096 * kMiB);  // room for the story many times over
+  std::string enter;
+  for (const std::string& dir : {cgroup.v1_dir(), cgroup.v2_dir()}) {
+    if (!dir.empty()) enter += "echo $$ > " + dir + "/cgroup.procs && ";
+  }
+  Ran ran = run(enter + "exec " + MEMDX_EXAMPLE_MODEL_SERVER + " --model-mib 128 --requests 120 --idle-ms 300" +
                 " --cancel-request 5 --pressure");
   ASSERT_EQ(ran.exit_code, 0) << ran.err;
   nlohmann::json out = nlohmann::json::parse(ran.out);
   EXPECT_EQ(out["schema"], "memdx.example.model_server/1");
+  if (!cgroup.v2_dir().empty()) {
+    EXPECT_EQ(out["pressure_source"], "cgroup psi");
+  }
   EXPECT_GT(out["preflight_usable_bytes"].get<uint64_t>(), model_bytes);
 
   // Loaded for the first request, then again after the idle unload, for the pressure step.
@@ -67,8 +80,8 @@ TEST(ModelServer, KeepsItsMemoryBoundedThroughTheWholeStory) {
   EXPECT_EQ(out["cancelled"], 1);
   EXPECT_LT(out["rss_after_cancel_bytes"].get<uint64_t>() + 3 * kMiB, out["rss_before_cancel_bytes"].get<uint64_t>());
 
-  // Backpressure: the token buffer never held more than its 16, however slow the reader.
-  EXPECT_LE(out["channel_high_water"].get<uint64_t>(), 16u);
+  // Backpressure: the token buffer never held more than its 8, however slow the reader.
+  EXPECT_LE(out["channel_high_water"].get<uint64_t>(), 8u);
   EXPECT_GT(out["tokens_shown"].get<uint64_t>(), uint64_t{(requests - 1) * 32});
   EXPECT_LT(out["tokens_shown"].get<uint64_t>(), uint64_t{requests * 32});
 
