@@ -40,13 +40,13 @@ struct CacheStats {
   uint64_t rejected = 0;     // puts of entries larger than the whole budget
 };
 
-// `share` (0 < share <= 1) of the memory this process can still get, in bytes: the lesser of
-// MemAvailable (/proc/meminfo) and, when the process's own memory cgroup has a limit, that limit
-// minus the cgroup's usage (cgroup v2 memory.max - memory.current, or v1 memory.limit_in_bytes -
-// memory.usage_in_bytes). Limits of ancestor cgroups are not read. Read anew at each call: a
-// figure of the moment, for sizing a budget. Safe to call from any thread.
-// Throws memdx::Error: kInvalidArgument (share outside (0, 1]), kSystem (/proc/meminfo unreadable
-// or without MemAvailable, i.e. Linux before 3.14).
+// `share` (0 < share <= 1) of the memory this process can still get, in bytes: preflight's usable
+// room (memdx/preflight.h), the lesser of MemAvailable (/proc/meminfo) and what the binding memory
+// cgroup's memory.max or memory.high still allows (its own cgroup, or the ancestor that leaves
+// less; its inactive page cache counts as room, since the kernel drops that before it refuses a
+// charge). Read anew at each call: a figure of the moment, for sizing a budget. Safe to call from
+// any thread.
+// Throws memdx::Error: kInvalidArgument (share outside (0, 1]), kSystem (/proc/meminfo unreadable).
 MEMDX_API uint64_t share_of_available_memory(double share);
 
 // Least-recently-used cache of K -> V whose entries' declared sizes add up to at most

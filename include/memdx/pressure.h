@@ -11,7 +11,8 @@
 //   3. The system-wide PSI triggers of /proc/pressure/memory.
 //   4. cgroup v1's memory.pressure_level events on the own v1 memory cgroup ("medium" is
 //      moderate, "critical" critical; "low" fires on any reclaim and is ignored).
-//   5. Polling: MemAvailable and the own cgroup's usage against its limit, every poll_interval.
+//   5. Polling: MemAvailable, and the usage of the own cgroup and of its ancestors against their
+//      limits, every poll_interval.
 // A source that cannot be used (missing, refused) is skipped; source_description() says which one
 // was taken and why each earlier one was not. Without CAP_SYS_RESOURCE the kernel takes PSI
 // trigger windows in multiples of 2 s only; a shorter window refused with EINVAL is retried as 2 s
@@ -46,7 +47,7 @@ enum class PressureSource {
   kCgroupPsi,       // <own cgroup v2>/memory.pressure
   kSystemPsi,       // /proc/pressure/memory
   kCgroupV1Events,  // <own v1 memory cgroup>/memory.pressure_level via cgroup.event_control
-  kPolling,         // MemAvailable and the cgroup's usage, read every poll_interval
+  kPolling,         // MemAvailable and the cgroups' usage, read every poll_interval
 };
 
 // "none", "moderate", "critical".
@@ -63,9 +64,10 @@ struct PressureOptions {
   uint64_t psi_window_us = 1'000'000;
   uint64_t moderate_some_stall_us = 100'000;
   uint64_t critical_full_stall_us = 300'000;
-  // Polling thresholds: the share of memory still available, the smaller of MemAvailable over
-  // MemTotal and (cgroup limit - usage + inactive page cache) over the cgroup limit. Moderate below
-  // the first, critical below the second; both in [0, 1].
+  // Polling thresholds: the share of memory still available, the smallest of MemAvailable over
+  // MemTotal and, for the own cgroup and each ancestor with a limit, (limit - usage + inactive page
+  // cache) over the limit (the tighter of memory.max and memory.high). Moderate below the first,
+  // critical below the second; both in [0, 1].
   double polling_moderate_available_ratio = 0.10;
   double polling_critical_available_ratio = 0.05;
   // How often the polling source reads, and how often a raised level is re-measured. At least 1 ms.

@@ -22,17 +22,6 @@ uint64_t room_under(uint64_t limit, const MemoryLimits& limits) {
   return limit > usage ? limit - usage : 0;
 }
 
-// The room a cgroup's tighter limit (memory.max or memory.high) leaves; UINT64_MAX without one.
-uint64_t cgroup_room(const proc::CgroupMemory& cgroup) {
-  uint64_t usage = cgroup.current_bytes.value_or(0);
-  usage -= std::min(usage, cgroup.stat_inactive_file_bytes.value_or(0));
-  uint64_t room = UINT64_MAX;
-  for (const std::optional<uint64_t>& limit : {cgroup.max_bytes, cgroup.high_bytes}) {
-    if (limit) room = std::min(room, *limit > usage ? *limit - usage : 0);
-  }
-  return room;
-}
-
 // needed + min_free, saturating: a request of "everything" must not wrap to a small number.
 uint64_t required_of(const PreflightRequest& request) {
   uint64_t free_bytes = request.min_free_bytes.value_or(0);
@@ -189,7 +178,9 @@ MemoryLimits read_memory_limits() {
     std::vector<proc::CgroupMemory> ancestors = procfs.memory_cgroup_ancestors(*own);
     const proc::CgroupMemory* binding = &*own;
     for (const proc::CgroupMemory& ancestor : ancestors) {
-      if (cgroup_room(ancestor) < cgroup_room(*binding)) binding = &ancestor;
+      if (ancestor.room_bytes().value_or(UINT64_MAX) < binding->room_bytes().value_or(UINT64_MAX)) {
+        binding = &ancestor;
+      }
     }
     limits.cgroup_version = binding->version;
     limits.cgroup_max_bytes = binding->max_bytes;

@@ -396,13 +396,17 @@ void PressureMonitor::State::measure_memory(Measure& result) const {
   if (auto cgroup = procfs.memory_cgroup(::getpid())) {
     reading.cgroup_usage_bytes = cgroup->current_bytes;
     reading.cgroup_limit_bytes = cgroup->max_bytes;
-    if (cgroup->max_bytes && cgroup->current_bytes && *cgroup->max_bytes > 0) {
-      // Inactive page cache is room: the kernel drops it before it reclaims anything that hurts.
-      uint64_t usage = *cgroup->current_bytes;
-      usage -= std::min(usage, cgroup->stat_inactive_file_bytes.value_or(0));
-      uint64_t room = *cgroup->max_bytes > usage ? *cgroup->max_bytes - usage : 0;
-      double cgroup_ratio = static_cast<double>(room) / static_cast<double>(*cgroup->max_bytes);
-      ratio = ratio ? std::min(*ratio, cgroup_ratio) : cgroup_ratio;
+    // The own cgroup and, for the polling source, its ancestors: a service's slice often holds the
+    // limit. Inactive page cache is room: the kernel drops it before it reclaims what hurts.
+    std::vector<proc::CgroupMemory> cgroups{*cgroup};
+    if (watch.source == PressureSource::kPolling) {
+      std::vector<proc::CgroupMemory> ancestors = procfs.memory_cgroup_ancestors(*cgroup);
+      cgroups.insert(cgroups.end(), ancestors.begin(), ancestors.end());
+    }
+    for (const proc::CgroupMemory& each : cgroups) {
+      if (std::optional<double> cgroup_ratio = each.room_ratio()) {
+        ratio = ratio ? std::min(*ratio, *cgroup_ratio) : *cgroup_ratio;
+      }
     }
   }
   if (watch.source != PressureSource::kPolling || !ratio) return;

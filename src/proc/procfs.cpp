@@ -225,6 +225,28 @@ std::vector<MountEntry> ProcFs::cgroup_mounts() const {
   return mounts;
 }
 
+uint64_t CgroupMemory::unreclaimable_bytes() const {
+  uint64_t usage = current_bytes.value_or(0);
+  return usage - std::min(usage, stat_inactive_file_bytes.value_or(0));
+}
+
+std::optional<uint64_t> CgroupMemory::room_bytes() const {
+  std::optional<uint64_t> limit;
+  for (const std::optional<uint64_t>& candidate : {max_bytes, high_bytes}) {
+    if (candidate && (!limit || *candidate < *limit)) limit = candidate;
+  }
+  if (!limit) return std::nullopt;
+  uint64_t usage = unreclaimable_bytes();
+  return *limit > usage ? *limit - usage : 0;
+}
+
+std::optional<double> CgroupMemory::room_ratio() const {
+  std::optional<uint64_t> room = room_bytes();
+  uint64_t limit = std::min(max_bytes.value_or(UINT64_MAX), high_bytes.value_or(UINT64_MAX));
+  if (!room || limit == 0) return room ? std::optional<double>(0.0) : std::nullopt;
+  return static_cast<double>(*room) / static_cast<double>(limit);
+}
+
 std::optional<std::string> ProcFs::cgroup2_directory(pid_t pid) const {
   auto cgroup_text = read_pid_file(pid, "cgroup");
   if (!cgroup_text.ok()) return std::nullopt;

@@ -34,6 +34,13 @@ struct CgroupMemory {
   // reclaims first, so usage minus this is what the cgroup cannot give back cheaply.
   std::optional<uint64_t> stat_inactive_file_bytes;
   std::optional<Psi> psi;  // memory.pressure (v2 only)
+
+  // Usage the cgroup cannot give back cheaply: usage minus its inactive page cache.
+  uint64_t unreclaimable_bytes() const;
+  // What still fits under the tighter of memory.max and memory.high; nullopt without either.
+  std::optional<uint64_t> room_bytes() const;
+  // room_bytes() as a share of that limit: 0 full, 1 empty; nullopt without a limit.
+  std::optional<double> room_ratio() const;
 };
 
 class ProcFs {

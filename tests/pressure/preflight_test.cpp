@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <memdx/cache.h>
 #include <memdx/error.h>
 #include <memdx/preflight.h>
 
@@ -231,6 +232,7 @@ struct SeenInCgroup {
   int big_fits = 0;
   int binding = 0;
   uint64_t usage = 0;
+  uint64_t share = 0;  // share_of_available_memory(1.0)
 };
 
 SeenInCgroup seen_from(const std::vector<std::string>& directories) {
@@ -247,7 +249,8 @@ SeenInCgroup seen_from(const std::vector<std::string>& directories) {
     PreflightResult small = memdx::preflight(needing(1 * kMiB));
     PreflightResult big = memdx::preflight(needing(200 * kMiB));
     out << limits.cgroup_max_bytes.value_or(0) << ' ' << limits.cgroup_path << ' ' << small.can_proceed << ' '
-        << big.can_proceed << ' ' << static_cast<int>(big.binding) << ' ' << limits.cgroup_usage_bytes.value_or(0);
+        << big.can_proceed << ' ' << static_cast<int>(big.binding) << ' ' << limits.cgroup_usage_bytes.value_or(0)
+        << ' ' << memdx::share_of_available_memory(1.0);
     std::string text = out.str();
     if (::write(report[1], text.data(), text.size()) < 0) ::_exit(3);
     ::_exit(0);
@@ -263,7 +266,7 @@ SeenInCgroup seen_from(const std::vector<std::string>& directories) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   SeenInCgroup seen;
   std::istringstream in(text);
-  in >> seen.max >> seen.path >> seen.small_fits >> seen.big_fits >> seen.binding >> seen.usage;
+  in >> seen.max >> seen.path >> seen.small_fits >> seen.big_fits >> seen.binding >> seen.usage >> seen.share;
   return seen;
 }
 
@@ -304,6 +307,8 @@ TEST(ReadMemoryLimits, SeesTheLimitOfAParentCgroup) {
   EXPECT_EQ(seen.small_fits, 1);
   EXPECT_EQ(seen.big_fits, 0);
   EXPECT_EQ(seen.binding, static_cast<int>(PreflightBinding::kCgroupMax));
+  EXPECT_GT(seen.share, 0u);
+  EXPECT_LE(seen.share, 96 * kMiB);  // a budget sized from the room: the parent's limit bounds it too
 }
 
 }  // namespace

@@ -92,9 +92,11 @@ class PressureTest : public ::testing::Test {
   }
 
   // Forks the process that runs the monitor inside `cgroup`; returns its first message.
+  // With `child`, in that child cgroup of `cgroup` instead.
   std::optional<Message> start_monitor(const memdx_test::TestCgroup& cgroup, const PressureOptions& options,
-                                       const Environment& environment) {
-    return start_child(environment, [&](int report, int control) { run_monitor(cgroup, options, report, control); });
+                                       const Environment& environment, const std::string& child = "") {
+    return start_child(environment,
+                       [&](int report, int control) { run_monitor(cgroup, child, options, report, control); });
   }
 
   // Forks the process the test watches (the monitor's, or the governed one), with `environment`
@@ -141,9 +143,9 @@ class PressureTest : public ::testing::Test {
     ::_exit(1);
   }
 
-  [[noreturn]] static void run_monitor(const memdx_test::TestCgroup& cgroup, const PressureOptions& options, int report,
-                                       int control) {
-    if (!cgroup.enter()) fail(report, "cannot enter the test cgroup");
+  [[noreturn]] static void run_monitor(const memdx_test::TestCgroup& cgroup, const std::string& child,
+                                       const PressureOptions& options, int report, int control) {
+    if (!(child.empty() ? cgroup.enter() : cgroup.enter_child(child))) fail(report, "cannot enter the test cgroup");
     try {
       PressureMonitor monitor(
           [report](PressureLevel level, const PressureReading& reading) {
@@ -234,12 +236,14 @@ class PressureTest : public ::testing::Test {
 
   // The whole cycle: monitor up, pressure on, a raised level within 15 s, pressure off, kNone
   // within 15 s, from the expected source.
+  // The monitor runs in `monitor_child` of the limited cgroup where one is named.
   void expect_rise_and_fall(const PressureOptions& options, PressureSource expected_source,
                             const std::function<Environment(const memdx_test::TestCgroup&)>& environment = nullptr,
-                            uint64_t anon_bytes = kLimitBytes - 10 * kMiB, bool thrash = true) {
+                            uint64_t anon_bytes = kLimitBytes - 10 * kMiB, bool thrash = true,
+                            const std::string& monitor_child = "") {
     memdx_test::TestCgroup cgroup(kLimitBytes);
     if (!cgroup.limited()) GTEST_SKIP() << "no memory cgroup this test may create and limit (needs root)";
-    auto ready = start_monitor(cgroup, options, environment ? environment(cgroup) : Environment{});
+    auto ready = start_monitor(cgroup, options, environment ? environment(cgroup) : Environment{}, monitor_child);
     ASSERT_TRUE(ready.has_value()) << "the monitor's process did not report";
     ASSERT_EQ(ready->kind, Message::kReady) << ready->text;
     EXPECT_EQ(ready->source, static_cast<int>(expected_source)) << ready->text;
@@ -327,6 +331,16 @@ TEST_F(PressureTest, PollingSeesTheCgroupFill) {
   // 88 MiB of 96 MiB taken by anonymous memory that cannot be reclaimed (no page cache): under 10 %
   // left, well under the 25 % threshold.
   expect_rise_and_fall(options, PressureSource::kPolling, nullptr, kLimitBytes - 8 * kMiB, false);
+}
+
+// The limit is on the parent (a service's slice), the monitor in a child without one: polling
+// reads the ancestors' limits too.
+TEST_F(PressureTest, PollingSeesTheFillOfTheParentThatHoldsTheLimit) {
+  PressureOptions options;
+  options.force_source = PressureSource::kPolling;
+  options.poll_interval = std::chrono::milliseconds(100);
+  options.polling_moderate_available_ratio = 0.25;
+  expect_rise_and_fall(options, PressureSource::kPolling, nullptr, kLimitBytes - 8 * kMiB, false, "service");
 }
 
 // The whole chain on the real kernel: pressure in the cgroup, the monitor's trigger, the governor

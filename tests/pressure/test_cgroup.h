@@ -3,6 +3,7 @@
 // its own) where that is mounted. Removed on destruction, after its processes are killed.
 #pragma once
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -96,18 +97,8 @@ class TestCgroup {
   ~TestCgroup() {
     for (const std::string& dir : {v1_dir_, v2_dir_}) {
       if (dir.empty()) continue;
-      // Nothing of a test may outlive it; a cgroup with processes cannot be removed.
-      for (int attempt = 0; attempt < 200; ++attempt) {
-        std::istringstream pids(read_text(dir + "/cgroup.procs"));
-        pid_t pid = 0;
-        bool any = false;
-        while (pids >> pid) {
-          ::kill(pid, SIGKILL);
-          any = true;
-        }
-        if (!any && ::rmdir(dir.c_str()) == 0) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(25));
-      }
+      for (const std::string& child : children_of(dir)) remove(child);  // enter_child's, first
+      remove(dir);
     }
   }
   TestCgroup(const TestCgroup&) = delete;
@@ -122,11 +113,52 @@ class TestCgroup {
     return ok;
   }
 
+  // Moves the calling process into the child cgroup `name` of the cgroup(s), made if missing: a
+  // process below the limited cgroup, as a service below the slice that holds the limit.
+  bool enter_child(const std::string& name) const {
+    std::string pid = std::to_string(::getpid());
+    bool ok = true;
+    for (const std::string& dir : {v1_dir_, v2_dir_}) {
+      if (dir.empty()) continue;
+      std::string child = dir + "/" + name;
+      ::mkdir(child.c_str(), 0755);
+      ok = write_text(child + "/cgroup.procs", pid) && ok;
+    }
+    return ok;
+  }
+
   bool limited() const { return limited_; }
   const std::string& v1_dir() const { return v1_dir_; }
   const std::string& v2_dir() const { return v2_dir_; }
 
  private:
+  // Nothing of a test may outlive it; a cgroup with processes cannot be removed.
+  static void remove(const std::string& dir) {
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      std::istringstream pids(read_text(dir + "/cgroup.procs"));
+      pid_t pid = 0;
+      bool any = false;
+      while (pids >> pid) {
+        ::kill(pid, SIGKILL);
+        any = true;
+      }
+      if (!any && ::rmdir(dir.c_str()) == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+  }
+
+  static std::vector<std::string> children_of(const std::string& dir) {
+    std::vector<std::string> children;
+    if (DIR* listing = ::opendir(dir.c_str())) {
+      while (const dirent* entry = ::readdir(listing)) {
+        std::string name = entry->d_name;
+        if (entry->d_type == DT_DIR && name != "." && name != "..") children.push_back(dir + "/" + name);
+      }
+      ::closedir(listing);
+    }
+    return children;
+  }
+
   static int& counter() {
     static int value = 0;
     return value;
