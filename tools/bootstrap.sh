@@ -5,7 +5,8 @@ MEMDX_ROOT=${MEMDX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
 # What building and running memdx needs. llvm-14-dev: LLVM's demangler names Rust functions.
 MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev
-                      libzstd-dev libdw-dev libelf-dev libprotobuf-dev protobuf-compiler zlib1g-dev llvm-14-dev)
+                      libzstd-dev libdw-dev libelf-dev libprotobuf-dev protobuf-compiler zlib1g-dev llvm-14-dev
+                      libcpp-httplib-dev)
 # What ./run-tests needs on top.
 # chromium: the HTML report is opened in a real headless browser (tests/browser).
 # The real programs run under memdx (tests/trace_integration/real_programs_test.cpp): a JVM (javac
@@ -15,9 +16,10 @@ MEMDX_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libfmt-dev libcli11-dev n
 # binutils' objcopy, readelf and addr2line make and check the stripped programs there.
 # heaptrack: the peer memdx's counts and peak are compared with (tests/trace_integration).
 # clang-format and clang-tidy: the formatting and lint gates (tools/check-format.sh, check-tidy.sh).
+# prometheus: a real Prometheus scrapes `memdx serve` (tests/serve), and promtool checks its metrics.
 MEMDX_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev chromium
                      default-jdk-headless nodejs python3 perl sqlite3 git bash coreutils mawk make gcc
-                     tmux util-linux rustc binutils heaptrack clang-format clang-tidy)
+                     tmux util-linux rustc binutils heaptrack clang-format clang-tidy prometheus)
 
 memdx_say() { printf 'memdx: %s\n' "$*" >&2; }
 

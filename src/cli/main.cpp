@@ -10,6 +10,7 @@
 #include "cli/inspect.h"
 #include "cli/report.h"
 #include "cli/run.h"
+#include "cli/serve.h"
 #include "cli/trace.h"
 #include "cli/watch.h"
 #include "memdx/version.h"
@@ -34,6 +35,7 @@ int run(int argc, char** argv) {
   memdx::cli::add_trace_command(app, exit_code);
   memdx::cli::add_watch_command(app, exit_code);
   memdx::cli::add_report_command(app, exit_code);
+  memdx::cli::add_serve_command(app, exit_code);
 
   // CLI11 would answer "memdx UNKNOWN --help" with the top-level help and exit 0.
   auto named = [&](CLI::App* cmd) { return cmd->get_name() == argv[1]; };

@@ -47,6 +47,9 @@ struct ProcessSample {
   uint64_t vsz_bytes = 0;
   uint64_t swap_bytes = 0;
   std::optional<uint64_t> pss_bytes;
+  // Private_Clean + Private_Dirty of smaps_rollup, read with PSS; not stored in recordings (what
+  // `memdx serve` exports).
+  std::optional<uint64_t> uss_bytes;
   // Absent when /proc/PID/fd cannot be read (another user's process without root): not measured,
   // never a made-up zero.
   std::optional<uint32_t> fds;

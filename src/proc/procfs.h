@@ -80,11 +80,12 @@ class ProcFs {
 
   const std::string& proc_root() const { return proc_root_; }
 
+  // The mounts of /proc/self/mountinfo, with /sys rewritten to sys_root_; empty when unreadable.
+  std::vector<MountEntry> cgroup_mounts() const;
+
  private:
   CgroupMemory read_memory_cgroup(int version, const std::string& path, const std::string& directory) const;
   std::string pid_dir(pid_t pid) const;
-  // The mounts of /proc/self/mountinfo, with /sys rewritten to sys_root_; empty when unreadable.
-  std::vector<MountEntry> cgroup_mounts() const;
 
   std::string proc_root_;
   std::string sys_root_;

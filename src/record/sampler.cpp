@@ -32,6 +32,7 @@ void Sampler::sample_rollup(pid_t pid, model::ProcessSample& sample) const {
   if (!text.ok()) return;
   proc::SmapsCounters rollup = proc::parse_smaps_rollup(*text);
   sample.pss_bytes = rollup.pss_bytes;
+  sample.uss_bytes = rollup.uss_bytes();
   sample.swap_bytes = rollup.swap_bytes;
 }
 

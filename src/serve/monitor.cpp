@@ -1,0 +1,497 @@
+#include "serve/monitor.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <set>
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "analyze/diagnose.h"
+#include "proc/ancestry.h"
+#include "proc/cgroup_files.h"
+#include "proc/kv.h"
+#include "proc/process_files.h"
+#include "proc/system_files.h"
+
+namespace memdx::serve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<uint64_t> parse_count(std::string_view text) {
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// The path of `pid`'s cgroup as /proc/PID/cgroup names it: the unified one, else the v1 memory one.
+std::string cgroup_path_of(const proc::ProcFs& fs, pid_t pid) {
+  auto text = fs.read_pid_file(pid, "cgroup");
+  if (!text.ok()) return "";
+  std::string memory_v1;
+  for (const proc::CgroupEntry& entry : proc::parse_proc_cgroup(*text)) {
+    if (entry.hierarchy_id == 0) return entry.path;
+    if (std::find(entry.controllers.begin(), entry.controllers.end(), "memory") != entry.controllers.end()) {
+      memory_v1 = entry.path;
+    }
+  }
+  return memory_v1;
+}
+
+// The cgroup.procs file of cgroup `path`: in the unified hierarchy, else the v1 memory one.
+std::optional<std::string> cgroup_procs_file(const proc::ProcFs& fs, const std::string& path) {
+  std::vector<proc::MountEntry> mounts = fs.cgroup_mounts();
+  for (const char* type : {"cgroup2", "cgroup"}) {
+    for (const proc::MountEntry& mount : mounts) {
+      if (mount.fs_type != type) continue;
+      if (mount.fs_type == "cgroup" && ("," + mount.super_options + ",").find(",memory,") == std::string::npos) {
+        continue;
+      }
+      std::string relative = path;
+      if (mount.root != "/" && relative.starts_with(mount.root)) relative = relative.substr(mount.root.size());
+      std::string file = mount.mount_point + (relative == "/" ? "" : relative) + "/cgroup.procs";
+      struct stat st {};
+      if (::stat(file.c_str(), &st) == 0) return file;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TargetSpec parse_target(const std::string& text) {
+  TargetSpec spec;
+  spec.text = text;
+  if (text.empty()) throw std::invalid_argument("an empty TARGET: give a pid, a name, cgroup:PATH or top:N");
+  if (text.starts_with("cgroup:")) {
+    spec.kind = TargetKind::kCgroup;
+    spec.cgroup_path = text.substr(7);
+    if (spec.cgroup_path.empty() || spec.cgroup_path[0] != '/') {
+      throw std::invalid_argument(
+          fmt::format("'{}': a cgroup target is cgroup:PATH with PATH as /proc/PID/cgroup shows it, e.g. "
+                      "cgroup:/system.slice/x.service",
+                      text));
+    }
+    while (spec.cgroup_path.size() > 1 && spec.cgroup_path.back() == '/') spec.cgroup_path.pop_back();
+    return spec;
+  }
+  if (text.starts_with("top:")) {
+    spec.kind = TargetKind::kTop;
+    std::optional<uint64_t> count = parse_count(std::string_view(text).substr(4));
+    if (!count || *count == 0 || *count > 10000) {
+      throw std::invalid_argument(fmt::format("'{}': top:N takes a count from 1 to 10000", text));
+    }
+    spec.top_count = static_cast<size_t>(*count);
+    return spec;
+  }
+  if (std::isdigit(static_cast<unsigned char>(text[0])) != 0 || text[0] == '-' || text[0] == '+') {
+    std::optional<uint64_t> pid = parse_count(text);
+    if (!pid || *pid == 0 || *pid > 4194304) {
+      throw std::invalid_argument(fmt::format("'{}' is not a pid (a number from 1 to 4194304)", text));
+    }
+    spec.kind = TargetKind::kPid;
+    spec.pid = static_cast<pid_t>(*pid);
+    return spec;
+  }
+  spec.kind = TargetKind::kName;
+  spec.name = text;
+  return spec;
+}
+
+std::string command_template(const std::vector<std::string>& argv) {
+  std::string out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    std::string_view arg = argv[i];
+    if (i == 0) {
+      size_t slash = arg.rfind('/');
+      if (slash != std::string_view::npos) arg = arg.substr(slash + 1);
+    } else {
+      out += ' ';
+    }
+    bool in_digits = false;
+    for (char c : arg) {
+      bool digit = std::isdigit(static_cast<unsigned char>(c)) != 0;
+      if (digit && !in_digits) out += 'N';
+      if (!digit) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+      in_digits = digit;
+    }
+    if (out.size() >= 80) break;
+  }
+  if (out.size() > 80) {
+    // Never cut inside a UTF-8 sequence: back up to a lead byte.
+    size_t cut = 80;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+  }
+  return out;
+}
+
+Monitor::Monitor(MonitorOptions options)
+    : options_(std::move(options)),
+      fs_(options_.proc_root, options_.sys_root),
+      sampler_(fs_, record::SamplerOptions{options_.pss_budget, 0}),
+      started_(Clock::now()),
+      started_unix_ms_(unix_ms_now()),
+      snapshot_(std::make_shared<Snapshot>()) {}
+
+Monitor::~Monitor() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<const Snapshot> Monitor::latest() const {
+  std::lock_guard<std::mutex> lock(snapshot_mutex_);
+  return snapshot_;
+}
+
+void Monitor::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Monitor::run() {
+  Clock::time_point next = Clock::now();
+  std::unique_lock<std::mutex> lock(stop_mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    tick();
+    lock.lock();
+    next += options_.interval;
+    Clock::time_point now = Clock::now();
+    if (next < now) {
+      // The tick overran its interval: start again from now rather than catching up in a burst.
+      ++ticks_late_;
+      next = now + options_.interval;
+    }
+    stop_cv_.wait_until(lock, next, [this] { return stopping_; });
+  }
+}
+
+void Monitor::note_error(const proc::ReadError& error) {
+  if (error.kind == proc::ReadErrorKind::kProcessGone) return;  // exiting is not an error
+  // One entry per kind of source, not per process: "/proc/PID/smaps_rollup", so that the set
+  // stays bounded however many processes come and go.
+  std::string source = error.path;
+  if (source.starts_with("/proc/")) {
+    size_t end = source.find('/', 6);
+    if (end != std::string::npos && parse_count(std::string_view(source).substr(6, end - 6))) {
+      source = "/proc/PID" + source.substr(end);
+    }
+  }
+  SourceError& entry = errors_[source];
+  entry.source = source;
+  entry.message = error.kind == proc::ReadErrorKind::kPermissionDenied ? "permission denied" : error.message;
+  ++entry.count;
+}
+
+std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched) {
+  std::set<pid_t> chosen;
+  auto all = fs_.list_pids();
+  if (!all.ok()) {
+    note_error(all.error());
+    return {};
+  }
+  // Every process's stat once per tick: names, parents and sizes for the targets that need them.
+  struct Seen {
+    pid_t ppid = 0;
+    std::string comm;
+    uint64_t rss_pages = 0;
+  };
+  std::map<pid_t, Seen> seen;
+  bool need_scan = options_.tree;
+  for (const TargetSpec& target : options_.targets) need_scan = need_scan || target.kind != TargetKind::kPid;
+  if (need_scan) {
+    for (pid_t pid : *all) {
+      auto text = fs_.read_pid_file(pid, "stat");
+      if (!text.ok()) continue;
+      if (std::optional<proc::Stat> stat = proc::parse_stat(*text)) {
+        seen[pid] = {stat->ppid, stat->comm, stat->rss_pages};
+      }
+    }
+  }
+  // memdx itself and its ancestors never match a name (the shell that started it names it too).
+  std::set<pid_t> own_line;
+  for (pid_t pid : proc::ancestry_of(fs_, ::getpid()).chain) own_line.insert(pid);
+
+  for (const TargetSpec& target : options_.targets) {
+    bool any = false;
+    switch (target.kind) {
+      case TargetKind::kPid:
+        if (fs_.process_exists(target.pid)) {
+          chosen.insert(target.pid);
+          any = true;
+        }
+        break;
+      case TargetKind::kName:
+        for (const auto& [pid, process] : seen) {
+          if (pid <= 0 || own_line.count(pid) != 0 || process.rss_pages == 0) continue;  // kernel threads hold none
+          bool match = process.comm == target.name;
+          if (!match) {
+            auto cmdline = fs_.read_pid_file(pid, "cmdline");
+            if (cmdline.ok()) {
+              for (const std::string& arg : proc::parse_cmdline(*cmdline)) {
+                if (arg.find(target.name) != std::string::npos) {
+                  match = true;
+                  break;
+                }
+              }
+            }
+          }
+          if (match) {
+            chosen.insert(pid);
+            any = true;
+          }
+        }
+        break;
+      case TargetKind::kCgroup: {
+        std::optional<std::string> procs = cgroup_procs_file(fs_, target.cgroup_path);
+        if (!procs) break;
+        auto text = fs_.read_file(*procs);
+        if (!text.ok()) {
+          note_error(text.error());
+          break;
+        }
+        for (std::string_view line : proc::split_lines(*text)) {
+          if (std::optional<uint64_t> pid = parse_count(proc::trim(line))) {
+            chosen.insert(static_cast<pid_t>(*pid));
+            any = true;
+          }
+        }
+        break;
+      }
+      case TargetKind::kTop: {
+        std::vector<std::pair<uint64_t, pid_t>> by_rss;
+        for (const auto& [pid, process] : seen) {
+          if (own_line.count(pid) == 0 && process.rss_pages > 0) by_rss.emplace_back(process.rss_pages, pid);
+        }
+        size_t count = std::min(target.top_count, by_rss.size());
+        std::partial_sort(by_rss.begin(), by_rss.begin() + static_cast<std::ptrdiff_t>(count), by_rss.end(),
+                          [](const auto& a, const auto& b) { return a.first > b.first; });
+        for (size_t i = 0; i < count; ++i) chosen.insert(by_rss[i].second);
+        any = count > 0;
+        break;
+      }
+    }
+    if (!any) unmatched.push_back(target.text);
+  }
+  if (options_.tree && !chosen.empty()) {
+    // Descendants: walk children breadth-first from the chosen processes.
+    std::multimap<pid_t, pid_t> children;
+    for (const auto& [pid, process] : seen) children.emplace(process.ppid, pid);
+    std::vector<pid_t> frontier(chosen.begin(), chosen.end());
+    while (!frontier.empty()) {
+      pid_t parent = frontier.back();
+      frontier.pop_back();
+      auto [first, last] = children.equal_range(parent);
+      for (auto it = first; it != last; ++it) {
+        if (chosen.insert(it->second).second) frontier.push_back(it->second);
+      }
+    }
+  }
+  return {chosen.begin(), chosen.end()};
+}
+
+void Monitor::tick() {
+  Clock::time_point tick_start = Clock::now();
+  auto snapshot = std::make_shared<Snapshot>();
+  int64_t t_ms = std::chrono::duration_cast<std::chrono::milliseconds>(tick_start - started_).count();
+  std::vector<pid_t> pids = resolve(snapshot->unmatched_targets);
+  std::vector<model::ProcessSample> samples = sampler_.sample(pids, t_ms);
+  pss_skipped_ += static_cast<uint64_t>(
+      std::llround((1.0 - sampler_.last_rollup_coverage()) * static_cast<double>(samples.size())));
+  samples_taken_ += samples.size();
+
+  // Processes gone since the last tick lose their history (and their series at this scrape).
+  std::set<pid_t> sampled;
+  for (const model::ProcessSample& s : samples) sampled.insert(s.pid);
+  for (auto it = histories_.begin(); it != histories_.end();) {
+    if (sampled.count(it->first) == 0) {
+      sampler_.forget(it->first);
+      it = histories_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  for (const model::ProcessSample& s : samples) {
+    auto stat_text = fs_.read_pid_file(s.pid, "stat");
+    std::optional<proc::Stat> stat = stat_text.ok() ? proc::parse_stat(*stat_text) : std::nullopt;
+    if (!stat) continue;
+    auto found = histories_.find(s.pid);
+    if (found != histories_.end() && found->second.start_ticks != stat->start_time_ticks) {
+      histories_.erase(found);  // the pid now belongs to another process
+      found = histories_.end();
+    }
+    if (found != histories_.end() && found->second.comm != stat->comm) {
+      // The process exec'd another program (a launcher, a shell's exec): name it anew.
+      History& renamed = found->second;
+      renamed.comm = stat->comm;
+      auto cmdline = fs_.read_pid_file(s.pid, "cmdline");
+      renamed.record.command = cmdline.ok() ? proc::parse_cmdline(*cmdline) : std::vector<std::string>{};
+      if (renamed.record.command.empty()) renamed.record.command = {stat->comm};
+      renamed.command = command_template(renamed.record.command);
+    }
+    if (found == histories_.end()) {
+      History history;
+      history.comm = stat->comm;
+      history.start_ticks = stat->start_time_ticks;
+      history.record.pid = s.pid;
+      history.record.ppid = stat->ppid;
+      history.record.first_seen_ms = t_ms;
+      auto cmdline = fs_.read_pid_file(s.pid, "cmdline");
+      history.record.command = cmdline.ok() ? proc::parse_cmdline(*cmdline) : std::vector<std::string>{};
+      if (history.record.command.empty()) history.record.command = {stat->comm};
+      history.command = command_template(history.record.command);
+      history.cgroup = cgroup_path_of(fs_, s.pid);
+      found = histories_.emplace(s.pid, std::move(history)).first;
+    }
+    History& history = found->second;
+    history.samples.push_back(s);
+    while (history.samples.size() > options_.history_samples) history.samples.pop_front();
+    if (s.pss_bytes) {
+      history.pss_bytes = s.pss_bytes;
+      history.uss_bytes = s.uss_bytes;
+      history.pss_t_ms = t_ms;
+    }
+
+    ProcessState state;
+    state.pid = s.pid;
+    state.name = stat->comm;
+    state.command = history.command;
+    state.cgroup = history.cgroup;
+    state.sample = s;
+    state.pss_bytes = history.pss_bytes;
+    state.uss_bytes = history.uss_bytes;
+    if (history.pss_bytes) state.pss_age_ms = t_ms - history.pss_t_ms;
+    auto fds = fs_.count_fds(s.pid);
+    if (fds.ok()) {
+      state.fds = *fds;
+    } else {
+      note_error(fds.error());
+    }
+    if (!s.pss_bytes && !history.pss_bytes) {
+      auto probe = fs_.read_pid_file(s.pid, "smaps_rollup");
+      if (!probe.ok()) note_error(probe.error());
+    }
+    snapshot->processes.push_back(std::move(state));
+  }
+
+  // The machine.
+  if (auto meminfo = fs_.meminfo(); meminfo.ok()) {
+    snapshot->mem_total_bytes = meminfo->mem_total_bytes;
+    snapshot->mem_available_bytes = meminfo->mem_available_bytes;
+    snapshot->swap_total_bytes = meminfo->swap_total_bytes;
+    snapshot->swap_free_bytes = meminfo->swap_free_bytes;
+  } else {
+    note_error(meminfo.error());
+  }
+  if (std::optional<proc::Psi> psi = fs_.system_memory_pressure()) {
+    if (psi->some) snapshot->psi_some_avg10 = psi->some->avg10;
+    if (psi->full) snapshot->psi_full_avg10 = psi->full->avg10;
+  }
+  snapshot->sample_seconds = std::chrono::duration<double>(Clock::now() - tick_start).count();
+
+  judge(*snapshot, t_ms);
+
+  // Largest first; beyond the cap, one "other" rollup.
+  std::sort(snapshot->processes.begin(), snapshot->processes.end(),
+            [](const ProcessState& a, const ProcessState& b) { return a.sample.rss_bytes > b.sample.rss_bytes; });
+  if (snapshot->processes.size() > options_.max_processes) {
+    for (size_t i = options_.max_processes; i < snapshot->processes.size(); ++i) {
+      snapshot->other_rss_bytes += snapshot->processes[i].sample.rss_bytes;
+      snapshot->other_pss_bytes += snapshot->processes[i].pss_bytes.value_or(0);
+    }
+    snapshot->other_count = snapshot->processes.size() - options_.max_processes;
+    snapshot->processes.resize(options_.max_processes);
+  }
+
+  snapshot->sequence = ++sequence_;
+  snapshot->t_unix_ms = unix_ms_now();
+  snapshot->samples_taken = samples_taken_;
+  snapshot->ticks_late = ticks_late_;
+  snapshot->pss_reads_skipped = pss_skipped_;
+  if (auto self = fs_.read_pid_file(::getpid(), "stat"); self.ok()) {
+    if (std::optional<proc::Stat> stat = proc::parse_stat(*self)) {
+      snapshot->self_rss_bytes = stat->rss_pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    }
+  }
+  for (const auto& [source, error] : errors_) snapshot->errors.push_back(error);
+
+  std::lock_guard<std::mutex> lock(snapshot_mutex_);
+  snapshot_ = std::move(snapshot);
+}
+
+void Monitor::judge(Snapshot& snapshot, int64_t now_ms) {
+  Clock::time_point now = Clock::now();
+  bool due = last_judged_ == Clock::time_point{} || now - last_judged_ >= options_.judge_interval;
+  if (due) {
+    analyze::RecordingData data;
+    data.meta.kind = "serve";
+    data.meta.interval_ms = options_.interval.count();
+    data.meta.started_at_unix_ms = started_unix_ms_;
+    data.meta.mem_total_bytes = snapshot.mem_total_bytes;
+    for (const auto& [pid, history] : histories_) {
+      data.processes.push_back(history.record);
+      data.samples[pid] = std::vector<model::ProcessSample>(history.samples.begin(), history.samples.end());
+    }
+    if (snapshot.mem_available_bytes) {
+      model::SystemSample system;
+      system.t_ms = now_ms;
+      system.mem_available_bytes = snapshot.mem_available_bytes;
+      system.swap_free_bytes = snapshot.swap_free_bytes;
+      system.psi_some_avg10 = snapshot.psi_some_avg10;
+      data.system_samples.push_back(system);
+    }
+    if (!histories_.empty()) data.root_pid = histories_.begin()->first;
+    last_verdict_ = analyze::diagnose(data);
+    last_judged_ = now;
+    last_judge_seconds_ = std::chrono::duration<double>(Clock::now() - now).count();
+
+    last_judgement_.clear();
+    for (const Finding& finding : last_verdict_.findings) {
+      ProcessState& judged = last_judgement_[finding.pid];
+      judged.judged = judged.judged || finding.kind != FindingKind::kNoGrowth || finding.confidence > 0;
+      bool leak = finding.severity == Severity::kLeak;
+      // The finding that speaks for the process: a leak before anything else, the fastest first.
+      bool better = (leak && !judged.leak) ||
+                    (leak == judged.leak && finding.is_bytes() &&
+                     (judged.growth_series.empty() || finding.rate_per_s > judged.growth_bytes_per_second));
+      if (leak) judged.leak = true;
+      if (better && finding.is_bytes()) {
+        judged.confidence = finding.confidence;
+        judged.growth_bytes_per_second = finding.rate_per_s;
+        judged.growth_series = to_string(finding.series);
+        judged.seconds_to_limit = finding.time_to_limit_s;
+      }
+    }
+  }
+  snapshot.verdict = last_verdict_;
+  snapshot.judge_seconds = last_judge_seconds_;
+  for (ProcessState& process : snapshot.processes) {
+    auto found = last_judgement_.find(process.pid);
+    if (found == last_judgement_.end()) continue;
+    process.judged = found->second.judged;
+    process.leak = found->second.leak;
+    process.confidence = found->second.confidence;
+    process.growth_bytes_per_second = found->second.growth_bytes_per_second;
+    process.growth_series = found->second.growth_series;
+    process.seconds_to_limit = found->second.seconds_to_limit;
+  }
+}
+
+}  // namespace memdx::serve

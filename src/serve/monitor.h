@@ -1,0 +1,185 @@
+// What `memdx serve` knows: its targets sampled on a clock of their own (never on a scrape), each
+// process's recent history judged by the same diagnosis as `memdx run`, and the newest result kept
+// as one immutable snapshot that any number of HTTP threads read at once.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "memdx/verdict.h"
+#include "model/recording.h"
+#include "proc/fds.h"
+#include "proc/procfs.h"
+#include "record/sampler.h"
+
+namespace memdx::serve {
+
+enum class TargetKind {
+  kPid,     // 4242
+  kName,    // the processes a NAME matches, as `memdx inspect` matches it, re-matched each tick
+  kCgroup,  // cgroup:PATH, the processes of that cgroup (unified or v1 memory hierarchy)
+  kTop,     // top:N, the N processes with the most RSS, re-chosen each tick
+};
+
+struct TargetSpec {
+  TargetKind kind = TargetKind::kPid;
+  std::string text;         // as given on the command line
+  pid_t pid = 0;            // kPid
+  std::string name;         // kName
+  std::string cgroup_path;  // kCgroup, as in /proc/PID/cgroup ("/system.slice/x.service")
+  size_t top_count = 0;     // kTop
+};
+
+// Parses one TARGET argument. Throws std::invalid_argument with the message to show.
+TargetSpec parse_target(const std::string& text);
+
+struct MonitorOptions {
+  std::vector<TargetSpec> targets;
+  bool tree = false;  // the targets' descendants too
+  std::chrono::milliseconds interval{5000};
+  // The diagnosis looks at the newest this many samples of each process (at the default interval,
+  // 20 minutes), and runs at most this often: its statistics are quadratic in the points.
+  size_t history_samples = 240;
+  std::chrono::milliseconds judge_interval{10000};
+  // Cardinality: at most this many processes get series of their own; the rest are summed into
+  // one "other" series. Chosen by RSS.
+  size_t max_processes = 100;
+  // smaps_rollup (PSS, USS, swap) walks the target's page tables under its mmap lock: this much
+  // time per tick at most, round-robin over the processes.
+  std::chrono::microseconds pss_budget{20000};
+  std::string proc_root = "/proc";
+  std::string sys_root = "/sys";
+};
+
+// One process as last sampled and judged.
+struct ProcessState {
+  pid_t pid = 0;
+  std::string name;     // comm
+  std::string command;  // argv[0]'s base name and the rest, digits folded: see command_template
+  std::string cgroup;   // its memory cgroup's path, "" when unknown
+  model::ProcessSample sample;
+  std::optional<uint64_t> pss_bytes;  // the last PSS read (sample.pss_bytes is this tick's only)
+  std::optional<uint64_t> uss_bytes;
+  std::optional<int64_t> pss_age_ms;  // how old pss_bytes is
+  std::optional<proc::FdCounts> fds;
+  // The diagnosis (same rules as `memdx run`): whether a leak finding stands, the finding that
+  // describes its memory best, and the seconds until the memory limit at that rate.
+  bool judged = false;  // enough history for a verdict
+  bool leak = false;
+  double confidence = 0;
+  double growth_bytes_per_second = 0;
+  std::string growth_series;  // "rss_anon_bytes", ... of that finding; "" when none
+  std::optional<double> seconds_to_limit;
+};
+
+// What a source could not be read, counted since the start (e.g. another user's process without
+// root: "permission denied").
+struct SourceError {
+  std::string source;  // "/proc/4242/smaps_rollup"
+  std::string message;
+  uint64_t count = 0;
+};
+
+struct Snapshot {
+  uint64_t sequence = 0;  // 0: no sample yet
+  int64_t t_unix_ms = 0;
+  std::vector<ProcessState> processes;  // by RSS, largest first, at most max_processes
+  // The processes beyond max_processes, summed.
+  size_t other_count = 0;
+  uint64_t other_rss_bytes = 0;
+  uint64_t other_pss_bytes = 0;
+  // The machine.
+  uint64_t mem_total_bytes = 0;
+  std::optional<uint64_t> mem_available_bytes;
+  uint64_t swap_total_bytes = 0;
+  uint64_t swap_free_bytes = 0;
+  std::optional<double> psi_some_avg10;
+  std::optional<double> psi_full_avg10;
+  // memdx's own cost.
+  double sample_seconds = 0;  // the last tick's sampling
+  double judge_seconds = 0;   // the last diagnosis
+  uint64_t samples_taken = 0;
+  uint64_t ticks_late = 0;         // ticks that started later than their interval (the last overran)
+  uint64_t pss_reads_skipped = 0;  // rollups left for a later tick by the PSS budget, in all
+  uint64_t self_rss_bytes = 0;
+  std::vector<SourceError> errors;
+  std::vector<std::string> unmatched_targets;  // targets that matched no process this tick
+  Verdict verdict;                             // the last diagnosis, schema memdx.verdict/1
+};
+
+// The command template of a command line: the program's base name and its arguments with runs of
+// digits replaced by "N" (so that "worker --id 17" and "worker --id 18" share one series), cut to
+// 80 bytes. A label value that stays stable while processes come and go.
+std::string command_template(const std::vector<std::string>& argv);
+
+class Monitor {
+ public:
+  explicit Monitor(MonitorOptions options);
+  ~Monitor();  // stops the thread
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  // The newest snapshot (sequence 0 before the first tick). Never blocks on sampling.
+  std::shared_ptr<const Snapshot> latest() const;
+  std::chrono::steady_clock::time_point started() const { return started_; }
+  const MonitorOptions& options() const { return options_; }
+
+  // One tick on the caller's thread, for tests: what the thread does each interval.
+  void tick();
+  // Starts the sampling thread (ticks every interval from now).
+  void start();
+
+ private:
+  struct History {
+    model::ProcessRecord record;
+    std::deque<model::ProcessSample> samples;
+    std::optional<uint64_t> pss_bytes;
+    std::optional<uint64_t> uss_bytes;
+    int64_t pss_t_ms = 0;
+    std::string cgroup;
+    std::string comm;
+    std::string command;
+    uint64_t start_ticks = 0;  // /proc/PID/stat starttime: a reused pid is another process
+  };
+  std::vector<pid_t> resolve(std::vector<std::string>& unmatched);
+  void judge(Snapshot& snapshot, int64_t now_ms);
+  void note_error(const proc::ReadError& error);
+  void run();
+
+  MonitorOptions options_;
+  proc::ProcFs fs_;
+  record::Sampler sampler_;
+  std::chrono::steady_clock::time_point started_;
+  int64_t started_unix_ms_ = 0;
+  std::map<pid_t, History> histories_;
+  std::map<std::string, SourceError> errors_;
+  uint64_t sequence_ = 0;
+  uint64_t samples_taken_ = 0;
+  uint64_t ticks_late_ = 0;
+  uint64_t pss_skipped_ = 0;
+  std::chrono::steady_clock::time_point last_judged_{};
+  double last_judge_seconds_ = 0;
+  Verdict last_verdict_;
+  std::map<pid_t, ProcessState> last_judgement_;
+
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;
+
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace memdx::serve

@@ -1,0 +1,251 @@
+// `memdx serve` on real processes whose memory behaviour is known (tests/helpers/behave.cpp):
+// what /metrics, /health and /verdict say of them, checked against the kernel and the behaviour.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "integration/harness.h"
+#include "pressure/test_cgroup.h"
+#include "serve/served.h"
+
+namespace memdx::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Polls /metrics every 250 ms until `done` holds for it, or `limit` passes; the last text.
+std::string metrics_until(const Served& served, const std::function<bool(const std::string&)>& done,
+                          std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  std::string text;
+  while (std::chrono::steady_clock::now() < deadline) {
+    text = served.metrics();
+    if (done(text)) break;
+    std::this_thread::sleep_for(250ms);
+  }
+  return text;
+}
+
+// promtool (Prometheus's own linter) on a /metrics text: its exit code and what it said.
+std::pair<int, std::string> promtool_check(const std::string& metrics) {
+  char path[] = "/tmp/memdx-metrics-XXXXXX";
+  int fd = ::mkstemp(path);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, metrics.data(), metrics.size()), static_cast<ssize_t>(metrics.size()));
+  ::close(fd);
+  std::string command = std::string("promtool check metrics < ") + path + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::string said;
+  char buffer[1024];
+  size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) said.append(buffer, got);
+  int status = ::pclose(pipe);
+  ::unlink(path);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, said};
+}
+
+TEST(ServeTest, ALeakingProcessIsALeakAndABoundedOneIsNot) {
+  Behaving heap("heap", 90);  // +2 MiB/s of malloc'd blocks kept
+  Behaving flat("flat", 90);
+  Served served({"--interval", "200", std::to_string(heap.pid()), std::to_string(flat.pid())});
+  ASSERT_GT(served.port(), 0) << served.err();
+  auto started = std::chrono::steady_clock::now();
+  std::string text = metrics_until(
+      served, [&](const std::string& m) { return sample_of(m, "memdx_leak", heap.pid()).value_or(0) == 1; }, 30s);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf("memdx_leak 1 after %.1f s\n", seconds);
+  ASSERT_EQ(sample_of(text, "memdx_leak", heap.pid()), 1.0) << text;
+  EXPECT_EQ(sample_of(text, "memdx_leak", flat.pid()), 0.0) << text;
+  double growth = sample_of(text, "memdx_process_growth_bytes_per_second", heap.pid()).value_or(0);
+  EXPECT_GT(growth, 1.0 * (1 << 20)) << "2 MiB/s expected";
+  EXPECT_LT(growth, 3.5 * (1 << 20)) << "2 MiB/s expected";
+  EXPECT_GT(sample_of(text, "memdx_leak_confidence", heap.pid()).value_or(0), 0.9);
+  EXPECT_LT(std::fabs(sample_of(text, "memdx_process_growth_bytes_per_second", flat.pid()).value_or(1e9)), 64 * 1024.0);
+
+  // The numbers are the kernel's: RSS as /proc/PID/status has it now (it grows 2 MiB/s, and the
+  // sample is at most one interval old).
+  std::string now = served.metrics();
+  double rss = sample_of(now, "memdx_process_rss_bytes", flat.pid()).value_or(0);
+  double kernel = vm_rss_bytes(flat.pid());
+  EXPECT_NEAR(rss, kernel, kernel * 0.1 + (1 << 20));
+  EXPECT_TRUE(sample_of(now, "memdx_process_pss_bytes", flat.pid()).has_value()) << now;
+  EXPECT_TRUE(sample_of(now, "memdx_process_uss_bytes", flat.pid()).has_value()) << now;
+  EXPECT_GE(sample_of(now, "memdx_process_threads", heap.pid()).value_or(0), 1);
+  EXPECT_NE(now.find("memdx_system_memory_available_bytes "), std::string::npos);
+  EXPECT_NE(now.find("memdx_scrape_duration_seconds "), std::string::npos);
+
+  // Prometheus's own linter accepts it; OpenMetrics when asked for, ending as that format must.
+  auto [code, said] = promtool_check(now);
+  EXPECT_EQ(code, 0) << said;
+  Served::Answer open_metrics =
+      served.request("GET", "/metrics", {{"Accept", "application/openmetrics-text; version=1.0.0"}});
+  EXPECT_EQ(open_metrics.content_type.rfind("application/openmetrics-text", 0), 0u) << open_metrics.content_type;
+  ASSERT_GE(open_metrics.body.size(), 6u);
+  EXPECT_EQ(open_metrics.body.substr(open_metrics.body.size() - 6), "# EOF\n");
+  EXPECT_NE(open_metrics.body.find("\nmemdx_samples_total "), std::string::npos);
+  EXPECT_EQ(open_metrics.body.find("# TYPE memdx_samples_total"), std::string::npos) << "family named without _total";
+
+  nlohmann::json health = nlohmann::json::parse(served.request("GET", "/health").body);
+  EXPECT_EQ(health["schema"], "memdx.serve.health/1");
+  EXPECT_EQ(health["status"], "ok") << health.dump();
+  EXPECT_EQ(health["targets"].size(), 2u);
+  EXPECT_LT(health["last_sample_age_seconds"].get<double>(), 5.0);
+
+  nlohmann::json verdict = nlohmann::json::parse(served.request("GET", "/verdict").body);
+  EXPECT_EQ(verdict["schema"], "memdx.verdict/1");
+  bool leak_for_heap = false;
+  for (const auto& finding : verdict["findings"]) {
+    leak_for_heap = leak_for_heap || (finding["pid"] == heap.pid() && finding["severity"] == "leak");
+  }
+  EXPECT_TRUE(leak_for_heap) << verdict.dump();
+  EXPECT_EQ(served.stop(), 0) << served.err();
+}
+
+TEST(ServeTest, AnExitedProcessLosesItsSeriesAtTheNextSample) {
+  Behaving brief("flat", 1.5);
+  Served served({"--interval", "200", std::to_string(brief.pid())});
+  ASSERT_GT(served.port(), 0) << served.err();
+  EXPECT_TRUE(sample_of(served.metrics(), "memdx_process_rss_bytes", brief.pid()).has_value());
+  brief.wait();
+  std::string text = metrics_until(
+      served, [&](const std::string& m) { return !sample_of(m, "memdx_process_rss_bytes", brief.pid()); }, 5s);
+  EXPECT_FALSE(sample_of(text, "memdx_process_rss_bytes", brief.pid())) << text;
+  EXPECT_EQ(text.find("pid=\"" + std::to_string(brief.pid()) + "\""), std::string::npos) << text;
+  nlohmann::json health = nlohmann::json::parse(served.request("GET", "/health").body);
+  EXPECT_EQ(health["status"], "degraded");
+  EXPECT_EQ(health["unmatched_targets"], nlohmann::json::array({std::to_string(brief.pid())}));
+}
+
+TEST(ServeTest, ItIsReadOnlyAndRefusesWhatItDoesNotServe) {
+  Behaving flat("flat", 30);
+  Served served({std::to_string(flat.pid())});
+  ASSERT_GT(served.port(), 0) << served.err();
+  Served::Answer post = served.request("POST", "/metrics", {}, "x");
+  EXPECT_EQ(post.status, 405);
+  Served::Answer big = served.request("POST", "/metrics", {}, std::string(64 * 1024, 'x'));
+  EXPECT_TRUE(big.status == 405 || big.status == 413) << big.status;
+  EXPECT_EQ(served.request("GET", "/admin").status, 404);
+  EXPECT_EQ(served.request("GET", "/metrics").status, 200);  // and it still serves
+}
+
+TEST(ServeTest, ASecondInstanceOnTheSamePortFailsWithOneLine) {
+  Behaving flat("flat", 30);
+  Served served({std::to_string(flat.pid())});
+  ASSERT_GT(served.port(), 0) << served.err();
+  Finished second = run_for(
+      {memdx_path(), "serve", "--listen", "127.0.0.1:" + std::to_string(served.port()), std::to_string(flat.pid())},
+      20);
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_EQ(line_count(second.err), 1u) << second.err;
+  EXPECT_NE(second.err.find("in use"), std::string::npos) << second.err;
+  EXPECT_EQ(served.request("GET", "/metrics").status, 200);  // the first one is untouched
+}
+
+TEST(ServeTest, BadArgumentsAreOneLineUsageErrors) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"top:0"},
+                                             {"top:x"},
+                                             {"cgroup:relative/path"},
+                                             {"0"},
+                                             {"--listen", "localhost", "1"},
+                                             {"--listen", "127.0.0.1:70000", "1"},
+                                             {"--listen", "my-host:9464", "1"},
+                                             {"--interval", "5", "1"},
+                                             {}}) {
+    std::vector<std::string> argv = {memdx_path(), "serve"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Finished result = run_for(argv, 20);
+    EXPECT_EQ(result.exit_code, 2) << argv.back() << ": " << result.err;
+    EXPECT_EQ(line_count(result.err), 1u) << result.err;
+    EXPECT_EQ(result.err.rfind("memdx: ", 0), 0u) << result.err;
+  }
+}
+
+// The first child of `pid` (from /proc/PID/task/PID/children), within 5 s; 0 when none came.
+pid_t first_child(pid_t pid) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    pid_t child = 0;
+    if (children >> child) return child;
+    std::this_thread::sleep_for(20ms);
+  }
+  return 0;
+}
+
+TEST(ServeTest, TreeAddsTheDescendants) {
+  Behaving parent("child", 30);  // a flat parent whose forked child grows
+  pid_t child = first_child(parent.pid());
+  ASSERT_GT(child, 0);
+  {
+    Served served({std::to_string(parent.pid())});
+    ASSERT_GT(served.port(), 0) << served.err();
+    std::string text = served.metrics();
+    EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", parent.pid())) << text;
+    EXPECT_FALSE(sample_of(text, "memdx_process_rss_bytes", child)) << text;
+  }
+  Served served({"--tree", std::to_string(parent.pid())});
+  ASSERT_GT(served.port(), 0) << served.err();
+  std::string text = served.metrics();
+  EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", parent.pid())) << text;
+  EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", child)) << text;
+}
+
+TEST(ServeTest, NameAndTopTargetsFollowTheProcessesTheyMatch) {
+  Behaving first("flat", 30);
+  Behaving second("flat", 30);
+  {
+    // A NAME: every process whose command line matches; memdx itself never.
+    Served served({"--interval", "200", "memdx_helper_behave"});
+    ASSERT_GT(served.port(), 0) << served.err();
+    std::string text = served.metrics();
+    EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", first.pid())) << text;
+    EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", second.pid())) << text;
+    EXPECT_FALSE(sample_of(text, "memdx_process_rss_bytes", served.pid())) << text;
+    // One that starts later is served from the next tick on.
+    Behaving third("flat", 30);
+    text = metrics_until(
+        served, [&](const std::string& m) { return sample_of(m, "memdx_process_rss_bytes", third.pid()).has_value(); },
+        5s);
+    EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", third.pid())) << text;
+  }
+  {
+    // top:N: exactly N processes.
+    Served served({"top:3"});
+    ASSERT_GT(served.port(), 0) << served.err();
+    std::string text = served.metrics();
+    size_t series = 0;
+    for (size_t at = text.find("\nmemdx_process_rss_bytes{"); at != std::string::npos;
+         at = text.find("\nmemdx_process_rss_bytes{", at + 1)) {
+      ++series;
+    }
+    EXPECT_EQ(series, 3u) << text;
+  }
+}
+
+TEST(ServeTest, ACgroupTargetServesItsProcessesOnly) {
+  memdx_test::TestCgroup cgroup(1ull << 30);
+  std::string dir = cgroup.v2_dir().empty() ? cgroup.v1_dir() : cgroup.v2_dir();
+  if (dir.empty()) GTEST_SKIP() << "no cgroup this test may create (needs root)";
+  Behaving inside("flat", 30);
+  Behaving outside("flat", 30);
+  for (const std::string& each : {cgroup.v1_dir(), cgroup.v2_dir()}) {
+    if (!each.empty()) {
+      ASSERT_TRUE(memdx_test::write_text(each + "/cgroup.procs", std::to_string(inside.pid())));
+    }
+  }
+  // The path as /proc/PID/cgroup shows it: the unified hierarchy's where there is one.
+  std::string path = memdx_test::own_cgroup(cgroup.v2_dir().empty() ? "memory" : "");
+  if (path.back() != '/') path += '/';
+  path += dir.substr(dir.rfind('/') + 1);
+  Served served({"cgroup:" + path});
+  ASSERT_GT(served.port(), 0) << served.err();
+  std::string text = served.metrics();
+  EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", inside.pid())) << text;
+  EXPECT_FALSE(sample_of(text, "memdx_process_rss_bytes", outside.pid())) << text;
+  EXPECT_NE(text.find("cgroup=\"" + path + "\""), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace memdx::test
