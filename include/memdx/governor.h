@@ -93,6 +93,16 @@ struct GovernorDecision {
   std::string text;  // one line, e.g. "unloaded model (4.00 GiB, priority 0) for critical pressure; RSS 12.1 GiB"
 };
 
+// Totals since the governor started, for a dashboard (memdx/metrics_exporter.h exports them).
+struct GovernorStats {
+  uint64_t unloaded_for_pressure = 0;  // unloads and shrinks because of pressure
+  uint64_t unloaded_idle = 0;
+  uint64_t freed_bytes = 0;   // as the unloads said, or as registered
+  size_t resources = 0;       // registered now
+  size_t loaded = 0;          // of them, loaded now
+  uint64_t loaded_bytes = 0;  // their registered bytes
+};
+
 struct GovernorOptions {
   // Under moderate pressure one resource is unloaded per settle time, so that the pressure can
   // fall before the next goes; under critical pressure one per critical_settle_time.
@@ -152,6 +162,7 @@ class MEMDX_API Governor {
 
   // The newest decisions, oldest first.
   std::vector<GovernorDecision> decisions() const;
+  GovernorStats stats() const;
 
  private:
   struct State;

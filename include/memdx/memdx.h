@@ -13,6 +13,7 @@
 //   memdx/cache.h           ByteBudgetCache: an LRU cache whose capacity is bytes
 //   memdx/channel.h         BoundedChannel: a queue that blocks, drops or rejects when full
 //   memdx/history.h         BoundedHistory: the last N records; metrics records as JSON
+//   memdx/metrics_exporter.h MetricsExporter: this process's memory and the program's metrics on /metrics
 //   memdx/testing.h         (not included here: needs GoogleTest) EXPECT_MEMORY_BOUNDED, EXPECT_PEAK_BELOW
 //   memdx/error.h           memdx::Error, the one exception the library throws
 //   memdx/version.h         MEMDX_VERSION_STRING and memdx::version()
@@ -27,6 +28,7 @@
 #include "memdx/governor.h"
 #include "memdx/history.h"
 #include "memdx/idle_unloader.h"
+#include "memdx/metrics_exporter.h"
 #include "memdx/preflight.h"
 #include "memdx/pressure.h"
 #include "memdx/process_memory.h"

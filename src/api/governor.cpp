@@ -144,12 +144,16 @@ struct Governor::State {
   Clock::time_point next_pressure_unload{};
   bool said_nothing_left = false;  // once per raised period
   std::deque<GovernorDecision> decisions;
+  GovernorStats totals;  // the counters of stats(); the rest is read from entries
   bool stop = false;
   std::thread thread;
 
   // Under the lock; the callback runs without it.
   void log(std::unique_lock<std::mutex>& lock, GovernorDecision decision) {
     decision.t_unix_ms = unix_ms_now();
+    if (decision.kind == DecisionKind::kUnloadedForPressure) ++totals.unloaded_for_pressure;
+    if (decision.kind == DecisionKind::kUnloadedIdle) ++totals.unloaded_idle;
+    totals.freed_bytes += decision.freed_bytes;
     decisions.push_back(decision);
     while (decisions.size() > std::max<size_t>(options.decisions_kept, 1)) decisions.pop_front();
     if (!options.on_decision) return;
@@ -400,6 +404,19 @@ PressureLevel Governor::pressure() const {
 std::vector<GovernorDecision> Governor::decisions() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
   return {state_->decisions.begin(), state_->decisions.end()};
+}
+
+GovernorStats Governor::stats() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  GovernorStats stats = state_->totals;
+  for (const auto& [id, entry] : state_->entries) {
+    ++stats.resources;
+    if (entry.loaded) {
+      ++stats.loaded;
+      stats.loaded_bytes += entry.resource.bytes;
+    }
+  }
+  return stats;
 }
 
 }  // namespace memdx

@@ -67,11 +67,21 @@ std::vector<model::ProcessSample> Sampler::sample(const std::vector<pid_t>& pids
   }
   // Rollups round-robin over the fresh samples from where the last tick stopped, within budget.
   auto started = std::chrono::steady_clock::now();
-  size_t done = 0;
+  size_t done = 0;  // visited: read, or not due yet by rollup_cost_factor
   for (; done < fresh.size(); ++done) {
     if (std::chrono::steady_clock::now() - started > options_.rollup_budget) break;
     model::ProcessSample& s = samples[fresh[(rollup_cursor_ + done) % fresh.size()]];
+    if (options_.rollup_cost_factor > 0) {
+      auto known = previous_.find(s.pid);
+      if (known != previous_.end() && t_ms < known->second.next_rollup_ms) continue;
+    }
+    auto read_started = std::chrono::steady_clock::now();
     sample_rollup(s.pid, s);
+    if (options_.rollup_cost_factor > 0) {
+      double read_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - read_started).count();
+      previous_[s.pid].next_rollup_ms = t_ms + static_cast<int64_t>(read_ms * options_.rollup_cost_factor);
+    }
   }
   if (!fresh.empty()) rollup_cursor_ = (rollup_cursor_ + done) % fresh.size();
   last_rollup_coverage_ = fresh.empty() ? 1.0 : static_cast<double>(done) / static_cast<double>(fresh.size());

@@ -25,9 +25,23 @@ class Writer {
   void family(std::string_view name, MetricType type, std::string_view help) {
     name_ = name;
     type_ = type;
-    // OpenMetrics: a counter's family is named without "_total", its samples with it.
+    // OpenMetrics: a counter's family is named without "_total", its samples with it. Help text
+    // escapes backslash and newline (and, in OpenMetrics, the double quote).
+    std::string escaped;
+    for (char c : help) {
+      if (c == '\\') {
+        escaped += "\\\\";
+      } else if (c == '\n') {
+        escaped += "\\n";
+      } else if (c == '"' && format_ == ExpositionFormat::kOpenMetrics) {
+        escaped += "\\\"";
+      } else {
+        escaped += c;
+      }
+    }
     fmt::format_to(std::back_inserter(out_), "# HELP {}{} {}\n", name,
-                   type == MetricType::kCounter && format_ == ExpositionFormat::kPrometheusText ? "_total" : "", help);
+                   type == MetricType::kCounter && format_ == ExpositionFormat::kPrometheusText ? "_total" : "",
+                   escaped);
     fmt::format_to(std::back_inserter(out_), "# TYPE {}{} {}\n", name,
                    type == MetricType::kCounter && format_ == ExpositionFormat::kPrometheusText ? "_total" : "",
                    type == MetricType::kCounter ? "counter" : "gauge");
@@ -70,10 +84,16 @@ class Writer {
 };
 
 Labels process_labels(const ProcessState& process) {
-  return {{"pid", std::to_string(process.pid)},
-          {"name", process.name},
+  if (process.pid_label) {
+    return {{"pid", std::to_string(process.pid)},
+            {"name", process.name},
+            {"command", process.command},
+            {"cgroup", process.cgroup}};
+  }
+  return {{"name", process.name},
           {"command", process.command},
-          {"cgroup", process.cgroup}};
+          {"cgroup", process.cgroup},
+          {"replica", std::to_string(process.replica)}};
 }
 
 // One gauge family over the processes that have the value.
@@ -148,7 +168,8 @@ const char* content_type(ExpositionFormat format) {
                                                   : "text/plain; version=0.0.4; charset=utf-8";
 }
 
-std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, double previous_scrape_seconds) {
+std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, double previous_scrape_seconds,
+                           const std::vector<ProgramFamily>& program) {
   Writer w(format);
   per_process(w, snapshot, "memdx_process_rss_bytes", "Resident set size: every resident page the process maps.",
               [](const ProcessState& p) { return bytes(p.sample.rss_bytes); });
@@ -208,6 +229,27 @@ std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, do
   w.family("memdx_other_rss_bytes", MetricType::kGauge, "RSS of the targets beyond the series cap, summed.");
   w.sample({}, static_cast<double>(snapshot.other_rss_bytes));
 
+  w.family("memdx_cgroup_memory_usage_bytes", MetricType::kGauge, "Memory charged to the cgroup of served processes.");
+  for (const CgroupState& cgroup : snapshot.cgroups) {
+    if (cgroup.usage_bytes) w.sample({{"cgroup", cgroup.path}}, static_cast<double>(*cgroup.usage_bytes));
+  }
+  w.family("memdx_cgroup_memory_limit_bytes", MetricType::kGauge,
+           "The cgroup's hard limit (memory.max, v1 memory.limit_in_bytes); absent without one.");
+  for (const CgroupState& cgroup : snapshot.cgroups) {
+    if (cgroup.limit_bytes) w.sample({{"cgroup", cgroup.path}}, static_cast<double>(*cgroup.limit_bytes));
+  }
+  w.family("memdx_cgroup_memory_high_bytes", MetricType::kGauge,
+           "The cgroup's throttling limit (memory.high); absent without one.");
+  for (const CgroupState& cgroup : snapshot.cgroups) {
+    if (cgroup.high_bytes) w.sample({{"cgroup", cgroup.path}}, static_cast<double>(*cgroup.high_bytes));
+  }
+  w.family("memdx_cgroup_memory_pressure_avg10_ratio", MetricType::kGauge,
+           "Share of the last 10 s in which some (or all) of the cgroup's tasks stalled on memory.");
+  for (const CgroupState& cgroup : snapshot.cgroups) {
+    if (cgroup.psi_some_avg10) w.sample({{"cgroup", cgroup.path}, {"kind", "some"}}, *cgroup.psi_some_avg10 / 100.0);
+    if (cgroup.psi_full_avg10) w.sample({{"cgroup", cgroup.path}, {"kind", "full"}}, *cgroup.psi_full_avg10 / 100.0);
+  }
+
   w.family("memdx_system_memory_total_bytes", MetricType::kGauge, "MemTotal of /proc/meminfo.");
   w.sample({}, static_cast<double>(snapshot.mem_total_bytes));
   if (snapshot.mem_available_bytes) {
@@ -244,6 +286,16 @@ std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, do
   w.sample({}, static_cast<double>(snapshot.self_rss_bytes));
   w.family("memdx_last_sample_timestamp_seconds", MetricType::kGauge, "When the served sample was taken.");
   w.sample({}, static_cast<double>(snapshot.t_unix_ms) / 1000.0);
+
+  for (const ProgramFamily& family : program) {
+    w.family(family.name, family.counter ? MetricType::kCounter : MetricType::kGauge,
+             family.help.empty() ? std::string_view("A metric of the program's.") : std::string_view(family.help));
+    for (const ProgramSample& sample : family.samples) {
+      Labels labels;
+      for (const auto& [name, value] : sample.labels) labels.emplace_back(name, value);
+      w.sample(labels, sample.value);
+    }
+  }
   return w.finish();
 }
 
@@ -267,7 +319,12 @@ std::string render_health(const Snapshot& snapshot, const HealthFacts& facts) {
   }
   health["targets"] = nlohmann::ordered_json::array();
   for (const ProcessState& process : snapshot.processes) {
-    health["targets"].push_back({{"pid", process.pid}, {"name", process.name}, {"leak", process.leak}});
+    health["targets"].push_back(
+        {{"pid", process.pid},
+         {"name", process.name},
+         {"command", process.command},
+         {"replica", process.pid_label ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(process.replica)},
+         {"leak", process.leak}});
   }
   health["other_processes"] = snapshot.other_count;
   health["unmatched_targets"] = snapshot.unmatched_targets;

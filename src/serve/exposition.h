@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "serve/monitor.h"
 
@@ -20,9 +22,22 @@ enum class ExpositionFormat {
 ExpositionFormat negotiate(std::string_view accept_header);
 const char* content_type(ExpositionFormat format);
 
-// Every metric of the snapshot. `previous_scrape_seconds`: how long the last /metrics answer
-// took to render (memdx_scrape_duration_seconds).
-std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, double previous_scrape_seconds);
+// A metric family of a program's own (libmemdx's MetricsExporter), rendered after memdx's.
+struct ProgramSample {
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+};
+struct ProgramFamily {
+  std::string name;  // a counter's without "_total"
+  bool counter = false;
+  std::string help;
+  std::vector<ProgramSample> samples;
+};
+
+// Every metric of the snapshot, then `program`'s families. `previous_scrape_seconds`: how long
+// the last /metrics answer took to render (memdx_scrape_duration_seconds).
+std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, double previous_scrape_seconds,
+                           const std::vector<ProgramFamily>& program = {});
 
 struct HealthFacts {
   double uptime_seconds = 0;

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 #include <fmt/format.h>
@@ -141,7 +142,7 @@ std::string command_template(const std::vector<std::string>& argv) {
 Monitor::Monitor(MonitorOptions options)
     : options_(std::move(options)),
       fs_(options_.proc_root, options_.sys_root),
-      sampler_(fs_, record::SamplerOptions{options_.pss_budget, 0}),
+      sampler_(fs_, record::SamplerOptions{options_.pss_budget, 0, options_.pss_cost_factor}),
       started_(Clock::now()),
       started_unix_ms_(unix_ms_now()),
       snapshot_(std::make_shared<Snapshot>()) {}
@@ -199,7 +200,7 @@ void Monitor::note_error(const proc::ReadError& error) {
   ++entry.count;
 }
 
-std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched) {
+std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched, std::set<pid_t>& named) {
   std::set<pid_t> chosen;
   auto all = fs_.list_pids();
   if (!all.ok()) {
@@ -234,6 +235,7 @@ std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched) {
       case TargetKind::kPid:
         if (fs_.process_exists(target.pid)) {
           chosen.insert(target.pid);
+          named.insert(target.pid);
           any = true;
         }
         break;
@@ -310,7 +312,8 @@ void Monitor::tick() {
   Clock::time_point tick_start = Clock::now();
   auto snapshot = std::make_shared<Snapshot>();
   int64_t t_ms = std::chrono::duration_cast<std::chrono::milliseconds>(tick_start - started_).count();
-  std::vector<pid_t> pids = resolve(snapshot->unmatched_targets);
+  std::set<pid_t> named;
+  std::vector<pid_t> pids = resolve(snapshot->unmatched_targets, named);
   std::vector<model::ProcessSample> samples = sampler_.sample(pids, t_ms);
   pss_skipped_ += static_cast<uint64_t>(
       std::llround((1.0 - sampler_.last_rollup_coverage()) * static_cast<double>(samples.size())));
@@ -371,6 +374,7 @@ void Monitor::tick() {
 
     ProcessState state;
     state.pid = s.pid;
+    state.pid_label = named.count(s.pid) != 0;
     state.name = stat->comm;
     state.command = history.command;
     state.cgroup = history.cgroup;
@@ -408,6 +412,7 @@ void Monitor::tick() {
 
   judge(*snapshot, t_ms);
 
+  number_replicas(snapshot->processes, histories_);
   // Largest first; beyond the cap, one "other" rollup.
   std::sort(snapshot->processes.begin(), snapshot->processes.end(),
             [](const ProcessState& a, const ProcessState& b) { return a.sample.rss_bytes > b.sample.rss_bytes; });
@@ -420,6 +425,7 @@ void Monitor::tick() {
     snapshot->processes.resize(options_.max_processes);
   }
 
+  read_cgroups(*snapshot);
   snapshot->sequence = ++sequence_;
   snapshot->t_unix_ms = unix_ms_now();
   snapshot->samples_taken = samples_taken_;
@@ -434,6 +440,50 @@ void Monitor::tick() {
 
   std::lock_guard<std::mutex> lock(snapshot_mutex_);
   snapshot_ = std::move(snapshot);
+}
+
+void Monitor::read_cgroups(Snapshot& snapshot) {
+  std::map<std::string, pid_t> member;  // a process of each cgroup, to find its files by
+  for (const ProcessState& process : snapshot.processes) {
+    if (!process.cgroup.empty()) member.emplace(process.cgroup, process.pid);
+  }
+  for (const auto& [path, pid] : member) {
+    if (snapshot.cgroups.size() >= options_.max_cgroups) break;
+    std::optional<proc::CgroupMemory> memory = fs_.memory_cgroup(pid);
+    if (!memory) continue;
+    CgroupState cgroup;
+    cgroup.path = path;
+    cgroup.usage_bytes = memory->current_bytes;
+    cgroup.limit_bytes = memory->max_bytes;
+    cgroup.high_bytes = memory->high_bytes;
+    std::optional<proc::Psi> psi = memory->psi;
+    if (!psi) {
+      // A hybrid host: the memory controller is v1, the PSI file is the unified cgroup's.
+      if (std::optional<std::string> unified = fs_.cgroup2_directory(pid)) {
+        if (auto text = fs_.read_file(*unified + "/memory.pressure"); text.ok()) psi = proc::parse_psi(*text);
+      }
+    }
+    if (psi && psi->some) cgroup.psi_some_avg10 = psi->some->avg10;
+    if (psi && psi->full) cgroup.psi_full_avg10 = psi->full->avg10;
+    snapshot.cgroups.push_back(std::move(cgroup));
+  }
+}
+
+void Monitor::number_replicas(std::vector<ProcessState>& processes, const std::map<pid_t, History>& histories) {
+  // Oldest first within each identity: the longest-lived process keeps replica 0.
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<std::pair<uint64_t, ProcessState*>>> groups;
+  for (ProcessState& process : processes) {
+    if (process.pid_label) continue;
+    auto history = histories.find(process.pid);
+    uint64_t start = history == histories.end() ? 0 : history->second.start_ticks;
+    groups[{process.name, process.command, process.cgroup}].emplace_back(start, &process);
+  }
+  for (auto& [identity, members] : groups) {
+    std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second->pid < b.second->pid;
+    });
+    for (size_t i = 0; i < members.size(); ++i) members[i].second->replica = i;
+  }
 }
 
 void Monitor::judge(Snapshot& snapshot, int64_t now_ms) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,9 +56,13 @@ struct MonitorOptions {
   // Cardinality: at most this many processes get series of their own; the rest are summed into
   // one "other" series. Chosen by RSS.
   size_t max_processes = 100;
+  size_t max_cgroups = 50;  // cgroups with series of their own, the first by path
   // smaps_rollup (PSS, USS, swap) walks the target's page tables under its mmap lock: this much
   // time per tick at most, round-robin over the processes.
   std::chrono::microseconds pss_budget{20000};
+  // And a process's rollup is read again no sooner than this many times its last read's duration
+  // (record::SamplerOptions::rollup_cost_factor): a 4.5 s read waits 7.5 minutes.
+  double pss_cost_factor = 100;
   std::string proc_root = "/proc";
   std::string sys_root = "/sys";
 };
@@ -65,6 +70,12 @@ struct MonitorOptions {
 // One process as last sampled and judged.
 struct ProcessState {
   pid_t pid = 0;
+  // Its series' identity. A process named by its pid keeps a `pid` label: that cannot churn. One
+  // matched by a name, a cgroup, top:N or --tree is labelled by name, command and cgroup, and
+  // `replica` numbers the processes that share those (the oldest 0): a restart takes over its
+  // predecessor's series instead of adding one, so the series count follows how many run at once.
+  bool pid_label = false;
+  size_t replica = 0;
   std::string name;     // comm
   std::string command;  // argv[0]'s base name and the rest, digits folded: see command_template
   std::string cgroup;   // its memory cgroup's path, "" when unknown
@@ -91,6 +102,16 @@ struct SourceError {
   uint64_t count = 0;
 };
 
+// A memory cgroup of served processes, by the path their `cgroup` label shows.
+struct CgroupState {
+  std::string path;
+  std::optional<uint64_t> usage_bytes;
+  std::optional<uint64_t> limit_bytes;  // memory.max (v1 memory.limit_in_bytes); absent: no limit
+  std::optional<uint64_t> high_bytes;   // memory.high (v2)
+  std::optional<double> psi_some_avg10;
+  std::optional<double> psi_full_avg10;
+};
+
 struct Snapshot {
   uint64_t sequence = 0;  // 0: no sample yet
   int64_t t_unix_ms = 0;
@@ -99,6 +120,8 @@ struct Snapshot {
   size_t other_count = 0;
   uint64_t other_rss_bytes = 0;
   uint64_t other_pss_bytes = 0;
+  // The memory cgroups of the served processes (at most max_cgroups).
+  std::vector<CgroupState> cgroups;
   // The machine.
   uint64_t mem_total_bytes = 0;
   std::optional<uint64_t> mem_available_bytes;
@@ -152,8 +175,11 @@ class Monitor {
     std::string command;
     uint64_t start_ticks = 0;  // /proc/PID/stat starttime: a reused pid is another process
   };
-  std::vector<pid_t> resolve(std::vector<std::string>& unmatched);
+  // The pids to sample; `named` gets those a kPid target names.
+  std::vector<pid_t> resolve(std::vector<std::string>& unmatched, std::set<pid_t>& named);
+  static void number_replicas(std::vector<ProcessState>& processes, const std::map<pid_t, History>& histories);
   void judge(Snapshot& snapshot, int64_t now_ms);
+  void read_cgroups(Snapshot& snapshot);
   void note_error(const proc::ReadError& error);
   void run();
 

@@ -56,6 +56,7 @@ Snapshot two_processes() {
   snapshot.t_unix_ms = 1'796'000'000'000;
   ProcessState leaking;
   leaking.pid = 10;
+  leaking.pid_label = true;
   leaking.name = "srv \"x\"";
   leaking.command = "srv --port N";
   leaking.cgroup = "/system.slice/srv.service";
@@ -73,8 +74,16 @@ Snapshot two_processes() {
   ProcessState steady;
   steady.pid = 11;
   steady.name = "bad\xFF";
+  steady.command = "worker --id N";
+  steady.replica = 1;
   steady.sample.rss_bytes = 5 << 20;
   snapshot.processes = {leaking, steady};
+  CgroupState cgroup;
+  cgroup.path = "/system.slice/srv.service";
+  cgroup.usage_bytes = 120 << 20;
+  cgroup.limit_bytes = 512 << 20;
+  cgroup.psi_some_avg10 = 0.25;
+  snapshot.cgroups = {cgroup};
   snapshot.mem_total_bytes = 8ull << 30;
   snapshot.mem_available_bytes = 4ull << 30;
   snapshot.psi_some_avg10 = 1.5;
@@ -96,7 +105,17 @@ TEST(ServeFormats, EveryProcessValueIsASampleWithItsLabels) {
   EXPECT_NE(text.find(",type=\"socket\"} 2\n"), std::string::npos) << text;
   EXPECT_NE(text.find("memdx_system_memory_pressure_avg10_ratio{kind=\"some\"} 0.015\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE memdx_samples_total counter\nmemdx_samples_total 6\n"), std::string::npos);
-  EXPECT_NE(text.find("name=\"bad\xEF\xBF\xBD\""), std::string::npos);
+  // Matched by name: no pid label, a replica number instead.
+  EXPECT_NE(text.find("memdx_process_rss_bytes{name=\"bad\xEF\xBF\xBD\",command=\"worker --id N\",cgroup=\"\","
+                      "replica=\"1\"} 5242880\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("memdx_cgroup_memory_limit_bytes{cgroup=\"/system.slice/srv.service\"} 536870912\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("memdx_cgroup_memory_pressure_avg10_ratio{cgroup=\"/system.slice/srv.service\",kind=\"some\"} "
+                      "0.0025\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("memdx_cgroup_memory_high_bytes{"), std::string::npos) << "no memory.high, no sample";
   EXPECT_EQ(text.find("# EOF"), std::string::npos);
 
   std::string open = render_metrics(two_processes(), ExpositionFormat::kOpenMetrics, 0.002);

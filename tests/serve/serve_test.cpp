@@ -181,46 +181,61 @@ TEST(ServeTest, TreeAddsTheDescendants) {
   {
     Served served({std::to_string(parent.pid())});
     ASSERT_GT(served.port(), 0) << served.err();
-    std::string text = served.metrics();
-    EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", parent.pid())) << text;
-    EXPECT_FALSE(sample_of(text, "memdx_process_rss_bytes", child)) << text;
+    EXPECT_EQ(served_pids(served), std::set<pid_t>({parent.pid()}));
   }
   Served served({"--tree", std::to_string(parent.pid())});
   ASSERT_GT(served.port(), 0) << served.err();
+  EXPECT_EQ(served_pids(served), std::set<pid_t>({parent.pid(), child}));
   std::string text = served.metrics();
-  EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", parent.pid())) << text;
-  EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", child)) << text;
+  EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", parent.pid())) << "named by its pid: " << text;
+  // The child came with --tree: labelled by what it is, not by its pid.
+  EXPECT_EQ(samples_named(text, "memdx_process_rss_bytes").size(), 2u) << text;
+  EXPECT_NE(text.find("replica=\"0\"}"), std::string::npos) << text;
+}
+
+// Replicas of the series of processes matched by name, as `metrics` shows them.
+std::set<std::string> replicas(const std::string& metrics) {
+  std::set<std::string> found;
+  for (const std::string& line : samples_named(metrics, "memdx_process_rss_bytes")) {
+    if (line.find("name=\"memdx_helper_be\"") == std::string::npos) continue;
+    size_t at = line.find("replica=\"");
+    if (at != std::string::npos) found.insert(line.substr(at + 9, line.find('"', at + 9) - at - 9));
+  }
+  return found;
 }
 
 TEST(ServeTest, NameAndTopTargetsFollowTheProcessesTheyMatch) {
-  Behaving first("flat", 30);
+  auto first = std::make_unique<Behaving>("flat", 30);
   Behaving second("flat", 30);
   {
     // A NAME: every process whose command line matches; memdx itself never.
     Served served({"--interval", "200", "memdx_helper_behave"});
     ASSERT_GT(served.port(), 0) << served.err();
+    std::set<pid_t> pids = served_pids(served);
+    EXPECT_EQ(pids.count(first->pid()), 1u);
+    EXPECT_EQ(pids.count(second.pid()), 1u);
+    EXPECT_EQ(pids.count(served.pid()), 0u);
+    // The two share name, command and cgroup: replicas 0 and 1, no pid label.
     std::string text = served.metrics();
-    EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", first.pid())) << text;
-    EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", second.pid())) << text;
-    EXPECT_FALSE(sample_of(text, "memdx_process_rss_bytes", served.pid())) << text;
-    // One that starts later is served from the next tick on.
+    EXPECT_EQ(replicas(text), std::set<std::string>({"0", "1"})) << text;
+    EXPECT_EQ(text.find("pid=\"" + std::to_string(first->pid()) + "\""), std::string::npos) << text;
+    // A restart: the first ends and a third starts. It is served from the next tick on, and it
+    // takes over a replica instead of adding a series.
+    first.reset();
     Behaving third("flat", 30);
-    text = metrics_until(
-        served, [&](const std::string& m) { return sample_of(m, "memdx_process_rss_bytes", third.pid()).has_value(); },
-        5s);
-    EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", third.pid())) << text;
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (served_pids(served).count(third.pid()) == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(served_pids(served).count(third.pid()), 1u);
+    EXPECT_EQ(replicas(served.metrics()), std::set<std::string>({"0", "1"}));
   }
   {
     // top:N: exactly N processes.
     Served served({"top:3"});
     ASSERT_GT(served.port(), 0) << served.err();
-    std::string text = served.metrics();
-    size_t series = 0;
-    for (size_t at = text.find("\nmemdx_process_rss_bytes{"); at != std::string::npos;
-         at = text.find("\nmemdx_process_rss_bytes{", at + 1)) {
-      ++series;
-    }
-    EXPECT_EQ(series, 3u) << text;
+    EXPECT_EQ(served_pids(served).size(), 3u);
+    EXPECT_EQ(samples_named(served.metrics(), "memdx_process_rss_bytes").size(), 3u);
   }
 }
 
@@ -241,10 +256,16 @@ TEST(ServeTest, ACgroupTargetServesItsProcessesOnly) {
   path += dir.substr(dir.rfind('/') + 1);
   Served served({"cgroup:" + path});
   ASSERT_GT(served.port(), 0) << served.err();
+  EXPECT_EQ(served_pids(served), std::set<pid_t>({inside.pid()}));
   std::string text = served.metrics();
-  EXPECT_TRUE(sample_of(text, "memdx_process_rss_bytes", inside.pid())) << text;
-  EXPECT_FALSE(sample_of(text, "memdx_process_rss_bytes", outside.pid())) << text;
   EXPECT_NE(text.find("cgroup=\"" + path + "\""), std::string::npos) << text;
+  // The cgroup's own series: its limit as the test set it, its usage, its PSI.
+  EXPECT_NE(text.find("memdx_cgroup_memory_limit_bytes{cgroup=\"" + path + "\"} 1073741824\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("memdx_cgroup_memory_usage_bytes{cgroup=\"" + path + "\"} "), std::string::npos) << text;
+  EXPECT_NE(text.find("memdx_cgroup_memory_pressure_avg10_ratio{cgroup=\"" + path + "\",kind=\"some\"} "),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include <map>
 #include <optional>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -187,6 +189,28 @@ inline std::optional<double> sample_of(const std::string& metrics, const std::st
     if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));
   }
   return std::nullopt;
+}
+
+// The pids /health lists as served.
+inline std::set<pid_t> served_pids(const Served& served) {
+  std::set<pid_t> pids;
+  std::string body = served.request("GET", "/health").body;
+  std::regex pid(R"re("pid": ([0-9]+))re");
+  for (auto it = std::sregex_iterator(body.begin(), body.end(), pid); it != std::sregex_iterator(); ++it) {
+    pids.insert(static_cast<pid_t>(std::stol((*it)[1])));
+  }
+  return pids;
+}
+
+// The lines of `metrics` that are samples of `metric` (any labels).
+inline std::vector<std::string> samples_named(const std::string& metrics, const std::string& metric) {
+  std::vector<std::string> found;
+  std::istringstream lines(metrics);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(metric + "{", 0) == 0) found.push_back(line);
+  }
+  return found;
 }
 
 // VmRSS of /proc/PID/status in bytes.
