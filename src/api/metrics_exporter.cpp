@@ -105,9 +105,7 @@ MetricsExporter::MetricsExporter(MetricsExporterOptions options) : state_(std::m
   self.text = std::to_string(self.pid);
   monitor_options.targets = {self};
   monitor_options.interval = state_->options.interval;
-  monitor_options.judge_interval =
-      std::max(state_->options.interval,
-               std::chrono::milliseconds(std::min<int64_t>(10000, 4 * state_->options.interval.count())));
+  monitor_options.judge_interval = serve::judge_interval_for(monitor_options.interval);
   state_->monitor = std::make_unique<serve::Monitor>(monitor_options);
   state_->monitor->tick();
   state_->monitor->start();
@@ -135,7 +133,7 @@ MetricsExporter::MetricsExporter(MetricsExporterOptions options) : state_(std::m
     facts.version = MEMDX_VERSION_STRING;
     return serve::render_health(*state->monitor->latest(), facts);
   };
-  endpoints.verdict = [state] { return verdict_json(state->monitor->latest()->verdict); };
+  endpoints.verdict = [state] { return verdict_json(*state->monitor->latest()->verdict); };
   try {
     state_->server = std::make_unique<serve::Server>(server_options, endpoints);
   } catch (const std::runtime_error& e) {

@@ -1,12 +1,15 @@
 #include "cli/serve.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -46,9 +49,7 @@ int run_serve(const ServeOptions& options) {
   monitor_options.tree = options.tree;
   monitor_options.interval = std::chrono::milliseconds(options.interval_ms);
   monitor_options.max_processes = options.max_processes;
-  monitor_options.judge_interval =
-      std::max(std::chrono::milliseconds(options.interval_ms),
-               std::chrono::milliseconds(std::min<int64_t>(10000, 4 * options.interval_ms)));
+  monitor_options.judge_interval = serve::judge_interval_for(monitor_options.interval);
   serve::ListenAddress address;
   try {
     address = serve::parse_listen(options.listen);
@@ -64,10 +65,29 @@ int run_serve(const ServeOptions& options) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // memdx serve is a process of its own: two malloc arenas (not one per thread) and the freed
+  // heap given back after each tick keep its RSS near what it holds.
+  ::mallopt(M_ARENA_MAX, 2);
+  monitor_options.trim_heap_after_tick = true;
   serve::Monitor monitor(monitor_options);
   serve::Endpoints endpoints;
-  endpoints.metrics = [&monitor](serve::ExpositionFormat format, double previous_scrape_seconds) {
-    return serve::render_metrics(*monitor.latest(), format, previous_scrape_seconds);
+  // A snapshot's text is rendered once per format: the scrapes between two ticks (several
+  // Prometheus servers, a dashboard's bursts) copy it instead of rendering it again.
+  struct Rendered {
+    std::mutex mutex;
+    std::array<uint64_t, 2> sequence{};
+    std::array<std::string, 2> text;
+  };
+  auto rendered = std::make_shared<Rendered>();
+  endpoints.metrics = [&monitor, rendered](serve::ExpositionFormat format, double previous_scrape_seconds) {
+    std::shared_ptr<const serve::Snapshot> snapshot = monitor.latest();
+    size_t slot = format == serve::ExpositionFormat::kOpenMetrics ? 1 : 0;
+    std::lock_guard<std::mutex> lock(rendered->mutex);
+    if (rendered->sequence[slot] != snapshot->sequence || rendered->text[slot].empty()) {
+      rendered->text[slot] = serve::render_metrics(*snapshot, format, previous_scrape_seconds);
+      rendered->sequence[slot] = snapshot->sequence;
+    }
+    return rendered->text[slot];
   };
   endpoints.health = [&monitor, &options] {
     serve::HealthFacts facts;
@@ -79,7 +99,7 @@ int run_serve(const ServeOptions& options) {
     facts.version = MEMDX_VERSION_STRING;
     return serve::render_health(*monitor.latest(), facts);
   };
-  endpoints.verdict = [&monitor] { return verdict_json(monitor.latest()->verdict); };
+  endpoints.verdict = [&monitor] { return verdict_json(*monitor.latest()->verdict); };
   serve::ServerOptions server_options;
   server_options.address = address;
   server_options.max_requests_per_second = options.max_requests_per_second;

@@ -23,7 +23,9 @@ bool Sampler::sample_cheap(pid_t pid, model::ProcessSample& sample) const {
   sample.vsz_bytes = status.vm_size_bytes.value_or(0);
   sample.swap_bytes = status.vm_swap_bytes.value_or(0);
   sample.threads = status.threads;
-  if (auto fds = fs_.count_fd_entries(pid); fds.ok()) sample.fds = *fds;
+  if (options_.count_fds) {
+    if (auto fds = fs_.count_fd_entries(pid); fds.ok()) sample.fds = *fds;
+  }
   return true;
 }
 
@@ -51,6 +53,7 @@ bool Sampler::reuse_if_idle(pid_t pid, int64_t t_ms, const ActivityLookup& activ
 
 std::vector<model::ProcessSample> Sampler::sample(const std::vector<pid_t>& pids, int64_t t_ms,
                                                   const ActivityLookup& activity_of) {
+  last_t_ms_ = t_ms;
   std::vector<model::ProcessSample> samples;
   std::vector<size_t> fresh;  // indexes of samples read in full this tick
   samples.reserve(pids.size());
@@ -58,6 +61,7 @@ std::vector<model::ProcessSample> Sampler::sample(const std::vector<pid_t>& pids
     model::ProcessSample sample;
     sample.t_ms = t_ms;
     if (reuse_if_idle(pid, t_ms, activity_of, sample)) {
+      previous_[pid].reused_ms = t_ms;
       samples.push_back(sample);
       continue;
     }
@@ -101,6 +105,11 @@ std::vector<model::ProcessSample> Sampler::sample(const std::vector<pid_t>& pids
     previous.full_read_ms = t_ms;
   }
   return samples;
+}
+
+bool Sampler::reused_last_tick(pid_t pid) const {
+  auto known = previous_.find(pid);
+  return known != previous_.end() && known->second.reused_ms == last_t_ms_;
 }
 
 void Sampler::forget(pid_t pid) {

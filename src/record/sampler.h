@@ -29,6 +29,9 @@ struct SamplerOptions {
   // process) is read every 7.5 minutes at most, and no target spends more than 1 % of its time
   // with memdx holding its mmap lock. 0: every tick, within rollup_budget.
   double rollup_cost_factor = 0;
+  // Count each process's open fds (a listing of /proc/PID/fd) every tick. Off where the caller
+  // classifies them itself and fills ProcessSample::fds.
+  bool count_fds = true;
 };
 
 using ActivityLookup = std::function<std::optional<ProcessTreeTracker::Activity>(pid_t)>;
@@ -46,6 +49,9 @@ class Sampler {
   // Drops what is remembered of an exited process.
   void forget(pid_t pid);
 
+  // Whether the last tick kept `pid`'s previous sample (idle by activity_of) instead of reading it.
+  bool reused_last_tick(pid_t pid) const;
+
   // Fraction of processes that got a rollup on the last tick (1.0: all of them).
   double last_rollup_coverage() const { return last_rollup_coverage_; }
 
@@ -58,6 +64,7 @@ class Sampler {
     std::optional<ProcessTreeTracker::Activity> activity;
     int64_t full_read_ms = 0;
     int64_t next_rollup_ms = 0;  // rollup_cost_factor: not before this tick time
+    int64_t reused_ms = -1;      // the tick that kept this sample
   };
   bool reuse_if_idle(pid_t pid, int64_t t_ms, const ActivityLookup& activity_of, model::ProcessSample& sample) const;
 
@@ -65,6 +72,7 @@ class Sampler {
   SamplerOptions options_;
   std::unordered_map<pid_t, Previous> previous_;
   size_t rollup_cursor_ = 0;
+  int64_t last_t_ms_ = -1;
   double last_rollup_coverage_ = 1.0;
 };
 

@@ -1,5 +1,6 @@
 #include "serve/monitor.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +73,36 @@ std::optional<std::string> cgroup_procs_file(const proc::ProcFs& fs, const std::
 
 }  // namespace
 
+Monitor::HistoryPoint Monitor::HistoryPoint::of(const model::ProcessSample& sample) {
+  auto kib = [](uint64_t bytes) { return static_cast<uint32_t>(std::min<uint64_t>(bytes / 1024, UINT32_MAX)); };
+  HistoryPoint point;
+  point.t_ms = sample.t_ms;
+  point.rss_kib = kib(sample.rss_bytes);
+  point.rss_anon_kib = kib(sample.rss_anon_bytes);
+  point.rss_file_kib = kib(sample.rss_file_bytes);
+  point.rss_shmem_kib = kib(sample.rss_shmem_bytes);
+  point.swap_kib = kib(sample.swap_bytes);
+  point.vsz_kib = kib(sample.vsz_bytes);
+  point.fds = sample.fds ? std::min<uint32_t>(*sample.fds, kNoFds - 1) : kNoFds;
+  point.threads = sample.threads;
+  return point;
+}
+
+model::ProcessSample Monitor::HistoryPoint::sample(pid_t pid) const {
+  model::ProcessSample out;
+  out.t_ms = t_ms;
+  out.pid = pid;
+  out.rss_bytes = uint64_t{rss_kib} * 1024;
+  out.rss_anon_bytes = uint64_t{rss_anon_kib} * 1024;
+  out.rss_file_bytes = uint64_t{rss_file_kib} * 1024;
+  out.rss_shmem_bytes = uint64_t{rss_shmem_kib} * 1024;
+  out.swap_bytes = uint64_t{swap_kib} * 1024;
+  out.vsz_bytes = uint64_t{vsz_kib} * 1024;
+  if (fds != kNoFds) out.fds = fds;
+  out.threads = threads;
+  return out;
+}
+
 TargetSpec parse_target(const std::string& text) {
   TargetSpec spec;
   spec.text = text;
@@ -142,7 +173,7 @@ std::string command_template(const std::vector<std::string>& argv) {
 Monitor::Monitor(MonitorOptions options)
     : options_(std::move(options)),
       fs_(options_.proc_root, options_.sys_root),
-      sampler_(fs_, record::SamplerOptions{options_.pss_budget, 0, options_.pss_cost_factor}),
+      sampler_(fs_, record::SamplerOptions{options_.pss_budget, 30000, options_.pss_cost_factor, false}),
       started_(Clock::now()),
       started_unix_ms_(unix_ms_now()),
       snapshot_(std::make_shared<Snapshot>()) {}
@@ -200,20 +231,17 @@ void Monitor::note_error(const proc::ReadError& error) {
   ++entry.count;
 }
 
-std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched, std::set<pid_t>& named) {
+std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched, std::set<pid_t>& named,
+                                    std::map<pid_t, proc::Stat>& stats) {
   std::set<pid_t> chosen;
   auto all = fs_.list_pids();
   if (!all.ok()) {
     note_error(all.error());
     return {};
   }
-  // Every process's stat once per tick: names, parents and sizes for the targets that need them.
-  struct Seen {
-    pid_t ppid = 0;
-    std::string comm;
-    uint64_t rss_pages = 0;
-  };
-  std::map<pid_t, Seen> seen;
+  // Every process's stat once per tick: names, parents and sizes for the targets that need them
+  // (and kept in `stats` for the tick, which then reads no stat again).
+  std::map<pid_t, proc::Stat>& seen = stats;
   bool need_scan = options_.tree;
   for (const TargetSpec& target : options_.targets) need_scan = need_scan || target.kind != TargetKind::kPid;
   if (need_scan) {
@@ -221,7 +249,7 @@ std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched, std::se
       auto text = fs_.read_pid_file(pid, "stat");
       if (!text.ok()) continue;
       if (std::optional<proc::Stat> stat = proc::parse_stat(*text)) {
-        seen[pid] = {stat->ppid, stat->comm, stat->rss_pages};
+        seen[pid] = std::move(*stat);
       }
     }
   }
@@ -313,8 +341,25 @@ void Monitor::tick() {
   auto snapshot = std::make_shared<Snapshot>();
   int64_t t_ms = std::chrono::duration_cast<std::chrono::milliseconds>(tick_start - started_).count();
   std::set<pid_t> named;
-  std::vector<pid_t> pids = resolve(snapshot->unmatched_targets, named);
-  std::vector<model::ProcessSample> samples = sampler_.sample(pids, t_ms);
+  std::map<pid_t, proc::Stat> stats;
+  std::vector<pid_t> pids = resolve(snapshot->unmatched_targets, named, stats);
+  for (pid_t pid : pids) {
+    if (stats.count(pid) != 0) continue;
+    if (auto text = fs_.read_pid_file(pid, "stat"); text.ok()) {
+      if (std::optional<proc::Stat> stat = proc::parse_stat(*text)) stats[pid] = std::move(*stat);
+    }
+  }
+  // A process that has not run since its last full read (same CPU time, faults, sizes and
+  // threads in its stat) keeps its sample: nothing of it is read but its stat (and its full
+  // read is refreshed every 30 s all the same). Most of a big target set is idle at any moment.
+  auto activity_of = [&stats](pid_t pid) -> std::optional<record::ProcessTreeTracker::Activity> {
+    auto found = stats.find(pid);
+    if (found == stats.end()) return std::nullopt;
+    const proc::Stat& stat = found->second;
+    return record::ProcessTreeTracker::Activity{stat.cpu_ticks, stat.faults, stat.vsize_bytes, stat.rss_pages,
+                                                stat.threads};
+  };
+  std::vector<model::ProcessSample> samples = sampler_.sample(pids, t_ms, activity_of);
   pss_skipped_ += static_cast<uint64_t>(
       std::llround((1.0 - sampler_.last_rollup_coverage()) * static_cast<double>(samples.size())));
   samples_taken_ += samples.size();
@@ -331,10 +376,10 @@ void Monitor::tick() {
     }
   }
 
-  for (const model::ProcessSample& s : samples) {
-    auto stat_text = fs_.read_pid_file(s.pid, "stat");
-    std::optional<proc::Stat> stat = stat_text.ok() ? proc::parse_stat(*stat_text) : std::nullopt;
-    if (!stat) continue;
+  for (model::ProcessSample& s : samples) {
+    auto scanned = stats.find(s.pid);
+    if (scanned == stats.end()) continue;  // gone between its stat and its sample
+    const proc::Stat* stat = &scanned->second;
     auto found = histories_.find(s.pid);
     if (found != histories_.end() && found->second.start_ticks != stat->start_time_ticks) {
       histories_.erase(found);  // the pid now belongs to another process
@@ -364,8 +409,22 @@ void Monitor::tick() {
       found = histories_.emplace(s.pid, std::move(history)).first;
     }
     History& history = found->second;
-    history.samples.push_back(s);
-    while (history.samples.size() > options_.history_samples) history.samples.pop_front();
+    // The fds: counted every tick (a listing), classified by type (a readlink each) when the
+    // count changed or every tenth tick: most of a tick's cost was the readlinks.
+    bool idle = sampler_.reused_last_tick(s.pid) && history.fds;
+    proc::Result<uint32_t> count = idle ? proc::Result<uint32_t>(history.fds->total) : fs_.count_fd_entries(s.pid);
+    if (count.ok()) {
+      s.fds = *count;
+      if (!history.fds || history.fds->total != *count || sequence_ - history.fds_sequence >= 10) {
+        if (auto fds = fs_.count_fds(s.pid); fds.ok()) {
+          history.fds = *fds;
+          history.fds_sequence = sequence_;
+        }
+      }
+    } else {
+      note_error(count.error());
+    }
+    history.samples.push(HistoryPoint::of(s), options_.history_samples);
     if (s.pss_bytes) {
       history.pss_bytes = s.pss_bytes;
       history.uss_bytes = s.uss_bytes;
@@ -382,12 +441,7 @@ void Monitor::tick() {
     state.pss_bytes = history.pss_bytes;
     state.uss_bytes = history.uss_bytes;
     if (history.pss_bytes) state.pss_age_ms = t_ms - history.pss_t_ms;
-    auto fds = fs_.count_fds(s.pid);
-    if (fds.ok()) {
-      state.fds = *fds;
-    } else {
-      note_error(fds.error());
-    }
+    if (count.ok()) state.fds = history.fds;
     if (!s.pss_bytes && !history.pss_bytes) {
       auto probe = fs_.read_pid_file(s.pid, "smaps_rollup");
       if (!probe.ok()) note_error(probe.error());
@@ -438,8 +492,11 @@ void Monitor::tick() {
   }
   for (const auto& [source, error] : errors_) snapshot->errors.push_back(error);
 
-  std::lock_guard<std::mutex> lock(snapshot_mutex_);
-  snapshot_ = std::move(snapshot);
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    snapshot_ = std::move(snapshot);
+  }
+  if (options_.trim_heap_after_tick) ::malloc_trim(0);
 }
 
 void Monitor::read_cgroups(Snapshot& snapshot) {
@@ -495,10 +552,17 @@ void Monitor::judge(Snapshot& snapshot, int64_t now_ms) {
     data.meta.interval_ms = options_.interval.count();
     data.meta.started_at_unix_ms = started_unix_ms_;
     data.meta.mem_total_bytes = snapshot.mem_total_bytes;
-    for (const auto& [pid, history] : histories_) {
-      data.processes.push_back(history.record);
-      data.samples[pid] = std::vector<model::ProcessSample>(history.samples.begin(), history.samples.end());
-    }
+    for (const auto& [pid, history] : histories_) data.processes.push_back(history.record);
+    // One process's samples at a time, as the diagnosis asks for them: a thousand processes'
+    // histories in full form at once would be 30 MiB.
+    data.load_samples = [this](pid_t pid) {
+      std::vector<model::ProcessSample> samples;
+      auto found = histories_.find(pid);
+      if (found == histories_.end()) return samples;
+      samples.reserve(found->second.samples.size());
+      found->second.samples.for_each([&](const HistoryPoint& point) { samples.push_back(point.sample(pid)); });
+      return samples;
+    };
     if (snapshot.mem_available_bytes) {
       model::SystemSample system;
       system.t_ms = now_ms;
@@ -508,12 +572,22 @@ void Monitor::judge(Snapshot& snapshot, int64_t now_ms) {
       data.system_samples.push_back(system);
     }
     if (!histories_.empty()) data.root_pid = histories_.begin()->first;
-    last_verdict_ = analyze::diagnose(data);
+    Verdict verdict = analyze::diagnose(data);
+    // The differential diagnosis (every hypothesis of every process) is kept for the processes with
+    // a leak only: for a thousand bounded processes it would be megabytes that nobody reads.
+    std::set<pid_t> leaking;
+    for (const Finding& finding : verdict.findings) {
+      if (finding.severity == Severity::kLeak) leaking.insert(finding.pid);
+    }
+    std::erase_if(verdict.hypotheses,
+                  [&leaking](const Hypothesis& hypothesis) { return leaking.count(hypothesis.pid) == 0; });
+    verdict.hypotheses.shrink_to_fit();
+    last_verdict_ = std::make_shared<const Verdict>(std::move(verdict));
     last_judged_ = now;
     last_judge_seconds_ = std::chrono::duration<double>(Clock::now() - now).count();
 
     last_judgement_.clear();
-    for (const Finding& finding : last_verdict_.findings) {
+    for (const Finding& finding : last_verdict_->findings) {
       ProcessState& judged = last_judgement_[finding.pid];
       judged.judged = judged.judged || finding.kind != FindingKind::kNoGrowth || finding.confidence > 0;
       bool leak = finding.severity == Severity::kLeak;

@@ -5,10 +5,10 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +21,7 @@
 #include "memdx/verdict.h"
 #include "model/recording.h"
 #include "proc/fds.h"
+#include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "record/sampler.h"
 
@@ -42,6 +43,13 @@ struct TargetSpec {
   size_t top_count = 0;     // kTop
 };
 
+// How often to judge at a sampling interval: every fourth sample, but at least every interval and
+// at most once a minute (a thousand processes' diagnosis costs about 40 ms of CPU at 180 samples
+// each; a leak alert waits minutes anyway).
+inline std::chrono::milliseconds judge_interval_for(std::chrono::milliseconds interval) {
+  return std::max(interval, std::min(4 * interval, std::chrono::milliseconds(60000)));
+}
+
 // Parses one TARGET argument. Throws std::invalid_argument with the message to show.
 TargetSpec parse_target(const std::string& text);
 
@@ -50,9 +58,10 @@ struct MonitorOptions {
   bool tree = false;  // the targets' descendants too
   std::chrono::milliseconds interval{5000};
   // The diagnosis looks at the newest this many samples of each process (at the default interval,
-  // 20 minutes), and runs at most this often: its statistics are quadratic in the points.
-  size_t history_samples = 240;
-  std::chrono::milliseconds judge_interval{10000};
+  // 15 minutes; at a 15 s one, 45), and runs at most this often: its statistics are quadratic in
+  // the points.
+  size_t history_samples = 180;
+  std::chrono::milliseconds judge_interval{20000};
   // Cardinality: at most this many processes get series of their own; the rest are summed into
   // one "other" series. Chosen by RSS.
   size_t max_processes = 100;
@@ -63,6 +72,9 @@ struct MonitorOptions {
   // And a process's rollup is read again no sooner than this many times its last read's duration
   // (record::SamplerOptions::rollup_cost_factor): a 4.5 s read waits 7.5 minutes.
   double pss_cost_factor = 100;
+  // Give freed heap back to the kernel after each tick (malloc_trim): for a process of its own
+  // (`memdx serve`), not inside a program that embeds the library.
+  bool trim_heap_after_tick = false;
   std::string proc_root = "/proc";
   std::string sys_root = "/sys";
 };
@@ -138,7 +150,8 @@ struct Snapshot {
   uint64_t self_rss_bytes = 0;
   std::vector<SourceError> errors;
   std::vector<std::string> unmatched_targets;  // targets that matched no process this tick
-  Verdict verdict;                             // the last diagnosis, schema memdx.verdict/1
+  // The last diagnosis (schema memdx.verdict/1), shared by the snapshots until the next one.
+  std::shared_ptr<const Verdict> verdict = std::make_shared<const Verdict>();
 };
 
 // The command template of a command line: the program's base name and its arguments with runs of
@@ -164,19 +177,63 @@ class Monitor {
   void start();
 
  private:
+  // One sample as the diagnosis needs it, in 40 bytes: /proc/PID/status gives KiB, so KiB in 32
+  // bits lose nothing below 4 TiB (and saturate there). A thousand processes' histories fit in
+  // 10 MiB.
+  struct HistoryPoint {
+    int64_t t_ms = 0;
+    uint32_t rss_kib = 0;
+    uint32_t rss_anon_kib = 0;
+    uint32_t rss_file_kib = 0;
+    uint32_t rss_shmem_kib = 0;
+    uint32_t swap_kib = 0;
+    uint32_t vsz_kib = 0;
+    uint32_t fds = kNoFds;
+    uint32_t threads = 0;
+    static constexpr uint32_t kNoFds = UINT32_MAX;
+    static HistoryPoint of(const model::ProcessSample& sample);
+    model::ProcessSample sample(pid_t pid) const;
+  };
+  // The newest `capacity` points, oldest first, in one allocation (a deque's blocks cost a fifth
+  // more at this size).
+  class PointRing {
+   public:
+    void push(const HistoryPoint& point, size_t capacity) {
+      if (points_.size() < capacity) {
+        if (points_.empty()) points_.reserve(capacity);
+        points_.push_back(point);
+        return;
+      }
+      points_[oldest_] = point;
+      oldest_ = (oldest_ + 1) % points_.size();
+    }
+    size_t size() const { return points_.size(); }
+    template <typename Visit>
+    void for_each(Visit visit) const {
+      for (size_t i = 0; i < points_.size(); ++i) visit(points_[(oldest_ + i) % points_.size()]);
+    }
+
+   private:
+    std::vector<HistoryPoint> points_;
+    size_t oldest_ = 0;
+  };
   struct History {
     model::ProcessRecord record;
-    std::deque<model::ProcessSample> samples;
+    PointRing samples;
     std::optional<uint64_t> pss_bytes;
     std::optional<uint64_t> uss_bytes;
     int64_t pss_t_ms = 0;
     std::string cgroup;
     std::string comm;
     std::string command;
-    uint64_t start_ticks = 0;  // /proc/PID/stat starttime: a reused pid is another process
+    uint64_t start_ticks = 0;           // /proc/PID/stat starttime: a reused pid is another process
+    std::optional<proc::FdCounts> fds;  // the last classification, and the tick it was made at
+    uint64_t fds_sequence = 0;
   };
   // The pids to sample; `named` gets those a kPid target names.
-  std::vector<pid_t> resolve(std::vector<std::string>& unmatched, std::set<pid_t>& named);
+  // `stats` gets the stat of every process it read (all of them when a target needs a scan).
+  std::vector<pid_t> resolve(std::vector<std::string>& unmatched, std::set<pid_t>& named,
+                             std::map<pid_t, proc::Stat>& stats);
   static void number_replicas(std::vector<ProcessState>& processes, const std::map<pid_t, History>& histories);
   void judge(Snapshot& snapshot, int64_t now_ms);
   void read_cgroups(Snapshot& snapshot);
@@ -196,7 +253,7 @@ class Monitor {
   uint64_t pss_skipped_ = 0;
   std::chrono::steady_clock::time_point last_judged_{};
   double last_judge_seconds_ = 0;
-  Verdict last_verdict_;
+  std::shared_ptr<const Verdict> last_verdict_ = std::make_shared<const Verdict>();
   std::map<pid_t, ProcessState> last_judgement_;
 
   mutable std::mutex snapshot_mutex_;
