@@ -173,7 +173,8 @@ std::string command_template(const std::vector<std::string>& argv) {
 Monitor::Monitor(MonitorOptions options)
     : options_(std::move(options)),
       fs_(options_.proc_root, options_.sys_root),
-      sampler_(fs_, record::SamplerOptions{options_.pss_budget, 30000, options_.pss_cost_factor, false}),
+      sampler_(fs_, record::SamplerOptions{options_.pss_budget, options_.idle_refresh.count(), options_.pss_cost_factor,
+                                           false}),
       started_(Clock::now()),
       started_unix_ms_(unix_ms_now()),
       snapshot_(std::make_shared<Snapshot>()) {}

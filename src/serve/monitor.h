@@ -72,6 +72,9 @@ struct MonitorOptions {
   // And a process's rollup is read again no sooner than this many times its last read's duration
   // (record::SamplerOptions::rollup_cost_factor): a 4.5 s read waits 7.5 minutes.
   double pss_cost_factor = 100;
+  // A process that has not run since its last full read keeps its sample this long at most (its
+  // file pages can be reclaimed and its PSS change while it sleeps).
+  std::chrono::milliseconds idle_refresh{120000};
   // Give freed heap back to the kernel after each tick (malloc_trim): for a process of its own
   // (`memdx serve`), not inside a program that embeds the library.
   bool trim_heap_after_tick = false;
