@@ -84,7 +84,8 @@ void flusher_start() noexcept {
   pthread_mutex_unlock(&control);
 }
 
-void flusher_stop() noexcept {
+bool flusher_stop() noexcept {
+  bool stopped = false;
   int cancel_state = 0;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);  // pthread_join is a cancellation point
   pthread_mutex_lock(&control);
@@ -98,9 +99,11 @@ void flusher_stop() noexcept {
     wait_until_gone(thread_id.load(std::memory_order_acquire));
     in_tracer = guard;
     running = false;
+    stopped = true;
   }
   pthread_mutex_unlock(&control);
   pthread_setcancelstate(cancel_state, nullptr);
+  return stopped;
 }
 
 void flusher_after_fork_child() noexcept {

@@ -14,8 +14,8 @@ namespace memdx::trace {
 // Starts the flusher unless it runs. Only from points where the program holds no lock of
 // libc's: the library's constructor, the child after fork, the hooks of unshare and setns.
 void flusher_start() noexcept;
-// Stops it and waits for it; it may be started again.
-void flusher_stop() noexcept;
+// Stops it and waits for it; it may be started again. Whether a running flusher was stopped.
+bool flusher_stop() noexcept;
 // In the child after fork: the flusher did not survive the fork (flusher_start starts the child's).
 void flusher_after_fork_child() noexcept;
 

@@ -9,6 +9,7 @@
 #include <linux/close_range.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -326,8 +327,17 @@ constexpr int kNeedsOneThread = CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | C
 
 template <typename Call>
 int with_flusher_stopped(Call&& call) {
-  memdx::trace::flusher_stop();
+  bool stopped = memdx::trace::flusher_stop();
   int result = call();
+  // The kernel drops an exiting thread's pid a moment before its share of the signal handlers
+  // (__exit_signal: __unhash_process, then __cleanup_sighand): a call that lands between the two
+  // still sees a second user and fails with EINVAL. That EINVAL is the flusher's, not the
+  // program's: try again for up to 50 ms, so that the program sees what it would see alone.
+  for (int attempt = 0; stopped && result != 0 && errno == EINVAL && attempt < 50; ++attempt) {
+    timespec pause{0, 1'000'000};
+    ::nanosleep(&pause, nullptr);
+    result = call();
+  }
   int saved_errno = errno;
   memdx::trace::flusher_start();
   errno = saved_errno;
