@@ -48,8 +48,12 @@ inline pid_t spawn(const std::vector<std::string>& argv) {
 // A behave helper (tests/helpers/behave.cpp) in MODE for SECONDS; killed and reaped at the end.
 class Behaving {
  public:
-  Behaving(const std::string& mode, double seconds)
-      : pid_(spawn({helper_path("behave"), mode, std::to_string(seconds)})) {}
+  // `tag`: an extra argument the helper ignores, for a NAME target to match this test's helpers
+  // only (other tests run the same helper at the same time).
+  Behaving(const std::string& mode, double seconds, const std::string& tag = "")
+      : pid_(spawn(tag.empty() ? std::vector<std::string>{helper_path("behave"), mode, std::to_string(seconds)}
+                               : std::vector<std::string>{helper_path("behave"), mode, std::to_string(seconds), tag})) {
+  }
   ~Behaving() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
