@@ -29,9 +29,12 @@ bool Sampler::sample_cheap(pid_t pid, model::ProcessSample& sample) const {
   return true;
 }
 
-void Sampler::sample_rollup(pid_t pid, model::ProcessSample& sample) const {
+void Sampler::sample_rollup(pid_t pid, model::ProcessSample& sample) {
   auto text = fs_.read_pid_file(pid, "smaps_rollup");
-  if (!text.ok()) return;
+  if (!text.ok()) {
+    if (text.error().kind != proc::ReadErrorKind::kProcessGone) rollup_errors_.push_back(text.error());
+    return;
+  }
   proc::SmapsCounters rollup = proc::parse_smaps_rollup(*text);
   sample.pss_bytes = rollup.pss_bytes;
   sample.uss_bytes = rollup.uss_bytes();
@@ -55,40 +58,60 @@ std::vector<model::ProcessSample> Sampler::sample(const std::vector<pid_t>& pids
                                                   const ActivityLookup& activity_of) {
   last_t_ms_ = t_ms;
   std::vector<model::ProcessSample> samples;
-  std::vector<size_t> fresh;  // indexes of samples read in full this tick
+  std::vector<size_t> fresh;    // indexes of samples read in full this tick
+  std::vector<size_t> pending;  // idle ones kept without a PSS yet: their rollup is still due
   samples.reserve(pids.size());
+  rollup_errors_.clear();
   for (pid_t pid : pids) {
     model::ProcessSample sample;
     sample.t_ms = t_ms;
     if (reuse_if_idle(pid, t_ms, activity_of, sample)) {
       previous_[pid].reused_ms = t_ms;
+      if (!sample.pss_bytes) pending.push_back(samples.size());
       samples.push_back(sample);
       continue;
     }
     if (!sample_cheap(pid, sample)) continue;
+    if (auto known = previous_.find(pid); known != previous_.end()) {
+      std::optional<ProcessTreeTracker::Activity> now = activity_of ? activity_of(pid) : std::nullopt;
+      known->second.idle_refresh = now && known->second.activity && *now == *known->second.activity;
+    }
     fresh.push_back(samples.size());
     samples.push_back(sample);
   }
-  // Rollups round-robin over the fresh samples from where the last tick stopped, within budget.
+  // Rollups round-robin over the fresh samples (and the kept ones that never had one: a budget
+  // too small for a thousand processes at once must not leave the idle ones without a PSS) from
+  // where the last tick stopped, within budget.
+  std::vector<size_t> due = fresh;
+  due.insert(due.end(), pending.begin(), pending.end());
   auto started = std::chrono::steady_clock::now();
   size_t done = 0;  // visited: read, or not due yet by rollup_cost_factor
-  for (; done < fresh.size(); ++done) {
+  for (; done < due.size(); ++done) {
     if (std::chrono::steady_clock::now() - started > options_.rollup_budget) break;
-    model::ProcessSample& s = samples[fresh[(rollup_cursor_ + done) % fresh.size()]];
-    if (options_.rollup_cost_factor > 0) {
-      auto known = previous_.find(s.pid);
-      if (known != previous_.end() && t_ms < known->second.next_rollup_ms) continue;
+    model::ProcessSample& s = samples[due[(rollup_cursor_ + done) % due.size()]];
+    if (auto known = previous_.find(s.pid); known != previous_.end()) {
+      const Previous& previous = known->second;
+      if (options_.rollup_cost_factor > 0 && t_ms < previous.next_rollup_ms) continue;
+      if (previous.idle_refresh && previous.rollup_ms >= 0 &&
+          t_ms - previous.rollup_ms < options_.idle_rollup_refresh_ms) {
+        continue;
+      }
     }
     auto read_started = std::chrono::steady_clock::now();
     sample_rollup(s.pid, s);
+    if (s.pss_bytes) previous_[s.pid].rollup_ms = t_ms;
     if (options_.rollup_cost_factor > 0) {
       double read_ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - read_started).count();
       previous_[s.pid].next_rollup_ms = t_ms + static_cast<int64_t>(read_ms * options_.rollup_cost_factor);
     }
   }
-  if (!fresh.empty()) rollup_cursor_ = (rollup_cursor_ + done) % fresh.size();
-  last_rollup_coverage_ = fresh.empty() ? 1.0 : static_cast<double>(done) / static_cast<double>(fresh.size());
+  if (!due.empty()) rollup_cursor_ = (rollup_cursor_ + done) % due.size();
+  last_rollups_skipped_ = due.size() - done;
+  for (size_t index : pending) {
+    const model::ProcessSample& s = samples[index];
+    if (s.pss_bytes) previous_[s.pid].sample = s;  // kept from now on with its PSS
+  }
 
   // Remember full reads (with their PSS when it was read) for the idle check of later ticks.
   for (size_t index : fresh) {

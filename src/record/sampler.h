@@ -24,6 +24,10 @@ struct SamplerOptions {
   // An idle process (it has not run since its last full read: same CPU nanoseconds, faults, size
   // and threads) keeps its last sample, re-read in full at least this often all the same.
   int64_t idle_refresh_ms = 30000;
+  // Of those refreshes, the smaps_rollup read (the costly part: a page-table walk) comes at most
+  // this often: an idle process's PSS moves only when processes sharing its pages come or go, and
+  // its RSS is re-read from status at every refresh all the same. 0: at every refresh.
+  int64_t idle_rollup_refresh_ms = 0;
   // When > 0, a process's smaps_rollup is read again no sooner than this many times as long as
   // its last read took after that read: with 100, a target whose read takes 4.5 s (a 200 GB
   // process) is read every 7.5 minutes at most, and no target spends more than 1 % of its time
@@ -52,18 +56,24 @@ class Sampler {
   // Whether the last tick kept `pid`'s previous sample (idle by activity_of) instead of reading it.
   bool reused_last_tick(pid_t pid) const;
 
-  // Fraction of processes that got a rollup on the last tick (1.0: all of them).
-  double last_rollup_coverage() const { return last_rollup_coverage_; }
+  // Rollups that were due on the last tick but did not fit in its budget.
+  size_t last_rollups_skipped() const { return last_rollups_skipped_; }
+
+  // The smaps_rollup reads of the last tick that failed for another reason than the process's
+  // exit (permission denied, say): PSS is then missing, and the caller says why.
+  const std::vector<proc::ReadError>& last_rollup_errors() const { return rollup_errors_; }
 
  private:
   bool sample_cheap(pid_t pid, model::ProcessSample& sample) const;
-  void sample_rollup(pid_t pid, model::ProcessSample& sample) const;
+  void sample_rollup(pid_t pid, model::ProcessSample& sample);
 
   struct Previous {
     model::ProcessSample sample;
     std::optional<ProcessTreeTracker::Activity> activity;
     int64_t full_read_ms = 0;
     int64_t next_rollup_ms = 0;  // rollup_cost_factor: not before this tick time
+    int64_t rollup_ms = -1;      // the tick of the last smaps_rollup read
+    bool idle_refresh = false;   // this tick's full read is the periodic one of an idle process
     int64_t reused_ms = -1;      // the tick that kept this sample
   };
   bool reuse_if_idle(pid_t pid, int64_t t_ms, const ActivityLookup& activity_of, model::ProcessSample& sample) const;
@@ -73,7 +83,8 @@ class Sampler {
   std::unordered_map<pid_t, Previous> previous_;
   size_t rollup_cursor_ = 0;
   int64_t last_t_ms_ = -1;
-  double last_rollup_coverage_ = 1.0;
+  size_t last_rollups_skipped_ = 0;
+  std::vector<proc::ReadError> rollup_errors_;
 };
 
 }  // namespace memdx::record

@@ -17,6 +17,16 @@ using Labels = std::vector<std::pair<std::string_view, std::string>>;
 enum class MetricType { kGauge, kCounter };
 
 // Writes metric families in either format: the same samples, the format's own framing.
+// name="value",... with the values escaped: what goes between the braces of a sample.
+std::string label_text(const Labels& labels) {
+  std::string text;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) text += ',';
+    fmt::format_to(std::back_inserter(text), "{}=\"{}\"", labels[i].first, escape_label_value(labels[i].second));
+  }
+  return text;
+}
+
 class Writer {
  public:
   explicit Writer(ExpositionFormat format) : format_(format) {}
@@ -47,15 +57,17 @@ class Writer {
                    type == MetricType::kCounter ? "counter" : "gauge");
   }
 
-  void sample(const Labels& labels, double value) {
+  void sample(const Labels& labels, double value) { sample_with(label_text(labels), {}, value); }
+
+  // `label_text`: labels as label_text() wrote them; `more`: further ones, as label_text() too.
+  void sample_with(std::string_view label_text, std::string_view more, double value) {
     out_ += name_;
     if (type_ == MetricType::kCounter) out_ += "_total";
-    if (!labels.empty()) {
+    if (!label_text.empty() || !more.empty()) {
       out_ += '{';
-      for (size_t i = 0; i < labels.size(); ++i) {
-        if (i > 0) out_ += ',';
-        fmt::format_to(std::back_inserter(out_), "{}=\"{}\"", labels[i].first, escape_label_value(labels[i].second));
-      }
+      out_ += label_text;
+      if (!label_text.empty() && !more.empty()) out_ += ',';
+      out_ += more;
       out_ += '}';
     }
     out_ += ' ';
@@ -96,14 +108,25 @@ Labels process_labels(const ProcessState& process) {
           {"replica", std::to_string(process.replica)}};
 }
 
+// The processes with their label text, written once per answer rather than once per family: a
+// thousand processes' labels escaped sixteen times over were a fifth of a scrape's cost.
+struct LabelledProcesses {
+  explicit LabelledProcesses(const Snapshot& served) : snapshot(served) {
+    label_texts.reserve(served.processes.size());
+    for (const ProcessState& process : served.processes) label_texts.push_back(label_text(process_labels(process)));
+  }
+  const Snapshot& snapshot;
+  std::vector<std::string> label_texts;
+};
+
 // One gauge family over the processes that have the value.
 template <typename Value>
-void per_process(Writer& writer, const Snapshot& snapshot, std::string_view name, std::string_view help,
+void per_process(Writer& writer, const LabelledProcesses& processes, std::string_view name, std::string_view help,
                  Value value_of) {
   writer.family(name, MetricType::kGauge, help);
-  for (const ProcessState& process : snapshot.processes) {
-    std::optional<double> value = value_of(process);
-    if (value) writer.sample(process_labels(process), *value);
+  for (size_t i = 0; i < processes.snapshot.processes.size(); ++i) {
+    std::optional<double> value = value_of(processes.snapshot.processes[i]);
+    if (value) writer.sample_with(processes.label_texts[i], {}, *value);
   }
 }
 
@@ -171,55 +194,56 @@ const char* content_type(ExpositionFormat format) {
 std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, double previous_scrape_seconds,
                            const std::vector<ProgramFamily>& program) {
   Writer w(format);
-  per_process(w, snapshot, "memdx_process_rss_bytes", "Resident set size: every resident page the process maps.",
+  LabelledProcesses labelled(snapshot);
+  per_process(w, labelled, "memdx_process_rss_bytes", "Resident set size: every resident page the process maps.",
               [](const ProcessState& p) { return bytes(p.sample.rss_bytes); });
-  per_process(w, snapshot, "memdx_process_pss_bytes",
+  per_process(w, labelled, "memdx_process_pss_bytes",
               "Proportional set size: resident pages, shared ones divided among their sharers (read within a time "
               "budget; see memdx_process_pss_age_seconds).",
               [](const ProcessState& p) { return bytes(p.pss_bytes); });
-  per_process(w, snapshot, "memdx_process_uss_bytes",
+  per_process(w, labelled, "memdx_process_uss_bytes",
               "Unique set size: private resident pages, what exiting would free.",
               [](const ProcessState& p) { return bytes(p.uss_bytes); });
-  per_process(w, snapshot, "memdx_process_pss_age_seconds", "Age of the PSS and USS values.",
+  per_process(w, labelled, "memdx_process_pss_age_seconds", "Age of the PSS and USS values.",
               [](const ProcessState& p) -> std::optional<double> {
                 if (!p.pss_age_ms) return std::nullopt;
                 return static_cast<double>(*p.pss_age_ms) / 1000.0;
               });
-  per_process(w, snapshot, "memdx_process_swap_bytes", "Swapped-out memory of the process.",
+  per_process(w, labelled, "memdx_process_swap_bytes", "Swapped-out memory of the process.",
               [](const ProcessState& p) { return bytes(p.sample.swap_bytes); });
-  per_process(w, snapshot, "memdx_process_vsz_bytes", "Virtual size: reserved address space, mostly not memory in use.",
+  per_process(w, labelled, "memdx_process_vsz_bytes", "Virtual size: reserved address space, mostly not memory in use.",
               [](const ProcessState& p) { return bytes(p.sample.vsz_bytes); });
-  per_process(w, snapshot, "memdx_process_rss_anon_bytes", "Resident anonymous memory: heap, stacks, private mappings.",
+  per_process(w, labelled, "memdx_process_rss_anon_bytes", "Resident anonymous memory: heap, stacks, private mappings.",
               [](const ProcessState& p) { return bytes(p.sample.rss_anon_bytes); });
-  per_process(w, snapshot, "memdx_process_rss_file_bytes",
+  per_process(w, labelled, "memdx_process_rss_file_bytes",
               "Resident file-backed pages: code and mapped files, reclaimable.",
               [](const ProcessState& p) { return bytes(p.sample.rss_file_bytes); });
-  per_process(w, snapshot, "memdx_process_rss_shmem_bytes", "Resident shared memory (shmem, tmpfs, memfd).",
+  per_process(w, labelled, "memdx_process_rss_shmem_bytes", "Resident shared memory (shmem, tmpfs, memfd).",
               [](const ProcessState& p) { return bytes(p.sample.rss_shmem_bytes); });
-  per_process(w, snapshot, "memdx_process_threads", "Threads of the process.",
+  per_process(w, labelled, "memdx_process_threads", "Threads of the process.",
               [](const ProcessState& p) { return static_cast<double>(p.sample.threads); });
 
   w.family("memdx_process_fds", MetricType::kGauge, "Open file descriptors by type.");
-  for (const ProcessState& p : snapshot.processes) {
+  for (size_t i = 0; i < snapshot.processes.size(); ++i) {
+    const ProcessState& p = snapshot.processes[i];
     if (!p.fds) continue;
     for (size_t t = 0; t < static_cast<size_t>(proc::FdType::kCount); ++t) {
       auto type = static_cast<proc::FdType>(t);
       if (p.fds->count(type) == 0) continue;
-      Labels labels = process_labels(p);
-      labels.emplace_back("type", std::string(proc::fd_type_name(type)));
-      w.sample(labels, p.fds->count(type));
+      w.sample_with(labelled.label_texts[i], label_text({{"type", std::string(proc::fd_type_name(type))}}),
+                    p.fds->count(type));
     }
   }
 
-  per_process(w, snapshot, "memdx_process_growth_bytes_per_second",
+  per_process(w, labelled, "memdx_process_growth_bytes_per_second",
               "Trend slope of the memory series memdx judges for the process (0 until it can judge).",
               [](const ProcessState& p) { return p.growth_bytes_per_second; });
-  per_process(w, snapshot, "memdx_leak",
+  per_process(w, labelled, "memdx_leak",
               "1 when the process's memory grows without bound by the same rules as memdx run, else 0.",
               [](const ProcessState& p) { return p.leak ? 1.0 : 0.0; });
-  per_process(w, snapshot, "memdx_leak_confidence", "Confidence of the growth finding, 0 to 1.",
+  per_process(w, labelled, "memdx_leak_confidence", "Confidence of the growth finding, 0 to 1.",
               [](const ProcessState& p) { return p.confidence; });
-  per_process(w, snapshot, "memdx_process_seconds_to_memory_limit",
+  per_process(w, labelled, "memdx_process_seconds_to_memory_limit",
               "Seconds until the memory limit is reached at the current growth, where a leak has one.",
               [](const ProcessState& p) { return p.seconds_to_limit; });
 

@@ -173,8 +173,11 @@ std::string command_template(const std::vector<std::string>& argv) {
 Monitor::Monitor(MonitorOptions options)
     : options_(std::move(options)),
       fs_(options_.proc_root, options_.sys_root),
-      sampler_(fs_, record::SamplerOptions{options_.pss_budget, options_.idle_refresh.count(), options_.pss_cost_factor,
-                                           false}),
+      sampler_(fs_, record::SamplerOptions{.rollup_budget = options_.pss_budget,
+                                           .idle_refresh_ms = options_.idle_refresh.count(),
+                                           .idle_rollup_refresh_ms = options_.idle_pss_refresh.count(),
+                                           .rollup_cost_factor = options_.pss_cost_factor,
+                                           .count_fds = false}),
       started_(Clock::now()),
       started_unix_ms_(unix_ms_now()),
       snapshot_(std::make_shared<Snapshot>()) {}
@@ -361,9 +364,9 @@ void Monitor::tick() {
                                                 stat.threads};
   };
   std::vector<model::ProcessSample> samples = sampler_.sample(pids, t_ms, activity_of);
-  pss_skipped_ += static_cast<uint64_t>(
-      std::llround((1.0 - sampler_.last_rollup_coverage()) * static_cast<double>(samples.size())));
+  pss_skipped_ += sampler_.last_rollups_skipped();
   samples_taken_ += samples.size();
+  for (const proc::ReadError& error : sampler_.last_rollup_errors()) note_error(error);
 
   // Processes gone since the last tick lose their history (and their series at this scrape).
   std::set<pid_t> sampled;
@@ -443,10 +446,6 @@ void Monitor::tick() {
     state.uss_bytes = history.uss_bytes;
     if (history.pss_bytes) state.pss_age_ms = t_ms - history.pss_t_ms;
     if (count.ok()) state.fds = history.fds;
-    if (!s.pss_bytes && !history.pss_bytes) {
-      auto probe = fs_.read_pid_file(s.pid, "smaps_rollup");
-      if (!probe.ok()) note_error(probe.error());
-    }
     snapshot->processes.push_back(std::move(state));
   }
 

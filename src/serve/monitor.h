@@ -75,6 +75,9 @@ struct MonitorOptions {
   // A process that has not run since its last full read keeps its sample this long at most (its
   // file pages can be reclaimed and its PSS change while it sleeps).
   std::chrono::milliseconds idle_refresh{120000};
+  // Its PSS (a page-table walk, most of an idle tick's cost at a thousand processes) at most this
+  // often: it moves only when processes that share its pages come or go. Exported as its age.
+  std::chrono::milliseconds idle_pss_refresh{600000};
   // Give freed heap back to the kernel after each tick (malloc_trim): for a process of its own
   // (`memdx serve`), not inside a program that embeds the library.
   bool trim_heap_after_tick = false;
