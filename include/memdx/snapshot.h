@@ -87,6 +87,27 @@ struct FdSummary {
   std::map<std::string, uint32_t> by_type;  // only types with a non-zero count
 };
 
+// Where a GPU's figures come from: NVIDIA's management library, or the DRM fdinfo every other
+// driver writes (amdgpu, i915, xe, msm, ...). The names are part of the JSON contract.
+enum class GpuSource { kNvml, kDrmFdinfo };
+MEMDX_API const char* to_string(GpuSource source);  // "nvml", "drm_fdinfo"
+
+struct GpuDevice {
+  std::string id;    // "nvidia0"; "amdgpu 0000:03:00.0" (driver and PCI slot) for a DRM device
+  std::string name;  // "NVIDIA H200"; the id for a DRM device
+  GpuSource source = GpuSource::kNvml;
+  std::optional<uint64_t> total_bytes;
+  std::optional<uint64_t> used_bytes;  // by every process, memdx's targets or not
+};
+
+// GPU memory of one process on one device: what its contexts hold there, as the driver counts it
+// (device memory, and for DRM devices the GTT/system regions an integrated GPU lives in too).
+struct GpuUsage {
+  std::string device_id;
+  uint64_t bytes = 0;
+  std::map<std::string, uint64_t> region_bytes;  // DRM regions ("vram", "gtt", "system0", ...)
+};
+
 struct MEMDX_API ProcessSnapshot {
   pid_t pid = 0;
   pid_t ppid = 0;
@@ -105,7 +126,13 @@ struct MEMDX_API ProcessSnapshot {
   std::vector<ModuleUsage> modules;     // file-backed, largest RSS first
   std::optional<FdSummary> fds;         // nullopt when /proc/PID/fd was not readable
   std::vector<std::string> unreadable;  // files that could not be read, e.g. "smaps"
-  std::string command_line() const;     // argv joined by spaces, or "[comm]"
+  // Its pid inside its container (the last of NSpid) when that differs from `pid`.
+  std::optional<pid_t> container_pid;
+  // GPU memory per device; nullopt when nothing measures it (no NVML, no DRM client among its
+  // fds), an empty list when measured and none.
+  std::optional<std::vector<GpuUsage>> gpu;
+  std::string command_line() const;           // argv joined by spaces, or "[comm]"
+  std::optional<uint64_t> gpu_bytes() const;  // over every device; nullopt when not measured
 };
 
 struct PsiSummary {
@@ -161,6 +188,9 @@ struct InspectReport {
   std::vector<Note> notes;
   std::vector<pid_t> exited_during_read;  // descendants that exited before they could be read
   bool reader_is_root = false;            // memdx ran as root: a denied read is then not about uids
+  std::vector<GpuDevice> gpu_devices;     // NVML's devices, and the DRM devices the processes use
+  // Why GPU memory is not measured through NVML ("libnvidia-ml.so.1 not found: ..."); empty when it is.
+  std::string nvml_note;
 };
 
 // Tree totals: PSS and USS add up across processes; RSS never does.
@@ -170,7 +200,8 @@ struct TreeTotals {
   uint64_t swap_bytes = 0;
   uint32_t threads = 0;
   uint32_t fds = 0;
-  bool complete = true;  // false when a process's PSS could not be read
+  std::optional<uint64_t> gpu_bytes;  // over the processes whose GPU memory is measured
+  bool complete = true;               // false when a process's PSS could not be read
 };
 MEMDX_API TreeTotals tree_totals(const InspectReport& report);
 

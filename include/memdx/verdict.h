@@ -74,6 +74,7 @@ enum class Series {
   kHeapSiteLive,     // heap_site_live_bytes: one call site's live bytes
   kFds,              // fds
   kThreads,          // threads
+  kGpu,              // gpu_bytes: GPU memory over the process's devices (NVML, DRM fdinfo)
 };
 
 enum class Unit {
@@ -148,6 +149,7 @@ struct Finding {
   std::optional<LimitKind> limit;         // which limit, with time_to_limit_s
   std::optional<uint64_t> limit_bytes;    // the limit's value, with time_to_limit_s
   std::vector<Site> sites;
+  std::vector<std::string> devices;  // gpu_growth: the GPUs the memory is on, "nvidia0 (NVIDIA H200)"
 
   bool is_bytes() const { return unit == Unit::kBytes; }
 };

@@ -41,6 +41,7 @@ constexpr SeriesSpec kSwap{Series::kSwap, "swap", Unit::kBytes};
 constexpr SeriesSpec kHeap{Series::kHeapLive, "live heap", Unit::kBytes};
 constexpr SeriesSpec kFds{Series::kFds, "open fds", Unit::kFds};
 constexpr SeriesSpec kThreads{Series::kThreads, "threads", Unit::kThreads};
+constexpr SeriesSpec kGpu{Series::kGpu, "GPU memory", Unit::kBytes};
 
 using SampleValue = double (*)(const ProcessSample&);
 
@@ -127,7 +128,8 @@ struct ProcessContext {
   const std::vector<ProcessSample>& samples;
   const DiagnoseOptions& options;
   const std::optional<MemoryLimit>& limit;
-  const TracedMemory* traced = nullptr;  // null without the heap tracer
+  const TracedMemory* traced = nullptr;                   // null without the heap tracer
+  const std::vector<std::string>* gpu_devices = nullptr;  // the GPUs it held memory on
 };
 
 using Tested = SeriesObservation;
@@ -247,6 +249,36 @@ void add_shmem(const ProcessContext& c, ProcessFindings& out) {
   out.seen.shmem = shmem;
   if (shmem.growing())
     out.findings.push_back(trend_finding(c, kShmem, shmem, FindingKind::kShmemGrowth, Severity::kLeak));
+}
+
+// GPU memory is judged by the same trend rules as every other series, on the ticks a source
+// measured it. Its limit is the device's, not the cgroup's: no time to the memory limit.
+void add_gpu(const ProcessContext& c, ProcessFindings& out) {
+  std::vector<SeriesPoint> points;
+  for (const ProcessSample& s : c.samples) {
+    if (s.gpu_bytes) points.push_back({seconds_of(s.t_ms), static_cast<double>(*s.gpu_bytes)});
+  }
+  if (points.empty()) return;  // out.seen.gpu stays unmeasured
+  out.seen.gpu = test_series(c, kGpu, points, bytes_options(c), out);
+  if (!out.seen.gpu.growing()) return;
+  Finding f = trend_finding(c, kGpu, out.seen.gpu, FindingKind::kGpuGrowth, Severity::kLeak);
+  f.time_to_limit_s.reset();
+  f.limit.reset();
+  f.limit_bytes.reset();
+  if (c.gpu_devices != nullptr && !c.gpu_devices->empty()) {
+    f.devices = *c.gpu_devices;
+    std::string on;
+    for (const std::string& device : f.devices) on += (on.empty() ? "" : ", ") + device;
+    f.evidence += " on " + on;
+  }
+  // The indexer's story: a language tracker and RSS show little while the device fills up.
+  bool heap_flat = !out.seen.heap.growing();
+  bool anon_flat = !out.seen.anon.growing();
+  if (heap_flat && anon_flat) {
+    f.evidence += out.seen.heap.measured ? "; the heap and anonymous memory are flat"
+                                         : "; anonymous memory (the malloc heap included) is flat";
+  }
+  out.findings.push_back(std::move(f));
 }
 
 void add_file(const ProcessContext& c, ProcessFindings& out) {
@@ -423,6 +455,7 @@ ProcessFindings process_findings(const ProcessContext& c) {
   out.seen.limit = c.limit;
   add_heap_and_anon(c, out);
   add_shmem(c, out);
+  add_gpu(c, out);
   add_file(c, out);
   add_fds(c, out);
   add_threads(c, out);
@@ -582,8 +615,8 @@ Verdict diagnose(const RecordingData& data, const DiagnoseOptions& options) {
     if (!long_enough(samples, options.bytes)) continue;  // too short-lived to judge: no finding
     tree.judged.push_back(p.pid);
     auto traced = data.traced.find(p.pid);
-    ProcessFindings found =
-        process_findings({p.pid, samples, options, limit, traced == data.traced.end() ? nullptr : &traced->second});
+    ProcessFindings found = process_findings(
+        {p.pid, samples, options, limit, traced == data.traced.end() ? nullptr : &traced->second, &p.gpu_devices});
     verdict.findings.insert(verdict.findings.end(), found.findings.begin(), found.findings.end());
     observed.push_back(std::move(found.seen));
   }

@@ -137,9 +137,15 @@ Hypothesis count_series(HypothesisKind name, const ProcessObservations& seen, co
                           series.trend.end_level));
 }
 
-Hypothesis gpu_growth(pid_t pid) {
+Hypothesis gpu_not_measured(pid_t pid) {
   return make(HypothesisKind::kGpuGrowth, pid, kNotMeasured,
-              "GPU memory is not sampled yet (NVML and DRM fdinfo support is planned); nothing is assumed about it");
+              "GPU memory was not measured: no NVIDIA library (libnvidia-ml.so.1) and no DRM client among its fds; "
+              "nothing is assumed about it");
+}
+
+Hypothesis gpu_growth(const ProcessObservations& seen, const std::vector<Finding>& findings) {
+  if (!seen.gpu.measured) return gpu_not_measured(seen.pid);
+  return from_series(HypothesisKind::kGpuGrowth, seen, findings, seen.gpu, "GPU memory", Unit::kBytes);
 }
 
 // Confirmed by the anon finding on anon + swap (diagnose makes it exactly when resident anon is
@@ -280,7 +286,7 @@ std::vector<Hypothesis> process_hypotheses(const ProcessObservations& seen, cons
   out.push_back(count_series(HypothesisKind::kFdGrowth, seen, findings, seen.fds, "open fds", Unit::kFds));
   out.push_back(count_series(HypothesisKind::kThreadGrowth, seen, findings, seen.threads, "threads", Unit::kThreads));
   if (seen.pid == tree.root_pid) out.push_back(child_growth(tree, findings));
-  out.push_back(gpu_growth(seen.pid));
+  out.push_back(gpu_growth(seen, findings));
   out.push_back(swap_growth(seen, findings));
   out.push_back(limit_approach(seen, tree, findings));
   return out;
@@ -294,7 +300,8 @@ std::vector<Hypothesis> unjudged_hypotheses(pid_t root_pid, const std::string& w
   std::vector<Hypothesis> out;
   out.reserve(kHypothesisKinds.size());
   for (HypothesisKind kind : kHypothesisKinds) {
-    out.push_back(kind == HypothesisKind::kGpuGrowth ? gpu_growth(root_pid) : make(kind, root_pid, kInconclusive, why));
+    out.push_back(kind == HypothesisKind::kGpuGrowth ? gpu_not_measured(root_pid)
+                                                     : make(kind, root_pid, kInconclusive, why));
   }
   return out;
 }

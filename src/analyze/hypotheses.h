@@ -58,7 +58,7 @@ struct LimitObservation {
 // Everything diagnose() measured of one judged process.
 struct ProcessObservations {
   pid_t pid = 0;
-  SeriesObservation heap, anon, swap, shmem, file, fds, threads;
+  SeriesObservation heap, anon, swap, shmem, file, fds, threads, gpu;
   uint64_t rss_max_bytes = 0;
   uint64_t vsz_max_bytes = 0;
   std::optional<RetentionObservation> retention;  // absent without the heap trace

@@ -66,12 +66,22 @@ void swap_note(const ProcessSnapshot& p, std::vector<Note>& notes) {
 void gpu_note(const ProcessSnapshot& p, std::vector<Note>& notes) {
   const auto* gpu = find_category(p, RegionCategory::kGpu);
   if (gpu == nullptr) return;
+  std::string behind;
+  if (std::optional<uint64_t> bytes = p.gpu_bytes()) {
+    std::string devices;
+    for (const model::GpuUsage& usage : *p.gpu) devices += (devices.empty() ? "" : ", ") + usage.device_id;
+    behind = *bytes > 0 ? fmt::format("; the driver counts {} of GPU memory for this process (on {})",
+                                      format_bytes(*bytes), devices)
+                        : std::string("; the driver counts no GPU memory for this process");
+  } else {
+    behind = "; its GPU memory could not be read here (see GPU below)";
+  }
   notes.push_back({NoteKind::kGpuMappings, p.pid,
                    fmt::format("{} GPU driver mapping{} span {} of address space ({} resident in host RAM). "
                                "That VSZ is the driver's window onto device and unified memory, not GPU "
-                               "memory use; the GPU's own usage is reported by the driver (nvidia-smi, NVML).",
+                               "memory use{}.",
                                gpu->count, gpu->count == 1 ? "" : "s", format_bytes(gpu->vsz_bytes),
-                               format_bytes(gpu->rss_bytes))});
+                               format_bytes(gpu->rss_bytes), behind)});
 }
 
 void access_note(const ProcessSnapshot& p, bool reader_is_root, std::vector<Note>& notes) {

@@ -8,6 +8,7 @@
 #include "analyze/notes.h"
 #include "analyze/regions.h"
 #include "proc/cgroup_files.h"
+#include "proc/gpu.h"
 #include "proc/process_files.h"
 #include "proc/smaps.h"
 
@@ -132,7 +133,8 @@ ProcessTable scan_process_table(const proc::ProcFs& fs) {
 }
 
 proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& fs, pid_t pid,
-                                                           const SnapshotOptions& options) {
+                                                           const SnapshotOptions& options,
+                                                           std::optional<proc::FdCounts>* fds_out) {
   auto stat_text = fs.read_pid_file(pid, "stat");
   if (!stat_text.ok()) return stat_text.error();
   auto stat = proc::parse_stat(*stat_text);
@@ -148,6 +150,7 @@ proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& f
   snapshot.state = stat->state;
   snapshot.uid = status.real_uid;
   snapshot.threads = status.threads != 0 ? status.threads : stat->threads;
+  if (status.ns_pids.size() > 1 && status.ns_pids.back() != pid) snapshot.container_pid = status.ns_pids.back();
   snapshot.is_kernel_thread = status.is_kernel_thread;
   snapshot.is_zombie = stat->state == 'Z' || stat->state == 'X';
 
@@ -194,10 +197,12 @@ proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& f
 
   if (!snapshot.is_zombie) {
     auto fds = fs.count_fds(pid);
-    if (fds.ok())
+    if (fds.ok()) {
       snapshot.fds = summarize_fds(*fds);
-    else if (!note_failure(snapshot, fds.error(), "fd"))
+      if (fds_out != nullptr) *fds_out = *fds;
+    } else if (!note_failure(snapshot, fds.error(), "fd")) {
       return fds.error();
+    }
   }
 
   // Same pid, same start time, still alive: nothing we read belongs to a successor process or
@@ -273,6 +278,35 @@ proc::ReadError gone(const std::string& sentence) {
   return proc::ReadError{proc::ReadErrorKind::kProcessGone, "", sentence};
 }
 
+// GPU memory of every process read: one NVML pass for all of them, and the DRM fdinfo of the
+// processes that hold a DRM fd.
+void read_gpu_memory(const proc::ProcFs& fs, model::InspectReport& report,
+                     const std::map<pid_t, std::optional<proc::FdCounts>>& fds_of) {
+  proc::GpuProbe probe(fs);
+  std::vector<proc::NvidiaCandidate> candidates;
+  for (const model::ProcessSnapshot& p : report.processes) {
+    const std::optional<proc::FdCounts>& fds = fds_of.at(p.pid);
+    candidates.push_back({p.pid, {p.pid}, fds ? std::optional<bool>(fds->nvidia_fds > 0) : std::nullopt});
+  }
+  probe.refresh(candidates);  // one NVML pass for every process
+  for (model::ProcessSnapshot& p : report.processes) {
+    const std::optional<proc::FdCounts>& fds = fds_of.at(p.pid);
+    std::optional<std::vector<proc::ProcessGpuReading>> usage = probe.usage(p.pid, fds ? &*fds : nullptr);
+    if (!usage) continue;
+    p.gpu.emplace();
+    for (proc::ProcessGpuReading& reading : *usage) {
+      p.gpu->push_back({std::move(reading.device_id), reading.bytes, std::move(reading.region_bytes)});
+    }
+  }
+  for (const proc::GpuDeviceReading& device : probe.devices()) {
+    report.gpu_devices.push_back(
+        {device.id, device.name,
+         device.source == proc::GpuSource::kNvml ? model::GpuSource::kNvml : model::GpuSource::kDrmFdinfo,
+         device.total_bytes, device.used_bytes});
+  }
+  report.nvml_note = probe.nvml_note();
+}
+
 }  // namespace
 
 proc::Result<model::InspectReport> inspect_processes(const proc::ProcFs& fs, const std::vector<pid_t>& targets,
@@ -285,8 +319,9 @@ proc::Result<model::InspectReport> inspect_processes(const proc::ProcFs& fs, con
   model::InspectReport report;
   report.tree = tree;
   report.reader_is_root = ::geteuid() == 0;
+  std::map<pid_t, std::optional<proc::FdCounts>> fds_of;
   for (pid_t pid : pids_to_read(targets, tree, table)) {
-    auto snapshot = take_process_snapshot(fs, pid, snapshot_options);
+    auto snapshot = take_process_snapshot(fs, pid, snapshot_options, &fds_of[pid]);
     if (!snapshot.ok()) {
       bool is_root = roots.count(pid) != 0;
       if (snapshot.error().kind == proc::ReadErrorKind::kProcessGone) {
@@ -301,6 +336,7 @@ proc::Result<model::InspectReport> inspect_processes(const proc::ProcFs& fs, con
     report.processes.push_back(std::move(snapshot).value());
   }
   if (report.processes.empty()) return gone("every matching process exited before it could be read");
+  read_gpu_memory(fs, report, fds_of);
   report.system = take_system_snapshot(fs, report.processes.front().pid);
   report.notes = notes_for(report);
   return report;

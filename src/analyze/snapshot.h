@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,10 @@ struct SnapshotOptions {
 // Reads one process. Fails with kProcessGone when it exits (or its pid is reused) while being
 // read, so a caller never sees a mix of two processes or a half-read smaps. Files that are not
 // readable for permission reasons are listed in `unreadable` and the rest is still returned.
+// With `fds`, the classification of its fds is kept there too (the DRM fds the GPU probe reads).
 proc::Result<model::ProcessSnapshot> take_process_snapshot(const proc::ProcFs& fs, pid_t pid,
-                                                           const SnapshotOptions& options);
+                                                           const SnapshotOptions& options,
+                                                           std::optional<proc::FdCounts>* fds = nullptr);
 
 // The memory figures of `pid` from status and smaps_rollup alone (the cheap path, libmemdx's
 // read_process_memory): the same totals take_process_snapshot gives, without the mappings, fds

@@ -34,6 +34,7 @@ constexpr SampleField kSampleFields[] = {
     {"vsz_bytes", [](const model::ProcessSample& s) { return bytes(s.vsz_bytes); }},
     {"fds", [](const model::ProcessSample& s) -> std::optional<double> { return s.fds; }},
     {"threads", [](const model::ProcessSample& s) -> std::optional<double> { return s.threads; }},
+    {"gpu_bytes", [](const model::ProcessSample& s) { return bytes(s.gpu_bytes); }},
 };
 
 std::vector<TimedValue> field_points(const std::vector<model::ProcessSample>& samples, const SampleField& field) {

@@ -84,7 +84,10 @@ int run_serve(const ServeOptions& options) {
     size_t slot = format == serve::ExpositionFormat::kOpenMetrics ? 1 : 0;
     std::lock_guard<std::mutex> lock(rendered->mutex);
     if (rendered->sequence[slot] != snapshot->sequence || rendered->text[slot].empty()) {
-      rendered->text[slot] = serve::render_metrics(*snapshot, format, previous_scrape_seconds);
+      // The last answer goes before the next is written, which reserves its size (plus room to grow).
+      size_t expected_bytes = rendered->text[slot].size() + rendered->text[slot].size() / 8;
+      std::string().swap(rendered->text[slot]);
+      rendered->text[slot] = serve::render_metrics(*snapshot, format, previous_scrape_seconds, {}, expected_bytes);
       rendered->sequence[slot] = snapshot->sequence;
     }
     return rendered->text[slot];

@@ -33,6 +33,8 @@ struct ProcessRecord {
   std::optional<int64_t> exited_ms;
   std::optional<int> exit_code;    // normal exit status
   std::optional<int> exit_signal;  // killed by this signal
+  // The GPUs it held memory on ("nvidia0 (NVIDIA H200)"), in the order they were first seen.
+  std::vector<std::string> gpu_devices;
 };
 
 // One tick of one process. Cheap fields every tick; PSS/swap from smaps_rollup only on ticks
@@ -55,6 +57,9 @@ struct ProcessSample {
   std::optional<uint32_t> fds;
   uint32_t threads = 0;
   std::optional<uint64_t> heap_live_bytes;  // from the heap tracer, when it runs
+  // GPU memory over its devices (NVML; DRM fdinfo for other drivers); absent where nothing measures
+  // it (no NVIDIA library and no DRM client among its fds), never a made-up zero.
+  std::optional<uint64_t> gpu_bytes;
 };
 
 // One tick of the machine and the target's cgroup.

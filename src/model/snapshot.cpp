@@ -86,6 +86,23 @@ const char* to_string(NoteKind kind) {
   return "unknown";
 }
 
+const char* to_string(GpuSource source) {
+  switch (source) {
+    case GpuSource::kNvml:
+      return "nvml";
+    case GpuSource::kDrmFdinfo:
+      return "drm_fdinfo";
+  }
+  return "unknown";
+}
+
+std::optional<uint64_t> ProcessSnapshot::gpu_bytes() const {
+  if (!gpu) return std::nullopt;
+  uint64_t sum = 0;
+  for (const GpuUsage& usage : *gpu) sum += usage.bytes;
+  return sum;
+}
+
 TreeTotals tree_totals(const InspectReport& report) {
   TreeTotals totals;
   for (const ProcessSnapshot& p : report.processes) {
@@ -97,6 +114,7 @@ TreeTotals tree_totals(const InspectReport& report) {
     totals.swap_bytes += p.memory.swap_pss_bytes.value_or(p.memory.swap_bytes);
     totals.threads += p.threads;
     if (p.fds) totals.fds += p.fds->total;
+    if (std::optional<uint64_t> gpu = p.gpu_bytes()) totals.gpu_bytes = totals.gpu_bytes.value_or(0) + *gpu;
   }
   return totals;
 }
@@ -162,6 +180,13 @@ nlohmann::ordered_json process_json(const ProcessSnapshot& p) {
   }
   nlohmann::ordered_json fds = nullptr;
   if (p.fds) fds = {{"total", p.fds->total}, {"by_type", p.fds->by_type}};
+  nlohmann::ordered_json gpu = nullptr;  // null: not measured
+  if (p.gpu) {
+    gpu = nlohmann::ordered_json::array();
+    for (const GpuUsage& usage : *p.gpu) {
+      gpu.push_back({{"device", usage.device_id}, {"bytes", usage.bytes}, {"region_bytes", usage.region_bytes}});
+    }
+  }
   return {
       {"pid", p.pid},
       {"ppid", p.ppid},
@@ -179,6 +204,9 @@ nlohmann::ordered_json process_json(const ProcessSnapshot& p) {
       {"top_regions", top},
       {"modules", modules},
       {"fds", fds},
+      {"gpu_bytes", optional_json(p.gpu_bytes())},
+      {"gpu", gpu},
+      {"container_pid", optional_json(p.container_pid)},
       {"unreadable", p.unreadable},
   };
 }
@@ -221,6 +249,14 @@ nlohmann::ordered_json to_json(const InspectReport& report) {
   nlohmann::ordered_json notes = nlohmann::ordered_json::array();
   for (const Note& n : report.notes) notes.push_back({{"kind", to_string(n.kind)}, {"pid", n.pid}, {"text", n.text}});
   TreeTotals totals = tree_totals(report);
+  nlohmann::ordered_json devices = nlohmann::ordered_json::array();
+  for (const GpuDevice& device : report.gpu_devices) {
+    devices.push_back({{"id", device.id},
+                       {"name", device.name},
+                       {"source", to_string(device.source)},
+                       {"total_bytes", optional_json(device.total_bytes)},
+                       {"used_bytes", optional_json(device.used_bytes)}});
+  }
   return {
       {"schema", "memdx.inspect/1"},
       {"tree", report.tree},
@@ -231,9 +267,11 @@ nlohmann::ordered_json to_json(const InspectReport& report) {
         {"swap_bytes", totals.swap_bytes},
         {"threads", totals.threads},
         {"fds", totals.fds},
+        {"gpu_bytes", optional_json(totals.gpu_bytes)},
         {"complete", totals.complete}}},
       {"exited_during_read", report.exited_during_read},
       {"system", system_json(report.system)},
+      {"gpu", {{"devices", devices}, {"nvml", report.nvml_note.empty() ? "measured" : report.nvml_note}}},
       {"notes", notes},
   };
 }

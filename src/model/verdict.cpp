@@ -45,7 +45,8 @@ Json finding_json(const Finding& f) {
           {"time_to_limit_s", optional_json(f.time_to_limit_s)},
           {"limit_name", f.time_to_limit_s && f.limit ? Json(to_string(*f.limit)) : Json(nullptr)},
           {"limit_bytes", f.time_to_limit_s ? optional_json(f.limit_bytes) : Json(nullptr)},
-          {"sites", sites}};
+          {"sites", sites},
+          {"devices", f.devices}};
 }
 
 Json process_json(const ProcessSummary& p) {
@@ -253,6 +254,8 @@ const char* to_string(Series series) {
       return "fds";
     case Series::kThreads:
       return "threads";
+    case Series::kGpu:
+      return "gpu_bytes";
   }
   return "unknown";
 }

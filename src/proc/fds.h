@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace memdx::proc {
 
@@ -34,6 +35,10 @@ FdType classify_fd(std::string_view link_target, std::optional<mode_t> mode);
 struct FdCounts {
   uint32_t total = 0;
   std::array<uint32_t, static_cast<size_t>(FdType::kCount)> by_type{};
+  // GPU driver nodes among the devices: the fds whose fdinfo a DRM driver fills (/dev/dri/*),
+  // and how many of NVIDIA's (/dev/nvidia*) are open (a process using the GPU through CUDA).
+  std::vector<int> drm_fds;
+  uint32_t nvidia_fds = 0;
 
   uint32_t count(FdType type) const { return by_type[static_cast<size_t>(type)]; }
   void add(FdType type) {

@@ -36,6 +36,15 @@ Status parse_status(std::string_view text) {
       status.real_uid = static_cast<uid_t>(first_number(value).value_or(0));
     } else if (key == "Threads") {
       status.threads = static_cast<uint32_t>(parse_u64(value).value_or(0));
+    } else if (key == "NSpid") {
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        size_t end = rest.find_first_of(" \t");
+        if (std::optional<uint64_t> pid = parse_u64(rest.substr(0, end))) {
+          status.ns_pids.push_back(static_cast<pid_t>(*pid));
+        }
+        rest = end == std::string_view::npos ? std::string_view() : trim(rest.substr(end));
+      }
     } else if (key == "Kthread") {
       status.is_kernel_thread = value == "1";
       saw_kthread = true;

@@ -31,6 +31,9 @@ struct Status {
   std::optional<uint64_t> vm_swap_bytes;
   uint32_t threads = 0;
   bool is_kernel_thread = false;  // "Kthread: 1" on new kernels; no VmSize on any kernel
+  // NSpid: the process's pid in each pid namespace it is in, from that of this /proc inward: the
+  // first is the pid here, the last the one the process itself sees (inside a container).
+  std::vector<pid_t> ns_pids;
 };
 Status parse_status(std::string_view text);
 

@@ -164,6 +164,11 @@ Result<FdCounts> ProcFs::count_fds(pid_t pid) const {
       if (::stat(link.c_str(), &st) == 0) mode = st.st_mode;
     }
     counts.add(classify_fd(target_view, mode));
+    if (target_view.starts_with("/dev/dri/")) {
+      if (std::optional<uint64_t> fd = parse_u64(name)) counts.drm_fds.push_back(static_cast<int>(*fd));
+    } else if (target_view.starts_with("/dev/nvidia")) {
+      ++counts.nvidia_fds;
+    }
   });
   if (error != 0) {
     ReadError read_error = make_error(error, dir_path);

@@ -79,6 +79,7 @@ class ProcFs {
   std::optional<std::string> cgroup2_directory(pid_t pid) const;
 
   const std::string& proc_root() const { return proc_root_; }
+  const std::string& sys_root() const { return sys_root_; }
 
   // The mounts of /proc/self/mountinfo, with /sys rewritten to sys_root_; empty when unreadable.
   std::vector<MountEntry> cgroup_mounts() const;

@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <nlohmann/json.hpp>
+
+#include "record/gpu_sampler.h"
 #include "record/process_tree.h"
 #include "store/schema.h"
 #include "store/store_error.h"
@@ -37,6 +40,13 @@ void reap_children(ProcessTreeTracker& tree, std::optional<int>& root_status) {
     tree.note_exit_status(pid, status);
     if (pid == tree.root()) root_status = status;
   }
+}
+
+// {"PID": ["nvidia0 (NVIDIA H200)", ...]}: the meta row the reader gives back as gpu_devices.
+std::string gpu_devices_json(const std::map<pid_t, std::vector<std::string>>& devices_of) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [pid, devices] : devices_of) out[std::to_string(pid)] = devices;
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void store_changes(store::RecordingWriter& writer, const TreeChanges& changes) {
@@ -115,6 +125,7 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
   if (options.root_is_child) anchors.insert(::getpid());
   if (options.raise_fd_limit) raise_fd_limit();
   ProcessTreeTracker tree(fs, root, anchors);
+  GpuSampler gpu(fs);
   tree.set_root_command(options.root_command);
   Sampler sampler(fs, options.sampler);
   sigset_t signals = session_signals();
@@ -134,15 +145,20 @@ SessionResult run_session(const proc::ProcFs& fs, store::RecordingWriter& writer
     int64_t now_ms = elapsed_ms(start);
     TreeChanges changes = tree.refresh(now_ms);
     seen += changes.born.size();
-    for (const auto& exited : changes.exited) sampler.forget(exited.pid);
+    for (const auto& exited : changes.exited) {
+      sampler.forget(exited.pid);
+      gpu.forget(exited.pid);
+    }
     std::vector<pid_t> alive = tree.alive();
     std::vector<model::ProcessSample> samples;
     if (options.sample_memory && !result.store_error) {
       samples = sampler.sample(alive, now_ms, [&tree](pid_t pid) { return tree.activity(pid); });
+      gpu.sample(samples);
     }
     if (!result.store_error) {
       try {
         store_tick(writer, changes, samples, now_ms, next_thin_ms, options, sampler);
+        if (gpu.devices_changed()) writer.put_meta(store::meta_key::kGpuDevices, gpu_devices_json(gpu.devices_of()));
       } catch (const store::StoreError& e) {
         // Disk full, say: what was committed stays, and the command is still memdx's to follow.
         result.store_error = e.what();

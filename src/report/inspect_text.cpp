@@ -27,6 +27,24 @@ std::string printable(const std::string& text) {
   return model::terminal_safe(text);
 }
 
+// "on nvidia0 1.0 GiB, on amdgpu 0000:03:00.0 300 MiB (vram 256 MiB, gtt 44 MiB)": where the GPU
+// memory of a process lives, device by device.
+std::string gpu_where(const std::vector<model::GpuUsage>& usages) {
+  if (usages.empty()) return "on no device (the driver lists no memory of this process)";
+  std::string out;
+  for (const model::GpuUsage& usage : usages) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("on {} {}", usage.device_id, format_bytes(usage.bytes));
+    std::string regions;
+    for (const auto& [region, bytes] : usage.region_bytes) {
+      if (bytes == 0) continue;
+      regions += fmt::format("{}{} {}", regions.empty() ? "" : ", ", region, format_bytes(bytes));
+    }
+    if (!regions.empty()) out += " (" + regions + ")";
+  }
+  return out;
+}
+
 void render_memory(std::string& out, const ProcessSnapshot& p) {
   const auto& m = p.memory;
   out += fmt::format("  RSS   {:>10}  = anon {} + file {} + shmem {}\n", format_bytes(m.rss_bytes),
@@ -36,6 +54,7 @@ void render_memory(std::string& out, const ProcessSnapshot& p) {
   out += fmt::format("  swap  {:>10}    SwapPss {}\n", format_bytes(m.swap_bytes), opt_bytes(m.swap_pss_bytes));
   out += fmt::format("  VSZ   {:>10}    peak RSS {}   locked {}\n", format_bytes(m.vsz_bytes),
                      format_bytes(m.peak_rss_bytes), format_bytes(m.locked_bytes));
+  if (p.gpu) out += fmt::format("  GPU   {:>10}    {}\n", format_bytes(*p.gpu_bytes()), gpu_where(*p.gpu));
 }
 
 void render_regions(std::string& out, const ProcessSnapshot& p, const InspectTextOptions& options) {
@@ -125,6 +144,15 @@ void render_tree(std::string& out, const InspectReport& report, const InspectTex
   model::TreeTotals totals = model::tree_totals(report);
   out += fmt::format(kRow, "", "", "-", format_bytes(totals.pss_bytes), format_bytes(totals.uss_bytes),
                      format_bytes(totals.swap_bytes), "-", totals.threads, totals.fds, "total (by PSS)");
+  if (totals.gpu_bytes) {
+    out += fmt::format("  GPU memory of the tree: {}", format_bytes(*totals.gpu_bytes));
+    std::string each;
+    for (const ProcessSnapshot& p : report.processes) {
+      std::optional<uint64_t> gpu = p.gpu_bytes();
+      if (gpu && *gpu > 0) each += fmt::format("{}pid {} {}", each.empty() ? "" : ", ", p.pid, format_bytes(*gpu));
+    }
+    out += each.empty() ? "\n" : " (" + each + ")\n";
+  }
   out += "  RSS and VSZ are not summed: pages shared between processes would be counted once per process.\n";
   if (!totals.complete) out += "  (total is a lower bound: some processes' PSS could not be read)\n";
   if (!report.exited_during_read.empty()) {
@@ -188,6 +216,21 @@ void render_system(std::string& out, const InspectReport& report) {
   if (c.version == 2) out += fmt::format("           PSI {}\n", psi_text(c.psi));
 }
 
+void render_gpu(std::string& out, const InspectReport& report) {
+  for (const model::GpuDevice& device : report.gpu_devices) {
+    std::string label = device.name == device.id ? device.id : fmt::format("{} ({})", device.id, device.name);
+    std::string use = device.used_bytes && device.total_bytes
+                          ? fmt::format("{} used of {} by every process", format_bytes(*device.used_bytes),
+                                        format_bytes(*device.total_bytes))
+                          : "device totals not reported";
+    out += fmt::format("  GPU      {}: {} ({})\n", label, use, model::to_string(device.source));
+  }
+  if (report.gpu_devices.empty()) {
+    out += fmt::format("  GPU      not measured: {}; no DRM client among these processes\n",
+                       report.nvml_note.empty() ? "NVML lists no device" : report.nvml_note);
+  }
+}
+
 void render_notes(std::string& out, const InspectReport& report, const InspectTextOptions& options) {
   if (report.notes.empty()) return;
   out += "\nnotes\n";
@@ -237,6 +280,7 @@ std::string render_inspect_text(const InspectReport& report, const InspectTextOp
   }
   render_notes(out, report, options);
   render_system(out, report);
+  render_gpu(out, report);
   return out;
 }
 

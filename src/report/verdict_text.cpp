@@ -70,14 +70,35 @@ bool too_short_to_judge(const Verdict& v) {
                      [](const Finding& f) { return f.kind == FindingKind::kNoGrowth && f.confidence == 0; });
 }
 
+// " on nvidia0 (NVIDIA H200); the heap and anonymous memory are flat": where the GPU memory is,
+// and that the host-side series do not grow (the case a language's own tracker misses).
+std::string gpu_detail(const Verdict& v, const Finding& gpu) {
+  std::string out;
+  for (const std::string& device : gpu.devices) out += (out.empty() ? " on " : ", ") + device;
+  bool host_grows = std::any_of(v.findings.begin(), v.findings.end(), [&](const Finding& f) {
+    return f.pid == gpu.pid && (f.kind == FindingKind::kHeapGrowth || f.kind == FindingKind::kAnonGrowth);
+  });
+  bool heap_traced = std::none_of(v.hypotheses.begin(), v.hypotheses.end(), [&](const model::Hypothesis& h) {
+    return h.pid == gpu.pid && h.kind == model::HypothesisKind::kHeapGrowth &&
+           h.status == model::HypothesisStatus::kNotMeasured;
+  });
+  if (!host_grows) {
+    out += heap_traced ? "; the heap and anonymous memory are flat"
+                       : "; anonymous memory (the malloc heap included) is flat";
+  }
+  return out;
+}
+
 std::string leak_headline(const Verdict& v) {
   // diagnose() orders the fastest leak first; take the first leak whatever the order.
   const Finding& top =
       *std::find_if(v.findings.begin(), v.findings.end(), [](auto& f) { return f.severity == Severity::kLeak; });
   auto leaks =
       std::count_if(v.findings.begin(), v.findings.end(), [](auto& f) { return f.severity == Severity::kLeak; });
-  std::string line = fmt::format("LEAK: {} of pid {} ({}) grows {} (confidence {})", what_grows(top.kind), top.pid,
-                                 command_of(v, top.pid), rate_text(top), confidence_text(top.confidence));
+  std::string line = fmt::format("LEAK: {} of pid {} ({}) grows {}", what_grows(top.kind), top.pid,
+                                 command_of(v, top.pid), rate_text(top));
+  if (top.kind == FindingKind::kGpuGrowth) line += gpu_detail(v, top);
+  line += fmt::format(" (confidence {})", confidence_text(top.confidence));
   if (leaks > 1) line += fmt::format("; {} more leak finding{} below", leaks - 1, leaks == 2 ? "" : "s");
   return line;
 }

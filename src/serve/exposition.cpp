@@ -29,7 +29,7 @@ std::string label_text(const Labels& labels) {
 
 class Writer {
  public:
-  explicit Writer(ExpositionFormat format) : format_(format) {}
+  Writer(ExpositionFormat format, size_t expected_bytes) : format_(format) { out_.reserve(expected_bytes); }
 
   // A family's header. `name` is the sample name without "_total" for counters.
   void family(std::string_view name, MetricType type, std::string_view help) {
@@ -192,8 +192,8 @@ const char* content_type(ExpositionFormat format) {
 }
 
 std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, double previous_scrape_seconds,
-                           const std::vector<ProgramFamily>& program) {
-  Writer w(format);
+                           const std::vector<ProgramFamily>& program, size_t expected_bytes) {
+  Writer w(format, expected_bytes);
   LabelledProcesses labelled(snapshot);
   per_process(w, labelled, "memdx_process_rss_bytes", "Resident set size: every resident page the process maps.",
               [](const ProcessState& p) { return bytes(p.sample.rss_bytes); });
@@ -235,6 +235,18 @@ std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, do
     }
   }
 
+  w.family("memdx_process_gpu_bytes", MetricType::kGauge,
+           "GPU memory the driver counts for the process, per device (NVML; DRM fdinfo for other drivers); "
+           "absent where nothing measures it.");
+  for (size_t i = 0; i < snapshot.processes.size(); ++i) {
+    const ProcessState& p = snapshot.processes[i];
+    if (!p.gpu) continue;
+    for (const proc::ProcessGpuReading& usage : *p.gpu) {
+      w.sample_with(labelled.label_texts[i], label_text({{"device", usage.device_id}}),
+                    static_cast<double>(usage.bytes));
+    }
+  }
+
   per_process(w, labelled, "memdx_process_growth_bytes_per_second",
               "Trend slope of the memory series memdx judges for the process (0 until it can judge).",
               [](const ProcessState& p) { return p.growth_bytes_per_second; });
@@ -272,6 +284,18 @@ std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, do
   for (const CgroupState& cgroup : snapshot.cgroups) {
     if (cgroup.psi_some_avg10) w.sample({{"cgroup", cgroup.path}, {"kind", "some"}}, *cgroup.psi_some_avg10 / 100.0);
     if (cgroup.psi_full_avg10) w.sample({{"cgroup", cgroup.path}, {"kind", "full"}}, *cgroup.psi_full_avg10 / 100.0);
+  }
+
+  w.family("memdx_gpu_memory_total_bytes", MetricType::kGauge, "Memory of the GPU, where its driver reports it.");
+  for (const proc::GpuDeviceReading& device : snapshot.gpu_devices) {
+    if (!device.total_bytes) continue;
+    w.sample({{"device", device.id}, {"name", device.name}}, static_cast<double>(*device.total_bytes));
+  }
+  w.family("memdx_gpu_memory_used_bytes", MetricType::kGauge,
+           "GPU memory in use by every process on the device, served or not, where its driver reports it.");
+  for (const proc::GpuDeviceReading& device : snapshot.gpu_devices) {
+    if (!device.used_bytes) continue;
+    w.sample({{"device", device.id}, {"name", device.name}}, static_cast<double>(*device.used_bytes));
   }
 
   w.family("memdx_system_memory_total_bytes", MetricType::kGauge, "MemTotal of /proc/meminfo.");

@@ -35,9 +35,11 @@ struct ProgramFamily {
 };
 
 // Every metric of the snapshot, then `program`'s families. `previous_scrape_seconds`: how long
-// the last /metrics answer took to render (memdx_scrape_duration_seconds).
+// the last /metrics answer took to render (memdx_scrape_duration_seconds). `expected_bytes`: the
+// answer's likely size (the last one's), reserved at once: growing a megabyte string by doubling
+// held three copies of it at the peak.
 std::string render_metrics(const Snapshot& snapshot, ExpositionFormat format, double previous_scrape_seconds,
-                           const std::vector<ProgramFamily>& program = {});
+                           const std::vector<ProgramFamily>& program = {}, size_t expected_bytes = 0);
 
 struct HealthFacts {
   double uptime_seconds = 0;

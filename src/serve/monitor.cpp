@@ -178,6 +178,7 @@ Monitor::Monitor(MonitorOptions options)
                                            .idle_rollup_refresh_ms = options_.idle_pss_refresh.count(),
                                            .rollup_cost_factor = options_.pss_cost_factor,
                                            .count_fds = false}),
+      gpu_(fs_),
       started_(Clock::now()),
       started_unix_ms_(unix_ms_now()),
       snapshot_(std::make_shared<Snapshot>()) {}
@@ -449,6 +450,8 @@ void Monitor::tick() {
     snapshot->processes.push_back(std::move(state));
   }
 
+  read_gpu(*snapshot);
+
   // The machine.
   if (auto meminfo = fs_.meminfo(); meminfo.ok()) {
     snapshot->mem_total_bytes = meminfo->mem_total_bytes;
@@ -497,6 +500,56 @@ void Monitor::tick() {
     snapshot_ = std::move(snapshot);
   }
   if (options_.trim_heap_after_tick) ::malloc_trim(0);
+}
+
+void Monitor::read_gpu(Snapshot& snapshot) {
+  // One NVML pass for every process; DRM fdinfo only of the processes whose fds include a DRM node.
+  std::map<std::string, std::string> device_names;  // "nvidia0" -> "nvidia0 (NVIDIA H200)"
+  std::vector<proc::NvidiaCandidate> candidates;
+  candidates.reserve(snapshot.processes.size());
+  for (const ProcessState& process : snapshot.processes) {
+    candidates.push_back(
+        {process.pid, {process.pid}, process.fds ? std::optional<bool>(process.fds->nvidia_fds > 0) : std::nullopt});
+  }
+  gpu_.refresh(candidates);
+  for (ProcessState& process : snapshot.processes) {
+    process.gpu = gpu_.usage(process.pid, process.fds ? &*process.fds : nullptr);
+    auto found = histories_.find(process.pid);
+    if (found == histories_.end()) continue;
+    History& history = found->second;
+    uint32_t kib = kNoGpu;
+    if (process.gpu) {
+      uint64_t bytes = 0;
+      for (const proc::ProcessGpuReading& usage : *process.gpu) {
+        bytes += usage.bytes;
+        if (usage.bytes == 0) continue;
+        if (device_names.empty()) {
+          for (const proc::GpuDeviceReading& device : gpu_.devices()) {
+            device_names[device.id] = device.name == device.id ? device.id : device.id + " (" + device.name + ")";
+          }
+        }
+        auto name = device_names.find(usage.device_id);
+        std::string shown = name == device_names.end() ? usage.device_id : name->second;
+        std::vector<std::string>& known = history.record.gpu_devices;
+        if (std::find(known.begin(), known.end(), shown) == known.end()) known.push_back(shown);
+      }
+      kib = static_cast<uint32_t>(std::min<uint64_t>(bytes / 1024, kNoGpu - 1));
+      history.gpu_measured = true;
+    }
+    if (history.gpu_kib.size() > 0) {
+      history.gpu_kib.push(kib, options_.history_samples);
+    } else if (kib != kNoGpu && kib > 0) {
+      history.gpu_kib = Ring<uint32_t>::aligned_with(history.samples, options_.history_samples, 0u, kib);
+    }
+  }
+  snapshot.gpu_devices = gpu_.devices();
+  snapshot.nvml_note = gpu_.nvml_note();
+  for (const std::string& error : gpu_.errors()) {
+    SourceError& entry = errors_["nvml"];
+    entry.source = "nvml";
+    entry.message = error;
+    ++entry.count;
+  }
 }
 
 void Monitor::read_cgroups(Snapshot& snapshot) {
@@ -559,8 +612,14 @@ void Monitor::judge(Snapshot& snapshot, int64_t now_ms) {
       std::vector<model::ProcessSample> samples;
       auto found = histories_.find(pid);
       if (found == histories_.end()) return samples;
-      samples.reserve(found->second.samples.size());
-      found->second.samples.for_each([&](const HistoryPoint& point) { samples.push_back(point.sample(pid)); });
+      const History& history = found->second;
+      samples.reserve(history.samples.size());
+      history.samples.for_each([&](const HistoryPoint& point) { samples.push_back(point.sample(pid)); });
+      bool aligned = history.gpu_kib.size() == samples.size();
+      for (size_t i = 0; i < samples.size() && history.gpu_measured; ++i) {
+        uint32_t kib = aligned ? history.gpu_kib.at(i) : 0;
+        if (kib != kNoGpu) samples[i].gpu_bytes = uint64_t{kib} * 1024;
+      }
       return samples;
     };
     if (snapshot.mem_available_bytes) {

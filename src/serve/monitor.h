@@ -21,6 +21,7 @@
 #include "memdx/verdict.h"
 #include "model/recording.h"
 #include "proc/fds.h"
+#include "proc/gpu.h"
 #include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "record/sampler.h"
@@ -102,6 +103,8 @@ struct ProcessState {
   std::optional<uint64_t> uss_bytes;
   std::optional<int64_t> pss_age_ms;  // how old pss_bytes is
   std::optional<proc::FdCounts> fds;
+  // GPU memory per device (NVML, DRM fdinfo); nullopt when nothing measures it.
+  std::optional<std::vector<proc::ProcessGpuReading>> gpu;
   // The diagnosis (same rules as `memdx run`): whether a leak finding stands, the finding that
   // describes its memory best, and the seconds until the memory limit at that rate.
   bool judged = false;  // enough history for a verdict
@@ -132,6 +135,8 @@ struct CgroupState {
 
 struct Snapshot {
   uint64_t sequence = 0;  // 0: no sample yet
+  std::vector<proc::GpuDeviceReading> gpu_devices;
+  std::string nvml_note;  // why NVML is not used; empty when it is
   int64_t t_unix_ms = 0;
   std::vector<ProcessState> processes;  // by RSS, largest first, at most max_processes
   // The processes beyond max_processes, summed.
@@ -202,9 +207,10 @@ class Monitor {
   };
   // The newest `capacity` points, oldest first, in one allocation (a deque's blocks cost a fifth
   // more at this size).
-  class PointRing {
+  template <typename Point>
+  class Ring {
    public:
-    void push(const HistoryPoint& point, size_t capacity) {
+    void push(const Point& point, size_t capacity) {
       if (points_.size() < capacity) {
         if (points_.empty()) points_.reserve(capacity);
         points_.push_back(point);
@@ -218,11 +224,27 @@ class Monitor {
     void for_each(Visit visit) const {
       for (size_t i = 0; i < points_.size(); ++i) visit(points_[(oldest_ + i) % points_.size()]);
     }
+    // The i-th point, oldest first.
+    const Point& at(size_t i) const { return points_[(oldest_ + i) % points_.size()]; }
+    // A ring of `other`'s shape, every point `fill`, its newest `newest`: a series that begins
+    // mid-history, aligned with the one it runs beside.
+    template <typename Other>
+    static Ring aligned_with(const Ring<Other>& other, size_t capacity, const Point& fill, const Point& newest) {
+      Ring ring;
+      ring.points_.reserve(capacity);
+      ring.points_.assign(other.size(), fill);
+      ring.oldest_ = other.oldest();
+      if (!ring.points_.empty()) ring.points_[(ring.oldest_ + ring.points_.size() - 1) % ring.points_.size()] = newest;
+      return ring;
+    }
+    size_t oldest() const { return oldest_; }
 
    private:
-    std::vector<HistoryPoint> points_;
+    std::vector<Point> points_;
     size_t oldest_ = 0;
   };
+  using PointRing = Ring<HistoryPoint>;
+  static constexpr uint32_t kNoGpu = UINT32_MAX;  // a tick GPU memory was not measured
   struct History {
     model::ProcessRecord record;
     PointRing samples;
@@ -235,6 +257,11 @@ class Monitor {
     uint64_t start_ticks = 0;           // /proc/PID/stat starttime: a reused pid is another process
     std::optional<proc::FdCounts> fds;  // the last classification, and the tick it was made at
     uint64_t fds_sequence = 0;
+    // GPU memory in KiB beside `samples`, once the process has held some (kNoGpu: not measured
+    // that tick); before that, every point measured 0 when gpu_measured, else not measured. Most
+    // processes never hold GPU memory and pay nothing for it.
+    Ring<uint32_t> gpu_kib;
+    bool gpu_measured = false;
   };
   // The pids to sample; `named` gets those a kPid target names.
   // `stats` gets the stat of every process it read (all of them when a target needs a scan).
@@ -243,12 +270,14 @@ class Monitor {
   static void number_replicas(std::vector<ProcessState>& processes, const std::map<pid_t, History>& histories);
   void judge(Snapshot& snapshot, int64_t now_ms);
   void read_cgroups(Snapshot& snapshot);
+  void read_gpu(Snapshot& snapshot);
   void note_error(const proc::ReadError& error);
   void run();
 
   MonitorOptions options_;
   proc::ProcFs fs_;
   record::Sampler sampler_;
+  proc::GpuProbe gpu_;
   std::chrono::steady_clock::time_point started_;
   int64_t started_unix_ms_ = 0;
   std::map<pid_t, History> histories_;

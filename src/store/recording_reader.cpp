@@ -4,6 +4,8 @@
 #include <system_error>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "store/schema.h"
 #include "store/sqlite.h"
 #include "store/store_error.h"
@@ -11,9 +13,13 @@
 namespace memdx::store {
 namespace {
 
-constexpr const char* kSampleColumns =
-    "SELECT pid, t_ms, rss_kib, anon_kib, file_kib, shmem_kib, vsz_kib, swap_kib, pss_kib, fds, threads, "
-    "heap_live_bytes FROM samples ";
+// Schema 1 has no gpu_bytes column: its samples read as not measured.
+std::string sample_columns(int schema_version) {
+  return std::string(
+             "SELECT pid, t_ms, rss_kib, anon_kib, file_kib, shmem_kib, vsz_kib, swap_kib, pss_kib, fds, threads, "
+             "heap_live_bytes, ") +
+         (schema_version >= 2 ? "gpu_bytes" : "NULL") + " FROM samples ";
+}
 
 model::ProcessSample sample_from_row(const Statement& row) {
   model::ProcessSample s;
@@ -29,6 +35,7 @@ model::ProcessSample sample_from_row(const Statement& row) {
   if (auto fds = row.optional_int_at(9)) s.fds = static_cast<uint32_t>(*fds);
   s.threads = static_cast<uint32_t>(row.int_at(10));
   if (auto heap = row.optional_int_at(11)) s.heap_live_bytes = static_cast<uint64_t>(*heap);
+  if (auto gpu = row.optional_int_at(12)) s.gpu_bytes = static_cast<uint64_t>(*gpu);
   return s;
 }
 
@@ -162,19 +169,31 @@ std::vector<model::ProcessRecord> RecordingReader::processes() const {
     p.exit_code = optional_small_int(rows, 5);
     p.exit_signal = optional_small_int(rows, 6);
   }
+  // Which GPUs each process held memory on: one meta row, rewritten as devices appear.
+  Statement devices = impl_->db.prepare("SELECT value FROM meta WHERE key = ?1");
+  devices.bind_text(1, meta_key::kGpuDevices);
+  if (devices.step()) {
+    auto parsed = nlohmann::json::parse(devices.text_at(0), nullptr, /*allow_exceptions=*/false);
+    for (model::ProcessRecord& p : processes) {
+      if (!parsed.is_object() || !parsed.contains(std::to_string(p.pid))) continue;
+      for (const auto& device : parsed[std::to_string(p.pid)]) {
+        if (device.is_string()) p.gpu_devices.push_back(device.get<std::string>());
+      }
+    }
+  }
   return processes;
 }
 
 std::vector<model::ProcessSample> RecordingReader::samples(pid_t pid) const {
   std::vector<model::ProcessSample> samples;
-  Statement rows = impl_->db.prepare(std::string(kSampleColumns) + "WHERE pid = ?1 ORDER BY t_ms");
+  Statement rows = impl_->db.prepare(sample_columns(impl_->schema_version) + "WHERE pid = ?1 ORDER BY t_ms");
   rows.bind_int(1, int64_t{pid});
   while (rows.step()) samples.push_back(sample_from_row(rows));
   return samples;
 }
 
 void RecordingReader::for_each_sample(const std::function<void(const model::ProcessSample&)>& visit) const {
-  Statement rows = impl_->db.prepare(std::string(kSampleColumns) + "ORDER BY pid, t_ms");
+  Statement rows = impl_->db.prepare(sample_columns(impl_->schema_version) + "ORDER BY pid, t_ms");
   while (rows.step()) visit(sample_from_row(rows));
 }
 

@@ -31,7 +31,9 @@ struct Statements {
         mark_exited(db.prepare("UPDATE processes SET exited_ms = ?2, exit_code = ?3, exit_signal = ?4 WHERE pid = ?1")),
         put_sample(db.prepare(
             "INSERT OR REPLACE INTO samples (pid, t_ms, rss_kib, anon_kib, file_kib, shmem_kib, vsz_kib, swap_kib, "
-            "pss_kib, fds, threads, heap_live_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")),
+            "pss_kib, fds, threads, heap_live_bytes, gpu_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+            "?12, "
+            "?13)")),
         put_system_sample(
             db.prepare("INSERT OR REPLACE INTO system_samples (t_ms, mem_available_bytes, swap_free_bytes, "
                        "cgroup_current_bytes, psi_some_avg10) VALUES (?1, ?2, ?3, ?4, ?5)")),
@@ -258,6 +260,7 @@ void RecordingWriter::add_samples(std::span<const model::ProcessSample> samples)
         .bind_int(10, s.fds ? std::optional<int64_t>(*s.fds) : std::nullopt)
         .bind_int(11, int64_t{s.threads})
         .bind_int(12, to_optional_int(s.heap_live_bytes))
+        .bind_int(13, to_optional_int(s.gpu_bytes))
         .run();
   }
 }

@@ -39,6 +39,7 @@ CREATE TABLE samples (
   fds             INTEGER,           -- NULL: /proc/PID/fd not readable (another user's process)
   threads         INTEGER NOT NULL,
   heap_live_bytes INTEGER,           -- NULL: no heap tracer
+  gpu_bytes       INTEGER,           -- NULL: GPU memory not measured (schema 2)
   PRIMARY KEY (pid, t_ms)
 ) WITHOUT ROWID;
 

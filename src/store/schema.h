@@ -26,7 +26,8 @@ namespace memdx::store {
 
 class Database;
 
-inline constexpr int kSchemaVersion = 1;
+// 2: samples.gpu_bytes. A version-1 file reads with every gpu_bytes absent.
+inline constexpr int kSchemaVersion = 2;
 inline constexpr int64_t kApplicationId = 0x6d656d64;  // "memd"
 
 // Keys of the meta table that RecordingMeta maps to.
@@ -46,6 +47,7 @@ inline constexpr const char* kRootPid = "root_pid";                             
 inline constexpr const char* kMonotonicOriginNs = "monotonic_origin_ns";              // CLOCK_MONOTONIC at t_ms 0
 inline constexpr const char* kTraceRefusedConnections = "trace_refused_connections";  // how many
 inline constexpr const char* kTraceRefused = "trace_refused";  // JSON: the first few, pid, uid and why
+inline constexpr const char* kGpuDevices = "gpu_devices";      // JSON: {"PID": ["nvidia0 (NVIDIA H200)", ...]}
 }  // namespace meta_key
 
 // Creates the tables of a new, empty recording and stamps its id and version. Runs inside the

@@ -14,6 +14,7 @@
 
 #include "store/recording_reader.h"
 #include "store/recording_writer.h"
+#include "store/schema.h"
 #include "store/sqlite.h"
 #include "store/store_error.h"
 #include "store/store_test_util.h"
@@ -76,10 +77,11 @@ TEST(StoreErrors, NewerSchemaIsRefusedWithBothVersions) {
   RecordingWriter::create(path, typical_meta()).close();
   {
     Database db = Database::open(path, SQLITE_OPEN_READWRITE, Activity::kWriting);
-    db.exec("PRAGMA user_version = 3");
+    db.exec("PRAGMA user_version = 99");
   }
-  EXPECT_EQ(open_error(path),
-            "recording " + path + " was written by a newer memdx (schema 3, this memdx reads up to 1)");
+  EXPECT_EQ(open_error(path), "recording " + path +
+                                  " was written by a newer memdx (schema 99, this memdx reads up to " +
+                                  std::to_string(kSchemaVersion) + ")");
 }
 
 TEST(StoreErrors, CreateInAMissingDirectorySaysWhy) {

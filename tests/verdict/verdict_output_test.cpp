@@ -167,7 +167,7 @@ TEST(VerdictJson, FindingKeysAreExact) {
   EXPECT_EQ(keys_of(f),
             (std::vector<std::string>{"kind", "severity", "pid", "rate_bytes_per_s", "confidence", "evidence", "series",
                                       "unit", "rate_per_s", "start_level", "end_level", "time_to_limit_s", "limit_name",
-                                      "limit_bytes", "sites"}));
+                                      "limit_bytes", "sites", "devices"}));
   EXPECT_EQ(f["kind"], "anon_growth");
   EXPECT_EQ(f["severity"], "leak");
   EXPECT_EQ(f["pid"], 4243);

@@ -17,6 +17,7 @@
     ['rss_shmem_bytes', 'shmem', '#bf8700'],
     ['swap_bytes', 'swap', '#6e7781'],
     ['heap_live_bytes', 'live heap', '#fb8500'],
+    ['gpu_bytes', 'GPU', '#0a7d6e'],
   ];
   const VSZ_SERIES = [['vsz_bytes', 'VSZ', '#57606a']];
   const COUNT_SERIES = [
