@@ -119,7 +119,8 @@ MetricsExporter::MetricsExporter(MetricsExporterOptions options) : state_(std::m
   }
   serve::Endpoints endpoints;
   endpoints.metrics = [this](serve::ExpositionFormat format, double previous_scrape_seconds) {
-    return render_text(format == serve::ExpositionFormat::kOpenMetrics, previous_scrape_seconds);
+    return std::make_shared<const std::string>(
+        render_text(format == serve::ExpositionFormat::kOpenMetrics, previous_scrape_seconds));
   };
   State* state = state_.get();
   endpoints.health = [state] {

@@ -68,6 +68,10 @@ int run_serve(const ServeOptions& options) {
   // memdx serve is a process of its own: two malloc arenas (not one per thread) and the freed
   // heap given back after each tick keep its RSS near what it holds.
   ::mallopt(M_ARENA_MAX, 2);
+  // A fixed mmap threshold: the megabyte answers and a tick's big vectors are mapped and unmapped
+  // whole. With glibc's sliding threshold, one freed answer raised it, and the next ones stayed in
+  // an arena's heap until the next tick's trim.
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   monitor_options.trim_heap_after_tick = true;
   serve::Monitor monitor(monitor_options);
   serve::Endpoints endpoints;
@@ -76,18 +80,20 @@ int run_serve(const ServeOptions& options) {
   struct Rendered {
     std::mutex mutex;
     std::array<uint64_t, 2> sequence{};
-    std::array<std::string, 2> text;
+    std::array<std::shared_ptr<const std::string>, 2> text;
   };
   auto rendered = std::make_shared<Rendered>();
   endpoints.metrics = [&monitor, rendered](serve::ExpositionFormat format, double previous_scrape_seconds) {
     std::shared_ptr<const serve::Snapshot> snapshot = monitor.latest();
     size_t slot = format == serve::ExpositionFormat::kOpenMetrics ? 1 : 0;
     std::lock_guard<std::mutex> lock(rendered->mutex);
-    if (rendered->sequence[slot] != snapshot->sequence || rendered->text[slot].empty()) {
-      // The last answer goes before the next is written, which reserves its size (plus room to grow).
-      size_t expected_bytes = rendered->text[slot].size() + rendered->text[slot].size() / 8;
-      std::string().swap(rendered->text[slot]);
-      rendered->text[slot] = serve::render_metrics(*snapshot, format, previous_scrape_seconds, {}, expected_bytes);
+    if (rendered->sequence[slot] != snapshot->sequence || !rendered->text[slot]) {
+      // The last answer goes (unless a request is still sending it) before the next is written,
+      // which reserves its size plus room to grow.
+      size_t last = rendered->text[slot] ? rendered->text[slot]->size() : 0;
+      rendered->text[slot].reset();
+      rendered->text[slot] = std::make_shared<const std::string>(
+          serve::render_metrics(*snapshot, format, previous_scrape_seconds, {}, last + last / 8));
       rendered->sequence[slot] = snapshot->sequence;
     }
     return rendered->text[slot];

@@ -139,7 +139,9 @@ Nvml::Nvml(void* handle, std::unique_ptr<Api> api, int process_list_version)
 
 Nvml::~Nvml() {
   api_->shutdown();
-  ::dlclose(handle_);
+  // The library stays loaded: a driver's library is not written to be unloaded (libmemdx's
+  // inspect() runs inside a program that may use CUDA itself), and a second load finds it mapped.
+  static_cast<void>(handle_);
 }
 
 NvmlReading Nvml::read() const {

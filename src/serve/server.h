@@ -29,8 +29,9 @@ struct ServerOptions {
 };
 
 struct Endpoints {
-  // The /metrics text; previous_scrape_seconds: how long the last answer took to render.
-  std::function<std::string(ExpositionFormat, double previous_scrape_seconds)> metrics;
+  // The /metrics text; previous_scrape_seconds: how long the last answer took to render. Shared, so
+  // that an answer rendered once is sent to every scraper without a copy per request.
+  std::function<std::shared_ptr<const std::string>(ExpositionFormat, double previous_scrape_seconds)> metrics;
   std::function<std::string()> health;   // JSON
   std::function<std::string()> verdict;  // JSON; absent: no /verdict
 };

@@ -143,6 +143,34 @@ TEST_F(NvmlStandin, InAContainerAPidThatHoldsNoNvidiaDeviceIsNotTheHostProcessOf
   EXPECT_EQ(probe.usage(12, nullptr).value().at(0).bytes, 2048 * kMiB);
 }
 
+// A process of the DRM fixtures (tests/proc/fixtures/drm/procroot: two fds of one amdgpu client,
+// a second amdgpu client, an i915 client), with amdgpu's sysfs totals beside it, and no NVML.
+TEST(DrmProbe, AProcessOnTwoDrmDevicesGetsEachDevicesMemoryAndTheDevicesTheirTotals) {
+  ProcFs fs(std::string(MEMDX_TEST_DATA_DIR) + "/../proc/fixtures/drm/procroot",
+            std::string(MEMDX_TEST_DATA_DIR) + "/fixtures/sys");
+  GpuProbe probe(fs, "/nonexistent/libnvidia-ml.so.1");
+  probe.refresh({});
+  FdCounts fds;
+  fds.drm_fds = {3, 4, 5, 6};
+  std::optional<std::vector<ProcessGpuReading>> usage = probe.usage(4242, &fds);
+  ASSERT_TRUE(usage.has_value()) << "a DRM client measures the process without NVML";
+  ASSERT_EQ(usage->size(), 2u);
+  EXPECT_EQ((*usage)[0].device_id, "amdgpu 0000:03:00.0");
+  EXPECT_EQ((*usage)[0].bytes, 399437824u) << "fds 3 and 4 are one client: counted once";
+  EXPECT_EQ((*usage)[1].device_id, "i915 0000:00:02.0");
+  EXPECT_EQ((*usage)[1].bytes, 55160832u);
+
+  std::vector<GpuDeviceReading> devices = probe.devices();
+  ASSERT_EQ(devices.size(), 2u);
+  EXPECT_EQ(devices[0].source, GpuSource::kDrmFdinfo);
+  EXPECT_EQ(devices[0].total_bytes, 17163091968u) << "amdgpu's mem_info_vram_total";
+  EXPECT_EQ(devices[0].used_bytes, 1342177280u);
+  EXPECT_FALSE(devices[1].total_bytes.has_value()) << "i915 has no such file: not reported, not 0";
+
+  FdCounts none;
+  EXPECT_FALSE(probe.usage(4242, &none).has_value()) << "no DRM fd and no NVML: not measured";
+}
+
 TEST(HostPids, TheOutermostNamespacePidIsTheHostPid) {
   // memdx sees the host's processes: process 4567 is pid 12 inside its container.
   std::vector<NvidiaCandidate> candidates = {{4567, {4567, 12}, true}, {4600, {4600}, true}};
