@@ -157,11 +157,16 @@ Server::Server(const ServerOptions& options, Endpoints endpoints)
     auto started = std::chrono::steady_clock::now();
     ExpositionFormat format = negotiate(request.get_header_value("Accept"));
     std::shared_ptr<const std::string> text = impl->endpoints.metrics(format, impl->previous_scrape_seconds.load());
-    // Written from the shared answer: a megabyte per request in flight was most of serve's RSS peaks.
-    response.set_content_provider(text->size(), content_type(format),
-                                  [text](size_t offset, size_t length, httplib::DataSink& sink) {
-                                    return sink.write(text->data() + offset, length);
-                                  });
+    // Written from the shared answer, 64 KiB at a time: a copy per request in flight was most of
+    // serve's RSS peaks. Chunked, so that httplib still compresses it for a scraper that asks.
+    response.set_chunked_content_provider(content_type(format), [text](size_t offset, httplib::DataSink& sink) {
+      constexpr size_t kChunkBytes = 64 * 1024;
+      if (offset >= text->size()) {
+        sink.done();
+        return true;
+      }
+      return sink.write(text->data() + offset, std::min(kChunkBytes, text->size() - offset));
+    });
     impl->previous_scrape_seconds.store(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   });

@@ -2,8 +2,10 @@
 // what /metrics, /health and /verdict say of them, checked against the kernel and the behaviour.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "integration/harness.h"
 #include "pressure/test_cgroup.h"
@@ -127,6 +129,34 @@ TEST(ServeTest, ItIsReadOnlyAndRefusesWhatItDoesNotServe) {
   EXPECT_TRUE(big.status == 405 || big.status == 413) << big.status;
   EXPECT_EQ(served.request("GET", "/admin").status, 404);
   EXPECT_EQ(served.request("GET", "/metrics").status, 200);  // and it still serves
+}
+
+// Prometheus asks for gzip: the answer, sent from the one rendered text without a copy per
+// request, is compressed when asked and the same text when not.
+TEST(ServeTest, AScraperThatAsksForGzipGetsTheSameAnswerCompressed) {
+  Served served({"--interval", "200", std::to_string(::getpid())});
+  ASSERT_NE(served.port(), 0);
+  std::string plain;
+  for (int i = 0; i < 50 && plain.find("memdx_process_rss_bytes{") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    plain = served.metrics();
+  }
+  ASSERT_NE(plain.find("memdx_process_rss_bytes{"), std::string::npos) << plain;
+  httplib::Client client("127.0.0.1", served.port());
+  client.set_decompress(false);
+  auto raw = client.Get("/metrics", {{"Accept-Encoding", "gzip"}});
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->status, 200);
+  EXPECT_EQ(raw->get_header_value("Content-Encoding"), "gzip");
+  ASSERT_GE(raw->body.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(raw->body[0]), 0x1f);  // the gzip magic
+  EXPECT_EQ(static_cast<unsigned char>(raw->body[1]), 0x8b);
+  EXPECT_LT(raw->body.size(), plain.size() / 2);
+  httplib::Client decoding("127.0.0.1", served.port());
+  auto decoded = decoding.Get("/metrics", {{"Accept-Encoding", "gzip"}});
+  ASSERT_TRUE(decoded);
+  EXPECT_NE(decoded->body.find("memdx_process_rss_bytes{"), std::string::npos);
+  EXPECT_EQ(decoded->body.substr(decoded->body.size() - 1), "\n");
 }
 
 TEST(ServeTest, ASecondInstanceOnTheSamePortFailsWithOneLine) {
