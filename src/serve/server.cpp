@@ -160,7 +160,7 @@ Server::Server(const ServerOptions& options, Endpoints endpoints)
     // Written from the shared answer, 64 KiB at a time: a copy per request in flight was most of
     // serve's RSS peaks. Chunked, so that httplib still compresses it for a scraper that asks.
     response.set_chunked_content_provider(content_type(format), [text](size_t offset, httplib::DataSink& sink) {
-      constexpr size_t kChunkBytes = 64 * 1024;
+      constexpr size_t kChunkBytes = size_t{64} * 1024;
       if (offset >= text->size()) {
         sink.done();
         return true;
