@@ -157,16 +157,25 @@ Server::Server(const ServerOptions& options, Endpoints endpoints)
     auto started = std::chrono::steady_clock::now();
     ExpositionFormat format = negotiate(request.get_header_value("Accept"));
     std::shared_ptr<const std::string> text = impl->endpoints.metrics(format, impl->previous_scrape_seconds.load());
-    // Written from the shared answer, 64 KiB at a time: a copy per request in flight was most of
-    // serve's RSS peaks. Chunked, so that httplib still compresses it for a scraper that asks.
-    response.set_chunked_content_provider(content_type(format), [text](size_t offset, httplib::DataSink& sink) {
-      constexpr size_t kChunkBytes = size_t{64} * 1024;
-      if (offset >= text->size()) {
-        sink.done();
-        return true;
-      }
-      return sink.write(text->data() + offset, std::min(kChunkBytes, text->size() - offset));
-    });
+    // Written from the shared answer, without a copy: a copy per request in flight was most of
+    // serve's RSS peaks. httplib compresses only chunked answers, so a scraper that asks for gzip
+    // (Prometheus) gets one, 64 KiB a chunk; the others get the text in one piece, which costs a
+    // third of the CPU.
+    if (request.get_header_value("Accept-Encoding").find("gzip") != std::string::npos) {
+      response.set_chunked_content_provider(content_type(format), [text](size_t offset, httplib::DataSink& sink) {
+        constexpr size_t kChunkBytes = size_t{64} * 1024;
+        if (offset >= text->size()) {
+          sink.done();
+          return true;
+        }
+        return sink.write(text->data() + offset, std::min(kChunkBytes, text->size() - offset));
+      });
+    } else {
+      response.set_content_provider(text->size(), content_type(format),
+                                    [text](size_t offset, size_t length, httplib::DataSink& sink) {
+                                      return sink.write(text->data() + offset, length);
+                                    });
+    }
     impl->previous_scrape_seconds.store(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   });
