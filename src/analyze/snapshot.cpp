@@ -286,7 +286,7 @@ void read_gpu_memory(const proc::ProcFs& fs, model::InspectReport& report,
   std::vector<proc::NvidiaCandidate> candidates;
   for (const model::ProcessSnapshot& p : report.processes) {
     const std::optional<proc::FdCounts>& fds = fds_of.at(p.pid);
-    candidates.push_back({p.pid, {p.pid}, fds ? std::optional<bool>(fds->nvidia_fds > 0) : std::nullopt});
+    candidates.push_back(proc::nvidia_candidate(p.pid, fds ? &*fds : nullptr));
   }
   probe.refresh(candidates);  // one NVML pass for every process
   for (model::ProcessSnapshot& p : report.processes) {

@@ -28,6 +28,18 @@ struct GpuDeviceReading {
   std::optional<uint64_t> used_bytes;
 };
 
+// How recordings and verdicts name a device: "nvidia0 (NVIDIA H200)", or the id alone where the
+// name is the id (DRM devices).
+inline std::string device_label(const GpuDeviceReading& device) {
+  return device.name == device.id ? device.id : device.id + " (" + device.name + ")";
+}
+
+// A process to pair with NVML's host pids: its fds say whether it holds an NVIDIA device; nullptr
+// when they could not be read.
+inline NvidiaCandidate nvidia_candidate(pid_t pid, const FdCounts* fds) {
+  return NvidiaCandidate{pid, {pid}, fds != nullptr ? std::optional<bool>(fds->nvidia_fds > 0) : std::nullopt};
+}
+
 struct ProcessGpuReading {
   std::string device_id;
   uint64_t bytes = 0;

@@ -55,7 +55,7 @@ void GpuSampler::sample(std::vector<model::ProcessSample>& samples) {
   for (const model::ProcessSample& s : samples) {
     const proc::FdCounts* counts = classified_fds(s);
     fds.push_back(counts);
-    candidates.push_back({s.pid, {s.pid}, counts ? std::optional<bool>(counts->nvidia_fds > 0) : std::nullopt});
+    candidates.push_back(proc::nvidia_candidate(s.pid, counts));
   }
   probe_.refresh(candidates);
   std::vector<std::pair<pid_t, std::vector<proc::ProcessGpuReading>>> used;
@@ -70,7 +70,7 @@ void GpuSampler::sample(std::vector<model::ProcessSample>& samples) {
   if (used.empty()) return;
   std::map<std::string, std::string> names;
   for (const proc::GpuDeviceReading& device : probe_.devices()) {
-    names[device.id] = device.name == device.id ? device.id : device.id + " (" + device.name + ")";
+    names[device.id] = proc::device_label(device);
   }
   for (const auto& [pid, readings] : used) {
     std::vector<std::string>& known = devices_of_[pid];

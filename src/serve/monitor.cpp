@@ -508,8 +508,7 @@ void Monitor::read_gpu(Snapshot& snapshot) {
   std::vector<proc::NvidiaCandidate> candidates;
   candidates.reserve(snapshot.processes.size());
   for (const ProcessState& process : snapshot.processes) {
-    candidates.push_back(
-        {process.pid, {process.pid}, process.fds ? std::optional<bool>(process.fds->nvidia_fds > 0) : std::nullopt});
+    candidates.push_back(proc::nvidia_candidate(process.pid, process.fds ? &*process.fds : nullptr));
   }
   gpu_.refresh(candidates);
   for (ProcessState& process : snapshot.processes) {
@@ -525,7 +524,7 @@ void Monitor::read_gpu(Snapshot& snapshot) {
         if (usage.bytes == 0) continue;
         if (device_names.empty()) {
           for (const proc::GpuDeviceReading& device : gpu_.devices()) {
-            device_names[device.id] = device.name == device.id ? device.id : device.id + " (" + device.name + ")";
+            device_names[device.id] = proc::device_label(device);
           }
         }
         auto name = device_names.find(usage.device_id);
