@@ -19,12 +19,16 @@
 #include "proc/cgroup_files.h"
 #include "proc/kv.h"
 #include "proc/process_files.h"
+#include "proc/smaps.h"
 #include "proc/system_files.h"
 
 namespace memdx::serve {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// top:N uses a PSS it read of a process not served yet this long before reading it again.
+constexpr std::chrono::milliseconds kTopPssRefresh{60000};
 
 int64_t unix_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -178,6 +182,8 @@ Monitor::Monitor(MonitorOptions options)
                                            .idle_rollup_refresh_ms = options_.idle_pss_refresh.count(),
                                            .rollup_cost_factor = options_.pss_cost_factor,
                                            .count_fds = false}),
+      top_(TopChoiceOptions{
+          .read_budget = options_.pss_budget, .refresh = kTopPssRefresh, .cost_factor = options_.pss_cost_factor}),
       gpu_(fs_),
       started_(Clock::now()),
       started_unix_ms_(unix_ms_now()),
@@ -261,6 +267,7 @@ std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched, std::se
   // memdx itself and its ancestors never match a name (the shell that started it names it too).
   std::set<pid_t> own_line;
   for (pid_t pid : proc::ancestry_of(fs_, ::getpid()).chain) own_line.insert(pid);
+  const uint64_t page_bytes = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 
   for (const TargetSpec& target : options_.targets) {
     bool any = false;
@@ -310,15 +317,29 @@ std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched, std::se
         break;
       }
       case TargetKind::kTop: {
-        std::vector<std::pair<uint64_t, pid_t>> by_rss;
+        // A process already served has the PSS the sampler keeps fresh on its own schedule (every
+        // tick within the budget while it runs, every idle_pss_refresh while it sleeps): no read.
+        int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count();
+        std::vector<TopCandidate> candidates;
+        candidates.reserve(seen.size());
         for (const auto& [pid, process] : seen) {
-          if (own_line.count(pid) == 0 && process.rss_pages > 0) by_rss.emplace_back(process.rss_pages, pid);
+          if (own_line.count(pid) != 0 || process.rss_pages == 0) continue;
+          TopCandidate candidate{pid, process.start_time_ticks, process.rss_pages * page_bytes, std::nullopt};
+          auto served = histories_.find(pid);
+          if (served != histories_.end() && served->second.start_ticks == process.start_time_ticks &&
+              served->second.pss_bytes) {
+            candidate.known_pss_bytes = served->second.pss_bytes;
+          }
+          candidates.push_back(candidate);
         }
-        size_t count = std::min(target.top_count, by_rss.size());
-        std::partial_sort(by_rss.begin(), by_rss.begin() + static_cast<std::ptrdiff_t>(count), by_rss.end(),
-                          [](const auto& a, const auto& b) { return a.first > b.first; });
-        for (size_t i = 0; i < count; ++i) chosen.insert(by_rss[i].second);
-        any = count > 0;
+        auto read_pss = [this](pid_t pid) -> std::optional<uint64_t> {
+          auto text = fs_.read_pid_file(pid, "smaps_rollup");
+          if (!text.ok()) return std::nullopt;  // ranked by RSS; the sampler reports its own reads' errors
+          return proc::parse_smaps_rollup(*text).pss_bytes;
+        };
+        std::vector<pid_t> top = top_.choose(std::move(candidates), target.top_count, now_ms, read_pss);
+        chosen.insert(top.begin(), top.end());
+        any = !top.empty();
         break;
       }
     }

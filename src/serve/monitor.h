@@ -25,6 +25,7 @@
 #include "proc/process_files.h"
 #include "proc/procfs.h"
 #include "record/sampler.h"
+#include "serve/top_choice.h"
 
 namespace memdx::serve {
 
@@ -32,7 +33,7 @@ enum class TargetKind {
   kPid,     // 4242
   kName,    // the processes a NAME matches, as `memdx inspect` matches it, re-matched each tick
   kCgroup,  // cgroup:PATH, the processes of that cgroup (unified or v1 memory hierarchy)
-  kTop,     // top:N, the N processes with the most RSS, re-chosen each tick
+  kTop,     // top:N, the N processes with the most PSS, re-chosen each tick (serve/top_choice.h)
 };
 
 struct TargetSpec {
@@ -277,6 +278,7 @@ class Monitor {
   MonitorOptions options_;
   proc::ProcFs fs_;
   record::Sampler sampler_;
+  TopByPss top_;
   proc::GpuProbe gpu_;
   std::chrono::steady_clock::time_point started_;
   int64_t started_unix_ms_ = 0;

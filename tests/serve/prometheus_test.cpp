@@ -35,21 +35,6 @@ std::set<std::string> metric_names_in(const std::string& text) {
   return names;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/memdx-prometheus-XXXXXX";
-    path_ = ::mkdtemp(pattern);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // Prometheus's answer to an instant query: the value of its first series, or nullopt.
 std::optional<std::string> query(int port, const std::string& promql) {
   httplib::Client client("127.0.0.1", port);

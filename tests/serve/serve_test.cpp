@@ -281,6 +281,82 @@ TEST(ServeTest, NameAndTopTargetsFollowTheProcessesTheyMatch) {
   }
 }
 
+// The value of the samples of `metric` whose name label is `name`.
+std::vector<double> values_named(const std::string& metrics, const std::string& metric, const std::string& name) {
+  std::vector<double> values;
+  for (const std::string& line : samples_named(metrics, metric)) {
+    if (line.find("name=\"" + name + "\"") != std::string::npos)
+      values.push_back(std::stod(line.substr(line.rfind(' ') + 1)));
+  }
+  return values;
+}
+
+TEST(ServeTest, TopChoosesByPssSoWorkersThatShareTheirMemoryAreNotTheLargest) {
+  // Eight forked workers share 160 MiB (each: RSS over 160 MiB, PSS about 20 MiB) beside one
+  // process of 64 MiB of its own. By RSS a worker is the largest; by PSS, what each costs, the
+  // other one is. memdx serve runs with them in a PID namespace of their own, whose /proc shows
+  // nothing else of the machine to compete for top:1; the workers are also named, to compare.
+  // The single one takes its memory 2 s in, after memdx has read its PSS while it was small.
+  if (::geteuid() != 0) GTEST_SKIP() << "a PID namespace of its own needs root";
+  TempDir dir;
+  std::string fixture = dir.path() + "/sharing.py";
+  ASSERT_TRUE(memdx_test::write_text(fixture, R"(
+import mmap, os, sys, time
+MiB = 1 << 20
+if sys.argv[1] == 'shared':
+    region = mmap.mmap(-1, 160 * MiB, flags=mmap.MAP_SHARED)
+    for i in range(0, len(region), 4096):
+        region[i] = 1
+    for _ in range(7):
+        if os.fork() == 0:
+            total = sum(region[i] for i in range(0, len(region), 4096))
+            break
+    name = 'shared-worker'
+else:
+    time.sleep(2)  # small at memdx's first ticks, when top:1 reads its PSS first
+    block = bytearray(64 * MiB)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    name = 'private-one'
+with open('/proc/self/comm', 'w') as comm:
+    comm.write(name)
+time.sleep(300)
+)"));
+  std::vector<std::string> in_namespace = {"/usr/bin/unshare",
+                                           "--pid",
+                                           "--fork",
+                                           "--mount-proc",
+                                           "--kill-child=SIGKILL",
+                                           "/bin/sh",
+                                           "-c",
+                                           "python3 \"$0\" shared & python3 \"$0\" private & sleep 1; exec \"$@\"",
+                                           fixture};
+  Served served({"--interval", "200", "top:1", "shared-worker"}, in_namespace);
+  ASSERT_GT(served.port(), 0) << served.err();
+  std::string text = metrics_until(
+      served,
+      [](const std::string& m) {
+        std::vector<double> single = values_named(m, "memdx_process_pss_bytes", "private-one");
+        return values_named(m, "memdx_process_pss_bytes", "shared-worker").size() == 8 && single.size() == 1 &&
+               single[0] > 64.0 * (1 << 20);  // and done taking its memory
+      },
+      30s);
+  std::vector<double> private_pss = values_named(text, "memdx_process_pss_bytes", "private-one");
+  std::vector<double> private_rss = values_named(text, "memdx_process_rss_bytes", "private-one");
+  std::vector<double> worker_pss = values_named(text, "memdx_process_pss_bytes", "shared-worker");
+  std::vector<double> worker_rss = values_named(text, "memdx_process_rss_bytes", "shared-worker");
+  ASSERT_EQ(private_pss.size(), 1u) << "top:1 is the process with the most PSS\n" << text;
+  ASSERT_EQ(private_rss.size(), 1u) << text;
+  ASSERT_EQ(worker_pss.size(), 8u) << text;
+  ASSERT_EQ(worker_rss.size(), 8u) << text;
+  // What makes the choice matter: every worker has more RSS and less PSS than the chosen one.
+  EXPECT_GT(private_pss[0], 64.0 * (1 << 20));
+  for (size_t i = 0; i < worker_rss.size(); ++i) {
+    EXPECT_GT(worker_rss[i], private_rss[0]) << text;
+    EXPECT_LT(worker_pss[i], private_pss[0] / 2) << text;
+  }
+}
+
 TEST(ServeTest, ACgroupTargetServesItsProcessesOnly) {
   memdx_test::TestCgroup cgroup(1ull << 30);
   std::string dir = cgroup.v2_dir().empty() ? cgroup.v1_dir() : cgroup.v2_dir();

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -68,6 +69,25 @@ class Behaving {
   pid_t pid_;
 };
 
+// A fresh directory under /tmp, removed with what it holds.
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/memdx-serve-XXXXXX";
+    if (::mkdtemp(pattern) != nullptr) path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // A port no one listens on now (bound to 0 and released).
 inline int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -81,10 +101,11 @@ inline int free_port() {
   return ntohs(address.sin_port);
 }
 
-// `memdx serve --listen 127.0.0.1:0 ARGS...`, until stop() or destruction.
+// `memdx serve --listen 127.0.0.1:0 ARGS...`, until stop() or destruction. `wrapper`: a command
+// that runs it (its last arguments), unshare(1) into a PID namespace of the test's own, say.
 class Served {
  public:
-  explicit Served(const std::vector<std::string>& args) {
+  explicit Served(const std::vector<std::string>& args, const std::vector<std::string>& wrapper = {}) {
     int err_pipe[2];
     if (::pipe2(err_pipe, O_CLOEXEC) != 0) return;
     pid_ = ::fork();
@@ -94,7 +115,11 @@ class Served {
       int null_fd = ::open("/dev/null", O_RDWR);
       ::dup2(null_fd, 0);
       ::dup2(null_fd, 1);
-      std::vector<std::string> argv = {memdx_path(), "serve", "--listen", "127.0.0.1:0"};
+      std::vector<std::string> argv = wrapper;
+      for (const std::string& arg :
+           {memdx_path(), std::string("serve"), std::string("--listen"), std::string("127.0.0.1:0")}) {
+        argv.push_back(arg);
+      }
       argv.insert(argv.end(), args.begin(), args.end());
       std::vector<char*> raw;
       for (const std::string& arg : argv) raw.push_back(const_cast<char*>(arg.c_str()));
