@@ -6,6 +6,7 @@
 
 #include "serve/exposition.h"
 #include "serve/monitor.h"
+#include "serve/server.h"
 
 namespace memdx::serve {
 namespace {
@@ -22,6 +23,24 @@ TEST(ServeTargets, ParsesEachKind) {
   for (const char* bad :
        {"", "0", "-3", "12abc", "99999999", "top:", "top:0", "top:-1", "top:100001", "cgroup:", "cgroup:x/y"}) {
     EXPECT_THROW(parse_target(bad), std::invalid_argument) << bad;
+  }
+}
+
+TEST(ServeListen, TakesAnIpv4OrBracketedIpv6AddressAndAPort) {
+  ListenAddress v4 = parse_listen("127.0.0.1:9464");
+  EXPECT_EQ(v4.host, "127.0.0.1");
+  EXPECT_EQ(v4.port, 9464);
+  EXPECT_TRUE(v4.loopback());
+  ListenAddress v6 = parse_listen("[::1]:0");
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, 0);
+  EXPECT_TRUE(v6.loopback());
+  EXPECT_EQ(v6.url_host(), "[::1]");
+  EXPECT_FALSE(parse_listen("0.0.0.0:9464").loopback());
+  EXPECT_FALSE(parse_listen("[::]:9464").loopback());
+  for (const char* bad : {"", "127.0.0.1", ":9464", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:x",
+                          "localhost:9464", "[::1:9464", "999.0.0.1:9464"}) {
+    EXPECT_THROW(parse_listen(bad), std::invalid_argument) << bad;
   }
 }
 

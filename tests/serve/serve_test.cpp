@@ -159,6 +159,25 @@ TEST(ServeTest, AScraperThatAsksForGzipGetsTheSameAnswerCompressed) {
   EXPECT_EQ(decoded->body.substr(decoded->body.size() - 1), "\n");
 }
 
+TEST(ServeTest, ItServesOnIpv6LoopbackToo) {
+  int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 loopback{};
+  loopback.sin6_family = AF_INET6;
+  loopback.sin6_addr = in6addr_loopback;
+  bool has_ipv6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&loopback), sizeof(loopback)) == 0;
+  if (probe >= 0) ::close(probe);
+  if (!has_ipv6) GTEST_SKIP() << "this kernel has no IPv6 loopback";
+  Behaving flat("flat", 30);
+  Served served({"--interval", "200", std::to_string(flat.pid())}, {}, "[::1]:0");
+  ASSERT_GT(served.port(), 0) << served.err();
+  EXPECT_EQ(served.err().find("beyond loopback"), std::string::npos) << served.err();
+  double rss = sample_of(served.metrics(), "memdx_process_rss_bytes", flat.pid()).value_or(0);
+  double kernel = vm_rss_bytes(flat.pid());
+  EXPECT_NEAR(rss, kernel, kernel * 0.1 + (1 << 20));
+  EXPECT_EQ(nlohmann::json::parse(served.request("GET", "/health").body)["status"], "ok");
+  EXPECT_EQ(served.stop(), 0) << served.err();
+}
+
 TEST(ServeTest, ASecondInstanceOnTheSamePortFailsWithOneLine) {
   Behaving flat("flat", 30);
   Served served({std::to_string(flat.pid())});

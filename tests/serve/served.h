@@ -101,11 +101,13 @@ inline int free_port() {
   return ntohs(address.sin_port);
 }
 
-// `memdx serve --listen 127.0.0.1:0 ARGS...`, until stop() or destruction. `wrapper`: a command
-// that runs it (its last arguments), unshare(1) into a PID namespace of the test's own, say.
+// `memdx serve --listen LISTEN ARGS...`, until stop() or destruction. `wrapper`: a command that
+// runs it (its last arguments), unshare(1) into a PID namespace of the test's own, say. LISTEN is
+// port 0 of 127.0.0.1 or of [::1].
 class Served {
  public:
-  explicit Served(const std::vector<std::string>& args, const std::vector<std::string>& wrapper = {}) {
+  explicit Served(const std::vector<std::string>& args, const std::vector<std::string>& wrapper = {},
+                  const std::string& listen = "127.0.0.1:0") {
     int err_pipe[2];
     if (::pipe2(err_pipe, O_CLOEXEC) != 0) return;
     pid_ = ::fork();
@@ -116,8 +118,7 @@ class Served {
       ::dup2(null_fd, 0);
       ::dup2(null_fd, 1);
       std::vector<std::string> argv = wrapper;
-      for (const std::string& arg :
-           {memdx_path(), std::string("serve"), std::string("--listen"), std::string("127.0.0.1:0")}) {
+      for (const std::string& arg : {memdx_path(), std::string("serve"), std::string("--listen"), listen}) {
         argv.push_back(arg);
       }
       argv.insert(argv.end(), args.begin(), args.end());
@@ -130,12 +131,15 @@ class Served {
     ::close(err_pipe[1]);
     err_fd_ = err_pipe[0];
     // The line that says where it serves, within 15 s.
-    std::regex serving(R"(serving http://127\.0\.0\.1:([0-9]+)/metrics)");
+    std::regex serving(R"(serving http://(127\.0\.0\.1|\[::1\]):([0-9]+)/metrics)");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (port_ == 0 && std::chrono::steady_clock::now() < deadline) {
       if (!read_some(200)) break;
       std::smatch match;
-      if (std::regex_search(err_, match, serving)) port_ = std::stoi(match[1]);
+      if (std::regex_search(err_, match, serving)) {
+        host_ = match[1] == "[::1]" ? "::1" : match[1].str();
+        port_ = std::stoi(match[2]);
+      }
     }
   }
   ~Served() {
@@ -176,7 +180,7 @@ class Served {
   };
   Answer request(const std::string& method, const std::string& path, const httplib::Headers& headers = {},
                  const std::string& body = "") const {
-    httplib::Client client("127.0.0.1", port_);
+    httplib::Client client(host_, port_);
     client.set_connection_timeout(5, 0);
     client.set_read_timeout(10, 0);
     httplib::Result result =
@@ -204,6 +208,7 @@ class Served {
 
   pid_t pid_ = -1;
   int err_fd_ = -1;
+  std::string host_ = "127.0.0.1";
   int port_ = 0;
   bool stopped_ = false;
   std::string err_;
