@@ -182,8 +182,9 @@ Monitor::Monitor(MonitorOptions options)
                                            .idle_rollup_refresh_ms = options_.idle_pss_refresh.count(),
                                            .rollup_cost_factor = options_.pss_cost_factor,
                                            .count_fds = false}),
-      top_(TopChoiceOptions{
-          .read_budget = options_.pss_budget, .refresh = kTopPssRefresh, .cost_factor = options_.pss_cost_factor}),
+      tops_(options_.targets.size(), TopByPss(TopChoiceOptions{.read_budget = options_.pss_budget,
+                                                               .refresh = kTopPssRefresh,
+                                                               .cost_factor = options_.pss_cost_factor})),
       gpu_(fs_),
       started_(Clock::now()),
       started_unix_ms_(unix_ms_now()),
@@ -337,7 +338,8 @@ std::vector<pid_t> Monitor::resolve(std::vector<std::string>& unmatched, std::se
           if (!text.ok()) return std::nullopt;  // ranked by RSS; the sampler reports its own reads' errors
           return proc::parse_smaps_rollup(*text).pss_bytes;
         };
-        std::vector<pid_t> top = top_.choose(std::move(candidates), target.top_count, now_ms, read_pss);
+        TopByPss& chooser = tops_[static_cast<size_t>(&target - options_.targets.data())];
+        std::vector<pid_t> top = chooser.choose(std::move(candidates), target.top_count, now_ms, read_pss);
         chosen.insert(top.begin(), top.end());
         any = !top.empty();
         break;

@@ -278,7 +278,7 @@ class Monitor {
   MonitorOptions options_;
   proc::ProcFs fs_;
   record::Sampler sampler_;
-  TopByPss top_;
+  std::vector<TopByPss> tops_;  // one per target (the top:N ones use theirs)
   proc::GpuProbe gpu_;
   std::chrono::steady_clock::time_point started_;
   int64_t started_unix_ms_ = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <tuple>
 #include <utility>
 
 namespace memdx::serve {
@@ -28,18 +29,29 @@ std::vector<pid_t> TopByPss::choose(std::vector<TopCandidate> candidates, size_t
     }
   }
   known_ = std::move(kept);
-  if (count == 0) return {};
+  if (count == 0) {
+    chosen_.clear();
+    return {};
+  }
 
   std::sort(candidates.begin(), candidates.end(), [](const TopCandidate& a, const TopCandidate& b) {
     return a.rss_bytes != b.rss_bytes ? a.rss_bytes > b.rss_bytes : a.pid < b.pid;
   });
-  // The best `count` so far as a min-heap of (PSS, pid): its front is the one to beat.
-  std::vector<std::pair<uint64_t, pid_t>> best;
+  // A process chosen last time ranks an eighth above its PSS: two of nearly equal size at the
+  // N-th place would otherwise take turns, and each turn ends one series and starts another.
+  auto ranked = [this](const TopCandidate& candidate, uint64_t bytes) {
+    auto found = chosen_.find(candidate.pid);
+    bool incumbent = found != chosen_.end() && found->second == candidate.start_ticks;
+    return incumbent ? bytes + bytes / 8 : bytes;
+  };
+  // The best `count` so far as a min-heap of (rank, pid, start ticks): its front is the one to beat.
+  std::vector<std::tuple<uint64_t, pid_t, uint64_t>> best;
   best.reserve(count);
   auto started = std::chrono::steady_clock::now();
   for (const TopCandidate& candidate : candidates) {
-    // PSS <= RSS: once the N-th PSS is at least this RSS, no process further down can enter.
-    if (best.size() == count && candidate.rss_bytes <= best.front().first) break;
+    // PSS <= RSS: once the N-th rank is at least what this RSS could rank, no process further
+    // down can enter.
+    if (best.size() == count && candidate.rss_bytes + candidate.rss_bytes / 8 <= std::get<0>(best.front())) break;
     std::optional<uint64_t> pss = candidate.known_pss_bytes;
     if (!pss) {
       auto found = known_.find(candidate.pid);
@@ -68,7 +80,7 @@ std::vector<pid_t> TopByPss::choose(std::vector<TopCandidate> candidates, size_t
       }
     }
     uint64_t value = std::min(pss.value_or(candidate.rss_bytes), candidate.rss_bytes);
-    std::pair<uint64_t, pid_t> entry{value, candidate.pid};
+    std::tuple<uint64_t, pid_t, uint64_t> entry{ranked(candidate, value), candidate.pid, candidate.start_ticks};
     if (best.size() < count) {
       best.push_back(entry);
       std::push_heap(best.begin(), best.end(), std::greater<>());
@@ -81,7 +93,11 @@ std::vector<pid_t> TopByPss::choose(std::vector<TopCandidate> candidates, size_t
   std::sort(best.begin(), best.end(), std::greater<>());
   std::vector<pid_t> chosen;
   chosen.reserve(best.size());
-  for (const auto& [pss_bytes, pid] : best) chosen.push_back(pid);
+  chosen_.clear();
+  for (const auto& [rank, pid, start_ticks] : best) {
+    chosen.push_back(pid);
+    chosen_.emplace(pid, start_ticks);
+  }
   return chosen;
 }
 

@@ -6,7 +6,9 @@
 // can: PSS never exceeds RSS, so it reads the candidates largest RSS first and stops at the first
 // whose RSS cannot beat the N-th PSS found. It reads within a time budget per choice, remembers
 // each PSS for a while (and a costly read for longer) or until the process's RSS moves by more
-// than an eighth, and ranks a process it could not read yet by its RSS, an upper bound.
+// than an eighth, and ranks a process it could not read yet by its RSS, an upper bound. The
+// processes it chose keep their place until another has an eighth more, so that series do not
+// flap between two of nearly equal size.
 #pragma once
 
 #include <sys/types.h>
@@ -45,8 +47,9 @@ class TopByPss {
 
   explicit TopByPss(TopChoiceOptions options = {}) : options_(options) {}
 
-  // The pids of the `count` candidates with the most PSS, largest first. `candidates` is every
-  // process that may be chosen: what is remembered of any other is dropped.
+  // The pids of the `count` candidates with the most PSS, largest first; one chosen last time
+  // stays until another has an eighth more. `candidates` is every process that may be chosen:
+  // what is remembered of any other is dropped.
   std::vector<pid_t> choose(std::vector<TopCandidate> candidates, size_t count, int64_t now_ms,
                             const ReadPss& read_pss);
 
@@ -66,6 +69,7 @@ class TopByPss {
   static std::optional<uint64_t> estimate(const Known& known, uint64_t rss_bytes);
   TopChoiceOptions options_;
   std::unordered_map<pid_t, Known> known_;
+  std::unordered_map<pid_t, uint64_t> chosen_;  // by the last choice: pid -> its start ticks
   size_t last_reads_ = 0;
   size_t last_unread_ = 0;
 };

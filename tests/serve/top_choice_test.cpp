@@ -102,6 +102,21 @@ TEST(TopByPss, AProcessThatGrewSinceItsReadingIsReadAgainOrEstimated) {
   EXPECT_EQ(machine.reads, (std::map<pid_t, int>{{1, 1}, {2, 1}}));
 }
 
+TEST(TopByPss, TheChosenKeepTheirPlaceUntilAnotherHasAnEighthMore) {
+  Machine machine;
+  machine.processes = {{1, {200 * kMiB, 105 * kMiB}}, {2, {200 * kMiB, 100 * kMiB}}};
+  TopByPss top(TopChoiceOptions{
+      .read_budget = std::chrono::seconds(1), .refresh = std::chrono::milliseconds(0), .cost_factor = 0});
+  EXPECT_EQ(top.choose(machine.candidates(), 1, 0, machine.reader()), (std::vector<pid_t>{1}));
+  machine.processes[1].second = 98 * kMiB;  // now the smaller, but by less than an eighth
+  EXPECT_EQ(top.choose(machine.candidates(), 1, 1000, machine.reader()), (std::vector<pid_t>{1}));
+  machine.processes[1].second = 80 * kMiB;
+  EXPECT_EQ(top.choose(machine.candidates(), 1, 2000, machine.reader()), (std::vector<pid_t>{2}));
+  machine.processes[1].second = 105 * kMiB;  // the new incumbent holds in turn
+  EXPECT_EQ(top.choose(machine.candidates(), 1, 3000, machine.reader()), (std::vector<pid_t>{2}));
+  EXPECT_EQ(machine.reads, (std::map<pid_t, int>{{1, 4}, {2, 4}}));
+}
+
 TEST(TopByPss, OutOfTimeOrPermissionItRanksByRss) {
   Machine machine;
   machine.processes = {
