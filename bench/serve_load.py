@@ -2,6 +2,11 @@
 """Load on `memdx serve`: 1,000 targets (the tree fixture), scraped 100 times a second for 30 s.
 
     bench/serve_load.py [BUILD_DIR] [--tree 1000] [--rate 100] [--seconds 30] [--idle 60] [--runs 3]
+                        [--top N] [--gzip]
+
+--top N serves top:N (the N processes of the machine with the most PSS, the fixture's among them)
+instead of the fixture's tree: the cost of choosing among 1,000 processes. --gzip asks for gzip in
+every request, idle and load, as Prometheus does.
 
 Builds nothing: cmake --build BUILD_DIR --target memdx memdx_fixture_tree.
 
@@ -45,16 +50,17 @@ def hwm_bytes(pid):
     return 0
 
 
-def get(port, path="/metrics"):
+def get(port, path="/metrics", gzip=False):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("GET", path)
+    connection.request("GET", path, headers={"Accept-Encoding": "gzip"} if gzip else {})
     body = connection.getresponse().read()
     connection.close()
     return body
 
 
-def load(port, rate, seconds, connections=4):
+def load(port, rate, seconds, connections=4, gzip=False):
     """rate requests a second over `connections` keep-alive connections; the latencies."""
+    headers = {"Accept-Encoding": "gzip"} if gzip else {}
     latencies = []
     lock = threading.Lock()
     errors = [0]
@@ -73,7 +79,7 @@ def load(port, rate, seconds, connections=4):
             next_at += interval
             started = time.monotonic()
             try:
-                connection.request("GET", "/metrics")
+                connection.request("GET", "/metrics", headers=headers)
                 response = connection.getresponse()
                 response.read()
                 ok = response.status == 200
@@ -104,13 +110,13 @@ def measure(name, pid, port, args):
     before = cpu_seconds(pid)
     started = time.monotonic()
     while time.monotonic() - started < args.idle:
-        get(port)
+        get(port, gzip=args.gzip)
         time.sleep(min(15, max(0, args.idle - (time.monotonic() - started))))
     idle_cpu = (cpu_seconds(pid) - before) / (time.monotonic() - started) * 100
-    size = len(get(port))
+    size = len(get(port, gzip=args.gzip))  # as sent: compressed with --gzip
     before = cpu_seconds(pid)
     started = time.monotonic()
-    latencies, errors = load(port, args.rate, args.seconds)
+    latencies, errors = load(port, args.rate, args.seconds, gzip=args.gzip)
     load_cpu = (cpu_seconds(pid) - before) / (time.monotonic() - started) * 100
     result = {
         "idle_cpu": idle_cpu,
@@ -150,14 +156,15 @@ def free_port():
 
 
 def run_memdx(build, root, args):
-    serve = subprocess.Popen([f"{build}/memdx", "serve", "--listen", "127.0.0.1:0", "--interval", "15000", "--tree",
-                              "--max-processes", str(args.tree + 10), str(root)],
+    targets = [f"top:{args.top}"] if args.top else ["--tree", str(root)]
+    serve = subprocess.Popen([f"{build}/memdx", "serve", "--listen", "127.0.0.1:0", "--interval", "15000",
+                              "--max-processes", str(args.tree + 10)] + targets,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         port = wait_for_port(serve, r"serving http://127\.0\.0\.1:(\d+)/metrics")
         series = get(port).decode().count("\nmemdx_process_rss_bytes{")
-        if series < args.tree:
-            print(f"serve_load.py: memdx serves {series} processes, fewer than the tree's {args.tree}", file=sys.stderr)
+        if series < (args.top or args.tree):
+            print(f"serve_load.py: memdx serves {series} processes, fewer than {args.top or args.tree}", file=sys.stderr)
         return measure("memdx serve", serve.pid, port, args)
     finally:
         serve.terminate()
@@ -196,6 +203,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--idle", type=float, default=60)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--top", type=int, default=0, help="serve top:N instead of the fixture's tree")
+    parser.add_argument("--gzip", action="store_true", help="load requests ask for gzip")
     args = parser.parse_args()
     build = os.path.abspath(args.build)
     fixture = subprocess.Popen([f"{build}/bench/memdx_fixture_tree", str(args.tree)], stdin=subprocess.PIPE,
@@ -208,7 +217,7 @@ def main():
         results = {"memdx serve": [], "process-exporter": []}
         for _ in range(args.runs):
             results["memdx serve"].append(run_memdx(build, root, args))
-            peer = run_peer(root, args)
+            peer = run_peer(root, args) if not args.top else None
             if peer:
                 results["process-exporter"].append(peer)
         print("medians:")

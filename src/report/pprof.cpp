@@ -1,9 +1,5 @@
 #include "report/pprof.h"
 
-// next_in of a const input, without a cast.
-#define ZLIB_CONST
-#include <zlib.h>
-
 #include <algorithm>
 #include <limits>
 #include <map>
@@ -15,6 +11,7 @@
 #include <vector>
 
 #include "analyze/heap_sites.h"
+#include "model/gzip.h"
 #include "proto/profile.pb.h"
 
 namespace memdx::report {
@@ -188,24 +185,6 @@ void describe(ProfileBuilder& builder, const analyze::HeapTrace& trace, int64_t 
   }
 }
 
-std::string gzip(const std::string& bytes) {
-  z_stream stream{};
-  // 15 + 16: the largest window, with a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    throw std::runtime_error("zlib cannot start compressing the profile");
-  }
-  std::string compressed(deflateBound(&stream, bytes.size()), '\0');
-  stream.next_in = reinterpret_cast<const Bytef*>(bytes.data());
-  stream.avail_in = static_cast<uInt>(bytes.size());  // under 2 GiB: protobuf's own limit
-  stream.next_out = reinterpret_cast<Bytef*>(compressed.data());
-  stream.avail_out = static_cast<uInt>(compressed.size());
-  int result = deflate(&stream, Z_FINISH);
-  deflateEnd(&stream);
-  if (result != Z_STREAM_END) throw std::runtime_error("zlib could not compress the profile");
-  compressed.resize(stream.total_out);
-  return compressed;
-}
-
 }  // namespace
 
 std::string render_pprof(const analyze::HeapTrace& trace, int64_t start_unix_ns,
@@ -218,7 +197,7 @@ std::string render_pprof(const analyze::HeapTrace& trace, int64_t start_unix_ns,
       !builder.profile().SerializeToString(&bytes)) {
     throw std::runtime_error("the profile is too large for the pprof format (over 2 GiB before compression)");
   }
-  return gzip(bytes);
+  return model::gzip(bytes, model::GzipLevel::kDefault);
 }
 
 }  // namespace memdx::report
